@@ -1,0 +1,270 @@
+//! The `station` command line, as clap types. Parsing only: `main.rs` turns these into calls
+//! on the core.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "station",
+    version,
+    about = "DeviceHub Station: provision devices for a django-devicehub server",
+    long_about = "DeviceHub Station: provision devices for a django-devicehub server.\n\n\
+        Exit codes: 0 ok; 1 verify: password does not match; 2 usage error; 3 not found or unknown \
+        type; 4 invalid input, conflict or refused; 5 database problem (busy, read-only, damaged, \
+        disk full); 6 file could not be written; 7 device or flash failure; 70 internal error."
+)]
+pub struct Cli {
+    /// The station database file (default: the OS data directory).
+    #[arg(long, global = true, env = "STATION_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Who is operating the station; recorded on every change.
+    #[arg(long, global = true, env = "STATION_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Device types this station may provision.
+    #[command(subcommand, name = "type")]
+    Type(TypeCommand),
+    /// Create N devices with credentials and print them as JSON (like `manage.py iot_provision`).
+    ///
+    /// The plaintext passwords go to standard output only, for a script to pipe to whatever
+    /// delivers them; the station stores only their hashes and refuses to write them to a file.
+    Provision(ProvisionArgs),
+    /// Look at devices.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+    /// Rotate credentials now and print the new ones once (like `generate_credentials()`), or mark
+    /// devices so their next re-flash rotates them (--due).
+    Rotate(RotateArgs),
+    /// Deactivate a device: the server stops accepting it. Nothing is deleted.
+    Deactivate(DeactivateArgs),
+    /// Production batches.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Check a password (read from standard input) against a device's stored hash.
+    Verify(VerifyArgs),
+    /// Station settings (station id, hash algorithm).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TypeCommand {
+    /// Add a device type.
+    Add(TypeAddArgs),
+    /// List the device types.
+    List(JsonFlag),
+    /// Change a device type's settings.
+    Edit(TypeEditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TypeAddArgs {
+    /// The DeviceType class name on the server, e.g. WeatherStation.
+    pub name: String,
+    /// The Django app label that defines it, e.g. myapp.
+    #[arg(long)]
+    pub app_label: String,
+    #[command(flatten)]
+    pub settings: TypeSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct TypeEditArgs {
+    /// The type to change (case and '_' do not matter).
+    pub name: String,
+    /// A new Django app label.
+    #[arg(long)]
+    pub app_label: Option<String>,
+    #[command(flatten)]
+    pub settings: TypeSettings,
+    /// Turn TLS to the broker off.
+    #[arg(long, conflicts_with = "broker_tls")]
+    pub no_broker_tls: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TypeSettings {
+    /// MQTT topic prefix (default: things).
+    #[arg(long)]
+    pub topic_prefix: Option<String>,
+    /// Topic template (default: {prefix}/{type_name}/{device_id}/{message_type}).
+    #[arg(long)]
+    pub topic_template: Option<String>,
+    /// MQTT broker host written into the firmware (default: localhost).
+    #[arg(long)]
+    pub broker_host: Option<String>,
+    /// MQTT broker port (default: 1883).
+    #[arg(long)]
+    pub broker_port: Option<u16>,
+    /// The firmware connects to the broker over TLS.
+    #[arg(long)]
+    pub broker_tls: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// The device type (case-insensitive).
+    pub device_type: String,
+    /// How many devices to create.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Prefix for device ids: ids are {prefix}{type}-{NNN}.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Refused: plaintext credentials are never written to a file by the station.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List devices, optionally filtered.
+    List(ListArgs),
+    /// Show one device and its history.
+    Show(ShowArgs),
+    /// Export devices matching a filter as CSV or JSON (no secrets).
+    Export(DevicesExportArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct FilterArgs {
+    /// Only this batch.
+    #[arg(long)]
+    pub batch: Option<i64>,
+    /// Only this device type.
+    #[arg(long = "type")]
+    pub device_type: Option<String>,
+    /// Only this status (online, offline, error, maintenance, low_battery, provisioning).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this flash state (none, flashing, flashed, failed).
+    #[arg(long)]
+    pub flash_state: Option<String>,
+    /// Only active devices.
+    #[arg(long, conflicts_with = "inactive")]
+    pub active: bool,
+    /// Only deactivated devices.
+    #[arg(long)]
+    pub inactive: bool,
+    /// Text found in the device id, name or hardware id.
+    #[arg(long)]
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// At most this many rows.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub device_id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportTarget {
+    /// Write CSV to this file.
+    #[arg(long, value_name = "FILE", required_unless_present = "json")]
+    pub csv: Option<PathBuf>,
+    /// Write JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub target: ExportTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The device to rotate now.
+    #[arg(required_unless_present_any = ["due", "batch", "device_type"])]
+    pub device_id: Option<String>,
+    /// Do not issue credentials now: mark the device(s) so the next re-flash rotates them.
+    #[arg(long)]
+    pub due: bool,
+    /// With --due: every device of this batch.
+    #[arg(long, requires = "due")]
+    pub batch: Option<i64>,
+    /// With --due: every device of this type.
+    #[arg(long = "type", requires = "due")]
+    pub device_type: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    pub device_id: String,
+    /// Why (kept in the device's history).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Create a batch of devices to be flashed (credentials are issued at flash time).
+    Create(BatchCreateArgs),
+    /// List batches with their progress.
+    List(JsonFlag),
+    /// Export a batch as CSV or JSON (no secrets).
+    Export(BatchExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchCreateArgs {
+    pub device_type: String,
+    #[arg(long)]
+    pub count: u32,
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchExportArgs {
+    /// The batch number (see `station batch list`).
+    pub batch: i64,
+    #[command(flatten)]
+    pub target: ExportTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    pub device_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// List every setting and its value.
+    List,
+    /// Print one setting.
+    Get { key: String },
+    /// Change one setting.
+    Set { key: String, value: String },
+}

@@ -1,0 +1,207 @@
+//! The station's typed errors.
+//!
+//! Every error that can reach a person says what went wrong (`Display`) and what to do about it
+//! (`help`), and carries a stable [`ErrorCode`] that the CLI maps to an exit code and the desktop
+//! app sends to its UI. No variant ever holds a plaintext password or api key.
+
+use std::path::PathBuf;
+
+/// A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidInput,
+    UnknownType,
+    DuplicateType,
+    NotFound,
+    Conflict,
+    DatabaseBusy,
+    DatabaseReadOnly,
+    DatabaseCorrupt,
+    DiskFull,
+    Database,
+    Io,
+    Refused,
+    Device,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::DuplicateType => "duplicate_type",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::DatabaseBusy => "database_busy",
+            ErrorCode::DatabaseReadOnly => "database_read_only",
+            ErrorCode::DatabaseCorrupt => "database_corrupt",
+            ErrorCode::DiskFull => "disk_full",
+            ErrorCode::Database => "database",
+            ErrorCode::Io => "io",
+            ErrorCode::Refused => "refused",
+            ErrorCode::Device => "device",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("invalid {field}: {problem}")]
+    InvalidInput {
+        field: &'static str,
+        problem: String,
+        fix: String,
+    },
+    #[error("unknown device type '{name}'")]
+    UnknownType { name: String, known: Vec<String> },
+    #[error("device type '{name}' already exists (as '{existing}')")]
+    DuplicateType { name: String, existing: String },
+    #[error("no {what} '{key}'")]
+    NotFound { what: &'static str, key: String },
+    #[error("{problem}")]
+    Conflict { problem: String, fix: String },
+    #[error("the station database {path} is busy (locked by another station process)")]
+    DatabaseBusy { path: PathBuf },
+    #[error("the station database {path} is read-only")]
+    DatabaseReadOnly { path: PathBuf },
+    #[error("the station database {path} is damaged or is not a station database")]
+    DatabaseCorrupt { path: PathBuf },
+    #[error("the disk holding {path} is full")]
+    DiskFull { path: PathBuf },
+    #[error("the station database {path} failed: {source}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{problem}")]
+    Refused { problem: String, fix: String },
+    #[error("{message}")]
+    Device {
+        message: String,
+        fix: String,
+        /// Machine-readable reason from the protocol layer (e.g. `digest_mismatch`).
+        reason: String,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+impl CoreError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CoreError::InvalidInput { .. } => ErrorCode::InvalidInput,
+            CoreError::UnknownType { .. } => ErrorCode::UnknownType,
+            CoreError::DuplicateType { .. } => ErrorCode::DuplicateType,
+            CoreError::NotFound { .. } => ErrorCode::NotFound,
+            CoreError::Conflict { .. } => ErrorCode::Conflict,
+            CoreError::DatabaseBusy { .. } => ErrorCode::DatabaseBusy,
+            CoreError::DatabaseReadOnly { .. } => ErrorCode::DatabaseReadOnly,
+            CoreError::DatabaseCorrupt { .. } => ErrorCode::DatabaseCorrupt,
+            CoreError::DiskFull { .. } => ErrorCode::DiskFull,
+            CoreError::Database { .. } => ErrorCode::Database,
+            CoreError::Io { .. } => ErrorCode::Io,
+            CoreError::Refused { .. } => ErrorCode::Refused,
+            CoreError::Device { .. } => ErrorCode::Device,
+            CoreError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// What the person should do about it.
+    pub fn help(&self) -> String {
+        match self {
+            CoreError::InvalidInput { fix, .. } => fix.clone(),
+            CoreError::UnknownType { known, .. } if known.is_empty() => {
+                "no device types are set up yet: add one with `station type add NAME --app-label LABEL`"
+                    .into()
+            }
+            CoreError::UnknownType { known, .. } => {
+                format!("use one of the known types: {}", known.join(", "))
+            }
+            CoreError::DuplicateType { .. } => {
+                "pick another name, or edit the existing type with `station type edit`".into()
+            }
+            CoreError::NotFound { what, .. } => {
+                format!("check the {what}; `station devices list` shows what this station has")
+            }
+            CoreError::Conflict { fix, .. } | CoreError::Refused { fix, .. } => fix.clone(),
+            CoreError::Device { fix, .. } => fix.clone(),
+            CoreError::DatabaseBusy { .. } => {
+                "another station process holds a write lock; wait a moment and try again".into()
+            }
+            CoreError::DatabaseReadOnly { path } => format!(
+                "make {} and its folder writable by this user, or point --db / STATION_DB at a writable file",
+                path.display()
+            ),
+            CoreError::DatabaseCorrupt { path } => format!(
+                "restore {} from a backup, or point --db / STATION_DB at another file; nothing was changed",
+                path.display()
+            ),
+            CoreError::DiskFull { .. } => "free some disk space, then try again; nothing was changed".into(),
+            CoreError::Database { .. } => {
+                "nothing was changed; try again, and report this error if it repeats".into()
+            }
+            CoreError::Io { path, .. } => format!(
+                "check that {} exists and is writable by this user; nothing was written",
+                path.display()
+            ),
+            CoreError::Internal(_) => "report this error; nothing was changed".into(),
+        }
+    }
+
+    pub fn invalid(field: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        CoreError::InvalidInput {
+            field,
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed (busy database).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, CoreError::DatabaseBusy { .. })
+    }
+
+    /// Put the real database path into a database error raised inside a transaction.
+    pub(crate) fn with_db_path(self, real: &std::path::Path) -> Self {
+        let real = real.to_path_buf();
+        match self {
+            CoreError::DatabaseBusy { .. } => CoreError::DatabaseBusy { path: real },
+            CoreError::DatabaseReadOnly { .. } => CoreError::DatabaseReadOnly { path: real },
+            CoreError::DatabaseCorrupt { .. } => CoreError::DatabaseCorrupt { path: real },
+            CoreError::DiskFull { .. } => CoreError::DiskFull { path: real },
+            CoreError::Database { source, .. } => CoreError::Database { path: real, source },
+            other => other,
+        }
+    }
+
+    /// Classify a SQLite error for the database at `path`.
+    pub fn from_sqlite(path: &std::path::Path, err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as E;
+        let path = path.to_path_buf();
+        match err.sqlite_error_code() {
+            Some(E::DatabaseBusy | E::DatabaseLocked) => CoreError::DatabaseBusy { path },
+            Some(E::ReadOnly) => CoreError::DatabaseReadOnly { path },
+            Some(E::DatabaseCorrupt | E::NotADatabase) => CoreError::DatabaseCorrupt { path },
+            Some(E::DiskFull) => CoreError::DiskFull { path },
+            Some(E::CannotOpen) => CoreError::Io {
+                action: "open the station database",
+                path: path.clone(),
+                source: std::io::Error::other(err.to_string()),
+            },
+            _ => CoreError::Database { path, source: err },
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! CSV and JSON export of devices for a production lead.
+//!
+//! One row per device with every non-secret column; never a password, hash or api key.
+//! Rows stream from SQLite to the file, so memory stays flat however many devices there are.
+//! The file is written beside its destination and renamed into place, so a failure leaves no
+//! half-written export. Cells a spreadsheet would run as a formula are neutralised.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::devices::{Device, DeviceFilter};
+use crate::error::{CoreError, Result};
+use crate::store::Store;
+
+/// The export columns, in order. One place: CSV header and JSON keys both come from here.
+pub const COLUMNS: [&str; 20] = [
+    "device_id",
+    "name",
+    "device_type",
+    "batch_id",
+    "mqtt_username",
+    "topic_data",
+    "topic_status",
+    "topic_cmd",
+    "status",
+    "is_active",
+    "hardware_id",
+    "firmware_version",
+    "generation",
+    "flash_state",
+    "flashed_at",
+    "operator",
+    "station_id",
+    "sync_state",
+    "created_at",
+    "updated_at",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// An export row: the public face of a [`Device`].
+#[derive(Debug, Serialize)]
+pub struct ExportRow<'a> {
+    pub device_id: &'a str,
+    pub name: &'a str,
+    pub device_type: &'a str,
+    pub batch_id: Option<i64>,
+    pub mqtt_username: &'a str,
+    pub topic_data: &'a str,
+    pub topic_status: &'a str,
+    pub topic_cmd: &'a str,
+    pub status: &'a str,
+    pub is_active: bool,
+    pub hardware_id: Option<&'a str>,
+    pub firmware_version: &'a str,
+    pub generation: u32,
+    pub flash_state: &'a str,
+    pub flashed_at: Option<&'a str>,
+    pub operator: &'a str,
+    pub station_id: &'a str,
+    pub sync_state: &'a str,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+}
+
+impl<'a> From<&'a Device> for ExportRow<'a> {
+    fn from(d: &'a Device) -> Self {
+        ExportRow {
+            device_id: &d.device_id,
+            name: &d.name,
+            device_type: &d.device_type,
+            batch_id: d.batch_id,
+            mqtt_username: &d.mqtt_username,
+            topic_data: &d.topics.data,
+            topic_status: &d.topics.status,
+            topic_cmd: &d.topics.cmd,
+            status: d.status.as_str(),
+            is_active: d.is_active,
+            hardware_id: d.hardware_id.as_deref(),
+            firmware_version: &d.firmware_version,
+            generation: d.generation,
+            flash_state: d.flash_state.as_str(),
+            flashed_at: d.flashed_at.as_deref(),
+            operator: &d.operator,
+            station_id: &d.station_id,
+            sync_state: d.sync_state.as_str(),
+            created_at: &d.created_at,
+            updated_at: &d.updated_at,
+        }
+    }
+}
+
+impl ExportRow<'_> {
+    fn cells(&self) -> [String; 20] {
+        let opt = |v: Option<&str>| v.unwrap_or("").to_string();
+        [
+            self.device_id.into(),
+            self.name.into(),
+            self.device_type.into(),
+            self.batch_id.map(|b| b.to_string()).unwrap_or_default(),
+            self.mqtt_username.into(),
+            self.topic_data.into(),
+            self.topic_status.into(),
+            self.topic_cmd.into(),
+            self.status.into(),
+            self.is_active.to_string(),
+            opt(self.hardware_id),
+            self.firmware_version.into(),
+            self.generation.to_string(),
+            self.flash_state.into(),
+            opt(self.flashed_at),
+            self.operator.into(),
+            self.station_id.into(),
+            self.sync_state.into(),
+            self.created_at.into(),
+            self.updated_at.into(),
+        ]
+    }
+}
+
+/// Spreadsheets run a cell starting with `=`, `+`, `-`, `@`, tab or carriage return as a
+/// formula; a leading `'` makes it text (OWASP's advice for CSV injection).
+pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Write the devices matching `filter` to `writer`; returns how many rows were written.
+pub fn write_devices<W: Write>(
+    store: &Store,
+    filter: &DeviceFilter,
+    format: ExportFormat,
+    writer: W,
+) -> Result<u64> {
+    let io_err = |source: std::io::Error| CoreError::Io {
+        action: "write the export",
+        path: PathBuf::from("(export)"),
+        source,
+    };
+    let mut rows = 0u64;
+    match format {
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(writer);
+            w.write_record(COLUMNS).map_err(|e| io_err(e.into()))?;
+            store.for_each_device(filter, |d| {
+                let cells = ExportRow::from(&d).cells();
+                w.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))
+                    .map_err(|e| io_err(e.into()))?;
+                rows += 1;
+                Ok(())
+            })?;
+            w.flush().map_err(io_err)?;
+        }
+        ExportFormat::Json => {
+            let mut w = writer;
+            w.write_all(b"[").map_err(io_err)?;
+            store.for_each_device(filter, |d| {
+                if rows > 0 {
+                    w.write_all(b",").map_err(io_err)?;
+                }
+                w.write_all(b"\n  ").map_err(io_err)?;
+                serde_json::to_writer(&mut w, &ExportRow::from(&d)).map_err(|e| io_err(e.into()))?;
+                rows += 1;
+                Ok(())
+            })?;
+            w.write_all(b"\n]\n").map_err(io_err)?;
+            w.flush().map_err(io_err)?;
+        }
+    }
+    Ok(rows)
+}
+
+/// Export to a file atomically: a temporary file beside `path`, synced, then renamed.
+pub fn export_to_file(
+    store: &Store,
+    filter: &DeviceFilter,
+    format: ExportFormat,
+    path: &Path,
+) -> Result<u64> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let io = |action: &'static str| {
+        let path = path.to_path_buf();
+        move |source: std::io::Error| CoreError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    if path.is_dir() {
+        return Err(CoreError::invalid(
+            "export path",
+            format!("{} is a folder", path.display()),
+            "give a file name, e.g. batch-3.csv",
+        ));
+    }
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let file = File::create(&tmp).map_err(io("create the export file"))?;
+        let mut w = BufWriter::new(file);
+        let rows = write_devices(store, filter, format, &mut w).map_err(|e| match e {
+            CoreError::Io { action, source, .. } => CoreError::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        })?;
+        let file = w
+            .into_inner()
+            .map_err(|e| io("write the export file")(e.into_error()))?;
+        file.sync_all().map_err(io("write the export file"))?;
+        std::fs::rename(&tmp, path).map_err(io("write the export file"))?;
+        Ok(rows)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(neutralise_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise_cell("+1"), "'+1");
+        assert_eq!(neutralise_cell("-x"), "'-x");
+        assert_eq!(neutralise_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise_cell("farm-001"), "farm-001");
+        assert_eq!(neutralise_cell(""), "");
+    }
+}

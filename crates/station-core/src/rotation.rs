@@ -1,0 +1,267 @@
+//! The credential lifecycle of one device: generations, rotation and the pending slot.
+//!
+//! A device's credentials in force are generation `g` (0 = none yet). Credentials for a flash
+//! are issued as a *pending* generation beside `g` (only the hash is stored) and become current
+//! only once the device confirms it committed them; until then the server and the device both
+//! keep `g`, so a failed or interrupted flash never locks a device out. Generation numbers are
+//! never reused (`last_generation`), so what a device reports identifies exactly one issue.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::credentials::{self, IssuedCredentials};
+use crate::devices::{enqueue_sync, event, record_event, Actor, Device, DeviceFilter};
+use crate::error::{CoreError, Result};
+use crate::store::{now, Store};
+
+/// What became of a pending generation once the device was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// There was nothing pending.
+    NothingPending,
+    /// The device holds the pending generation: it is now current.
+    Promoted,
+    /// The device does not hold it: it was dropped, the old generation stays.
+    Discarded,
+}
+
+impl Store {
+    fn active_device(&self, device_id: &str, doing: &str) -> Result<Device> {
+        let device = self.find_device(device_id)?;
+        if !device.is_active {
+            return Err(CoreError::Refused {
+                problem: format!("device {device_id} is deactivated, so it cannot be {doing}"),
+                fix: "deactivated devices stay blocked; provision a new device for this unit".into(),
+            });
+        }
+        Ok(device)
+    }
+
+    fn refuse_if_pending(device: &Device) -> Result<()> {
+        if let Some(p) = device.pending_generation {
+            return Err(CoreError::Conflict {
+                problem: format!(
+                    "device {} has an unconfirmed flash of credential generation {p}",
+                    device.device_id
+                ),
+                fix: "plug the unit in and run `station reflash --port PORT` (or `station recover`) so \
+                      the station can ask the device which generation it holds"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `generate_credentials()` again, for scripts that deliver credentials themselves: a new
+    /// password and api key become current at once (generation + 1). The caller prints them once.
+    pub fn rotate_now(&mut self, device_id: &str, actor: &Actor) -> Result<IssuedCredentials> {
+        let device = self.active_device(device_id, "rotated")?;
+        Self::refuse_if_pending(&device)?;
+        let algorithm = self.hash_algorithm()?;
+        let generation = device.last_generation + 1;
+        let creds = credentials::issue(&device.device_id, &device.mqtt_username, generation, &algorithm)?;
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE devices SET generation = ?2, last_generation = ?2, mqtt_password_hash = ?3,
+                     api_key = ?4, api_key_fingerprint = ?5, rotation_due = 0,
+                     flash_state = CASE WHEN flash_state = 'flashed' THEN 'none' ELSE flash_state END,
+                     updated_at = ?6
+                 WHERE id = ?1 AND last_generation = ?7 AND pending_generation IS NULL",
+                params![
+                    device.pk,
+                    generation,
+                    creds.password_hash,
+                    creds.api_key.expose(),
+                    creds.api_key_fingerprint,
+                    now(),
+                    device.last_generation
+                ],
+            )?;
+            if changed != 1 {
+                return Err(concurrent_change(&device.device_id));
+            }
+            record_event(tx, device.pk, event::ROTATED, Some(generation), "printed to a script", actor)?;
+            enqueue_sync(tx, device.pk, generation)?;
+            Ok(())
+        })?;
+        Ok(creds)
+    }
+
+    /// Mark devices so their next re-flash at this station rotates their credentials.
+    pub fn mark_rotation_due(&mut self, filter: &DeviceFilter, actor: &Actor) -> Result<u32> {
+        let mut active_only = filter.clone();
+        active_only.is_active = Some(true);
+        let targets = self.list_devices(&active_only)?;
+        self.write(|tx| {
+            for d in &targets {
+                tx.execute(
+                    "UPDATE devices SET rotation_due = 1, updated_at = ?2 WHERE id = ?1",
+                    params![d.pk, now()],
+                )?;
+                record_event(tx, d.pk, event::ROTATION_DUE, Some(d.generation), "", actor)?;
+            }
+            Ok(())
+        })?;
+        Ok(targets.len() as u32)
+    }
+
+    /// Issue generation `last + 1` for a flash and store its hash as pending. The plaintext is
+    /// returned to the flasher, which writes it to the device and then calls
+    /// [`Store::confirm_flash`], [`Store::fail_flash`] or [`Store::flash_outcome_unknown`].
+    pub fn begin_flash(&mut self, device_id: &str, actor: &Actor) -> Result<IssuedCredentials> {
+        let device = self.active_device(device_id, "flashed")?;
+        Self::refuse_if_pending(&device)?;
+        let algorithm = self.hash_algorithm()?;
+        let generation = device.last_generation + 1;
+        let creds = credentials::issue(&device.device_id, &device.mqtt_username, generation, &algorithm)?;
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE devices SET pending_generation = ?2, last_generation = ?2,
+                     pending_password_hash = ?3, pending_api_key = ?4, pending_api_key_fingerprint = ?5,
+                     pending_since = ?6, flash_error = NULL,
+                     flash_state = CASE WHEN flash_state = 'flashed' THEN 'flashed' ELSE 'flashing' END,
+                     updated_at = ?6
+                 WHERE id = ?1 AND last_generation = ?7 AND pending_generation IS NULL AND is_active = 1",
+                params![
+                    device.pk,
+                    generation,
+                    creds.password_hash,
+                    creds.api_key.expose(),
+                    creds.api_key_fingerprint,
+                    now(),
+                    device.last_generation
+                ],
+            )?;
+            if changed != 1 {
+                return Err(concurrent_change(&device.device_id));
+            }
+            record_event(tx, device.pk, event::FLASH_STARTED, Some(generation), "", actor)?;
+            Ok(())
+        })?;
+        Ok(creds)
+    }
+
+    /// The device confirmed it committed `generation`: promote it, record the unit, queue the
+    /// record for the server; one transaction.
+    pub fn confirm_flash(
+        &mut self,
+        device_id: &str,
+        generation: u32,
+        hardware_id: &str,
+        firmware_version: &str,
+        actor: &Actor,
+    ) -> Result<Device> {
+        let device = self.find_device(device_id)?;
+        if device.pending_generation != Some(generation) {
+            return Err(CoreError::Conflict {
+                problem: format!(
+                    "device {device_id} has no pending credential generation {generation} to confirm"
+                ),
+                fix: "run `station recover` with the unit plugged in".into(),
+            });
+        }
+        let first = device.generation == 0;
+        self.write(|tx| {
+            let ts = now();
+            tx.execute(
+                "UPDATE devices SET generation = pending_generation,
+                     mqtt_password_hash = pending_password_hash, api_key = pending_api_key,
+                     api_key_fingerprint = pending_api_key_fingerprint,
+                     pending_generation = NULL, pending_password_hash = NULL, pending_api_key = NULL,
+                     pending_api_key_fingerprint = NULL, pending_since = NULL,
+                     flash_state = 'flashed', flash_error = NULL, hardware_id = ?2,
+                     firmware_version = ?3, flashed_at = ?4, rotation_due = 0,
+                     status = CASE WHEN generation = 0 THEN 'provisioning' ELSE status END,
+                     station_id = ?5, operator = ?6, updated_at = ?4
+                 WHERE id = ?1",
+                params![device.pk, hardware_id, firmware_version, ts, actor.station_id, actor.operator],
+            )?;
+            let kind = if first { event::FLASHED } else { event::ROTATED };
+            record_event(tx, device.pk, kind, Some(generation), &format!("unit {hardware_id}"), actor)?;
+            enqueue_sync(tx, device.pk, generation)?;
+            Ok(())
+        })?;
+        self.find_device(device_id)
+    }
+
+    /// The flash of `generation` definitely did not take (the device refused, or the commit was
+    /// never sent): drop the pending credentials; the device keeps what it had.
+    pub fn fail_flash(&mut self, device_id: &str, generation: u32, reason: &str, actor: &Actor) -> Result<Device> {
+        let device = self.find_device(device_id)?;
+        if device.pending_generation != Some(generation) {
+            return Ok(device);
+        }
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET pending_generation = NULL, pending_password_hash = NULL,
+                     pending_api_key = NULL, pending_api_key_fingerprint = NULL, pending_since = NULL,
+                     flash_state = CASE WHEN flash_state = 'flashing' THEN 'failed' ELSE flash_state END,
+                     flash_error = ?2, updated_at = ?3
+                 WHERE id = ?1",
+                params![device.pk, reason, now()],
+            )?;
+            record_event(tx, device.pk, event::FLASH_FAILED, Some(generation), reason, actor)?;
+            Ok(())
+        })?;
+        self.find_device(device_id)
+    }
+
+    /// The commit may or may not have reached the device (reply lost, unplugged at commit):
+    /// keep the pending generation until the device is asked again.
+    pub fn flash_outcome_unknown(&mut self, device_id: &str, generation: u32, reason: &str, actor: &Actor) -> Result<()> {
+        let device = self.find_device(device_id)?;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET flash_error = ?2, updated_at = ?3 WHERE id = ?1 AND pending_generation = ?4",
+                params![device.pk, reason, now(), generation],
+            )?;
+            record_event(tx, device.pk, event::FLASH_FAILED, Some(generation), reason, actor)?;
+            Ok(())
+        })
+    }
+
+    /// Settle a pending generation from what the device itself reports holding.
+    pub fn resolve_pending(
+        &mut self,
+        device_id: &str,
+        reported_generation: Option<u32>,
+        hardware_id: &str,
+        firmware_version: &str,
+        actor: &Actor,
+    ) -> Result<Resolution> {
+        let device = self.find_device(device_id)?;
+        let Some(pending) = device.pending_generation else {
+            return Ok(Resolution::NothingPending);
+        };
+        if reported_generation == Some(pending) {
+            self.confirm_flash(device_id, pending, hardware_id, firmware_version, actor)?;
+            self.write(|tx| record_event(tx, device.pk, event::RECOVERED, Some(pending), "device holds it", actor))?;
+            Ok(Resolution::Promoted)
+        } else {
+            self.fail_flash(
+                device_id,
+                pending,
+                "the device did not commit these credentials; it keeps the previous ones",
+                actor,
+            )?;
+            Ok(Resolution::Discarded)
+        }
+    }
+
+    /// Devices with a flash whose outcome is still unknown.
+    pub fn pending_devices(&self) -> Result<Vec<Device>> {
+        Ok(self
+            .list_devices(&DeviceFilter::default())?
+            .into_iter()
+            .filter(|d| d.pending_generation.is_some())
+            .collect())
+    }
+}
+
+fn concurrent_change(device_id: &str) -> CoreError {
+    CoreError::Conflict {
+        problem: format!("device {device_id} was changed by another station process just now"),
+        fix: "nothing was changed; try again".into(),
+    }
+}

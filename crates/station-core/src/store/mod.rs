@@ -1,0 +1,263 @@
+//! The station's local SQLite database: the one place that opens connections, sets their
+//! pragmas, runs the embedded migrations and turns SQLite failures into [`CoreError`]s.
+//!
+//! The CLI and the desktop app may share one database file at the same time, so every
+//! connection gets WAL, a busy timeout and `synchronous=FULL` (a flash the station reported as
+//! recorded must survive a power cut), and every multi-row change is one IMMEDIATE transaction.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+
+use crate::credentials::HashAlgorithm;
+use crate::error::{CoreError, Result};
+
+/// How long a connection waits for another process's write lock before reporting busy.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Environment variable that overrides the default database path.
+pub const DB_ENV: &str = "STATION_DB";
+/// File name of the database in the OS data directory.
+pub const DB_FILE_NAME: &str = "station.sqlite3";
+
+/// The migrations, embedded at compile time; append-only.
+pub const MIGRATION_SQL: &[&str] = &[include_str!("../../../../migrations/0001_init.sql")];
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// Settings keys.
+pub const SETTING_STATION_ID: &str = "station_id";
+pub const SETTING_HASH_ALGORITHM: &str = "hash_algorithm";
+/// Every setting a person may change, with what it is for.
+pub const SETTINGS: &[(&str, &str)] = &[
+    (SETTING_STATION_ID, "this station's name, recorded on every device it touches"),
+    (
+        SETTING_HASH_ALGORITHM,
+        "how MQTT password hashes are made: argon2[:m=..,t=..,p=..] or pbkdf2_sha256[:iterations=..]",
+    ),
+];
+
+/// The default database path: `$STATION_DB`, else the OS data directory.
+pub fn default_db_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let dirs = directories::ProjectDirs::from("io", "DeviceHub", "Station").ok_or_else(|| {
+        CoreError::invalid(
+            "database path",
+            "no home directory to keep the station database in",
+            format!("pass --db PATH or set {DB_ENV}"),
+        )
+    })?;
+    Ok(dirs.data_dir().join(DB_FILE_NAME))
+}
+
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// One open station database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| CoreError::Io {
+                action: "create the database folder",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| CoreError::from_sqlite(&path, e))?;
+        let mut store = Store { conn, path };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let sql = |e| CoreError::from_sqlite(&path, e);
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // Reading the header first tells a damaged file apart before any pragma writes.
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(sql)?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sql)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "database is not in WAL mode");
+        }
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        migrations().to_latest(&mut self.conn).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => CoreError::from_sqlite(&path, err),
+            other => CoreError::Internal(format!("database migration failed: {other}")),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn sql_err(&self, e: rusqlite::Error) -> CoreError {
+        CoreError::from_sqlite(&self.path, e)
+    }
+
+    /// Run `f` in one IMMEDIATE transaction: all of it lands, or none of it.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| CoreError::from_sqlite(&path, e))?;
+        let out = f(&tx).map_err(|e| e.with_db_path(&path))?;
+        tx.commit().map_err(|e| CoreError::from_sqlite(&path, e))?;
+        Ok(out)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Change a setting after checking its value.
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            SETTING_STATION_ID => crate::naming::validate_device_id(value).map_err(|_| {
+                CoreError::invalid(
+                    "station id",
+                    format!("'{}' is not a usable station id", value.escape_default()),
+                    "use letters, digits, '-', '_' or '.', at most 128 characters",
+                )
+            })?,
+            SETTING_HASH_ALGORITHM => {
+                value.parse::<HashAlgorithm>()?;
+            }
+            other => {
+                return Err(CoreError::invalid(
+                    "setting",
+                    format!("unknown setting '{other}'"),
+                    format!(
+                        "known settings: {}",
+                        SETTINGS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// This station's id: the setting, else the host name.
+    pub fn station_id(&self) -> Result<String> {
+        if let Some(id) = self.setting(SETTING_STATION_ID)? {
+            return Ok(id);
+        }
+        Ok(host_name().unwrap_or_else(|| "station".into()))
+    }
+
+    pub fn hash_algorithm(&self) -> Result<HashAlgorithm> {
+        match self.setting(SETTING_HASH_ALGORITHM)? {
+            Some(v) => v.parse(),
+            None => Ok(HashAlgorithm::default()),
+        }
+    }
+}
+
+fn host_name() -> Option<String> {
+    let name = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())?;
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+impl From<rusqlite::Error> for CoreError {
+    /// Inside a transaction closure the path is not at hand: [`Store::write`] puts it back.
+    fn from(e: rusqlite::Error) -> Self {
+        CoreError::from_sqlite(Path::new("(station database)"), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn open_sets_pragmas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("s.db")).expect("open");
+        let c = store.conn();
+        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("q");
+        assert_eq!(mode, "wal");
+        let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).expect("q");
+        assert_eq!(fk, 1);
+        let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("q");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let busy: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).expect("q");
+        assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("s.db")).expect("open");
+        assert!(store.set_setting("hash_algorithm", "md5").is_err());
+        assert!(store.set_setting("colour", "red").is_err());
+        store.set_setting("hash_algorithm", "pbkdf2_sha256").expect("set");
+        assert_eq!(
+            store.hash_algorithm().expect("get"),
+            HashAlgorithm::Pbkdf2Sha256 { iterations: 1_000_000 }
+        );
+        store.set_setting("station_id", "line-3").expect("set");
+        assert_eq!(store.station_id().expect("get"), "line-3");
+    }
+}
