@@ -123,7 +123,10 @@ impl Store {
         let mut issued: Vec<IssuedCredentials> = if req.with_credentials {
             (0..req.count)
                 .into_par_iter()
-                .map(|_| credentials::issue("", "", 1, &algorithm))
+                .map_init(
+                    || credentials::Hasher::new(algorithm),
+                    |hasher, _| credentials::issue("", "", 1, hasher),
+                )
                 .collect::<Result<_>>()?
         } else {
             Vec::new()

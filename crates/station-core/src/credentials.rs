@@ -192,54 +192,85 @@ impl FromStr for HashAlgorithm {
     }
 }
 
-/// Hash a password into Django's encoded form.
-pub fn hash_password(password: &Secret, algorithm: &HashAlgorithm) -> Result<String> {
-    let salt = django_salt()?;
-    hash_password_with_salt(password, algorithm, &salt)
+/// Makes password hashes, keeping Argon2's working memory (about 100 MiB at Django's
+/// parameters) between hashes: allocating and faulting it in again for every device costs a
+/// third of the hashing time. The argon2 crate's `zeroize` feature wipes it after each hash.
+pub struct Hasher {
+    algorithm: HashAlgorithm,
+    blocks: Vec<argon2::Block>,
 }
 
-/// As [`hash_password`] with a given salt; for test vectors against Django.
-pub fn hash_password_with_salt(
-    password: &Secret,
-    algorithm: &HashAlgorithm,
-    salt: &str,
-) -> Result<String> {
-    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-    match *algorithm {
-        HashAlgorithm::Argon2 {
-            memory_kib,
-            time_cost,
-            parallelism,
-        } => {
-            let params = argon2::Params::new(memory_kib, time_cost, parallelism, Some(ARGON2_HASH_LEN))
-                .map_err(|e| CoreError::Internal(format!("argon2 parameters: {e}")))?;
-            let hasher =
-                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-            let mut out = Zeroizing::new([0u8; ARGON2_HASH_LEN]);
-            hasher
-                .hash_password_into(password.expose().as_bytes(), salt.as_bytes(), out.as_mut_slice())
-                .map_err(|e| CoreError::Internal(format!("argon2 hashing failed: {e}")))?;
-            // The parameter order m,t,p is the only one libargon2 (argon2-cffi) accepts.
-            Ok(format!(
-                "{DJANGO_ARGON2_PREFIX}$argon2id$v=19$m={memory_kib},t={time_cost},p={parallelism}${}${}",
-                b64.encode(salt.as_bytes()),
-                b64.encode(out.as_slice())
-            ))
-        }
-        HashAlgorithm::Pbkdf2Sha256 { iterations } => {
-            let mut out = Zeroizing::new([0u8; PBKDF2_HASH_LEN]);
-            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-                password.expose().as_bytes(),
-                salt.as_bytes(),
-                iterations,
-                out.as_mut_slice(),
-            );
-            Ok(format!(
-                "{DJANGO_PBKDF2_PREFIX}${iterations}${salt}${}",
-                base64::engine::general_purpose::STANDARD.encode(out.as_slice())
-            ))
+impl Hasher {
+    pub fn new(algorithm: HashAlgorithm) -> Self {
+        Hasher {
+            algorithm,
+            blocks: Vec::new(),
         }
     }
+
+    pub fn algorithm(&self) -> &HashAlgorithm {
+        &self.algorithm
+    }
+
+    /// Hash a password into Django's encoded form with a fresh Django-style salt.
+    pub fn hash(&mut self, password: &Secret) -> Result<String> {
+        let salt = django_salt()?;
+        self.hash_with_salt(password, &salt)
+    }
+
+    /// As [`Hasher::hash`] with a given salt; for test vectors against Django.
+    pub fn hash_with_salt(&mut self, password: &Secret, salt: &str) -> Result<String> {
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        match self.algorithm {
+            HashAlgorithm::Argon2 {
+                memory_kib,
+                time_cost,
+                parallelism,
+            } => {
+                let params =
+                    argon2::Params::new(memory_kib, time_cost, parallelism, Some(ARGON2_HASH_LEN))
+                        .map_err(|e| CoreError::Internal(format!("argon2 parameters: {e}")))?;
+                if self.blocks.len() != params.block_count() {
+                    self.blocks = vec![argon2::Block::default(); params.block_count()];
+                }
+                let hasher =
+                    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+                let mut out = Zeroizing::new([0u8; ARGON2_HASH_LEN]);
+                hasher
+                    .hash_password_into_with_memory(
+                        password.expose().as_bytes(),
+                        salt.as_bytes(),
+                        out.as_mut_slice(),
+                        &mut self.blocks,
+                    )
+                    .map_err(|e| CoreError::Internal(format!("argon2 hashing failed: {e}")))?;
+                // The parameter order m,t,p is the only one libargon2 (argon2-cffi) accepts.
+                Ok(format!(
+                    "{DJANGO_ARGON2_PREFIX}$argon2id$v=19$m={memory_kib},t={time_cost},p={parallelism}${}${}",
+                    b64.encode(salt.as_bytes()),
+                    b64.encode(out.as_slice())
+                ))
+            }
+            HashAlgorithm::Pbkdf2Sha256 { iterations } => {
+                let mut out = Zeroizing::new([0u8; PBKDF2_HASH_LEN]);
+                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+                    password.expose().as_bytes(),
+                    salt.as_bytes(),
+                    iterations,
+                    out.as_mut_slice(),
+                );
+                Ok(format!(
+                    "{DJANGO_PBKDF2_PREFIX}${iterations}${salt}${}",
+                    base64::engine::general_purpose::STANDARD.encode(out.as_slice())
+                ))
+            }
+        }
+    }
+}
+
+/// Hash a password into Django's encoded form (one-off; batches keep a [`Hasher`]).
+pub fn hash_password(password: &Secret, algorithm: &HashAlgorithm) -> Result<String> {
+    Hasher::new(*algorithm).hash(password)
 }
 
 fn unsupported_hash() -> CoreError {
@@ -310,11 +341,11 @@ pub fn issue(
     device_id: &str,
     mqtt_username: &str,
     generation: u32,
-    algorithm: &HashAlgorithm,
+    hasher: &mut Hasher,
 ) -> Result<IssuedCredentials> {
     let mqtt_password = Secret::generate_password()?;
     let api_key = Secret::generate_api_key()?;
-    let password_hash = hash_password(&mqtt_password, algorithm)?;
+    let password_hash = hasher.hash(&mqtt_password)?;
     let api_key_fingerprint = api_key_fingerprint(&api_key);
     Ok(IssuedCredentials {
         device_id: device_id.to_owned(),
@@ -360,7 +391,7 @@ mod tests {
         let p = Secret::new("hunter2-very-secret".into());
         let shown = format!("{p:?}");
         assert!(!shown.contains("hunter2"));
-        let creds = issue("d-001", "u", 1, &FAST_ARGON2).expect("issue");
+        let creds = issue("d-001", "u", 1, &mut Hasher::new(FAST_ARGON2)).expect("issue");
         let shown = format!("{creds:?}");
         assert!(!shown.contains(creds.mqtt_password.expose()));
         assert!(!shown.contains(creds.api_key.expose()));
@@ -388,7 +419,7 @@ mod tests {
         // is computed here the way Django does: base64 of PBKDF2-HMAC-SHA256, padded.
         let p = Secret::new("password".into());
         let algo = HashAlgorithm::Pbkdf2Sha256 { iterations: 1000 };
-        let h = hash_password_with_salt(&p, &algo, "seasalt").expect("hash");
+        let h = Hasher::new(algo).hash_with_salt(&p, "seasalt").expect("hash");
         assert!(h.starts_with("pbkdf2_sha256$1000$seasalt$"));
         assert!(verify_password(&p, &h).expect("verify"));
         assert!(!verify_password(&Secret::new("Password".into()), &h).expect("verify"));

@@ -60,7 +60,12 @@ impl Store {
         Self::refuse_if_pending(&device)?;
         let algorithm = self.hash_algorithm()?;
         let generation = device.last_generation + 1;
-        let creds = credentials::issue(&device.device_id, &device.mqtt_username, generation, &algorithm)?;
+        let creds = credentials::issue(
+            &device.device_id,
+            &device.mqtt_username,
+            generation,
+            &mut credentials::Hasher::new(algorithm),
+        )?;
         self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE devices SET generation = ?2, last_generation = ?2, mqtt_password_hash = ?3,
@@ -114,7 +119,12 @@ impl Store {
         Self::refuse_if_pending(&device)?;
         let algorithm = self.hash_algorithm()?;
         let generation = device.last_generation + 1;
-        let creds = credentials::issue(&device.device_id, &device.mqtt_username, generation, &algorithm)?;
+        let creds = credentials::issue(
+            &device.device_id,
+            &device.mqtt_username,
+            generation,
+            &mut credentials::Hasher::new(algorithm),
+        )?;
         self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE devices SET pending_generation = ?2, last_generation = ?2,

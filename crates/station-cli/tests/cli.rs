@@ -1,0 +1,345 @@
+//! The `station` binary as scripts use it: real processes, a real SQLite file, exit codes,
+//! standard output and standard error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const FAST_HASH: &str = "argon2:m=64,t=1,p=1";
+
+struct Station {
+    dir: tempfile::TempDir,
+}
+
+impl Station {
+    fn new() -> Self {
+        let s = Station {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        s.ok(&["settings", "set", "hash_algorithm", FAST_HASH]);
+        s.ok(&["type", "add", "WeatherStation", "--app-label", "myapp"]);
+        s
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("station.sqlite3")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_station"));
+        c.args(args)
+            .env("STATION_DB", self.db())
+            .env("STATION_OPERATOR", "alice")
+            .env_remove("STATION_LOG")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run station")
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "station {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).expect("json output")
+    }
+
+    fn device_count(&self) -> usize {
+        self.json(&["devices", "list", "--json"])
+            .as_array()
+            .expect("array")
+            .len()
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn provision_prints_iot_provision_json_shape() {
+    let s = Station::new();
+    let v = s.json(&["provision", "weather_station", "--count", "3", "--prefix", "farm-"]);
+    assert_eq!(v["device_type"], "WeatherStation");
+    assert_eq!(v["count"], 3);
+    let devices = v["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 3);
+    let d = &devices[2];
+    let keys: Vec<&String> = d.as_object().expect("obj").keys().collect();
+    assert_eq!(
+        keys,
+        ["device_id", "name", "device_type", "mqtt_username", "mqtt_password", "api_key"]
+    );
+    assert_eq!(d["device_id"], "farm-weatherstation-003");
+    assert_eq!(d["name"], "WeatherStation 003");
+    assert_eq!(d["mqtt_username"], "myapp-weatherstationdevice-farm-weatherstation-003");
+    assert_eq!(d["mqtt_password"].as_str().expect("pw").len(), 43);
+    assert_eq!(d["api_key"].as_str().expect("key").len(), 64);
+    // The printed password is the one the station's hash accepts.
+    let out = s.run_stdin(
+        &["verify", "farm-weatherstation-003"],
+        d["mqtt_password"].as_str().expect("pw"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = s.run_stdin(&["verify", "farm-weatherstation-003"], "not-the-password");
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mismatch"));
+}
+
+#[test]
+fn provision_refuses_to_write_plaintext_to_a_file_and_changes_nothing() {
+    let s = Station::new();
+    let target = s.dir.path().join("creds.json");
+    let out = s.run(&[
+        "provision",
+        "WeatherStation",
+        "--count",
+        "2",
+        "--output",
+        target.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&out), 4);
+    let err = stderr(&out);
+    assert!(err.contains("refusing to write plaintext"), "{err}");
+    assert!(err.contains("help: pipe standard output"), "{err}");
+    assert!(!target.exists());
+    // Standard output redirected to a file is a file too.
+    let file = std::fs::File::create(&target).expect("create");
+    let out = s
+        .cmd(&["provision", "WeatherStation", "--count", "2"])
+        .stdout(file)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_eq!(std::fs::metadata(&target).expect("meta").len(), 0);
+    assert_eq!(s.device_count(), 0);
+}
+
+#[test]
+fn bad_input_names_the_problem_and_the_fix_with_script_exit_codes() {
+    let s = Station::new();
+    let cases: &[(&[&str], i32, &str, &str)] = &[
+        (&["provision", "SoilProbe", "--count", "1"], 3, "unknown device type 'SoilProbe'", "WeatherStation"),
+        (&["provision", "WeatherStation", "--count", "0"], 4, "invalid count", "from 1 to"),
+        (&["provision", "WeatherStation", "--count", "1000000"], 4, "invalid count", "split larger runs"),
+        (&["provision", "WeatherStation", "--prefix", "a/b"], 4, "contains '/'", "not allowed"),
+        (&["provision", "WeatherStation", "--prefix", "a b"], 4, "a space", "not allowed"),
+        (&["provision", "WeatherStation", "--prefix", "a#"], 4, "contains '#'", "not allowed"),
+        (&["type", "add", "weather_station", "--app-label", "x"], 4, "already exists", "edit the existing"),
+        (&["devices", "show", "nope-001"], 3, "no device 'nope-001'", "devices list"),
+        (&["rotate", "nope-001"], 3, "no device", "devices list"),
+        (&["settings", "set", "hash_algorithm", "md5"], 4, "unknown algorithm", "pbkdf2_sha256"),
+        (&["devices", "list", "--status", "sleeping"], 4, "not a device status", "low_battery"),
+    ];
+    for (args, exit, problem, fix) in cases {
+        let out = s.run(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), *exit, "{args:?}: {err}");
+        assert!(err.contains(problem), "{args:?}: {err}");
+        assert!(err.contains("help:") && err.contains(fix), "{args:?}: {err}");
+    }
+    assert_eq!(s.device_count(), 0);
+    // clap's own usage errors exit 2.
+    assert_eq!(code(&s.run(&["provision"])), 2);
+    assert_eq!(code(&s.run(&["frobnicate"])), 2);
+}
+
+#[test]
+fn every_command_has_help() {
+    let s = Station::new();
+    for args in [
+        vec!["--help"],
+        vec!["type", "add", "--help"],
+        vec!["type", "list", "--help"],
+        vec!["type", "edit", "--help"],
+        vec!["provision", "--help"],
+        vec!["devices", "list", "--help"],
+        vec!["devices", "show", "--help"],
+        vec!["devices", "export", "--help"],
+        vec!["rotate", "--help"],
+        vec!["deactivate", "--help"],
+        vec!["batch", "create", "--help"],
+        vec!["batch", "list", "--help"],
+        vec!["batch", "export", "--help"],
+        vec!["verify", "--help"],
+        vec!["settings", "set", "--help"],
+    ] {
+        let out = s.ok(&args);
+        assert!(out.contains("Usage:"), "{args:?}");
+    }
+    assert!(s.ok(&["--help"]).contains("Exit codes"));
+}
+
+#[test]
+fn rotate_prints_new_credentials_once_and_old_password_stops_verifying() {
+    let s = Station::new();
+    let v = s.json(&["provision", "WeatherStation", "--count", "1"]);
+    let old = v["devices"][0]["mqtt_password"].as_str().expect("pw").to_owned();
+    let r = s.json(&["rotate", "weatherstation-001"]);
+    assert_eq!(r["generation"], 2);
+    let new = r["mqtt_password"].as_str().expect("pw");
+    assert_ne!(new, old);
+    assert_eq!(code(&s.run_stdin(&["verify", "weatherstation-001"], new)), 0);
+    assert_eq!(code(&s.run_stdin(&["verify", "weatherstation-001"], &old)), 1);
+    let shown = s.json(&["devices", "show", "weatherstation-001", "--json"]);
+    assert_eq!(shown["generation"], 2);
+    let text = shown.to_string();
+    assert!(!text.contains(new) && !text.contains(&old), "a password reached `devices show`");
+}
+
+#[test]
+fn rotation_due_then_deactivate() {
+    let s = Station::new();
+    s.ok(&["batch", "create", "WeatherStation", "--count", "3", "--prefix", "x-"]);
+    let out = s.ok(&["rotate", "--due", "--batch", "1"]);
+    assert!(out.starts_with("3 device(s) marked"), "{out}");
+    let out = s.ok(&["deactivate", "x-weatherstation-002", "--reason", "dropped on floor"]);
+    assert!(out.contains("deactivated"));
+    let d = s.json(&["devices", "show", "x-weatherstation-002", "--json"]);
+    assert_eq!(d["is_active"], false);
+    assert_eq!(d["rotation_due"], false);
+    let kinds: Vec<String> = d["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_owned())
+        .collect();
+    assert_eq!(kinds, ["created", "rotation_due", "deactivated"]);
+    let out = s.run(&["deactivate", "x-weatherstation-002"]);
+    assert_eq!(code(&out), 4);
+    let inactive = s.json(&["devices", "list", "--inactive", "--json"]);
+    assert_eq!(inactive.as_array().expect("a").len(), 1);
+}
+
+#[test]
+fn batch_export_writes_csv_and_json() {
+    let s = Station::new();
+    s.ok(&["batch", "create", "WeatherStation", "--count", "5", "--prefix", "farm-"]);
+    let batches = s.json(&["batch", "list", "--json"]);
+    assert_eq!(batches[0]["remaining"], 5);
+    let csv = s.dir.path().join("b.csv");
+    let json = s.dir.path().join("b.json");
+    s.ok(&[
+        "batch",
+        "export",
+        "1",
+        "--csv",
+        csv.to_str().expect("p"),
+        "--json",
+        json.to_str().expect("p"),
+    ]);
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    assert_eq!(text.lines().count(), 6);
+    assert!(text.lines().nth(5).expect("row").starts_with("farm-weatherstation-005,"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("parse");
+    assert_eq!(v.as_array().expect("a").len(), 5);
+    let out = s.run(&["batch", "export", "9", "--csv", csv.to_str().expect("p")]);
+    assert_eq!(code(&out), 3);
+    let out = s.run(&["batch", "export", "1", "--csv", "/no/such/dir/x.csv"]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(stderr(&out).contains("/no/such/dir/x.csv"));
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// After provisioning, rotating and exporting, no plaintext password is in the database, its
+/// WAL, the exports or anything the CLI wrote to standard error.
+#[test]
+fn no_plaintext_password_in_database_wal_exports_or_logs() {
+    let s = Station::new();
+    // An open connection keeps SQLite from checkpointing and deleting the WAL when each CLI
+    // process exits, so the WAL's contents are there to be searched.
+    let keep_wal = rusqlite::Connection::open(s.db()).expect("open");
+    keep_wal
+        .query_row("SELECT count(*) FROM devices", [], |r| r.get::<_, i64>(0))
+        .expect("read");
+    let mut passwords = Vec::new();
+    let mut stderr_all = Vec::new();
+    for prefix in ["a-", "b-"] {
+        let out = s
+            .cmd(&["provision", "WeatherStation", "--count", "20", "--prefix", prefix])
+            .env("STATION_LOG", "trace")
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        stderr_all.extend_from_slice(&out.stderr);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        for d in v["devices"].as_array().expect("devices") {
+            passwords.push(d["mqtt_password"].as_str().expect("pw").to_owned());
+        }
+    }
+    let out = s
+        .cmd(&["rotate", "a-weatherstation-001"])
+        .env("STATION_LOG", "trace")
+        .output()
+        .expect("run");
+    stderr_all.extend_from_slice(&out.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    passwords.push(v["mqtt_password"].as_str().expect("pw").to_owned());
+    assert_eq!(passwords.len(), 41);
+    let exports = s.dir.path().join("exports");
+    std::fs::create_dir(&exports).expect("mkdir");
+    for (flag, name) in [("--csv", "all.csv"), ("--json", "all.json")] {
+        let p = exports.join(name);
+        s.ok(&["devices", "export", flag, p.to_str().expect("p")]);
+    }
+    s.ok(&["devices", "list", "--json"]);
+    let files = files_under(s.dir.path());
+    assert!(files.iter().any(|f| f.to_string_lossy().ends_with("-wal")), "WAL not found: {files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).expect("read");
+        for pw in &passwords {
+            assert!(!contains(&bytes, pw.as_bytes()), "a plaintext password is in {}", f.display());
+        }
+    }
+    drop(keep_wal);
+    for pw in &passwords {
+        assert!(!contains(&stderr_all, pw.as_bytes()), "a plaintext password reached standard error");
+    }
+}

@@ -1,0 +1,98 @@
+"""Settings of the DeviceHub interop test project.
+
+A minimal stand-in for the central server: stock django-devicehub 0.2.1 with
+Django 5.2, DRF and argon2-cffi, used only by tests and benchmarks on loopback.
+
+Environment:
+  DEVICEHUB_DB          SQLite file to use (default: $DEVICEHUB_RUN_DIR/devicehub.sqlite3)
+  DEVICEHUB_RUN_DIR     directory for run-time files (default: server/run/, git-ignored)
+  DEVICEHUB_SECRET_KEY  Django SECRET_KEY (default: a fixed, test-only key)
+  DEVICEHUB_DEBUG       "1" to turn DEBUG on (default off)
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent  # server/testproject
+SERVER_DIR = BASE_DIR.parent  # server/
+
+
+def _default_db_path():
+    run_dir = Path(os.environ.get("DEVICEHUB_RUN_DIR") or SERVER_DIR / "run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir / "devicehub.sqlite3"
+
+
+SECRET_KEY = os.environ.get(
+    "DEVICEHUB_SECRET_KEY",
+    "django-insecure-devicehub-station-testproject-not-for-production",
+)
+DEBUG = os.environ.get("DEVICEHUB_DEBUG", "0") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",  # django_devicehub's AUTO_ADMIN registers its models here
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_devicehub",
+    "myapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "testproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "testproject.wsgi.application"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DEVICEHUB_DB") or _default_db_path(),
+    }
+}
+
+# Argon2 first: make_password() (and so generate_credentials()/iot_provision)
+# produces argon2$argon2id$v=19$m=102400,t=2,p=8$... with Django's default
+# Argon2 parameters. PBKDF2 second: pbkdf2_sha256$... hashes still verify.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+# django-devicehub is left on its defaults (TOPIC_PREFIX "things", AUTO_API,
+# AUTO_ADMIN), i.e. what a stock central server has.
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
