@@ -62,6 +62,8 @@ CREATE TABLE devices (
     pending_api_key             TEXT,
     pending_api_key_fingerprint TEXT,
     pending_since               TEXT,
+    -- The unit the pending credentials are being written to.
+    pending_hardware_id         TEXT,
     -- The highest generation ever issued for this device: generations are never reused.
     last_generation             INTEGER NOT NULL DEFAULT 0,
     flash_state                 TEXT NOT NULL DEFAULT 'none'
@@ -80,6 +82,7 @@ CREATE TABLE devices (
 CREATE INDEX devices_batch ON devices(batch_id);
 CREATE INDEX devices_type_prefix ON devices(type_id, id_prefix, id_number);
 CREATE INDEX devices_hardware_id ON devices(hardware_id);
+CREATE INDEX devices_pending_hardware_id ON devices(pending_hardware_id) WHERE pending_generation IS NOT NULL;
 
 -- What happened to a device, for its history: who, when, which station.
 CREATE TABLE device_events (

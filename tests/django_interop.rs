@@ -11,7 +11,10 @@ fn algorithms() -> [(HashAlgorithm, bool); 4] {
         (HashAlgorithm::default(), true),
         ("argon2:m=65536,t=3,p=4".parse().expect("argon2"), false),
         ("pbkdf2_sha256".parse().expect("pbkdf2"), true),
-        ("pbkdf2_sha256:iterations=260000".parse().expect("pbkdf2"), false),
+        (
+            "pbkdf2_sha256:iterations=260000".parse().expect("pbkdf2"),
+            false,
+        ),
     ]
 }
 
@@ -24,13 +27,19 @@ fn django_accepts_station_hashes_and_rejects_wrong_passwords() {
             let password = Secret::generate_password().expect("password");
             let encoded = hasher.hash(&password).expect("hash");
             let (ok, must_update) = django.check(password.expose(), &encoded);
-            assert!(ok, "Django rejected the station's {algorithm} hash {encoded}");
+            assert!(
+                ok,
+                "Django rejected the station's {algorithm} hash {encoded}"
+            );
             assert_eq!(must_update, !is_django_default, "{algorithm}: must_update");
             let (ok, _) = django.check("wrong-password", &encoded);
             assert!(!ok, "Django accepted a wrong password for {algorithm}");
             let mut almost = password.expose().to_owned();
             almost.pop();
-            assert!(!django.check(&almost, &encoded).0, "a truncated password passed");
+            assert!(
+                !django.check(&almost, &encoded).0,
+                "a truncated password passed"
+            );
         }
     }
 }
@@ -42,7 +51,10 @@ fn station_verifies_hashes_django_made() {
         let password = Secret::generate_password().expect("password");
         let encoded = django.make(password.expose(), algorithm, None);
         assert!(encoded.starts_with(algorithm), "{encoded}");
-        assert!(verify_password(&password, &encoded).expect("verify"), "{encoded}");
+        assert!(
+            verify_password(&password, &encoded).expect("verify"),
+            "{encoded}"
+        );
         assert!(!verify_password(&Secret::new("wrong".into()), &encoded).expect("verify"));
     }
 }
@@ -56,7 +68,9 @@ fn same_salt_gives_byte_identical_hashes() {
         (HashAlgorithm::default(), "argon2"),
         ("pbkdf2_sha256".parse().expect("pbkdf2"), "pbkdf2_sha256"),
     ] {
-        let ours = Hasher::new(algorithm).hash_with_salt(&password, salt).expect("hash");
+        let ours = Hasher::new(algorithm)
+            .hash_with_salt(&password, salt)
+            .expect("hash");
         let theirs = django.make(password.expose(), django_name, Some(salt));
         assert_eq!(ours, theirs, "{django_name}");
     }

@@ -24,7 +24,12 @@ pub fn venv_python() -> PathBuf {
         .expect("run server/setup-venv.sh");
     assert!(out.status.success(), "server/setup-venv.sh failed");
     let stdout = String::from_utf8(out.stdout).expect("utf8");
-    let python = stdout.lines().last().expect("python path").trim().to_owned();
+    let python = stdout
+        .lines()
+        .last()
+        .expect("python path")
+        .trim()
+        .to_owned();
     PathBuf::from(python)
 }
 
@@ -66,7 +71,8 @@ impl DjangoHashers {
 
     /// `(check_password(password, encoded), must_update)`.
     pub fn check(&mut self, password: &str, encoded: &str) -> (bool, bool) {
-        let r = self.ask(serde_json::json!({"op": "check", "password": password, "encoded": encoded}));
+        let r =
+            self.ask(serde_json::json!({"op": "check", "password": password, "encoded": encoded}));
         (
             r["ok"].as_bool().expect("ok"),
             r["must_update"].as_bool().expect("must_update"),
@@ -75,11 +81,15 @@ impl DjangoHashers {
 
     /// `make_password(password, salt, hasher=algorithm)`.
     pub fn make(&mut self, password: &str, algorithm: &str, salt: Option<&str>) -> String {
-        let mut req = serde_json::json!({"op": "make", "password": password, "algorithm": algorithm});
+        let mut req =
+            serde_json::json!({"op": "make", "password": password, "algorithm": algorithm});
         if let Some(salt) = salt {
             req["salt"] = salt.into();
         }
-        self.ask(req)["encoded"].as_str().expect("encoded").to_owned()
+        self.ask(req)["encoded"]
+            .as_str()
+            .expect("encoded")
+            .to_owned()
     }
 }
 

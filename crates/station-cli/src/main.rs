@@ -119,7 +119,9 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             })?;
             output::print_types(&mut out, &[t], false)?;
         }
-        Command::Type(TypeCommand::List(f)) => output::print_types(&mut out, &store.list_types()?, f.json)?,
+        Command::Type(TypeCommand::List(f)) => {
+            output::print_types(&mut out, &store.list_types()?, f.json)?
+        }
         Command::Type(TypeCommand::Edit(a)) => {
             let tls = match (a.settings.broker_tls, a.no_broker_tls) {
                 (true, _) => Some(true),
@@ -180,8 +182,11 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
                     store.find_device(id)?;
                 }
                 let n = store.mark_rotation_due(&filter, &actor)?;
-                writeln!(out, "{n} device(s) marked: their next re-flash rotates their credentials")
-                    .map_err(stdout_err)?;
+                writeln!(
+                    out,
+                    "{n} device(s) marked: their next re-flash rotates their credentials"
+                )
+                .map_err(stdout_err)?;
             } else {
                 let id = r.device_id.unwrap_or_default();
                 let creds = store.rotate_now(&id, &actor)?;
@@ -190,8 +195,12 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         }
         Command::Deactivate(d) => {
             let device = store.deactivate(&d.device_id, &actor, &d.reason)?;
-            writeln!(out, "{} deactivated; the server will refuse it once synced", device.device_id)
-                .map_err(stdout_err)?;
+            writeln!(
+                out,
+                "{} deactivated; the server will refuse it once synced",
+                device.device_id
+            )
+            .map_err(stdout_err)?;
         }
         Command::Batch(BatchCommand::Create(b)) => {
             let created = store.create_batch(
@@ -206,7 +215,9 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             let progress = store.find_batch(created.batch.id)?;
             output::print_batches(&mut out, &[progress], b.json)?;
         }
-        Command::Batch(BatchCommand::List(f)) => output::print_batches(&mut out, &store.list_batches()?, f.json)?,
+        Command::Batch(BatchCommand::List(f)) => {
+            output::print_batches(&mut out, &store.list_batches()?, f.json)?
+        }
         Command::Batch(BatchCommand::Export(e)) => {
             store.find_batch(e.batch)?;
             let filter = DeviceFilter {
@@ -218,11 +229,13 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         Command::Verify(v) => {
             let device = store.find_device(&v.device_id)?;
             let mut input = zeroize::Zeroizing::new(String::new());
-            std::io::stdin().read_to_string(&mut input).map_err(|source| CoreError::Io {
-                action: "read the password from",
-                path: "standard input".into(),
-                source,
-            })?;
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|source| CoreError::Io {
+                    action: "read the password from",
+                    path: "standard input".into(),
+                    source,
+                })?;
             let password = Secret::new(input.trim_end_matches(['\r', '\n']).to_owned());
             let Some(hash) = store.password_hash(&device.device_id)? else {
                 return Err(CoreError::Conflict {
@@ -231,7 +244,12 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
                 });
             };
             if station_core::credentials::verify_password(&password, &hash)? {
-                writeln!(out, "ok: the password matches generation {}", device.generation).map_err(stdout_err)?;
+                writeln!(
+                    out,
+                    "ok: the password matches generation {}",
+                    device.generation
+                )
+                .map_err(stdout_err)?;
             } else {
                 writeln!(out, "mismatch: the password does not match").map_err(stdout_err)?;
                 return Ok(exit::MISMATCH);
@@ -241,7 +259,9 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             for (key, about) in station_core::store::SETTINGS {
                 let value = match *key {
                     station_core::store::SETTING_STATION_ID => store.station_id()?,
-                    station_core::store::SETTING_HASH_ALGORITHM => store.hash_algorithm()?.to_string(),
+                    station_core::store::SETTING_HASH_ALGORITHM => {
+                        store.hash_algorithm()?.to_string()
+                    }
                     _ => store.setting(key)?.unwrap_or_default(),
                 };
                 writeln!(out, "{key} = {value}\n    {about}").map_err(stdout_err)?;
@@ -307,9 +327,10 @@ fn refuse_plaintext_to_file(p: &ProvisionArgs) -> Result<(), CoreError> {
     }
     if stdout_is_regular_file() {
         return Err(CoreError::Refused {
-            problem: "refusing to print plaintext MQTT passwords: standard output is redirected to a \
+            problem:
+                "refusing to print plaintext MQTT passwords: standard output is redirected to a \
                       file, which would keep every device's password on disk"
-                .into(),
+                    .into(),
             fix: fix.into(),
         });
     }

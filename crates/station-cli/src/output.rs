@@ -45,7 +45,11 @@ fn table(out: &mut Out<'_>, header: &[&str], rows: &[Vec<String>]) -> Result<(),
     Ok(())
 }
 
-pub fn print_types(out: &mut Out<'_>, types: &[DeviceType], as_json: bool) -> Result<(), CoreError> {
+pub fn print_types(
+    out: &mut Out<'_>,
+    types: &[DeviceType],
+    as_json: bool,
+) -> Result<(), CoreError> {
     if as_json {
         return json(out, types);
     }
@@ -55,7 +59,9 @@ pub fn print_types(out: &mut Out<'_>, types: &[DeviceType], as_json: bool) -> Re
             vec![
                 t.name.clone(),
                 t.app_label.clone(),
-                t.topics("{device_id}").data.replace("/data", "/{data|status|cmd}"),
+                t.topics("{device_id}")
+                    .data
+                    .replace("/data", "/{data|status|cmd}"),
                 format!(
                     "{}://{}:{}",
                     if t.broker_tls { "mqtts" } else { "mqtt" },
@@ -68,7 +74,11 @@ pub fn print_types(out: &mut Out<'_>, types: &[DeviceType], as_json: bool) -> Re
     table(out, &["TYPE", "APP LABEL", "TOPICS", "BROKER"], &rows)
 }
 
-pub fn print_devices(out: &mut Out<'_>, devices: &[Device], as_json: bool) -> Result<(), CoreError> {
+pub fn print_devices(
+    out: &mut Out<'_>,
+    devices: &[Device],
+    as_json: bool,
+) -> Result<(), CoreError> {
     if as_json {
         return json(out, devices);
     }
@@ -89,7 +99,16 @@ pub fn print_devices(out: &mut Out<'_>, devices: &[Device], as_json: bool) -> Re
         .collect();
     table(
         out,
-        &["DEVICE ID", "TYPE", "STATUS", "ACTIVE", "FLASH", "GEN", "HARDWARE ID", "SYNC"],
+        &[
+            "DEVICE ID",
+            "TYPE",
+            "STATUS",
+            "ACTIVE",
+            "FLASH",
+            "GEN",
+            "HARDWARE ID",
+            "SYNC",
+        ],
         &rows,
     )
 }
@@ -115,7 +134,12 @@ pub fn print_device(
         ("device id", d.device_id.clone()),
         ("name", d.name.clone()),
         ("type", d.device_type.clone()),
-        ("batch", d.batch_id.map(|b| b.to_string()).unwrap_or_else(|| "-".into())),
+        (
+            "batch",
+            d.batch_id
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
         ("status", d.status.to_string()),
         ("active", d.is_active.to_string()),
         ("mqtt username", d.mqtt_username.clone()),
@@ -150,17 +174,27 @@ pub fn print_device(
             vec![
                 e.at.clone(),
                 e.kind.clone(),
-                e.generation.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+                e.generation
+                    .map(|g| g.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 e.operator.clone(),
                 e.station_id.clone(),
                 e.detail.clone(),
             ]
         })
         .collect();
-    table(out, &["WHEN", "WHAT", "GEN", "WHO", "STATION", "DETAIL"], &rows)
+    table(
+        out,
+        &["WHEN", "WHAT", "GEN", "WHO", "STATION", "DETAIL"],
+        &rows,
+    )
 }
 
-pub fn print_batches(out: &mut Out<'_>, batches: &[BatchProgress], as_json: bool) -> Result<(), CoreError> {
+pub fn print_batches(
+    out: &mut Out<'_>,
+    batches: &[BatchProgress],
+    as_json: bool,
+) -> Result<(), CoreError> {
     if as_json {
         return json(out, batches);
     }
@@ -186,7 +220,17 @@ pub fn print_batches(out: &mut Out<'_>, batches: &[BatchProgress], as_json: bool
         .collect();
     table(
         out,
-        &["BATCH", "TYPE", "IDS", "COUNT", "FLASHED", "FAILED", "REMAINING", "BY", "CREATED"],
+        &[
+            "BATCH",
+            "TYPE",
+            "IDS",
+            "COUNT",
+            "FLASHED",
+            "FAILED",
+            "REMAINING",
+            "BY",
+            "CREATED",
+        ],
         &rows,
     )
 }
@@ -213,7 +257,9 @@ pub fn print_provisioned(out: &mut Out<'_>, created: &CreatedBatch) -> Result<()
     let mut devices = Vec::with_capacity(created.devices.len());
     for d in &created.devices {
         let Some(c) = &d.credentials else {
-            return Err(CoreError::Internal("provisioned device without credentials".into()));
+            return Err(CoreError::Internal(
+                "provisioned device without credentials".into(),
+            ));
         };
         devices.push(CredentialRow {
             device_id: &d.device_id,

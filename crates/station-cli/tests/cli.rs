@@ -89,7 +89,14 @@ fn stderr(out: &Output) -> String {
 #[test]
 fn provision_prints_iot_provision_json_shape() {
     let s = Station::new();
-    let v = s.json(&["provision", "weather_station", "--count", "3", "--prefix", "farm-"]);
+    let v = s.json(&[
+        "provision",
+        "weather_station",
+        "--count",
+        "3",
+        "--prefix",
+        "farm-",
+    ]);
     assert_eq!(v["device_type"], "WeatherStation");
     assert_eq!(v["count"], 3);
     let devices = v["devices"].as_array().expect("devices");
@@ -98,11 +105,21 @@ fn provision_prints_iot_provision_json_shape() {
     let keys: Vec<&String> = d.as_object().expect("obj").keys().collect();
     assert_eq!(
         keys,
-        ["device_id", "name", "device_type", "mqtt_username", "mqtt_password", "api_key"]
+        [
+            "device_id",
+            "name",
+            "device_type",
+            "mqtt_username",
+            "mqtt_password",
+            "api_key"
+        ]
     );
     assert_eq!(d["device_id"], "farm-weatherstation-003");
     assert_eq!(d["name"], "WeatherStation 003");
-    assert_eq!(d["mqtt_username"], "myapp-weatherstationdevice-farm-weatherstation-003");
+    assert_eq!(
+        d["mqtt_username"],
+        "myapp-weatherstationdevice-farm-weatherstation-003"
+    );
     assert_eq!(d["mqtt_password"].as_str().expect("pw").len(), 43);
     assert_eq!(d["api_key"].as_str().expect("key").len(), 64);
     // The printed password is the one the station's hash accepts.
@@ -150,24 +167,77 @@ fn provision_refuses_to_write_plaintext_to_a_file_and_changes_nothing() {
 fn bad_input_names_the_problem_and_the_fix_with_script_exit_codes() {
     let s = Station::new();
     let cases: &[(&[&str], i32, &str, &str)] = &[
-        (&["provision", "SoilProbe", "--count", "1"], 3, "unknown device type 'SoilProbe'", "WeatherStation"),
-        (&["provision", "WeatherStation", "--count", "0"], 4, "invalid count", "from 1 to"),
-        (&["provision", "WeatherStation", "--count", "1000000"], 4, "invalid count", "split larger runs"),
-        (&["provision", "WeatherStation", "--prefix", "a/b"], 4, "contains '/'", "not allowed"),
-        (&["provision", "WeatherStation", "--prefix", "a b"], 4, "a space", "not allowed"),
-        (&["provision", "WeatherStation", "--prefix", "a#"], 4, "contains '#'", "not allowed"),
-        (&["type", "add", "weather_station", "--app-label", "x"], 4, "already exists", "edit the existing"),
-        (&["devices", "show", "nope-001"], 3, "no device 'nope-001'", "devices list"),
+        (
+            &["provision", "SoilProbe", "--count", "1"],
+            3,
+            "unknown device type 'SoilProbe'",
+            "WeatherStation",
+        ),
+        (
+            &["provision", "WeatherStation", "--count", "0"],
+            4,
+            "invalid count",
+            "from 1 to",
+        ),
+        (
+            &["provision", "WeatherStation", "--count", "1000000"],
+            4,
+            "invalid count",
+            "split larger runs",
+        ),
+        (
+            &["provision", "WeatherStation", "--prefix", "a/b"],
+            4,
+            "contains '/'",
+            "not allowed",
+        ),
+        (
+            &["provision", "WeatherStation", "--prefix", "a b"],
+            4,
+            "a space",
+            "not allowed",
+        ),
+        (
+            &["provision", "WeatherStation", "--prefix", "a#"],
+            4,
+            "contains '#'",
+            "not allowed",
+        ),
+        (
+            &["type", "add", "weather_station", "--app-label", "x"],
+            4,
+            "already exists",
+            "edit the existing",
+        ),
+        (
+            &["devices", "show", "nope-001"],
+            3,
+            "no device 'nope-001'",
+            "devices list",
+        ),
         (&["rotate", "nope-001"], 3, "no device", "devices list"),
-        (&["settings", "set", "hash_algorithm", "md5"], 4, "unknown algorithm", "pbkdf2_sha256"),
-        (&["devices", "list", "--status", "sleeping"], 4, "not a device status", "low_battery"),
+        (
+            &["settings", "set", "hash_algorithm", "md5"],
+            4,
+            "unknown algorithm",
+            "pbkdf2_sha256",
+        ),
+        (
+            &["devices", "list", "--status", "sleeping"],
+            4,
+            "not a device status",
+            "low_battery",
+        ),
     ];
     for (args, exit, problem, fix) in cases {
         let out = s.run(args);
         let err = stderr(&out);
         assert_eq!(code(&out), *exit, "{args:?}: {err}");
         assert!(err.contains(problem), "{args:?}: {err}");
-        assert!(err.contains("help:") && err.contains(fix), "{args:?}: {err}");
+        assert!(
+            err.contains("help:") && err.contains(fix),
+            "{args:?}: {err}"
+        );
     }
     assert_eq!(s.device_count(), 0);
     // clap's own usage errors exit 2.
@@ -205,26 +275,51 @@ fn every_command_has_help() {
 fn rotate_prints_new_credentials_once_and_old_password_stops_verifying() {
     let s = Station::new();
     let v = s.json(&["provision", "WeatherStation", "--count", "1"]);
-    let old = v["devices"][0]["mqtt_password"].as_str().expect("pw").to_owned();
+    let old = v["devices"][0]["mqtt_password"]
+        .as_str()
+        .expect("pw")
+        .to_owned();
     let r = s.json(&["rotate", "weatherstation-001"]);
     assert_eq!(r["generation"], 2);
     let new = r["mqtt_password"].as_str().expect("pw");
     assert_ne!(new, old);
-    assert_eq!(code(&s.run_stdin(&["verify", "weatherstation-001"], new)), 0);
-    assert_eq!(code(&s.run_stdin(&["verify", "weatherstation-001"], &old)), 1);
+    assert_eq!(
+        code(&s.run_stdin(&["verify", "weatherstation-001"], new)),
+        0
+    );
+    assert_eq!(
+        code(&s.run_stdin(&["verify", "weatherstation-001"], &old)),
+        1
+    );
     let shown = s.json(&["devices", "show", "weatherstation-001", "--json"]);
     assert_eq!(shown["generation"], 2);
     let text = shown.to_string();
-    assert!(!text.contains(new) && !text.contains(&old), "a password reached `devices show`");
+    assert!(
+        !text.contains(new) && !text.contains(&old),
+        "a password reached `devices show`"
+    );
 }
 
 #[test]
 fn rotation_due_then_deactivate() {
     let s = Station::new();
-    s.ok(&["batch", "create", "WeatherStation", "--count", "3", "--prefix", "x-"]);
+    s.ok(&[
+        "batch",
+        "create",
+        "WeatherStation",
+        "--count",
+        "3",
+        "--prefix",
+        "x-",
+    ]);
     let out = s.ok(&["rotate", "--due", "--batch", "1"]);
     assert!(out.starts_with("3 device(s) marked"), "{out}");
-    let out = s.ok(&["deactivate", "x-weatherstation-002", "--reason", "dropped on floor"]);
+    let out = s.ok(&[
+        "deactivate",
+        "x-weatherstation-002",
+        "--reason",
+        "dropped on floor",
+    ]);
     assert!(out.contains("deactivated"));
     let d = s.json(&["devices", "show", "x-weatherstation-002", "--json"]);
     assert_eq!(d["is_active"], false);
@@ -245,7 +340,15 @@ fn rotation_due_then_deactivate() {
 #[test]
 fn batch_export_writes_csv_and_json() {
     let s = Station::new();
-    s.ok(&["batch", "create", "WeatherStation", "--count", "5", "--prefix", "farm-"]);
+    s.ok(&[
+        "batch",
+        "create",
+        "WeatherStation",
+        "--count",
+        "5",
+        "--prefix",
+        "farm-",
+    ]);
     let batches = s.json(&["batch", "list", "--json"]);
     assert_eq!(batches[0]["remaining"], 5);
     let csv = s.dir.path().join("b.csv");
@@ -261,8 +364,13 @@ fn batch_export_writes_csv_and_json() {
     ]);
     let text = std::fs::read_to_string(&csv).expect("csv");
     assert_eq!(text.lines().count(), 6);
-    assert!(text.lines().nth(5).expect("row").starts_with("farm-weatherstation-005,"));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("parse");
+    assert!(text
+        .lines()
+        .nth(5)
+        .expect("row")
+        .starts_with("farm-weatherstation-005,"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("parse");
     assert_eq!(v.as_array().expect("a").len(), 5);
     let out = s.run(&["batch", "export", "9", "--csv", csv.to_str().expect("p")]);
     assert_eq!(code(&out), 3);
@@ -303,7 +411,14 @@ fn no_plaintext_password_in_database_wal_exports_or_logs() {
     let mut stderr_all = Vec::new();
     for prefix in ["a-", "b-"] {
         let out = s
-            .cmd(&["provision", "WeatherStation", "--count", "20", "--prefix", prefix])
+            .cmd(&[
+                "provision",
+                "WeatherStation",
+                "--count",
+                "20",
+                "--prefix",
+                prefix,
+            ])
             .env("STATION_LOG", "trace")
             .output()
             .expect("run");
@@ -331,15 +446,25 @@ fn no_plaintext_password_in_database_wal_exports_or_logs() {
     }
     s.ok(&["devices", "list", "--json"]);
     let files = files_under(s.dir.path());
-    assert!(files.iter().any(|f| f.to_string_lossy().ends_with("-wal")), "WAL not found: {files:?}");
+    assert!(
+        files.iter().any(|f| f.to_string_lossy().ends_with("-wal")),
+        "WAL not found: {files:?}"
+    );
     for f in &files {
         let bytes = std::fs::read(f).expect("read");
         for pw in &passwords {
-            assert!(!contains(&bytes, pw.as_bytes()), "a plaintext password is in {}", f.display());
+            assert!(
+                !contains(&bytes, pw.as_bytes()),
+                "a plaintext password is in {}",
+                f.display()
+            );
         }
     }
     drop(keep_wal);
     for pw in &passwords {
-        assert!(!contains(&stderr_all, pw.as_bytes()), "a plaintext password reached standard error");
+        assert!(
+            !contains(&stderr_all, pw.as_bytes()),
+            "a plaintext password reached standard error"
+        );
     }
 }

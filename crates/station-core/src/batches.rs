@@ -6,7 +6,7 @@
 //! instead, and skips, so it can create fewer than asked).
 
 use rayon::prelude::*;
-use rusqlite::params;
+use rusqlite::{params, Transaction};
 use serde::Serialize;
 
 use crate::credentials::{self, IssuedCredentials};
@@ -73,7 +73,9 @@ fn validate_count(count: u32) -> Result<()> {
         return Err(CoreError::invalid(
             "count",
             format!("{count} devices is not a batch size this station accepts"),
-            format!("give a count from 1 to {MAX_BATCH_COUNT}; split larger runs into several batches"),
+            format!(
+                "give a count from 1 to {MAX_BATCH_COUNT}; split larger runs into several batches"
+            ),
         ));
     }
     Ok(())
@@ -88,29 +90,128 @@ pub fn default_device_name(device_type: &DeviceType, number: u64) -> String {
     )
 }
 
-impl Store {
-    /// The highest number used for `{prefix}{type}-NNN` ids, by any device (batch or not).
-    fn highest_batch_number(
-        tx: &rusqlite::Transaction<'_>,
-        device_type: &DeviceType,
-        prefix: &str,
-    ) -> Result<u64> {
-        let stem = format!("{prefix}{}-", naming::type_name_lower(&device_type.name));
-        // substr() compares bytes exactly; LIKE would treat '_' and '%' in the prefix as wildcards.
-        let mut stmt = tx.prepare(
-            "SELECT device_id FROM devices WHERE substr(device_id, 1, length(?1)) = ?1",
-        )?;
-        let mut rows = stmt.query([&stem])?;
-        let mut highest = 0;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            if let Some(n) = naming::parse_batch_number(&id, prefix, &device_type.name) {
-                highest = highest.max(n);
-            }
+/// The highest number used for `{prefix}{type}-NNN` ids, by any device (batch or not).
+fn highest_number(tx: &Transaction<'_>, device_type: &DeviceType, prefix: &str) -> Result<u64> {
+    let stem = format!("{prefix}{}-", naming::type_name_lower(&device_type.name));
+    // substr() compares bytes exactly; LIKE would treat '_' and '%' in the prefix as wildcards.
+    let mut stmt =
+        tx.prepare("SELECT device_id FROM devices WHERE substr(device_id, 1, length(?1)) = ?1")?;
+    let mut rows = stmt.query([&stem])?;
+    let mut highest = 0;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        if let Some(n) = naming::parse_batch_number(&id, prefix, &device_type.name) {
+            highest = highest.max(n);
         }
-        Ok(highest)
     }
+    Ok(highest)
+}
 
+/// The next `count` numbers for `{prefix}{type}-NNN`, checked to make ids Django accepts.
+pub(crate) fn allocate_numbers(
+    tx: &Transaction<'_>,
+    device_type: &DeviceType,
+    prefix: &str,
+    count: u32,
+) -> Result<std::ops::Range<u64>> {
+    naming::validate_prefix(prefix)?;
+    let start = highest_number(tx, device_type, prefix)? + 1;
+    let end = start + u64::from(count);
+    let last_id = naming::batch_device_id(prefix, &device_type.name, end - 1);
+    naming::validate_device_id(&last_id).map_err(|_| {
+        CoreError::invalid(
+            "prefix",
+            format!(
+                "ids such as {last_id} would be longer than {} characters or not allowed in a topic",
+                naming::DEVICE_ID_MAX_LEN
+            ),
+            "use a shorter prefix",
+        )
+    })?;
+    Ok(start..end)
+}
+
+/// One new device row numbered `number`, with credentials in force when given (generation 1).
+/// Returns the new row's primary key.
+pub(crate) fn insert_device(
+    tx: &Transaction<'_>,
+    device_type: &DeviceType,
+    batch_id: Option<i64>,
+    prefix: &str,
+    number: u64,
+    credentials: Option<&IssuedCredentials>,
+    actor: &Actor,
+) -> Result<i64> {
+    let device_id = naming::batch_device_id(prefix, &device_type.name, number);
+    let name = default_device_name(device_type, number);
+    let username = device_type.mqtt_username(&device_id);
+    let (generation, hash, api_key, fingerprint) = match credentials {
+        Some(c) => (
+            1u32,
+            Some(c.password_hash.as_str()),
+            Some(c.api_key.expose()),
+            Some(c.api_key_fingerprint.as_str()),
+        ),
+        None => (0, None, None, None),
+    };
+    let metadata = match batch_id {
+        Some(b) => serde_json::json!({ "batch": b }),
+        None => serde_json::json!({}),
+    };
+    let ts = now();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO devices(device_id, name, type_id, batch_id, id_prefix, id_number,
+                 mqtt_username, generation, mqtt_password_hash, api_key, api_key_fingerprint,
+                 last_generation, station_id, operator, metadata, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?12, ?13, ?14, ?15, ?15)",
+        )?
+        .execute(params![
+            device_id,
+            name,
+            device_type.id,
+            batch_id,
+            prefix,
+            number as i64,
+            username,
+            generation,
+            hash,
+            api_key,
+            fingerprint,
+            actor.station_id,
+            actor.operator,
+            metadata.to_string(),
+            ts
+        ]);
+    if let Err(e) = inserted {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+            return Err(CoreError::Conflict {
+                problem: format!("device id {device_id} is already taken"),
+                fix: "nothing was created; try again (another station process may have created \
+                      devices at the same moment)"
+                    .into(),
+            });
+        }
+        return Err(e.into());
+    }
+    let pk = tx.last_insert_rowid();
+    let detail = batch_id.map(|b| format!("batch {b}")).unwrap_or_default();
+    record_event(tx, pk, event::CREATED, None, &detail, actor)?;
+    if credentials.is_some() {
+        record_event(
+            tx,
+            pk,
+            event::CREDENTIALS_ISSUED,
+            Some(1),
+            "printed to a script",
+            actor,
+        )?;
+        enqueue_sync(tx, pk, 1)?;
+    }
+    Ok(pk)
+}
+
+impl Store {
     /// Create a batch of exactly `count` new devices in one transaction.
     pub fn create_batch(&mut self, req: &BatchRequest, actor: &Actor) -> Result<CreatedBatch> {
         validate_count(req.count)?;
@@ -133,72 +234,44 @@ impl Store {
         };
 
         let (batch, devices) = self.write(|tx| {
-            let start = Self::highest_batch_number(tx, &device_type, &req.prefix)? + 1;
-            let last_id =
-                naming::batch_device_id(&req.prefix, &device_type.name, start + u64::from(req.count) - 1);
-            if last_id.len() > naming::DEVICE_ID_MAX_LEN {
-                return Err(CoreError::invalid(
-                    "prefix",
-                    format!("ids such as {last_id} would be longer than {} characters", naming::DEVICE_ID_MAX_LEN),
-                    "use a shorter prefix",
-                ));
-            }
+            let numbers = allocate_numbers(tx, &device_type, &req.prefix, req.count)?;
             let ts = now();
             tx.execute(
                 "INSERT INTO batches(type_id, prefix, count, created_by, station_id, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![device_type.id, req.prefix, req.count, actor.operator, actor.station_id, ts],
+                params![
+                    device_type.id,
+                    req.prefix,
+                    req.count,
+                    actor.operator,
+                    actor.station_id,
+                    ts
+                ],
             )?;
             let batch_id = tx.last_insert_rowid();
-            let mut insert = tx.prepare(
-                "INSERT INTO devices(device_id, name, type_id, batch_id, id_prefix, id_number,
-                     mqtt_username, generation, mqtt_password_hash, api_key, api_key_fingerprint,
-                     last_generation, station_id, operator, metadata, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?12, ?13, ?14, ?15, ?15)",
-            )?;
             let mut devices = Vec::with_capacity(req.count as usize);
-            for i in 0..req.count {
-                let number = start + u64::from(i);
+            for number in numbers {
+                let mut credentials = issued.pop();
+                insert_device(
+                    tx,
+                    &device_type,
+                    Some(batch_id),
+                    &req.prefix,
+                    number,
+                    credentials.as_ref(),
+                    actor,
+                )?;
                 let device_id = naming::batch_device_id(&req.prefix, &device_type.name, number);
-                let name = default_device_name(&device_type, number);
-                let username = device_type.mqtt_username(&device_id);
-                let creds = issued.pop();
-                let (generation, hash, api_key, fingerprint) = match &creds {
-                    Some(c) => (1u32, Some(c.password_hash.as_str()), Some(c.api_key.expose()), Some(c.api_key_fingerprint.as_str())),
-                    None => (0, None, None, None),
-                };
-                let metadata = serde_json::json!({"batch": batch_id}).to_string();
-                let inserted = insert.execute(params![
-                    device_id, name, device_type.id, batch_id, req.prefix, number as i64, username,
-                    generation, hash, api_key, fingerprint, actor.station_id, actor.operator,
-                    metadata, ts
-                ]);
-                if let Err(e) = inserted {
-                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
-                        return Err(CoreError::Conflict {
-                            problem: format!("device id {device_id} is already taken"),
-                            fix: "nothing was created; try again (another station process may have \
-                                  created devices at the same moment)"
-                                .into(),
-                        });
-                    }
-                    return Err(e.into());
-                }
-                let pk = tx.last_insert_rowid();
-                record_event(tx, pk, event::CREATED, None, &format!("batch {batch_id}"), actor)?;
-                if creds.is_some() {
-                    record_event(tx, pk, event::CREDENTIALS_ISSUED, Some(1), "printed to a script", actor)?;
-                    enqueue_sync(tx, pk, 1)?;
+                let mqtt_username = device_type.mqtt_username(&device_id);
+                if let Some(c) = credentials.as_mut() {
+                    c.device_id = device_id.clone();
+                    c.mqtt_username = mqtt_username.clone();
                 }
                 devices.push(CreatedDevice {
-                    credentials: creds.map(|mut c| {
-                        c.device_id = device_id.clone();
-                        c.mqtt_username = username.clone();
-                        c
-                    }),
+                    name: default_device_name(&device_type, number),
                     device_id,
-                    name,
-                    mqtt_username: username,
+                    mqtt_username,
+                    credentials,
                 });
             }
             let batch = Batch {
@@ -232,7 +305,11 @@ impl Store {
             })
     }
 
-    fn query_batches<P: rusqlite::Params>(&self, clause: &str, args: P) -> Result<Vec<BatchProgress>> {
+    fn query_batches<P: rusqlite::Params>(
+        &self,
+        clause: &str,
+        args: P,
+    ) -> Result<Vec<BatchProgress>> {
         let sql = format!(
             "SELECT b.id, t.name, b.prefix, b.count, b.created_by, b.station_id, b.created_at,
                  (SELECT count(*) FROM devices d WHERE d.batch_id = b.id AND d.flash_state = 'flashed'),

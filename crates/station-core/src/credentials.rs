@@ -76,7 +76,9 @@ impl fmt::Debug for Secret {
 fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>> {
     let mut buf = Zeroizing::new([0u8; N]);
     getrandom::fill(buf.as_mut_slice()).map_err(|e| {
-        CoreError::Internal(format!("the operating system's random number source failed: {e}"))
+        CoreError::Internal(format!(
+            "the operating system's random number source failed: {e}"
+        ))
     })?;
     Ok(buf)
 }
@@ -97,7 +99,10 @@ fn django_salt() -> Result<String> {
 
 /// The fingerprint kept of an api key once the server holds it.
 pub fn api_key_fingerprint(api_key: &Secret) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(api_key.expose().as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(api_key.expose().as_bytes()))
+    )
 }
 
 /// How password hashes are made. Both forms are Django's own.
@@ -138,14 +143,16 @@ impl fmt::Display for HashAlgorithm {
     }
 }
 
-const HASH_ALGORITHM_HELP: &str = "use `argon2` (Django's default parameters), `argon2:m=102400,t=2,p=8`, \
+const HASH_ALGORITHM_HELP: &str =
+    "use `argon2` (Django's default parameters), `argon2:m=102400,t=2,p=8`, \
      `pbkdf2_sha256` or `pbkdf2_sha256:iterations=1000000`";
 
 impl FromStr for HashAlgorithm {
     type Err = CoreError;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |problem: String| CoreError::invalid("hash algorithm", problem, HASH_ALGORITHM_HELP);
+        let bad =
+            |problem: String| CoreError::invalid("hash algorithm", problem, HASH_ALGORITHM_HELP);
         let (name, params) = s.split_once(':').unwrap_or((s, ""));
         let mut kv = Vec::new();
         for part in params.split(',').filter(|p| !p.is_empty()) {
@@ -233,8 +240,11 @@ impl Hasher {
                 if self.blocks.len() != params.block_count() {
                     self.blocks = vec![argon2::Block::default(); params.block_count()];
                 }
-                let hasher =
-                    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+                let hasher = argon2::Argon2::new(
+                    argon2::Algorithm::Argon2id,
+                    argon2::Version::V0x13,
+                    params,
+                );
                 let mut out = Zeroizing::new([0u8; ARGON2_HASH_LEN]);
                 hasher
                     .hash_password_into_with_memory(
@@ -295,7 +305,8 @@ pub fn verify_password(password: &Secret, encoded: &str) -> Result<bool> {
         }
         DJANGO_PBKDF2_PREFIX => {
             let mut parts = rest.splitn(3, '$');
-            let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next())
+            let (Some(iterations), Some(salt), Some(expected)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 return Err(unsupported_hash());
             };
@@ -378,7 +389,10 @@ mod tests {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         let k = Secret::generate_api_key().expect("api key");
         assert_eq!(k.expose().len(), 64);
-        assert!(k.expose().bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(k
+            .expose()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert_ne!(
             Secret::generate_password().expect("p").expose(),
             p.expose(),
@@ -402,7 +416,10 @@ mod tests {
         let p = Secret::generate_password().expect("p");
         let default = HashAlgorithm::default();
         let h = hash_password(&p, &default).expect("hash");
-        assert!(h.starts_with("argon2$argon2id$v=19$m=102400,t=2,p=8$"), "{h}");
+        assert!(
+            h.starts_with("argon2$argon2id$v=19$m=102400,t=2,p=8$"),
+            "{h}"
+        );
         let salt_b64 = h.split('$').nth(4).expect("salt");
         let salt = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(salt_b64)
@@ -419,7 +436,9 @@ mod tests {
         // is computed here the way Django does: base64 of PBKDF2-HMAC-SHA256, padded.
         let p = Secret::new("password".into());
         let algo = HashAlgorithm::Pbkdf2Sha256 { iterations: 1000 };
-        let h = Hasher::new(algo).hash_with_salt(&p, "seasalt").expect("hash");
+        let h = Hasher::new(algo)
+            .hash_with_salt(&p, "seasalt")
+            .expect("hash");
         assert!(h.starts_with("pbkdf2_sha256$1000$seasalt$"));
         assert!(verify_password(&p, &h).expect("verify"));
         assert!(!verify_password(&Secret::new("Password".into()), &h).expect("verify"));
@@ -427,11 +446,19 @@ mod tests {
 
     #[test]
     fn hash_algorithm_parses_and_prints() {
-        assert_eq!("argon2".parse::<HashAlgorithm>().expect("a"), HashAlgorithm::default());
+        assert_eq!(
+            "argon2".parse::<HashAlgorithm>().expect("a"),
+            HashAlgorithm::default()
+        );
         let a: HashAlgorithm = "argon2:m=65536,t=3,p=4".parse().expect("a");
         assert_eq!(a.to_string(), "argon2:m=65536,t=3,p=4");
         let p: HashAlgorithm = "pbkdf2_sha256".parse().expect("p");
-        assert_eq!(p, HashAlgorithm::Pbkdf2Sha256 { iterations: 1_000_000 });
+        assert_eq!(
+            p,
+            HashAlgorithm::Pbkdf2Sha256 {
+                iterations: 1_000_000
+            }
+        );
         assert!("md5".parse::<HashAlgorithm>().is_err());
         assert!("argon2:q=1".parse::<HashAlgorithm>().is_err());
         assert!("argon2:m=1".parse::<HashAlgorithm>().is_err());

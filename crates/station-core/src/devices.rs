@@ -265,7 +265,11 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<Device> {
     let device_id: String = row.get(1)?;
     let status: String = row.get(4)?;
     let status = status.parse::<DeviceStatus>().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.to_string().into())
+        rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Text,
+            e.to_string().into(),
+        )
     })?;
     let flash_state: String = row.get(13)?;
     let metadata: String = row.get(20)?;
@@ -333,7 +337,10 @@ pub(crate) fn filter_sql(f: &DeviceFilter) -> (String, Vec<rusqlite::types::Valu
     if let Some(q) = &f.search {
         let pattern = format!(
             "%{}%",
-            q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
         );
         args.push(Value::Text(pattern));
         let n = args.len();
@@ -357,7 +364,15 @@ pub(crate) fn record_event(
     tx.execute(
         "INSERT INTO device_events(device_pk, kind, generation, detail, operator, station_id, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![device_pk, kind, generation, detail, actor.operator, actor.station_id, now()],
+        params![
+            device_pk,
+            kind,
+            generation,
+            detail,
+            actor.operator,
+            actor.station_id,
+            now()
+        ],
     )?;
     Ok(())
 }
@@ -499,7 +514,14 @@ impl Store {
                 "UPDATE devices SET is_active = 0, rotation_due = 0, updated_at = ?2 WHERE id = ?1",
                 params![device.pk, now()],
             )?;
-            record_event(tx, device.pk, event::DEACTIVATED, Some(device.generation), reason, actor)?;
+            record_event(
+                tx,
+                device.pk,
+                event::DEACTIVATED,
+                Some(device.generation),
+                reason,
+                actor,
+            )?;
             if device.generation > 0 {
                 enqueue_sync(tx, device.pk, device.generation)?;
             }

@@ -161,7 +161,11 @@ impl CoreError {
         }
     }
 
-    pub fn invalid(field: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: &'static str,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         CoreError::InvalidInput {
             field,
             problem: problem.into(),

@@ -168,7 +168,8 @@ pub fn write_devices<W: Write>(
                     w.write_all(b",").map_err(io_err)?;
                 }
                 w.write_all(b"\n  ").map_err(io_err)?;
-                serde_json::to_writer(&mut w, &ExportRow::from(&d)).map_err(|e| io_err(e.into()))?;
+                serde_json::to_writer(&mut w, &ExportRow::from(&d))
+                    .map_err(|e| io_err(e.into()))?;
                 rows += 1;
                 Ok(())
             })?;

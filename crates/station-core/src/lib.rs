@@ -9,6 +9,9 @@ pub mod credentials;
 pub mod devices;
 pub mod error;
 pub mod export;
+pub mod flash;
+pub mod gang;
+pub mod hooks;
 pub mod naming;
 pub mod rotation;
 pub mod store;
@@ -18,6 +21,6 @@ pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_CO
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};
 pub use devices::{Actor, Device, DeviceEvent, DeviceFilter, DeviceStatus, FlashState, SyncState};
 pub use error::{CoreError, ErrorCode, Result};
-pub use rotation::Resolution;
+pub use rotation::{FlashTarget, Resolution};
 pub use store::Store;
 pub use types::{DeviceType, NewDeviceType, Topics, TypeEdit};

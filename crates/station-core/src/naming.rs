@@ -19,7 +19,8 @@ pub const DEFAULT_TOPIC_PREFIX: &str = "things";
 /// The default topic template; `{message_type}` is one of [`MessageType`].
 pub const DEFAULT_TOPIC_TEMPLATE: &str = "{prefix}/{type_name}/{device_id}/{message_type}";
 /// Placeholders a topic template may use.
-pub const TOPIC_PLACEHOLDERS: [&str; 4] = ["{prefix}", "{type_name}", "{device_id}", "{message_type}"];
+pub const TOPIC_PLACEHOLDERS: [&str; 4] =
+    ["{prefix}", "{type_name}", "{device_id}", "{message_type}"];
 
 /// The three topics a device uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +108,10 @@ fn check_topic_safe(field: &'static str, value: &str, max: usize, what: &str) ->
     if value.chars().count() > max {
         return Err(CoreError::invalid(
             field,
-            format!("{what} is {} characters long, the limit is {max}", value.chars().count()),
+            format!(
+                "{what} is {} characters long, the limit is {max}",
+                value.chars().count()
+            ),
             format!("use a shorter {what}"),
         ));
     }
@@ -173,11 +177,16 @@ pub fn validate_app_label(label: &str) -> Result<()> {
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !ok_start || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || label.len() > 100
+    if !ok_start
+        || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || label.len() > 100
     {
         return Err(CoreError::invalid(
             "app label",
-            format!("'{}' is not a valid Django app label", label.escape_default()),
+            format!(
+                "'{}' is not a valid Django app label",
+                label.escape_default()
+            ),
             "use the label of the Django app that defines the device type (e.g. myapp): letters, \
              digits and '_', not starting with a digit",
         ));
@@ -191,12 +200,17 @@ pub fn validate_topic_prefix(prefix: &str) -> Result<()> {
         || prefix.starts_with('/')
         || prefix.ends_with('/')
         || prefix.contains("//")
-        || prefix.chars().any(|c| matches!(c, '+' | '#') || c.is_whitespace() || c.is_control())
+        || prefix
+            .chars()
+            .any(|c| matches!(c, '+' | '#') || c.is_whitespace() || c.is_control())
         || prefix.len() > 64;
     if bad {
         return Err(CoreError::invalid(
             "topic prefix",
-            format!("'{}' is not a valid MQTT topic prefix", prefix.escape_default()),
+            format!(
+                "'{}' is not a valid MQTT topic prefix",
+                prefix.escape_default()
+            ),
             "use levels separated by '/', without '+', '#', spaces or empty levels, e.g. things",
         ));
     }
@@ -228,7 +242,9 @@ pub fn validate_topic_template(template: &str) -> Result<()> {
             fix,
         ));
     }
-    if rest.chars().any(|c| matches!(c, '+' | '#') || c.is_whitespace() || c.is_control())
+    if rest
+        .chars()
+        .any(|c| matches!(c, '+' | '#') || c.is_whitespace() || c.is_control())
         || rest.contains("//")
     {
         return Err(CoreError::invalid(
@@ -269,7 +285,10 @@ pub fn validate_broker_host(host: &str) -> Result<()> {
     if !ok {
         return Err(CoreError::invalid(
             "broker host",
-            format!("'{}' is not a host name or IP address", host.escape_default()),
+            format!(
+                "'{}' is not a host name or IP address",
+                host.escape_default()
+            ),
             "give the MQTT broker's host name or IP address, e.g. mqtt.factory.local",
         ));
     }
@@ -287,11 +306,23 @@ mod tests {
             "myapp-weatherstationdevice-STATION-001"
         );
         assert_eq!(
-            topic(DEFAULT_TOPIC_TEMPLATE, "things", "WeatherStation", "STATION-001", MessageType::Cmd),
+            topic(
+                DEFAULT_TOPIC_TEMPLATE,
+                "things",
+                "WeatherStation",
+                "STATION-001",
+                MessageType::Cmd
+            ),
             "things/weatherstation/STATION-001/cmd"
         );
-        assert_eq!(batch_device_id("farm-", "WeatherStation", 7), "farm-weatherstation-007");
-        assert_eq!(batch_device_id("", "WeatherStation", 1234), "weatherstation-1234");
+        assert_eq!(
+            batch_device_id("farm-", "WeatherStation", 7),
+            "farm-weatherstation-007"
+        );
+        assert_eq!(
+            batch_device_id("", "WeatherStation", 1234),
+            "weatherstation-1234"
+        );
     }
 
     #[test]
@@ -302,11 +333,26 @@ mod tests {
 
     #[test]
     fn batch_numbers_parse_only_own_pattern() {
-        assert_eq!(parse_batch_number("farm-weatherstation-007", "farm-", "WeatherStation"), Some(7));
-        assert_eq!(parse_batch_number("farm-weatherstation-1000", "farm-", "WeatherStation"), Some(1000));
-        assert_eq!(parse_batch_number("farm-weatherstation-07", "farm-", "WeatherStation"), None);
-        assert_eq!(parse_batch_number("farm-weatherstation-00x", "farm-", "WeatherStation"), None);
-        assert_eq!(parse_batch_number("x-weatherstation-001", "farm-", "WeatherStation"), None);
+        assert_eq!(
+            parse_batch_number("farm-weatherstation-007", "farm-", "WeatherStation"),
+            Some(7)
+        );
+        assert_eq!(
+            parse_batch_number("farm-weatherstation-1000", "farm-", "WeatherStation"),
+            Some(1000)
+        );
+        assert_eq!(
+            parse_batch_number("farm-weatherstation-07", "farm-", "WeatherStation"),
+            None
+        );
+        assert_eq!(
+            parse_batch_number("farm-weatherstation-00x", "farm-", "WeatherStation"),
+            None
+        );
+        assert_eq!(
+            parse_batch_number("x-weatherstation-001", "farm-", "WeatherStation"),
+            None
+        );
     }
 
     #[test]

@@ -6,13 +6,26 @@
 //! keep `g`, so a failed or interrupted flash never locks a device out. Generation numbers are
 //! never reused (`last_generation`), so what a device reports identifies exactly one issue.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use crate::batches::{allocate_numbers, insert_device};
 use crate::credentials::{self, IssuedCredentials};
 use crate::devices::{enqueue_sync, event, record_event, Actor, Device, DeviceFilter};
 use crate::error::{CoreError, Result};
+use crate::naming;
 use crate::store::{now, Store};
+
+/// Which device a flash writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlashTarget {
+    /// This device (a re-flash, or a record picked by hand).
+    Device(String),
+    /// The next device of this batch that has not been flashed.
+    NextInBatch(i64),
+    /// A new device of this type, numbered `{prefix}{type}-NNN` after the highest.
+    New { device_type: String, prefix: String },
+}
 
 /// What became of a pending generation once the device was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -32,25 +45,18 @@ impl Store {
         if !device.is_active {
             return Err(CoreError::Refused {
                 problem: format!("device {device_id} is deactivated, so it cannot be {doing}"),
-                fix: "deactivated devices stay blocked; provision a new device for this unit".into(),
+                fix: "deactivated devices stay blocked; provision a new device for this unit"
+                    .into(),
             });
         }
         Ok(device)
     }
 
     fn refuse_if_pending(device: &Device) -> Result<()> {
-        if let Some(p) = device.pending_generation {
-            return Err(CoreError::Conflict {
-                problem: format!(
-                    "device {} has an unconfirmed flash of credential generation {p}",
-                    device.device_id
-                ),
-                fix: "plug the unit in and run `station reflash --port PORT` (or `station recover`) so \
-                      the station can ask the device which generation it holds"
-                    .into(),
-            });
+        match device.pending_generation {
+            Some(p) => Err(pending_conflict(&device.device_id, p)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// `generate_credentials()` again, for scripts that deliver credentials themselves: a new
@@ -111,44 +117,105 @@ impl Store {
         Ok(targets.len() as u32)
     }
 
-    /// Issue generation `last + 1` for a flash and store its hash as pending. The plaintext is
-    /// returned to the flasher, which writes it to the device and then calls
-    /// [`Store::confirm_flash`], [`Store::fail_flash`] or [`Store::flash_outcome_unknown`].
-    pub fn begin_flash(&mut self, device_id: &str, actor: &Actor) -> Result<IssuedCredentials> {
-        let device = self.active_device(device_id, "flashed")?;
-        Self::refuse_if_pending(&device)?;
+    /// Issue credentials for a flash of `target` into the unit `hardware_id` and store their
+    /// hash as a pending generation (`last + 1`). Choosing or creating the device and marking
+    /// it pending is one transaction, so two ports flashing one batch never take the same
+    /// device. The plaintext is returned to the flasher, which writes it to the device and then
+    /// calls [`Store::confirm_flash`], [`Store::fail_flash`] or [`Store::flash_outcome_unknown`].
+    pub fn begin_flash(
+        &mut self,
+        target: &FlashTarget,
+        hardware_id: &str,
+        actor: &Actor,
+    ) -> Result<IssuedCredentials> {
+        let new_type = match target {
+            FlashTarget::New {
+                device_type,
+                prefix,
+            } => {
+                naming::validate_prefix(prefix)?;
+                Some(self.find_type(device_type)?)
+            }
+            FlashTarget::NextInBatch(batch) => {
+                self.find_batch(*batch)?;
+                None
+            }
+            FlashTarget::Device(_) => None,
+        };
+        // Hash before taking the write lock: it is the slow part and needs no id.
         let algorithm = self.hash_algorithm()?;
-        let generation = device.last_generation + 1;
-        let creds = credentials::issue(
-            &device.device_id,
-            &device.mqtt_username,
-            generation,
-            &mut credentials::Hasher::new(algorithm),
-        )?;
-        self.write(|tx| {
-            let changed = tx.execute(
+        let mut creds = credentials::issue("", "", 0, &mut credentials::Hasher::new(algorithm))?;
+        let (device_id, mqtt_username, generation) = self.write(|tx| {
+            let pk: i64 = match target {
+                FlashTarget::Device(id) => tx
+                    .query_row("SELECT id FROM devices WHERE device_id = ?1", [id], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| CoreError::NotFound {
+                        what: "device",
+                        key: id.clone(),
+                    })?,
+                FlashTarget::NextInBatch(batch) => tx
+                    .query_row(
+                        "SELECT id FROM devices WHERE batch_id = ?1 AND is_active = 1
+                             AND pending_generation IS NULL AND flash_state IN ('none', 'failed')
+                         ORDER BY id_number, id LIMIT 1",
+                        [batch],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .ok_or_else(|| CoreError::Conflict {
+                        problem: format!("batch {batch} has no device left to flash"),
+                        fix: "every device of the batch is flashed or being flashed; create a new \
+                              batch, or pick a device type instead"
+                            .into(),
+                    })?,
+                FlashTarget::New { prefix, .. } => {
+                    let ty = new_type.as_ref().ok_or_else(|| CoreError::Internal("type".into()))?;
+                    let number = allocate_numbers(tx, ty, prefix, 1)?.start;
+                    insert_device(tx, ty, None, prefix, number, None, actor)?
+                }
+            };
+            let (device_id, username, active, pending, last): (String, String, bool, Option<u32>, u32) = tx
+                .query_row(
+                    "SELECT device_id, mqtt_username, is_active, pending_generation, last_generation
+                     FROM devices WHERE id = ?1",
+                    [pk],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )?;
+            if !active {
+                return Err(CoreError::Refused {
+                    problem: format!("device {device_id} is deactivated, so it cannot be flashed"),
+                    fix: "deactivated devices stay blocked; provision a new device for this unit".into(),
+                });
+            }
+            if let Some(p) = pending {
+                return Err(pending_conflict(&device_id, p));
+            }
+            let generation = last + 1;
+            let ts = now();
+            tx.execute(
                 "UPDATE devices SET pending_generation = ?2, last_generation = ?2,
                      pending_password_hash = ?3, pending_api_key = ?4, pending_api_key_fingerprint = ?5,
-                     pending_since = ?6, flash_error = NULL,
+                     pending_since = ?6, pending_hardware_id = ?7, flash_error = NULL,
                      flash_state = CASE WHEN flash_state = 'flashed' THEN 'flashed' ELSE 'flashing' END,
                      updated_at = ?6
-                 WHERE id = ?1 AND last_generation = ?7 AND pending_generation IS NULL AND is_active = 1",
+                 WHERE id = ?1",
                 params![
-                    device.pk,
+                    pk,
                     generation,
                     creds.password_hash,
                     creds.api_key.expose(),
                     creds.api_key_fingerprint,
-                    now(),
-                    device.last_generation
+                    ts,
+                    hardware_id
                 ],
             )?;
-            if changed != 1 {
-                return Err(concurrent_change(&device.device_id));
-            }
-            record_event(tx, device.pk, event::FLASH_STARTED, Some(generation), "", actor)?;
-            Ok(())
+            record_event(tx, pk, event::FLASH_STARTED, Some(generation), &format!("unit {hardware_id}"), actor)?;
+            Ok((device_id, username, generation))
         })?;
+        creds.device_id = device_id;
+        creds.mqtt_username = mqtt_username;
+        creds.generation = generation;
         Ok(creds)
     }
 
@@ -179,7 +246,7 @@ impl Store {
                      mqtt_password_hash = pending_password_hash, api_key = pending_api_key,
                      api_key_fingerprint = pending_api_key_fingerprint,
                      pending_generation = NULL, pending_password_hash = NULL, pending_api_key = NULL,
-                     pending_api_key_fingerprint = NULL, pending_since = NULL,
+                     pending_api_key_fingerprint = NULL, pending_since = NULL, pending_hardware_id = NULL,
                      flash_state = 'flashed', flash_error = NULL, hardware_id = ?2,
                      firmware_version = ?3, flashed_at = ?4, rotation_due = 0,
                      status = CASE WHEN generation = 0 THEN 'provisioning' ELSE status END,
@@ -197,7 +264,13 @@ impl Store {
 
     /// The flash of `generation` definitely did not take (the device refused, or the commit was
     /// never sent): drop the pending credentials; the device keeps what it had.
-    pub fn fail_flash(&mut self, device_id: &str, generation: u32, reason: &str, actor: &Actor) -> Result<Device> {
+    pub fn fail_flash(
+        &mut self,
+        device_id: &str,
+        generation: u32,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<Device> {
         let device = self.find_device(device_id)?;
         if device.pending_generation != Some(generation) {
             return Ok(device);
@@ -206,6 +279,7 @@ impl Store {
             tx.execute(
                 "UPDATE devices SET pending_generation = NULL, pending_password_hash = NULL,
                      pending_api_key = NULL, pending_api_key_fingerprint = NULL, pending_since = NULL,
+                     pending_hardware_id = NULL,
                      flash_state = CASE WHEN flash_state = 'flashing' THEN 'failed' ELSE flash_state END,
                      flash_error = ?2, updated_at = ?3
                  WHERE id = ?1",
@@ -219,7 +293,13 @@ impl Store {
 
     /// The commit may or may not have reached the device (reply lost, unplugged at commit):
     /// keep the pending generation until the device is asked again.
-    pub fn flash_outcome_unknown(&mut self, device_id: &str, generation: u32, reason: &str, actor: &Actor) -> Result<()> {
+    pub fn flash_outcome_unknown(
+        &mut self,
+        device_id: &str,
+        generation: u32,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<()> {
         let device = self.find_device(device_id)?;
         self.write(|tx| {
             tx.execute(
@@ -246,7 +326,16 @@ impl Store {
         };
         if reported_generation == Some(pending) {
             self.confirm_flash(device_id, pending, hardware_id, firmware_version, actor)?;
-            self.write(|tx| record_event(tx, device.pk, event::RECOVERED, Some(pending), "device holds it", actor))?;
+            self.write(|tx| {
+                record_event(
+                    tx,
+                    device.pk,
+                    event::RECOVERED,
+                    Some(pending),
+                    "device holds it",
+                    actor,
+                )
+            })?;
             Ok(Resolution::Promoted)
         } else {
             self.fail_flash(
@@ -259,6 +348,22 @@ impl Store {
         }
     }
 
+    /// Devices whose unconfirmed flash was going into the unit `hardware_id`.
+    pub fn pending_for_unit(&self, hardware_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT device_id FROM devices
+                 WHERE pending_generation IS NOT NULL AND pending_hardware_id = ?1",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        let rows = stmt
+            .query_map([hardware_id], |r| r.get(0))
+            .map_err(|e| self.sql_err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.sql_err(e))
+    }
+
     /// Devices with a flash whose outcome is still unknown.
     pub fn pending_devices(&self) -> Result<Vec<Device>> {
         Ok(self
@@ -266,6 +371,17 @@ impl Store {
             .into_iter()
             .filter(|d| d.pending_generation.is_some())
             .collect())
+    }
+}
+
+fn pending_conflict(device_id: &str, generation: u32) -> CoreError {
+    CoreError::Conflict {
+        problem: format!(
+            "device {device_id} has an unconfirmed flash of credential generation {generation}"
+        ),
+        fix: "plug the unit in and run `station recover --port PORT` so the station can ask the \
+              device which generation it holds"
+            .into(),
     }
 }
 

@@ -41,7 +41,13 @@ impl DeviceType {
 
     pub fn topics(&self, device_id: &str) -> Topics {
         let t = |m| {
-            naming::topic(&self.topic_template, &self.topic_prefix, &self.name, device_id, m)
+            naming::topic(
+                &self.topic_template,
+                &self.topic_prefix,
+                &self.name,
+                device_id,
+                m,
+            )
         };
         Topics {
             data: t(MessageType::Data),
@@ -128,9 +134,11 @@ impl Store {
         let app_label = new.app_label;
         self.write(|tx| {
             let existing: Option<String> = tx
-                .query_row("SELECT name FROM device_types WHERE name_key = ?1", [&key], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT name FROM device_types WHERE name_key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if let Some(existing) = existing {
                 return Err(CoreError::DuplicateType {
@@ -151,7 +159,10 @@ impl Store {
     }
 
     pub fn list_types(&self) -> Result<Vec<DeviceType>> {
-        let sql = format!("SELECT {} FROM device_types t ORDER BY t.name", DeviceType::COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM device_types t ORDER BY t.name",
+            DeviceType::COLUMNS
+        );
         let mut stmt = self.conn().prepare(&sql).map_err(|e| self.sql_err(e))?;
         let rows = stmt
             .query_map([], |r| DeviceType::from_row(r, 0))
@@ -168,7 +179,9 @@ impl Store {
         );
         let found = self
             .conn()
-            .query_row(&sql, [naming::type_key(name)], |r| DeviceType::from_row(r, 0))
+            .query_row(&sql, [naming::type_key(name)], |r| {
+                DeviceType::from_row(r, 0)
+            })
             .optional()
             .map_err(|e| self.sql_err(e))?;
         match found {

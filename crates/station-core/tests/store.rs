@@ -7,8 +7,8 @@ use station_core::credentials::verify_password;
 use station_core::devices::DeviceFilter;
 use station_core::export::{self, ExportFormat};
 use station_core::{
-    BatchRequest, CoreError, DeviceStatus, ErrorCode, FlashState, NewDeviceType, Resolution, Store,
-    SyncState, TypeEdit,
+    BatchRequest, CoreError, DeviceStatus, ErrorCode, FlashState, FlashTarget, NewDeviceType,
+    Resolution, Store, SyncState, TypeEdit,
 };
 
 fn batch(device_type: &str, prefix: &str, count: u32, with_credentials: bool) -> BatchRequest {
@@ -38,7 +38,10 @@ fn types_are_looked_up_like_django_devicehub() {
     let t = common::store();
     let found = t.store.find_type("weather_station").expect("find");
     assert_eq!(found.name, "WeatherStation");
-    assert_eq!(t.store.find_type("WEATHERSTATION").expect("find").id, found.id);
+    assert_eq!(
+        t.store.find_type("WEATHERSTATION").expect("find").id,
+        found.id
+    );
 }
 
 #[test]
@@ -97,17 +100,34 @@ fn batch_creates_exactly_n_with_django_ids_usernames_and_topics() {
     assert_eq!(created.devices.len(), 50);
     assert_eq!(created.devices[0].device_id, "farm-weatherstation-001");
     assert_eq!(created.devices[49].device_id, "farm-weatherstation-050");
-    let d = t.store.find_device("farm-weatherstation-007").expect("find");
-    assert_eq!(d.mqtt_username, "myapp-weatherstationdevice-farm-weatherstation-007");
-    assert_eq!(d.topics.cmd, "things/weatherstation/farm-weatherstation-007/cmd");
+    let d = t
+        .store
+        .find_device("farm-weatherstation-007")
+        .expect("find");
+    assert_eq!(
+        d.mqtt_username,
+        "myapp-weatherstationdevice-farm-weatherstation-007"
+    );
+    assert_eq!(
+        d.topics.cmd,
+        "things/weatherstation/farm-weatherstation-007/cmd"
+    );
     assert_eq!(d.name, "WeatherStation 007");
     assert_eq!(d.status, DeviceStatus::Provisioning);
     assert_eq!(d.generation, 1);
     assert_eq!(d.sync_state, SyncState::Pending);
     assert_eq!(d.station_id, "line-1");
     assert_eq!(d.operator, "alice");
-    for c in created.devices.iter().map(|d| d.credentials.as_ref().expect("creds")) {
-        let hash = t.store.password_hash(&c.device_id).expect("hash").expect("some");
+    for c in created
+        .devices
+        .iter()
+        .map(|d| d.credentials.as_ref().expect("creds"))
+    {
+        let hash = t
+            .store
+            .password_hash(&c.device_id)
+            .expect("hash")
+            .expect("some");
         assert!(verify_password(&c.mqtt_password, &hash).expect("verify"));
     }
 }
@@ -129,10 +149,20 @@ fn regression_batch_numbering_continues_after_gaps_and_creates_n() {
         .store
         .create_batch(&batch("WeatherStation", "farm-", 2, false), &t.actor)
         .expect("second");
-    let new_ids: Vec<_> = created.devices.iter().map(|d| d.device_id.as_str()).collect();
-    assert_eq!(new_ids, ["farm-weatherstation-004", "farm-weatherstation-005"]);
+    let new_ids: Vec<_> = created
+        .devices
+        .iter()
+        .map(|d| d.device_id.as_str())
+        .collect();
+    assert_eq!(
+        new_ids,
+        ["farm-weatherstation-004", "farm-weatherstation-005"]
+    );
     let after = t.store.find_device("farm-weatherstation-003").expect("003");
-    assert_eq!(before.updated_at, after.updated_at, "existing device touched");
+    assert_eq!(
+        before.updated_at, after.updated_at,
+        "existing device touched"
+    );
     assert_eq!(device_count(&t.store), 5);
 }
 
@@ -170,7 +200,12 @@ fn bad_batch_input_changes_nothing() {
     let mut t = common::store();
     let cases = [
         batch("WeatherStation", "farm-", 0, false),
-        batch("WeatherStation", "farm-", station_core::MAX_BATCH_COUNT + 1, false),
+        batch(
+            "WeatherStation",
+            "farm-",
+            station_core::MAX_BATCH_COUNT + 1,
+            false,
+        ),
         batch("WeatherStation", "farm/", 1, false),
         batch("WeatherStation", "farm+", 1, false),
         batch("WeatherStation", "fa rm", 1, false),
@@ -202,7 +237,10 @@ fn id_too_long_for_django_is_refused_whole() {
         .expect("long type");
     let err = t
         .store
-        .create_batch(&batch(&format!("T{}", "x".repeat(63)), &"p".repeat(64), 5, false), &t.actor)
+        .create_batch(
+            &batch(&format!("T{}", "x".repeat(63)), &"p".repeat(64), 5, false),
+            &t.actor,
+        )
         .expect_err("too long");
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.to_string().contains("128"), "{err}");
@@ -219,11 +257,17 @@ fn batch_progress_counts_flashed_failed_remaining() {
         .expect("batch");
     let a = &created.devices[0].device_id;
     let b = &created.devices[1].device_id;
-    let ca = t.store.begin_flash(a, &t.actor).expect("begin a");
+    let ca = t
+        .store
+        .begin_flash(&FlashTarget::Device(a.to_string()), "E661A4D1", &t.actor)
+        .expect("begin a");
     t.store
         .confirm_flash(a, ca.generation, "hw-a", "1.0", &t.actor)
         .expect("confirm");
-    let cb = t.store.begin_flash(b, &t.actor).expect("begin b");
+    let cb = t
+        .store
+        .begin_flash(&FlashTarget::Device(b.to_string()), "E661A4D1", &t.actor)
+        .expect("begin b");
     t.store
         .fail_flash(b, cb.generation, "device refused", &t.actor)
         .expect("fail");
@@ -239,11 +283,18 @@ fn rotate_now_issues_next_generation_and_old_password_stops_verifying() {
         .create_batch(&batch("WeatherStation", "", 1, true), &t.actor)
         .expect("batch");
     let old = created.devices[0].credentials.as_ref().expect("creds");
-    let new = t.store.rotate_now(&old.device_id, &t.actor).expect("rotate");
+    let new = t
+        .store
+        .rotate_now(&old.device_id, &t.actor)
+        .expect("rotate");
     assert_eq!(new.generation, 2);
     assert_ne!(new.mqtt_password.expose(), old.mqtt_password.expose());
     assert_ne!(new.api_key.expose(), old.api_key.expose());
-    let hash = t.store.password_hash(&old.device_id).expect("h").expect("some");
+    let hash = t
+        .store
+        .password_hash(&old.device_id)
+        .expect("h")
+        .expect("some");
     assert!(verify_password(&new.mqtt_password, &hash).expect("v"));
     assert!(!verify_password(&old.mqtt_password, &hash).expect("v"));
     let d = t.store.find_device(&old.device_id).expect("d");
@@ -266,14 +317,24 @@ fn pending_generation_is_promoted_only_on_confirmation() {
         .create_batch(&batch("WeatherStation", "", 1, false), &t.actor)
         .expect("batch");
     let id = created.devices[0].device_id.clone();
-    let g1 = t.store.begin_flash(&id, &t.actor).expect("begin");
+    let g1 = t
+        .store
+        .begin_flash(&FlashTarget::Device(id.clone()), "E661A4D1", &t.actor)
+        .expect("begin");
     let d = t.store.find_device(&id).expect("d");
     assert_eq!((d.generation, d.pending_generation), (0, Some(1)));
     assert_eq!(d.flash_state, FlashState::Flashing);
     assert!(!d.has_credentials, "pending credentials are not in force");
-    assert_eq!(d.sync_state, SyncState::NotQueued, "nothing reaches the server before the device confirms");
+    assert_eq!(
+        d.sync_state,
+        SyncState::NotQueued,
+        "nothing reaches the server before the device confirms"
+    );
     // A second flash cannot start while the first is unresolved.
-    let err = t.store.begin_flash(&id, &t.actor).expect_err("pending");
+    let err = t
+        .store
+        .begin_flash(&FlashTarget::Device(id.clone()), "E661A4D1", &t.actor)
+        .expect_err("pending");
     assert_eq!(err.code(), ErrorCode::Conflict);
     let d = t
         .store
@@ -289,18 +350,28 @@ fn pending_generation_is_promoted_only_on_confirmation() {
     assert!(verify_password(&g1.mqtt_password, &hash).expect("v"));
 
     // Re-flash with rotation: g2 pending, fails: device and record keep g1.
-    let g2 = t.store.begin_flash(&id, &t.actor).expect("begin 2");
+    let g2 = t
+        .store
+        .begin_flash(&FlashTarget::Device(id.clone()), "E661A4D1", &t.actor)
+        .expect("begin 2");
     assert_eq!(g2.generation, 2);
     let d = t
         .store
         .fail_flash(&id, 2, "unplugged", &t.actor)
         .expect("fail");
     assert_eq!((d.generation, d.pending_generation), (1, None));
-    assert_eq!(d.flash_state, FlashState::Flashed, "the unit still holds generation 1");
+    assert_eq!(
+        d.flash_state,
+        FlashState::Flashed,
+        "the unit still holds generation 1"
+    );
     let hash = t.store.password_hash(&id).expect("h").expect("some");
     assert!(verify_password(&g1.mqtt_password, &hash).expect("v"));
     // Generations are never reused: the next attempt is 3.
-    let g3 = t.store.begin_flash(&id, &t.actor).expect("begin 3");
+    let g3 = t
+        .store
+        .begin_flash(&FlashTarget::Device(id.clone()), "E661A4D1", &t.actor)
+        .expect("begin 3");
     assert_eq!(g3.generation, 3);
 }
 
@@ -312,7 +383,10 @@ fn resolve_pending_follows_what_the_device_reports() {
         .expect("batch");
     let a = "weatherstation-001";
     let b = "weatherstation-002";
-    let ga = t.store.begin_flash(a, &t.actor).expect("a");
+    let ga = t
+        .store
+        .begin_flash(&FlashTarget::Device(a.to_string()), "E661A4D1", &t.actor)
+        .expect("a");
     t.store
         .flash_outcome_unknown(a, ga.generation, "reply lost", &t.actor)
         .expect("unknown");
@@ -323,7 +397,10 @@ fn resolve_pending_follows_what_the_device_reports() {
         Resolution::Promoted
     );
     assert_eq!(t.store.find_device(a).expect("a").generation, 1);
-    let gb = t.store.begin_flash(b, &t.actor).expect("b");
+    let gb = t
+        .store
+        .begin_flash(&FlashTarget::Device(b.to_string()), "E661A4D1", &t.actor)
+        .expect("b");
     assert_eq!(
         t.store
             .resolve_pending(b, None, "hw-b", "1", &t.actor)
@@ -331,7 +408,10 @@ fn resolve_pending_follows_what_the_device_reports() {
         Resolution::Discarded
     );
     let d = t.store.find_device(b).expect("b");
-    assert_eq!((d.generation, d.pending_generation, d.flash_state), (0, None, FlashState::Failed));
+    assert_eq!(
+        (d.generation, d.pending_generation, d.flash_state),
+        (0, None, FlashState::Failed)
+    );
     assert_eq!(
         t.store
             .resolve_pending(b, Some(gb.generation), "hw-b", "1", &t.actor)
@@ -347,18 +427,31 @@ fn deactivate_keeps_the_record_and_blocks_rotation() {
         .create_batch(&batch("WeatherStation", "", 1, true), &t.actor)
         .expect("batch");
     let id = "weatherstation-001";
-    let d = t.store.deactivate(id, &t.actor, "returned").expect("deactivate");
+    let d = t
+        .store
+        .deactivate(id, &t.actor, "returned")
+        .expect("deactivate");
     assert!(!d.is_active);
     assert_eq!(device_count(&t.store), 1);
     let again = t.store.deactivate(id, &t.actor, "").expect_err("twice");
     assert_eq!(again.code(), ErrorCode::Conflict);
     let err = t.store.rotate_now(id, &t.actor).expect_err("inactive");
     assert_eq!(err.code(), ErrorCode::Refused);
-    let err = t.store.begin_flash(id, &t.actor).expect_err("inactive");
+    let err = t
+        .store
+        .begin_flash(&FlashTarget::Device(id.to_string()), "E661A4D1", &t.actor)
+        .expect_err("inactive");
     assert_eq!(err.code(), ErrorCode::Refused);
     let history = t.store.device_history(id).expect("history");
     let last = history.last().expect("event");
-    assert_eq!((last.kind.as_str(), last.detail.as_str(), last.operator.as_str()), ("deactivated", "returned", "alice"));
+    assert_eq!(
+        (
+            last.kind.as_str(),
+            last.detail.as_str(),
+            last.operator.as_str()
+        ),
+        ("deactivated", "returned", "alice")
+    );
 }
 
 #[test]
@@ -399,9 +492,22 @@ fn search_finds_by_id_name_and_hardware_id() {
     t.store
         .create_batch(&batch("WeatherStation", "farm-", 3, false), &t.actor)
         .expect("batch");
-    let c = t.store.begin_flash("farm-weatherstation-002", &t.actor).expect("b");
+    let c = t
+        .store
+        .begin_flash(
+            &FlashTarget::Device("farm-weatherstation-002".to_string()),
+            "E661A4D1",
+            &t.actor,
+        )
+        .expect("b");
     t.store
-        .confirm_flash("farm-weatherstation-002", c.generation, "E6614103E7", "1", &t.actor)
+        .confirm_flash(
+            "farm-weatherstation-002",
+            c.generation,
+            "E6614103E7",
+            "1",
+            &t.actor,
+        )
         .expect("c");
     let by = |q: &str| {
         t.store
@@ -458,9 +564,15 @@ fn editing_identity_of_a_type_with_issued_credentials_is_refused() {
             },
         )
         .expect("broker may change");
-    assert_eq!((ty.broker_host.as_str(), ty.broker_port, ty.broker_tls), ("mqtt.factory.local", 8883, true));
+    assert_eq!(
+        (ty.broker_host.as_str(), ty.broker_port, ty.broker_tls),
+        ("mqtt.factory.local", 8883, true)
+    );
     let d = t.store.find_device("weatherstation-001").expect("d");
-    assert_eq!(d.topics.data, "factory/a/weatherstation/weatherstation-001/data");
+    assert_eq!(
+        d.topics.data,
+        "factory/a/weatherstation/weatherstation-001/data"
+    );
 }
 
 #[test]
@@ -484,12 +596,23 @@ fn csv_export_has_every_column_no_secret_and_neutralised_formulas() {
     assert_eq!(n, 3);
     let text = std::fs::read_to_string(&path).expect("read");
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().expect("h").iter().map(String::from).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .expect("h")
+        .iter()
+        .map(String::from)
+        .collect();
     assert_eq!(header, export::COLUMNS);
     let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("rows");
     assert_eq!(rows.len(), 3);
-    assert_eq!(&rows[0][0], "'=cmd|weatherstation-001", "formula neutralised");
-    assert_eq!(&rows[0][5], "things/weatherstation/=cmd|weatherstation-001/data");
+    assert_eq!(
+        &rows[0][0], "'=cmd|weatherstation-001",
+        "formula neutralised"
+    );
+    assert_eq!(
+        &rows[0][5],
+        "things/weatherstation/=cmd|weatherstation-001/data"
+    );
     for d in &created.devices {
         let c = d.credentials.as_ref().expect("creds");
         assert!(!text.contains(c.mqtt_password.expose()));
@@ -498,12 +621,22 @@ fn csv_export_has_every_column_no_secret_and_neutralised_formulas() {
     }
     // JSON export: same rows, parsable.
     let jpath = t.dir.path().join("out.json");
-    export::export_to_file(&t.store, &DeviceFilter::default(), ExportFormat::Json, &jpath).expect("json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&jpath).expect("read")).expect("parse");
+    export::export_to_file(
+        &t.store,
+        &DeviceFilter::default(),
+        ExportFormat::Json,
+        &jpath,
+    )
+    .expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&jpath).expect("read")).expect("parse");
     let arr = v.as_array().expect("array");
     assert_eq!(arr.len(), 3);
     assert_eq!(arr[1]["device_id"], "=cmd|weatherstation-002");
-    assert_eq!(arr[1]["mqtt_username"], "myapp-weatherstationdevice-=cmd|weatherstation-002");
+    assert_eq!(
+        arr[1]["mqtt_username"],
+        "myapp-weatherstationdevice-=cmd|weatherstation-002"
+    );
     let keys: Vec<&String> = arr[0].as_object().expect("obj").keys().collect();
     assert_eq!(keys.len(), export::COLUMNS.len());
 }
@@ -515,18 +648,36 @@ fn export_to_unwritable_place_fails_cleanly_and_leaves_nothing() {
         .create_batch(&batch("WeatherStation", "", 2, false), &t.actor)
         .expect("batch");
     let missing = t.dir.path().join("no-such-folder").join("x.csv");
-    let err = export::export_to_file(&t.store, &DeviceFilter::default(), ExportFormat::Csv, &missing)
-        .expect_err("no folder");
+    let err = export::export_to_file(
+        &t.store,
+        &DeviceFilter::default(),
+        ExportFormat::Csv,
+        &missing,
+    )
+    .expect_err("no folder");
     assert_eq!(err.code(), ErrorCode::Io);
     assert!(err.to_string().contains("no-such-folder"), "{err}");
-    let err = export::export_to_file(&t.store, &DeviceFilter::default(), ExportFormat::Csv, t.dir.path())
-        .expect_err("a folder");
+    let err = export::export_to_file(
+        &t.store,
+        &DeviceFilter::default(),
+        ExportFormat::Csv,
+        t.dir.path(),
+    )
+    .expect_err("a folder");
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     // A full disk: /dev/full answers every write with ENOSPC.
     if std::path::Path::new("/dev/full").exists() {
-        let mut w = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
-        let err = export::write_devices(&t.store, &DeviceFilter::default(), ExportFormat::Csv, &mut w)
-            .expect_err("disk full");
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
+        let err = export::write_devices(
+            &t.store,
+            &DeviceFilter::default(),
+            ExportFormat::Csv,
+            &mut w,
+        )
+        .expect_err("disk full");
         assert_eq!(err.code(), ErrorCode::Io);
     }
     let leftovers: Vec<_> = std::fs::read_dir(t.dir.path())
@@ -564,8 +715,11 @@ fn read_only_database_is_reported_and_unchanged() {
     let is_root = std::fs::OpenOptions::new().write(true).open(&path).is_ok();
     if is_root {
         // Permission bits do not stop root: emulate a read-only medium with SQLite's flag.
-        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open ro");
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open ro");
         let e = conn
             .execute("INSERT INTO settings(key, value) VALUES ('x', 'y')", [])
             .expect_err("read only");
@@ -584,7 +738,9 @@ fn busy_database_is_reported_as_temporary_and_changes_nothing() {
     let mut t = common::store();
     let path = t.store.path().to_path_buf();
     let locker = rusqlite::Connection::open(&path).expect("second connection");
-    locker.execute_batch("BEGIN IMMEDIATE").expect("hold the write lock");
+    locker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("hold the write lock");
     // The store waits BUSY_TIMEOUT, then reports busy.
     let err = t
         .store
@@ -625,7 +781,10 @@ fn two_connections_creating_batches_at_once_never_share_an_id() {
     assert_eq!(made, 60);
     let all = ids(&t.store);
     assert_eq!(all.len(), 60);
-    assert_eq!(all.first().map(String::as_str), Some("x-weatherstation-001"));
+    assert_eq!(
+        all.first().map(String::as_str),
+        Some("x-weatherstation-001")
+    );
     assert_eq!(all.last().map(String::as_str), Some("x-weatherstation-060"));
 }
 
@@ -649,7 +808,9 @@ fn disk_full_while_writing_a_batch_rolls_back_whole() {
     }
     let result = std::panic::catch_unwind(|| {
         let mut store = Store::open(mnt.join("s.db")).expect("open");
-        store.set_setting("hash_algorithm", common::FAST_HASH).expect("hash");
+        store
+            .set_setting("hash_algorithm", common::FAST_HASH)
+            .expect("hash");
         store
             .add_type(NewDeviceType {
                 name: "WeatherStation".into(),
@@ -670,7 +831,10 @@ fn disk_full_while_writing_a_batch_rolls_back_whole() {
         }
         let err = full.expect("the disk fills up");
         assert_eq!(err.code(), ErrorCode::DiskFull, "{err}");
-        let count = store.list_devices(&DeviceFilter::default()).expect("list").len();
+        let count = store
+            .list_devices(&DeviceFilter::default())
+            .expect("list")
+            .len();
         assert_eq!(count % 500, 0, "a batch was half-written: {count} devices");
         assert_eq!(store.list_batches().expect("batches").len() * 500, count);
     });

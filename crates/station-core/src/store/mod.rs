@@ -38,6 +38,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
         SETTING_HASH_ALGORITHM,
         "how MQTT password hashes are made: argon2[:m=..,t=..,p=..] or pbkdf2_sha256[:iterations=..]",
     ),
+    (
+        crate::hooks::SETTING_HOOK_COMMAND,
+        "a command run after every verified flash, with the device as JSON on standard input",
+    ),
+    (
+        crate::hooks::SETTING_HOOK_WEBHOOK,
+        "an http(s) URL POSTed the device as JSON after every verified flash",
+    ),
 ];
 
 /// The default database path: `$STATION_DB`, else the OS data directory.
@@ -116,7 +124,9 @@ impl Store {
     fn migrate(&mut self) -> Result<()> {
         let path = self.path.clone();
         migrations().to_latest(&mut self.conn).map_err(|e| match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => CoreError::from_sqlite(&path, err),
+            rusqlite_migration::Error::RusqliteError { err, .. } => {
+                CoreError::from_sqlite(&path, err)
+            }
             other => CoreError::Internal(format!("database migration failed: {other}")),
         })
     }
@@ -147,7 +157,9 @@ impl Store {
 
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         self.conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.sql_err(e))
     }
@@ -165,13 +177,22 @@ impl Store {
             SETTING_HASH_ALGORITHM => {
                 value.parse::<HashAlgorithm>()?;
             }
+            crate::hooks::SETTING_HOOK_COMMAND => {
+                crate::naming::validate_text("hook command", value, 2000)?
+            }
+            crate::hooks::SETTING_HOOK_WEBHOOK if value.is_empty() => {}
+            crate::hooks::SETTING_HOOK_WEBHOOK => crate::hooks::validate_webhook_url(value)?,
             other => {
                 return Err(CoreError::invalid(
                     "setting",
                     format!("unknown setting '{other}'"),
                     format!(
                         "known settings: {}",
-                        SETTINGS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                        SETTINGS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ))
             }
@@ -236,13 +257,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("s.db")).expect("open");
         let c = store.conn();
-        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("q");
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("q");
         assert_eq!(mode, "wal");
-        let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).expect("q");
+        let fk: i64 = c
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("q");
         assert_eq!(fk, 1);
-        let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("q");
+        let sync: i64 = c
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("q");
         assert_eq!(sync, 2, "synchronous=FULL");
-        let busy: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).expect("q");
+        let busy: i64 = c
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .expect("q");
         assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
     }
 
@@ -252,10 +281,14 @@ mod tests {
         let mut store = Store::open(dir.path().join("s.db")).expect("open");
         assert!(store.set_setting("hash_algorithm", "md5").is_err());
         assert!(store.set_setting("colour", "red").is_err());
-        store.set_setting("hash_algorithm", "pbkdf2_sha256").expect("set");
+        store
+            .set_setting("hash_algorithm", "pbkdf2_sha256")
+            .expect("set");
         assert_eq!(
             store.hash_algorithm().expect("get"),
-            HashAlgorithm::Pbkdf2Sha256 { iterations: 1_000_000 }
+            HashAlgorithm::Pbkdf2Sha256 {
+                iterations: 1_000_000
+            }
         );
         store.set_setting("station_id", "line-3").expect("set");
         assert_eq!(store.station_id().expect("get"), "line-3");

@@ -16,8 +16,12 @@ pub struct TestStore {
 pub fn store() -> TestStore {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(dir.path().join("station.sqlite3")).expect("open store");
-    store.set_setting("hash_algorithm", FAST_HASH).expect("hash setting");
-    store.set_setting("station_id", "line-1").expect("station id");
+    store
+        .set_setting("hash_algorithm", FAST_HASH)
+        .expect("hash setting");
+    store
+        .set_setting("station_id", "line-1")
+        .expect("station id");
     store
         .add_type(NewDeviceType {
             name: "WeatherStation".into(),

@@ -1,0 +1,488 @@
+//! Provision-and-flash and rotate-and-re-flash: the pipeline that gets credentials into a
+//! unit over its serial port and keeps the unit, the station's record and (through the outbox)
+//! the server in agreement whatever fails.
+//!
+//! The order is what makes it safe: the unit is identified first (and any earlier flash left
+//! unresolved on it is settled from what it reports); credentials are issued as a *pending*
+//! generation (hash only on disk); they are staged and committed with a digest and the unit's
+//! hardware id, so the unit refuses a corrupted write or a swapped unit; only when the unit
+//! confirms does the record become current and get queued for the server, in one transaction.
+//! A commit whose outcome is unknown stays pending until the unit is asked again.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use station_protocol::{
+    Client, ClientStats, DeviceConfig, Identity, ProtocolError, Transport, WriteStep,
+};
+
+use crate::credentials::IssuedCredentials;
+use crate::devices::{Actor, Device};
+use crate::error::{CoreError, Result};
+use crate::hooks::Hooks;
+use crate::rotation::{FlashTarget, Resolution};
+use crate::store::Store;
+
+/// The steps an operator sees, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum FlashStep {
+    /// Opening the port.
+    Connect,
+    /// Asking the unit who it is.
+    Identify,
+    /// Sending settings: `done` of `total` keys.
+    Write { done: u32, total: u32 },
+    /// Checking that the unit kept what was sent.
+    Verify,
+    /// Recording the result.
+    Record,
+}
+
+impl FlashStep {
+    /// Fraction of the whole job done when this step starts, for a progress bar.
+    pub fn fraction(self) -> f32 {
+        match self {
+            FlashStep::Connect => 0.0,
+            FlashStep::Identify => 0.05,
+            FlashStep::Write { done, total } => 0.1 + 0.75 * done as f32 / total.max(1) as f32,
+            FlashStep::Verify => 0.88,
+            FlashStep::Record => 0.95,
+        }
+    }
+}
+
+/// What to flash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlashJob {
+    /// Provision a new device into a unit that holds no identity.
+    Provision {
+        target: FlashTarget,
+        /// Also overwrite a unit that holds an identity this station does not know.
+        overwrite_foreign: bool,
+    },
+    /// Rotate the credentials of the device the unit holds and write them.
+    Reflash {
+        /// The device the technician means; the unit must hold exactly this one.
+        expected_device_id: Option<String>,
+    },
+    /// Only settle earlier, unconfirmed flashes from what the unit reports.
+    Recover,
+}
+
+/// A flash that passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlashOutcome {
+    pub device: Device,
+    pub hardware_id: String,
+    pub firmware_version: String,
+    /// True when an existing device's credentials were rotated.
+    pub rotated: bool,
+    /// Earlier unconfirmed flashes settled on the way, `(device id, what became of it)`.
+    pub recovered: Vec<(String, Resolution)>,
+    #[serde(skip)]
+    pub stats: ClientStats,
+    pub elapsed_ms: u64,
+    /// The after-flash hook failed; the flash itself stands.
+    pub hook_error: Option<String>,
+}
+
+/// A flash that failed: the reason for the operator and, when one was involved, the device.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct FlashFailure {
+    pub device_id: Option<String>,
+    pub error: CoreError,
+}
+
+impl FlashFailure {
+    fn new(device_id: Option<String>, error: CoreError) -> Self {
+        FlashFailure { device_id, error }
+    }
+}
+
+impl From<CoreError> for FlashFailure {
+    fn from(error: CoreError) -> Self {
+        FlashFailure::new(None, error)
+    }
+}
+
+/// The machine-readable reason of a protocol failure (stable: the UI maps it to words).
+pub fn protocol_reason(e: &ProtocolError) -> String {
+    if e.commit_outcome_unknown() {
+        return "commit_outcome_unknown".into();
+    }
+    match e {
+        ProtocolError::Timeout { .. } => "timeout".into(),
+        ProtocolError::Device { code, .. } => code.name().to_ascii_lowercase(),
+        ProtocolError::Disconnected { .. } => "disconnected".into(),
+        ProtocolError::Io { .. } => "io".into(),
+        ProtocolError::UnsupportedVersion { .. } => "unsupported_version".into(),
+        ProtocolError::MalformedReply(_) => "malformed_reply".into(),
+        ProtocolError::InvalidConfig(_) => "invalid_config".into(),
+        ProtocolError::InvalidHardwareId => "invalid_hardware_id".into(),
+        ProtocolError::Open { .. } => "port_open_failed".into(),
+        ProtocolError::ListPorts(_) => "port_list_failed".into(),
+    }
+}
+
+/// A protocol failure as the station's error: the operator's words and a stable reason.
+pub fn device_error(e: &ProtocolError) -> CoreError {
+    CoreError::Device {
+        message: e.operator_message(),
+        fix: if e.is_transient() {
+            "try again; the station issues fresh credentials for every attempt".into()
+        } else {
+            "set the unit aside and tell the engineer".into()
+        },
+        reason: protocol_reason(e),
+    }
+}
+
+fn refused(reason: &str, message: String, fix: &str) -> CoreError {
+    CoreError::Device {
+        message,
+        fix: fix.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The config written for `creds`, from its device type.
+fn device_config(store: &Store, creds: &IssuedCredentials) -> Result<DeviceConfig> {
+    let device = store.find_device(&creds.device_id)?;
+    let ty = store.device_type_of(&device)?;
+    let topics = ty.topics(&device.device_id);
+    Ok(DeviceConfig {
+        device_id: device.device_id,
+        mqtt_username: creds.mqtt_username.clone(),
+        mqtt_password: creds.mqtt_password.to_zeroizing(),
+        api_key: creds.api_key.to_zeroizing(),
+        broker_host: ty.broker_host,
+        broker_port: ty.broker_port,
+        broker_tls: ty.broker_tls,
+        topic_data: topics.data,
+        topic_status: topics.status,
+        topic_cmd: topics.cmd,
+        generation: creds.generation,
+    })
+}
+
+/// Settle every unconfirmed flash that concerns this unit from what it reports holding.
+pub fn recover_unit(
+    store: &mut Store,
+    identity: &Identity,
+    actor: &Actor,
+) -> Result<Vec<(String, Resolution)>> {
+    let mut candidates = store.pending_for_unit(&identity.hardware_id)?;
+    if let Some(id) = &identity.device_id {
+        if !candidates.contains(id) {
+            if let Ok(d) = store.find_device(id) {
+                if d.pending_generation.is_some() {
+                    candidates.push(id.clone());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for device_id in candidates {
+        let reported = if identity.device_id.as_deref() == Some(device_id.as_str()) {
+            identity.generation
+        } else {
+            // The unit holds another identity (or none): it did not commit this device.
+            None
+        };
+        let resolution = store.resolve_pending(
+            &device_id,
+            reported,
+            &identity.hardware_id,
+            &identity.firmware_version,
+            actor,
+        )?;
+        tracing::info!(
+            device_id,
+            ?resolution,
+            unit = identity.hardware_id,
+            "settled an unconfirmed flash"
+        );
+        out.push((device_id, resolution));
+    }
+    Ok(out)
+}
+
+/// Run one job against the unit on `transport`.
+pub fn run<T: Transport>(
+    store: &mut Store,
+    transport: T,
+    job: &FlashJob,
+    actor: &Actor,
+    hooks: &Hooks,
+    progress: &mut dyn FnMut(FlashStep),
+) -> std::result::Result<FlashOutcome, FlashFailure> {
+    let started = Instant::now();
+    let mut client = Client::new(transport);
+    progress(FlashStep::Identify);
+    let identity = client
+        .hello()
+        .map_err(|e| FlashFailure::new(None, device_error(&e)))?;
+    let recovered = recover_unit(store, &identity, actor)?;
+
+    let (target, rotated) = match job {
+        FlashJob::Recover => {
+            let device_id = identity.device_id.clone().ok_or_else(|| {
+                FlashFailure::new(
+                    None,
+                    refused(
+                        "no_identity",
+                        format!(
+                            "Unit {} holds no device identity; there was nothing to recover.",
+                            identity.hardware_id
+                        ),
+                        "provision it as a new device",
+                    ),
+                )
+            })?;
+            let device = store
+                .find_device(&device_id)
+                .map_err(|e| FlashFailure::new(Some(device_id.clone()), e))?;
+            return Ok(FlashOutcome {
+                device,
+                hardware_id: identity.hardware_id,
+                firmware_version: identity.firmware_version,
+                rotated: false,
+                recovered,
+                stats: client.stats(),
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                hook_error: None,
+            });
+        }
+        FlashJob::Provision {
+            target,
+            overwrite_foreign,
+        } => {
+            check_unit_is_free(store, &identity, *overwrite_foreign)?;
+            (target.clone(), false)
+        }
+        FlashJob::Reflash { expected_device_id } => {
+            let device = check_unit_for_reflash(store, &identity, expected_device_id.as_deref())?;
+            (FlashTarget::Device(device.device_id), true)
+        }
+    };
+
+    let creds = store.begin_flash(&target, &identity.hardware_id, actor)?;
+    let device_id = creds.device_id.clone();
+    let fail = |e: CoreError| FlashFailure::new(Some(device_id.clone()), e);
+    let cfg = match device_config(store, &creds) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            store
+                .fail_flash(&device_id, creds.generation, &e.to_string(), actor)
+                .map_err(fail)?;
+            return Err(fail(e));
+        }
+    };
+    let mut on_step = |s: WriteStep| match s {
+        WriteStep::Begin => progress(FlashStep::Write { done: 0, total: 1 }),
+        WriteStep::Stage { index, total, .. } => progress(FlashStep::Write {
+            done: index as u32,
+            total: total as u32,
+        }),
+        WriteStep::Commit => progress(FlashStep::Verify),
+        WriteStep::Done => {}
+    };
+    let written = client.write_config(&cfg, &identity.hardware_id, &mut on_step);
+    drop(cfg);
+    let verified = match written {
+        Ok(()) => {
+            // The commit's digest check already proved the bytes; asking again proves the unit
+            // kept them (device id and generation), without any secret coming back.
+            match client.hello() {
+                Ok(after)
+                    if after.device_id.as_deref() == Some(device_id.as_str())
+                        && after.generation == Some(creds.generation) =>
+                {
+                    Ok(())
+                }
+                Ok(after) => {
+                    let r = store
+                        .resolve_pending(
+                            &device_id,
+                            reported_for(&after, &device_id),
+                            &identity.hardware_id,
+                            &identity.firmware_version,
+                            actor,
+                        )
+                        .map_err(fail)?;
+                    if r == Resolution::Promoted {
+                        Ok(())
+                    } else {
+                        return Err(fail(refused(
+                            "not_kept",
+                            "The unit accepted the settings but does not report them afterwards. Set it aside and tell the engineer (firmware problem).".into(),
+                            "set the unit aside",
+                        )));
+                    }
+                }
+                // The unit confirmed the commit (digest and hardware id matched); it is gone
+                // now, but what it committed is known.
+                Err(_) => Ok(()),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    progress(FlashStep::Record);
+    match verified {
+        Ok(()) => {
+            let d = store.find_device(&device_id).map_err(fail)?;
+            if d.pending_generation == Some(creds.generation) {
+                store
+                    .confirm_flash(
+                        &device_id,
+                        creds.generation,
+                        &identity.hardware_id,
+                        &identity.firmware_version,
+                        actor,
+                    )
+                    .map_err(fail)?;
+            }
+        }
+        Err(e) if e.commit_outcome_unknown() => {
+            // Ask the unit what it holds; the client's HELLO waits through a reboot.
+            match client.hello() {
+                Ok(after) => {
+                    let r = store
+                        .resolve_pending(
+                            &device_id,
+                            reported_for(&after, &device_id),
+                            &identity.hardware_id,
+                            &identity.firmware_version,
+                            actor,
+                        )
+                        .map_err(fail)?;
+                    if r != Resolution::Promoted {
+                        return Err(fail(device_error(&e)));
+                    }
+                }
+                Err(_) => {
+                    store
+                        .flash_outcome_unknown(
+                            &device_id,
+                            creds.generation,
+                            &e.operator_message(),
+                            actor,
+                        )
+                        .map_err(fail)?;
+                    return Err(fail(device_error(&e)));
+                }
+            }
+        }
+        Err(e) => {
+            store
+                .fail_flash(&device_id, creds.generation, &e.operator_message(), actor)
+                .map_err(fail)?;
+            return Err(fail(device_error(&e)));
+        }
+    }
+    let device = store.find_device(&device_id).map_err(fail)?;
+    let hook_error = hooks.after_flash(&device, actor).err();
+    if let Some(e) = &hook_error {
+        tracing::warn!(device_id, error = %e, "after-flash hook failed; the flash stands");
+    }
+    Ok(FlashOutcome {
+        device,
+        hardware_id: identity.hardware_id,
+        firmware_version: identity.firmware_version,
+        rotated,
+        recovered,
+        stats: client.stats(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        hook_error,
+    })
+}
+
+fn reported_for(identity: &Identity, device_id: &str) -> Option<u32> {
+    if identity.device_id.as_deref() == Some(device_id) {
+        identity.generation
+    } else {
+        None
+    }
+}
+
+/// A new device goes only into a unit that holds no identity, or one whose device was
+/// deactivated (the unit is being reused), or, when asked, one this station does not know.
+fn check_unit_is_free(store: &Store, identity: &Identity, overwrite_foreign: bool) -> Result<()> {
+    let Some(held) = &identity.device_id else {
+        return Ok(());
+    };
+    let generation = identity.generation.unwrap_or(0);
+    match store.find_device(held) {
+        Ok(d) if !d.is_active => Ok(()),
+        Ok(_) => Err(refused(
+            "already_provisioned",
+            format!("This unit is already device {held} (credentials generation {generation}). It was not changed."),
+            "to give it new credentials use \"Rotate and re-flash\" (`station reflash`); to reuse the unit as a new device, deactivate the old device first",
+        )),
+        Err(CoreError::NotFound { .. }) if overwrite_foreign => Ok(()),
+        Err(CoreError::NotFound { .. }) => Err(refused(
+            "foreign_identity",
+            format!("This unit already holds device {held}, which this station does not know. It was not changed."),
+            "check where the unit comes from; to overwrite its identity anyway, flash it with --overwrite-foreign",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// A re-flash needs the unit to hold a device this station knows, the one the technician
+/// means, flashed into this very unit.
+fn check_unit_for_reflash(
+    store: &Store,
+    identity: &Identity,
+    expected: Option<&str>,
+) -> Result<Device> {
+    let Some(held) = &identity.device_id else {
+        return Err(refused(
+            "no_identity",
+            format!(
+                "Unit {} holds no device identity, so there is nothing to re-flash.",
+                identity.hardware_id
+            ),
+            "provision it as a new device instead",
+        ));
+    };
+    if let Some(expected) = expected {
+        if expected != held {
+            return Err(refused(
+                "wrong_unit",
+                format!("This unit is device {held}, not {expected}. It was not changed."),
+                "plug in the unit of the device you selected",
+            ));
+        }
+    }
+    let device = store.find_device(held).map_err(|e| match e {
+        CoreError::NotFound { .. } => refused(
+            "foreign_identity",
+            format!("This unit holds device {held}, which this station does not know. It was not changed."),
+            "re-flash it at the station that provisioned it",
+        ),
+        other => other,
+    })?;
+    if let Some(hw) = &device.hardware_id {
+        if hw != &identity.hardware_id {
+            return Err(refused(
+                "hardware_mismatch",
+                format!(
+                    "Device {held} was flashed into unit {hw}, but this is unit {}: a copied or swapped unit. It was not changed.",
+                    identity.hardware_id
+                ),
+                "set this unit aside and tell the engineer",
+            ));
+        }
+    }
+    if !device.is_active {
+        return Err(refused(
+            "deactivated",
+            format!("Device {held} is deactivated, so it is not re-flashed."),
+            "provision the unit as a new device instead",
+        ));
+    }
+    Ok(device)
+}

@@ -1,0 +1,804 @@
+//! Provision-and-flash and rotate-and-re-flash over real pseudo-terminals, against the device
+//! simulator speaking docs/protocol.md, recording into real SQLite files.
+//!
+//! After every scenario, [`assert_consistent`] checks the property the station exists for:
+//! a record that says "flashed, generation g" matches what the unit holds, byte for byte
+//! (device id, generation, topics, and a password the record's hash accepts), and a record
+//! that says anything else does not claim a flash.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use station_core::credentials::{verify_password, Secret};
+use station_core::flash::{self, FlashJob, FlashStep};
+use station_core::gang;
+use station_core::hooks::Hooks;
+use station_core::{BatchRequest, Device, ErrorCode, FlashState, FlashTarget, Resolution, Store};
+use station_devsim::{DropReplyRule, NakRule, PowerLoss, SimHandle, SimOptions, Simulator};
+use station_protocol::{Key, SerialTransport, StoredConfig, Transport};
+
+struct Bench {
+    t: common::TestStore,
+    flash_dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Self {
+        Bench {
+            t: common::store(),
+            flash_dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn flash_file(&self, unit: &str) -> PathBuf {
+        self.flash_dir.path().join(format!("{unit}.flash"))
+    }
+
+    fn sim(&self, unit: &str, opts: SimOptions) -> SimHandle {
+        Simulator::start(SimOptions {
+            flash: Some(self.flash_file(unit)),
+            ..opts
+        })
+        .expect("start simulator")
+    }
+
+    fn batch(&mut self, count: u32) -> i64 {
+        self.t
+            .store
+            .create_batch(
+                &BatchRequest {
+                    device_type: "WeatherStation".into(),
+                    prefix: "farm-".into(),
+                    count,
+                    with_credentials: false,
+                },
+                &self.t.actor,
+            )
+            .expect("batch")
+            .batch
+            .id
+    }
+
+    fn run(
+        &mut self,
+        sim: &SimHandle,
+        job: &FlashJob,
+    ) -> Result<flash::FlashOutcome, flash::FlashFailure> {
+        let mut steps = Vec::new();
+        let r = gang::flash_port(
+            &mut self.t.store,
+            sim.port_path(),
+            job,
+            &self.t.actor,
+            &Hooks::none(),
+            &mut |s| steps.push(s),
+        );
+        assert_eq!(steps.first(), Some(&FlashStep::Connect));
+        r
+    }
+
+    fn device(&self, id: &str) -> Device {
+        self.t.store.find_device(id).expect("device")
+    }
+}
+
+fn provision(batch: i64) -> FlashJob {
+    FlashJob::Provision {
+        target: FlashTarget::NextInBatch(batch),
+        overwrite_foreign: false,
+    }
+}
+
+fn reflash() -> FlashJob {
+    FlashJob::Reflash {
+        expected_device_id: None,
+    }
+}
+
+/// The record and the unit agree: a record that claims generation g holds exactly what the
+/// unit holds; the unit never holds credentials the record cannot verify.
+fn assert_consistent(store: &Store, unit: Option<&StoredConfig>, device_id: &str) {
+    let d = store.find_device(device_id).expect("device");
+    let held_here = unit.filter(|c| c.get_str(Key::DeviceId) == device_id);
+    match (d.flash_state, held_here) {
+        (FlashState::Flashed, Some(c)) => {
+            assert_eq!(
+                c.generation(),
+                d.generation,
+                "{device_id}: unit and record disagree on the generation"
+            );
+            assert_eq!(c.get_str(Key::MqttUsername), d.mqtt_username);
+            assert_eq!(c.get_str(Key::TopicData), d.topics.data);
+            assert_eq!(c.get_str(Key::TopicStatus), d.topics.status);
+            assert_eq!(c.get_str(Key::TopicCmd), d.topics.cmd);
+            let hash = store
+                .password_hash(device_id)
+                .expect("hash")
+                .expect("a flashed record has a hash");
+            let pw = Secret::new(c.get_str(Key::MqttPassword).to_owned());
+            assert!(
+                verify_password(&pw, &hash).expect("verify"),
+                "{device_id}: the unit's password fails the record's hash"
+            );
+            assert_eq!(d.pending_generation, None);
+        }
+        (FlashState::Flashed, None) => {
+            panic!("{device_id}: the record claims a flash the unit does not hold")
+        }
+        (_, Some(c)) if d.pending_generation == Some(c.generation()) => {
+            // Unknown outcome: the pending slot still holds the hash, to be settled on contact.
+        }
+        (state, Some(c)) => panic!(
+            "{device_id}: the unit holds generation {} but the record is {state:?}",
+            c.generation()
+        ),
+        (_, None) => {}
+    }
+}
+
+#[test]
+fn clean_flash_of_a_new_device_passes_and_records_everything() {
+    let mut b = Bench::new();
+    let batch = b.batch(3);
+    let sim = b.sim("u1", SimOptions::default());
+    let out = b.run(&sim, &provision(batch)).expect("flash passes");
+    assert_eq!(out.device.device_id, "farm-weatherstation-001");
+    assert_eq!(out.device.flash_state, FlashState::Flashed);
+    assert_eq!(out.device.generation, 1);
+    assert_eq!(out.device.hardware_id.as_deref(), Some(sim.hardware_id()));
+    assert_eq!(
+        out.device.sync_state,
+        station_core::SyncState::Pending,
+        "queued for the server"
+    );
+    assert!(!out.rotated);
+    let held = sim.flash_contents().expect("unit holds a config");
+    assert_eq!(held.get_str(Key::BrokerHost), "localhost");
+    assert_eq!(held.get_str(Key::BrokerPort), "1883");
+    assert_consistent(&b.t.store, Some(&held), "farm-weatherstation-001");
+    let p = b.t.store.find_batch(batch).expect("batch");
+    assert_eq!((p.flashed, p.remaining), (1, 2));
+}
+
+#[test]
+fn a_new_device_of_a_type_gets_the_next_number() {
+    let mut b = Bench::new();
+    b.batch(2);
+    let sim = b.sim("u1", SimOptions::default());
+    let out = b
+        .run(
+            &sim,
+            &FlashJob::Provision {
+                target: FlashTarget::New {
+                    device_type: "weatherstation".into(),
+                    prefix: "farm-".into(),
+                },
+                overwrite_foreign: false,
+            },
+        )
+        .expect("flash");
+    assert_eq!(out.device.device_id, "farm-weatherstation-003");
+    assert_eq!(out.device.batch_id, None);
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        "farm-weatherstation-003",
+    );
+}
+
+#[test]
+fn noise_drops_corruption_and_slow_replies_still_end_in_a_correct_flash() {
+    let cases = [
+        SimOptions {
+            boot_noise: true,
+            debug_prints: true,
+            ..Default::default()
+        },
+        SimOptions {
+            corrupt_rate: 0.002,
+            seed: 7,
+            ..Default::default()
+        },
+        SimOptions {
+            drop_rate: 0.002,
+            seed: 11,
+            ..Default::default()
+        },
+        SimOptions {
+            reply_delay: Duration::from_millis(150),
+            ..Default::default()
+        },
+        SimOptions {
+            naks: vec!["STAGE:BUSY:3".parse::<NakRule>().expect("rule")],
+            ..Default::default()
+        },
+        SimOptions {
+            drop_replies: vec!["COMMIT".parse::<DropReplyRule>().expect("rule")],
+            ..Default::default()
+        },
+    ];
+    for (i, opts) in cases.into_iter().enumerate() {
+        let mut b = Bench::new();
+        let batch = b.batch(1);
+        let sim = b.sim("u", opts.clone());
+        let out = b.run(&sim, &provision(batch));
+        let device = b.device("farm-weatherstation-001");
+        match out {
+            Ok(o) => assert_eq!(o.device.flash_state, FlashState::Flashed, "case {i}"),
+            Err(f) => assert_ne!(
+                device.flash_state,
+                FlashState::Flashed,
+                "case {i}: failure reported on a flashed record: {}",
+                f.error
+            ),
+        }
+        // Light noise must not defeat the retries: these all end in a pass.
+        assert_eq!(
+            device.flash_state,
+            FlashState::Flashed,
+            "case {i} ({opts:?}) did not pass"
+        );
+        assert_consistent(
+            &b.t.store,
+            sim.flash_contents().as_ref(),
+            "farm-weatherstation-001",
+        );
+    }
+}
+
+#[test]
+fn device_refusals_fail_clearly_and_leave_unit_and_record_clean() {
+    for (rule, reason) in [
+        ("BEGIN:STORAGE_FAILED", "storage_failed"),
+        ("STAGE:STORAGE_FULL", "storage_full"),
+        ("COMMIT:STORAGE_FULL", "storage_full"),
+        ("COMMIT:STORAGE_FAILED", "storage_failed"),
+    ] {
+        let mut b = Bench::new();
+        let batch = b.batch(1);
+        let sim = b.sim(
+            "u",
+            SimOptions {
+                naks: vec![rule.parse::<NakRule>().expect("rule")],
+                ..Default::default()
+            },
+        );
+        let fail = b.run(&sim, &provision(batch)).expect_err("refused");
+        assert_eq!(fail.device_id.as_deref(), Some("farm-weatherstation-001"));
+        assert_eq!(fail.error.code(), ErrorCode::Device);
+        match &fail.error {
+            station_core::CoreError::Device {
+                reason: r, message, ..
+            } => {
+                assert_eq!(r, reason, "{rule}: {message}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("{rule}: {other}"),
+        }
+        let d = b.device("farm-weatherstation-001");
+        assert_eq!(
+            (d.flash_state, d.generation, d.pending_generation),
+            (FlashState::Failed, 0, None),
+            "{rule}"
+        );
+        assert!(d.flash_error.is_some());
+        assert!(
+            sim.flash_contents().is_none(),
+            "{rule}: the unit kept something"
+        );
+        assert_consistent(
+            &b.t.store,
+            sim.flash_contents().as_ref(),
+            "farm-weatherstation-001",
+        );
+    }
+}
+
+#[test]
+fn unplug_mid_write_fails_then_a_retry_flashes_fresh_credentials() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            unplug_after_stages: Some(4),
+            ..Default::default()
+        },
+    );
+    let fail = b.run(&sim, &provision(batch)).expect_err("unplugged");
+    assert!(
+        fail.error.to_string().contains("unplugged"),
+        "{}",
+        fail.error
+    );
+    drop(sim);
+    let d = b.device("farm-weatherstation-001");
+    assert_eq!(
+        (d.flash_state, d.pending_generation),
+        (FlashState::Failed, None)
+    );
+    // Plugged back in: the retry takes the same device with a fresh generation.
+    let sim = b.sim("u", SimOptions::default());
+    let out = b.run(&sim, &provision(batch)).expect("retry passes");
+    assert_eq!(out.device.device_id, "farm-weatherstation-001");
+    assert_eq!(out.device.generation, 2, "a retry issues fresh credentials");
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        "farm-weatherstation-001",
+    );
+}
+
+#[test]
+fn power_loss_before_commit_is_settled_as_not_flashed_on_next_contact() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            power_loss: Some(PowerLoss::BeforeCommit),
+            ..Default::default()
+        },
+    );
+    let fail = b.run(&sim, &provision(batch)).expect_err("power lost");
+    match &fail.error {
+        station_core::CoreError::Device { reason, .. } => {
+            assert_eq!(reason, "commit_outcome_unknown")
+        }
+        other => panic!("{other}"),
+    }
+    drop(sim);
+    let d = b.device("farm-weatherstation-001");
+    assert_eq!(
+        d.pending_generation,
+        Some(1),
+        "unknown outcome keeps the pending hash"
+    );
+    assert_eq!(d.flash_state, FlashState::Flashing);
+    let sim = b.sim("u", SimOptions::default());
+    let out = b.run(&sim, &FlashJob::Recover);
+    assert!(out.is_err(), "the unit holds no identity");
+    let d = b.device("farm-weatherstation-001");
+    assert_eq!(
+        (d.flash_state, d.pending_generation, d.generation),
+        (FlashState::Failed, None, 0)
+    );
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        "farm-weatherstation-001",
+    );
+}
+
+#[test]
+fn power_loss_after_commit_is_settled_as_flashed_on_next_contact() {
+    let mut b = Bench::new();
+    let batch = b.batch(2);
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            power_loss: Some(PowerLoss::AfterCommit),
+            ..Default::default()
+        },
+    );
+    b.run(&sim, &provision(batch)).expect_err("power lost");
+    drop(sim);
+    let sim = b.sim("u", SimOptions::default());
+    // The next contact is a provisioning attempt: it first settles the earlier flash, then
+    // refuses to turn an identified unit into a second device.
+    let fail = b
+        .run(&sim, &provision(batch))
+        .expect_err("unit already holds a device");
+    assert!(
+        fail.error
+            .to_string()
+            .contains("already device farm-weatherstation-001"),
+        "{}",
+        fail.error
+    );
+    let d = b.device("farm-weatherstation-001");
+    assert_eq!(
+        (d.flash_state, d.generation, d.pending_generation),
+        (FlashState::Flashed, 1, None)
+    );
+    assert_eq!(
+        b.device("farm-weatherstation-002").flash_state,
+        FlashState::None,
+        "nothing else was touched"
+    );
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        "farm-weatherstation-001",
+    );
+}
+
+#[test]
+fn rotation_interrupted_at_every_step_keeps_the_old_generation_on_both_sides() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let id = "farm-weatherstation-001";
+    {
+        let sim = b.sim("u", SimOptions::default());
+        b.run(&sim, &provision(batch)).expect("first flash");
+    }
+    // Unplugged after 0..=10 staged keys: the unit and the record keep generation 1 (or the
+    // last generation that did land).
+    for stages in 0..=10u32 {
+        let sim = b.sim(
+            "u",
+            SimOptions {
+                unplug_after_stages: Some(stages),
+                ..Default::default()
+            },
+        );
+        let before = b.device(id).generation;
+        b.run(&sim, &reflash()).expect_err("unplugged");
+        drop(sim);
+        let d = b.device(id);
+        assert_eq!(
+            (d.generation, d.pending_generation),
+            (before, None),
+            "after {stages} stages"
+        );
+        assert_eq!(d.flash_state, FlashState::Flashed);
+        let sim = b.sim("u", SimOptions::default());
+        assert_consistent(&b.t.store, sim.flash_contents().as_ref(), id);
+    }
+    // Refused at commit: the same.
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            naks: vec!["COMMIT:DIGEST_MISMATCH".parse::<NakRule>().expect("rule")],
+            ..Default::default()
+        },
+    );
+    b.run(&sim, &reflash()).expect_err("refused");
+    assert_consistent(&b.t.store, sim.flash_contents().as_ref(), id);
+    drop(sim);
+    // Power lost after the commit: settled as rotated on the next contact.
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            power_loss: Some(PowerLoss::AfterCommit),
+            ..Default::default()
+        },
+    );
+    b.run(&sim, &reflash()).expect_err("power lost");
+    let pending = b.device(id).pending_generation.expect("pending kept");
+    drop(sim);
+    let sim = b.sim("u", SimOptions::default());
+    let out = b.run(&sim, &FlashJob::Recover).expect("recover");
+    assert_eq!(out.recovered, vec![(id.to_string(), Resolution::Promoted)]);
+    assert_eq!(b.device(id).generation, pending);
+    assert_consistent(&b.t.store, sim.flash_contents().as_ref(), id);
+    // And a clean rotation after all that.
+    let out = b.run(&sim, &reflash()).expect("rotate");
+    assert!(out.rotated);
+    assert_eq!(out.device.generation, pending + 1);
+    assert_consistent(&b.t.store, sim.flash_contents().as_ref(), id);
+}
+
+#[test]
+fn an_already_provisioned_unit_is_not_silently_provisioned_again() {
+    let mut b = Bench::new();
+    let batch = b.batch(2);
+    let sim = b.sim("u", SimOptions::default());
+    b.run(&sim, &provision(batch)).expect("first");
+    let before = sim.flash_contents().expect("held").digest();
+    let fail = b.run(&sim, &provision(batch)).expect_err("refused");
+    match &fail.error {
+        station_core::CoreError::Device { reason, .. } => assert_eq!(reason, "already_provisioned"),
+        other => panic!("{other}"),
+    }
+    assert!(
+        fail.error.help().contains("re-flash"),
+        "{}",
+        fail.error.help()
+    );
+    assert_eq!(
+        sim.flash_contents().expect("held").digest(),
+        before,
+        "unit changed"
+    );
+    assert_eq!(
+        b.device("farm-weatherstation-002").flash_state,
+        FlashState::None
+    );
+    // Once its device is deactivated, the unit may be reused for a new device.
+    b.t.store
+        .deactivate("farm-weatherstation-001", &b.t.actor, "unit reused")
+        .expect("deactivate");
+    let out = b.run(&sim, &provision(batch)).expect("reuse");
+    assert_eq!(out.device.device_id, "farm-weatherstation-002");
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        "farm-weatherstation-002",
+    );
+}
+
+#[test]
+fn a_unit_with_a_foreign_identity_needs_an_explicit_overwrite() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim("u", SimOptions::default());
+    // Another station's database provisioned this unit.
+    let mut other = common::store();
+    let other_batch = other
+        .store
+        .create_batch(
+            &BatchRequest {
+                device_type: "WeatherStation".into(),
+                prefix: "elsewhere-".into(),
+                count: 1,
+                with_credentials: false,
+            },
+            &other.actor,
+        )
+        .expect("batch")
+        .batch
+        .id;
+    gang::flash_port(
+        &mut other.store,
+        sim.port_path(),
+        &provision(other_batch),
+        &other.actor,
+        &Hooks::none(),
+        &mut |_| {},
+    )
+    .expect("other station flashes");
+    let fail = b.run(&sim, &provision(batch)).expect_err("foreign");
+    assert!(
+        fail.error.to_string().contains("does not know"),
+        "{}",
+        fail.error
+    );
+    let out = b
+        .run(
+            &sim,
+            &FlashJob::Provision {
+                target: FlashTarget::NextInBatch(batch),
+                overwrite_foreign: true,
+            },
+        )
+        .expect("overwrite");
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        &out.device.device_id,
+    );
+}
+
+#[test]
+fn a_copied_unit_is_refused_for_reflash() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    {
+        let sim = b.sim("a", SimOptions::default());
+        b.run(&sim, &provision(batch)).expect("flash a");
+    }
+    // Unit b carries a copy of a's flash but its own chip id.
+    std::fs::copy(b.flash_file("a"), b.flash_file("b")).expect("copy flash");
+    let sim_b = b.sim(
+        "b",
+        SimOptions {
+            hardware_id: Some("B0B0B0B0B0B0".into()),
+            ..Default::default()
+        },
+    );
+    let fail = b.run(&sim_b, &reflash()).expect_err("copied unit");
+    match &fail.error {
+        station_core::CoreError::Device { reason, .. } => assert_eq!(reason, "hardware_mismatch"),
+        other => panic!("{other}"),
+    }
+    assert_eq!(b.device("farm-weatherstation-001").generation, 1);
+    assert_eq!(b.device("farm-weatherstation-001").pending_generation, None);
+}
+
+/// A transport that answers the handshake from unit A and then, as if the operator swapped
+/// the cable, carries everything else to unit B.
+struct SwappedAfterHello {
+    a: SerialTransport,
+    b: SerialTransport,
+    swapped: bool,
+}
+
+impl Transport for SwappedAfterHello {
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if !self.swapped && bytes.windows(5).any(|w| w == b"BEGIN") {
+            self.swapped = true;
+        }
+        if self.swapped {
+            self.b.send(bytes)
+        } else {
+            self.a.send(bytes)
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+        if self.swapped {
+            self.b.recv(buf, timeout)
+        } else {
+            self.a.recv(buf, timeout)
+        }
+    }
+}
+
+#[test]
+fn a_unit_swapped_between_identify_and_commit_aborts_the_flash() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim_a = b.sim("a", SimOptions::default());
+    let sim_b = b.sim(
+        "b",
+        SimOptions {
+            hardware_id: Some("B1B2B3B4".into()),
+            ..Default::default()
+        },
+    );
+    let transport = SwappedAfterHello {
+        a: SerialTransport::open(sim_a.port_path()).expect("open a"),
+        b: SerialTransport::open(sim_b.port_path()).expect("open b"),
+        swapped: false,
+    };
+    let fail = flash::run(
+        &mut b.t.store,
+        transport,
+        &provision(batch),
+        &b.t.actor,
+        &Hooks::none(),
+        &mut |_| {},
+    )
+    .expect_err("swapped unit");
+    match &fail.error {
+        station_core::CoreError::Device { reason, .. } => assert_eq!(reason, "hwid_mismatch"),
+        other => panic!("{other}"),
+    }
+    assert!(sim_a.flash_contents().is_none() && sim_b.flash_contents().is_none());
+    let d = b.device("farm-weatherstation-001");
+    assert_eq!(
+        (d.flash_state, d.generation, d.pending_generation),
+        (FlashState::Failed, 0, None)
+    );
+}
+
+#[test]
+fn eight_units_flashed_at_once_get_eight_distinct_devices() {
+    let mut b = Bench::new();
+    let batch = b.batch(8);
+    let sims: Vec<SimHandle> = (0..8)
+        .map(|i| b.sim(&format!("u{i}"), SimOptions::default()))
+        .collect();
+    let jobs: Vec<(String, FlashJob)> = sims
+        .iter()
+        .map(|s| (s.port_path().to_owned(), provision(batch)))
+        .collect();
+    let steps = std::sync::Mutex::new(vec![0u32; 8]);
+    let results = gang::flash_ports(
+        b.t.store.path(),
+        &jobs,
+        &b.t.actor,
+        &Hooks::none(),
+        &|i, _| {
+            if let Ok(mut s) = steps.lock() {
+                s[i] += 1;
+            }
+        },
+    );
+    let mut ids: Vec<String> = results
+        .into_iter()
+        .map(|r| r.expect("every unit passes").device.device_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8, "two units got the same device");
+    assert!(
+        steps.lock().expect("steps").iter().all(|&n| n > 3),
+        "each port reports its own progress"
+    );
+    for (sim, _) in sims.iter().zip(0..) {
+        let held = sim.flash_contents().expect("held");
+        assert_consistent(&b.t.store, Some(&held), held.get_str(Key::DeviceId));
+    }
+    let p = b.t.store.find_batch(batch).expect("batch");
+    assert_eq!((p.flashed, p.remaining), (8, 0));
+}
+
+#[test]
+fn after_flash_hook_gets_the_record_without_secrets_and_its_failure_does_not_undo() {
+    let mut b = Bench::new();
+    let batch = b.batch(2);
+    let out_file = b.flash_dir.path().join("hook.json");
+    let hooks = Hooks {
+        command: Some(format!("cat > '{}'", out_file.display())),
+        webhook_url: None,
+    };
+    let sim = b.sim("u1", SimOptions::default());
+    let out = gang::flash_port(
+        &mut b.t.store,
+        sim.port_path(),
+        &provision(batch),
+        &b.t.actor,
+        &hooks,
+        &mut |_| {},
+    )
+    .expect("flash");
+    assert!(out.hook_error.is_none(), "{:?}", out.hook_error);
+    let payload: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).expect("hook ran")).expect("json");
+    assert_eq!(payload["event"], "device_provisioned");
+    assert_eq!(payload["device"]["device_id"], "farm-weatherstation-001");
+    assert_eq!(
+        payload["device"]["topics"]["cmd"],
+        "things/weatherstation/farm-weatherstation-001/cmd"
+    );
+    let text = payload.to_string();
+    let held = sim.flash_contents().expect("held");
+    assert!(
+        !text.contains(held.get_str(Key::MqttPassword)),
+        "the password reached the hook"
+    );
+    assert!(
+        !text.contains(held.get_str(Key::ApiKey)),
+        "the api key reached the hook"
+    );
+
+    let failing = Hooks {
+        command: Some("echo label printer offline >&2; exit 3".into()),
+        webhook_url: None,
+    };
+    let sim2 = b.sim("u2", SimOptions::default());
+    let out = gang::flash_port(
+        &mut b.t.store,
+        sim2.port_path(),
+        &provision(batch),
+        &b.t.actor,
+        &failing,
+        &mut |_| {},
+    )
+    .expect("the flash stands");
+    let e = out.hook_error.expect("hook failure reported");
+    assert!(e.contains("label printer offline"), "{e}");
+    assert_eq!(
+        b.device("farm-weatherstation-002").flash_state,
+        FlashState::Flashed
+    );
+}
+
+#[test]
+fn no_plaintext_password_in_station_files_after_flashing() {
+    let mut b = Bench::new();
+    let batch = b.batch(3);
+    let mut passwords = Vec::new();
+    for i in 0..3 {
+        let sim = b.sim(&format!("u{i}"), SimOptions::default());
+        b.run(&sim, &provision(batch)).expect("flash");
+        b.run(&sim, &reflash()).expect("rotate");
+        passwords.push(
+            sim.flash_contents()
+                .expect("held")
+                .get_str(Key::MqttPassword)
+                .to_owned(),
+        );
+    }
+    station_core::export::export_to_file(
+        &b.t.store,
+        &Default::default(),
+        station_core::export::ExportFormat::Csv,
+        &b.t.dir.path().join("all.csv"),
+    )
+    .expect("export");
+    for entry in std::fs::read_dir(b.t.dir.path()).expect("dir").flatten() {
+        let bytes = std::fs::read(entry.path()).expect("read");
+        for pw in &passwords {
+            assert!(
+                !bytes.windows(pw.len()).any(|w| w == pw.as_bytes()),
+                "password in {}",
+                entry.path().display()
+            );
+        }
+    }
+}

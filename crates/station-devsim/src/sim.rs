@@ -1,0 +1,477 @@
+//! The simulated device: a [`DeviceModel`] behind the master side of a pseudo-terminal.
+//!
+//! This module owns the simulator thread: opening the pty, noticing the station opening and
+//! closing the port, the boot log, the line-speed emulation and every injected fault (noise,
+//! lost and corrupted bytes, slow replies, refusals, lost replies, unplug, power loss). The
+//! protocol itself is entirely the model's; this module only does what a real board and cable
+//! would do around it.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serialport::{SerialPort, TTYPort};
+use sha2::{Digest, Sha256};
+use station_protocol::codec::Frame;
+use station_protocol::device::{DeviceInitError, DeviceModel};
+use station_protocol::message::{ErrorReply, Response};
+use station_protocol::{wire_time, Command, StoredConfig};
+
+use crate::flash::Flash;
+use crate::options::{PowerLoss, SimOptions};
+
+/// Why the simulator could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The pseudo-terminal could not be created.
+    #[error("cannot create a pseudo-terminal: {0}")]
+    Pty(#[from] serialport::Error),
+    /// I/O on the pty, the link or the flash file failed.
+    #[error("simulator I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// Hardware id, firmware version or flash contents are unusable.
+    #[error("cannot start the simulated device: {0}")]
+    Device(#[from] DeviceInitError),
+    /// The simulator thread panicked.
+    #[error("simulator thread panicked")]
+    Panicked,
+}
+
+/// How the simulated device ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimExit {
+    /// Stopped by its owner.
+    Stopped,
+    /// Pulled out mid-write (`unplug_after_stages`).
+    Unplugged,
+    /// Lost power when COMMIT arrived, before acting.
+    PowerLossBeforeCommit,
+    /// Lost power after storing the commit, before replying.
+    PowerLossAfterCommit,
+    /// Stopped after replying to a successful COMMIT (`exit_after_commit`).
+    Committed,
+}
+
+impl SimExit {
+    /// Process exit code of the binary: distinct per way of ending.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            SimExit::Stopped => 0,
+            SimExit::Committed => 0,
+            SimExit::Unplugged => 10,
+            SimExit::PowerLossBeforeCommit => 11,
+            SimExit::PowerLossAfterCommit => 12,
+        }
+    }
+}
+
+/// Starts simulated devices.
+#[derive(Debug)]
+pub struct Simulator;
+
+/// A running simulated device.
+#[derive(Debug)]
+pub struct SimHandle {
+    port_path: String,
+    hardware_id: String,
+    flash: Flash,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<SimExit, SimError>>>,
+}
+
+impl SimHandle {
+    /// Path of the port to open (the pty slave).
+    pub fn port_path(&self) -> &str {
+        &self.port_path
+    }
+
+    /// The device's hardware id.
+    pub fn hardware_id(&self) -> &str {
+        &self.hardware_id
+    }
+
+    /// What the device's flash holds now.
+    pub fn flash_contents(&self) -> Option<StoredConfig> {
+        self.flash.contents()
+    }
+
+    /// Whether the device has gone away by itself (unplug, power loss, exit after commit).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits for the device to end by itself.
+    pub fn wait(mut self) -> Result<SimExit, SimError> {
+        self.join()
+    }
+
+    /// Stops the device and closes its port (like pulling the plug of an idle device).
+    pub fn stop(self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(error = %e, "simulator ended with an error");
+        }
+    }
+
+    /// Stops the device and tells how it had ended (`Stopped` unless a fault ended it first).
+    pub fn shutdown(mut self) -> Result<SimExit, SimError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<SimExit, SimError> {
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| SimError::Panicked)?,
+            None => Ok(SimExit::Stopped),
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.join();
+    }
+}
+
+/// How long one read of the master waits; bounds how quickly `stop` is noticed.
+const POLL: Duration = Duration::from_millis(20);
+/// Pause while no one holds the port open (reads fail at once then).
+const IDLE: Duration = Duration::from_millis(10);
+/// Bytes written per paced chunk when emulating a line speed.
+const PACE_CHUNK: usize = 16;
+
+impl Simulator {
+    /// Creates the pty, loads the flash, and runs the device on a thread.
+    pub fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
+        let flash = match &opts.flash {
+            Some(path) => Flash::file(path, opts.flash_capacity),
+            None => Flash::memory(opts.flash_capacity),
+        };
+        let hardware_id = match &opts.hardware_id {
+            Some(h) => h.to_ascii_uppercase(),
+            None => default_hardware_id(opts.flash.as_deref()),
+        };
+        let mut model = DeviceModel::new(flash.clone(), &hardware_id, &opts.firmware_version)?;
+        if let Some(c) = opts.staging_capacity {
+            model = model.with_staging_capacity(c);
+        }
+        let (mut master, slave) = TTYPort::pair()?;
+        let port_path = slave
+            .name()
+            .ok_or_else(|| io::Error::other("pseudo-terminal has no name"))?;
+        // The station opens the slave by path, as it would a USB port; we keep only the master,
+        // so the station closing its end is visible to us (reads fail until it reopens).
+        drop(slave);
+        master.set_timeout(POLL)?;
+        if let Some(link) = &opts.link {
+            make_link(&port_path, link)?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut device = Device {
+            model,
+            master,
+            rng: SplitMix64(opts.seed),
+            connected: false,
+            booted_at: Instant::now(),
+            stages: 0,
+            naks: opts.naks.iter().map(|r| r.count).collect(),
+            drops: opts.drop_replies.iter().map(|r| r.count).collect(),
+            opts,
+            stop: Arc::clone(&stop),
+        };
+        let thread = std::thread::Builder::new()
+            .name("devsim".to_owned())
+            .spawn(move || {
+                let result = device.run();
+                if let Some(link) = &device.opts.link {
+                    // The device is gone: its port name goes too, as udev's would.
+                    let _ = std::fs::remove_file(link);
+                }
+                result
+            })?;
+        Ok(SimHandle {
+            port_path,
+            hardware_id,
+            flash,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A chip id that stays the same for the same flash file, so a restarted simulator is the same
+/// "unit"; without a flash file every run is a different unit.
+fn default_hardware_id(flash: Option<&Path>) -> String {
+    let seed = match flash {
+        Some(p) => {
+            let abs = std::fs::canonicalize(p)
+                .ok()
+                .or_else(|| std::path::absolute(p).ok())
+                .unwrap_or_else(|| p.to_path_buf());
+            abs.to_string_lossy().into_owned()
+        }
+        None => {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("{nanos}-{}", std::process::id())
+        }
+    };
+    let digest = Sha256::digest(seed.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn make_link(target: &str, link: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(link) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(link)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a symlink", link.display()),
+            ))
+        }
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(target, link)
+}
+
+/// Small deterministic PRNG (SplitMix64): reproducible faults from a seed, no extra crate.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+struct Device {
+    model: DeviceModel<Flash>,
+    master: TTYPort,
+    rng: SplitMix64,
+    /// Whether the station holds the port open (as far as we can tell).
+    connected: bool,
+    booted_at: Instant,
+    /// STAGE frames answered OK (not replays), for `unplug_after_stages`.
+    stages: u32,
+    /// Remaining count per NAK rule (`None` = unlimited).
+    naks: Vec<Option<u32>>,
+    /// Remaining count per drop-reply rule.
+    drops: Vec<u32>,
+    opts: SimOptions,
+    stop: Arc<AtomicBool>,
+}
+
+const BOOT_LOG: &[&[u8]] = &[
+    b"\r\n\x00\xff\xfe",
+    b"ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n",
+    b"load 0x4010f000, len 3664, room 16\r\n",
+    b"DeviceHub firmware booting... chip ok, flash ok\r\n",
+    b"[boot] mail: ops@devicehub.example *not configured*\r\n",
+    b"[boot] @DH1 is the provisioning marker; this line is not a frame *0000\r\n",
+    b"[boot] ready\r\n",
+];
+
+impl Device {
+    fn run(&mut self) -> Result<SimExit, SimError> {
+        let mut buf = [0u8; 256];
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(SimExit::Stopped);
+            }
+            match self.master.read(&mut buf) {
+                Ok(0) => self.on_open(),
+                Ok(n) => {
+                    self.on_open();
+                    if let Some(exit) = self.on_input(&buf[..n]) {
+                        return Ok(exit);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => self.on_open(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // No slave fd open (EIO / hang-up): the station closed the port. Keep
+                    // serving: it may open it again.
+                    if self.connected {
+                        self.connected = false;
+                        tracing::debug!("port closed by the station");
+                    }
+                    std::thread::sleep(IDLE);
+                }
+            }
+        }
+    }
+
+    /// The station (re)opened the port: behave like a board that resets on open.
+    fn on_open(&mut self) {
+        if self.connected {
+            return;
+        }
+        self.connected = true;
+        self.booted_at = Instant::now();
+        tracing::debug!("port opened by the station");
+        if self.opts.boot_noise {
+            for line in BOOT_LOG {
+                self.emit(line);
+            }
+        }
+    }
+
+    fn on_input(&mut self, bytes: &[u8]) -> Option<SimExit> {
+        if let Some(baud) = self.opts.baud {
+            // The pty delivered in an instant what a UART receives one byte-time at a time.
+            std::thread::sleep(wire_time(bytes.len(), baud));
+        }
+        if self.booted_at.elapsed() < self.opts.boot_time {
+            return None;
+        }
+        let received = self.mangle(bytes);
+        for frame in self.model.decode(&received) {
+            if let Some(exit) = self.on_frame(&frame) {
+                return Some(exit);
+            }
+        }
+        None
+    }
+
+    fn on_frame(&mut self, frame: &Frame) -> Option<SimExit> {
+        let command = frame.words.first().and_then(|w| Command::from_name(w));
+        if command == Some(Command::Commit) && self.opts.power_loss == Some(PowerLoss::BeforeCommit)
+        {
+            return Some(SimExit::PowerLossBeforeCommit);
+        }
+        if let Some(cmd) = command {
+            if let Some(code) = self.take_nak(cmd) {
+                let reply = Response::encode_err(
+                    frame.seq,
+                    &ErrorReply {
+                        command_word: cmd.name().to_owned(),
+                        code,
+                        detail: None,
+                    },
+                );
+                self.reply(&reply);
+                return None;
+            }
+        }
+        let handled = self.model.handle_frame(frame);
+        if handled.command == Some(Command::Commit)
+            && handled.ok
+            && self.opts.power_loss == Some(PowerLoss::AfterCommit)
+        {
+            return Some(SimExit::PowerLossAfterCommit);
+        }
+        if handled.command.is_some_and(|c| self.take_drop(c)) {
+            tracing::debug!(command = ?handled.command, "dropping reply");
+        } else {
+            self.reply(&handled.reply);
+        }
+        if self.opts.debug_prints {
+            let line = format!(
+                "D ({}) prov: handled {} ok={} replay={}\r\n",
+                self.booted_at.elapsed().as_millis(),
+                handled.command.map_or("?", Command::name),
+                handled.ok,
+                handled.replayed
+            );
+            self.emit(line.as_bytes());
+        }
+        if handled.command == Some(Command::Stage) && handled.ok && !handled.replayed {
+            self.stages += 1;
+            if self
+                .opts
+                .unplug_after_stages
+                .is_some_and(|n| self.stages >= n)
+            {
+                return Some(SimExit::Unplugged);
+            }
+        }
+        if handled.command == Some(Command::Commit) && handled.ok && self.opts.exit_after_commit {
+            return Some(SimExit::Committed);
+        }
+        None
+    }
+
+    fn take_nak(&mut self, cmd: Command) -> Option<station_protocol::DeviceErrorCode> {
+        for (rule, left) in self.opts.naks.iter().zip(self.naks.iter_mut()) {
+            if rule.command != cmd {
+                continue;
+            }
+            match left {
+                None => return Some(rule.code),
+                Some(0) => {}
+                Some(n) => {
+                    *n -= 1;
+                    return Some(rule.code);
+                }
+            }
+        }
+        None
+    }
+
+    fn take_drop(&mut self, cmd: Command) -> bool {
+        for (rule, left) in self.opts.drop_replies.iter().zip(self.drops.iter_mut()) {
+            if rule.command == cmd && *left > 0 {
+                *left -= 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn reply(&mut self, bytes: &[u8]) {
+        if !self.opts.reply_delay.is_zero() {
+            std::thread::sleep(self.opts.reply_delay);
+        }
+        self.emit(bytes);
+    }
+
+    /// Applies line faults (lost and changed bytes) to one direction of traffic.
+    fn mangle(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        for &b in bytes {
+            if self.rng.chance(self.opts.drop_rate) {
+                continue;
+            }
+            if self.rng.chance(self.opts.corrupt_rate) {
+                // A non-zero mask always changes the byte.
+                let mask = (self.rng.next_u64() % 255 + 1) as u8;
+                out.push(b ^ mask);
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// Sends bytes to the station as the UART would: faults applied, paced to the line speed.
+    /// Output while no one has the port open is lost, as on a real bridge.
+    fn emit(&mut self, bytes: &[u8]) {
+        let bytes = self.mangle(bytes);
+        let chunk = if self.opts.baud.is_some() {
+            PACE_CHUNK
+        } else {
+            bytes.len().max(1)
+        };
+        for part in bytes.chunks(chunk) {
+            if let Err(e) = self.master.write_all(part) {
+                tracing::debug!(error = %e, "write to the port failed; output lost");
+                return;
+            }
+            if let Some(baud) = self.opts.baud {
+                std::thread::sleep(wire_time(part.len(), baud));
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The `station-devsim` binary as scripts use it: first stdout line is the port, `--flash`
+//! survives restarts, faults end the process with distinct exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use station_protocol::config::test_vector_config;
+use station_protocol::{Client, DeviceConfig, ProtocolError, SerialTransport};
+
+struct Sim {
+    child: Child,
+    port: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> Sim {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_station-devsim"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn station-devsim");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let port = line.trim_end().to_owned();
+    assert!(
+        port.starts_with("/dev/pts/"),
+        "first line is the port: {port:?}"
+    );
+    Sim { child, port }
+}
+
+fn wait_exit(sim: &mut Sim) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(status) = sim.child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("simulator did not exit");
+}
+
+fn config(generation: u32) -> DeviceConfig {
+    DeviceConfig {
+        generation,
+        ..test_vector_config()
+    }
+}
+
+fn write(port: &str, cfg: &DeviceConfig) -> (String, Result<(), ProtocolError>) {
+    let mut client = Client::new(SerialTransport::open(port).expect("open"));
+    let id = client.hello().expect("hello");
+    let result = client.write_config(cfg, &id.hardware_id, &mut |_| {});
+    (id.hardware_id, result)
+}
+
+#[test]
+fn binary_prints_port_keeps_flash_and_identity_across_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = dir.path().join("flash.bin");
+    let link = dir.path().join("ttyDEVSIM");
+    let flash_arg = flash.to_str().expect("utf8");
+    let link_arg = link.to_str().expect("utf8");
+    let sim = spawn(&["--flash", flash_arg, "--link", link_arg, "--boot-noise"]);
+    let (hwid, result) = write(link_arg, &config(3));
+    result.expect("write through the link");
+    drop(sim);
+
+    let sim = spawn(&["--flash", flash_arg]);
+    let mut client = Client::new(SerialTransport::open(&sim.port).expect("open"));
+    let id = client.hello().expect("hello");
+    assert_eq!(id.hardware_id, hwid, "same flash file, same unit");
+    assert_eq!(id.generation, Some(3));
+    assert_eq!(id.device_id.as_deref(), Some("dh-000123"));
+}
+
+#[test]
+fn unplug_exits_with_code_10() {
+    let mut sim = spawn(&["--unplug-after-stages", "2"]);
+    let (_, result) = write(&sim.port.clone(), &config(1));
+    assert!(
+        matches!(result, Err(ProtocolError::Disconnected { .. })),
+        "{result:?}"
+    );
+    assert_eq!(wait_exit(&mut sim), Some(10));
+}
+
+#[test]
+fn power_loss_after_commit_exits_with_code_12_and_keeps_the_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = dir.path().join("flash.bin");
+    let flash_arg = flash.to_str().expect("utf8");
+    let mut sim = spawn(&["--flash", flash_arg, "--power-loss", "after-commit"]);
+    let (_, result) = write(&sim.port.clone(), &config(8));
+    let err = result.expect_err("no reply to COMMIT");
+    assert!(err.commit_outcome_unknown());
+    assert_eq!(wait_exit(&mut sim), Some(12));
+
+    let sim = spawn(&["--flash", flash_arg]);
+    let id = Client::new(SerialTransport::open(&sim.port).expect("open"))
+        .hello()
+        .expect("hello");
+    assert_eq!(id.generation, Some(8));
+}
+
+#[test]
+fn power_loss_before_commit_exits_with_code_11() {
+    let mut sim = spawn(&["--power-loss", "before-commit"]);
+    let (_, result) = write(&sim.port.clone(), &config(8));
+    assert!(result.expect_err("no reply").commit_outcome_unknown());
+    assert_eq!(wait_exit(&mut sim), Some(11));
+}
+
+#[test]
+fn bad_options_are_usage_errors() {
+    let status = Command::new(env!("CARGO_BIN_EXE_station-devsim"))
+        .args(["--nak", "FLY:BUSY"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(2));
+    let status = Command::new(env!("CARGO_BIN_EXE_station-devsim"))
+        .args(["--drop-rate", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(2));
+}

@@ -1,0 +1,621 @@
+//! Typed requests and replies: the field layout of every command (spec §3 and §4).
+//!
+//! This module owns the mapping between [`Frame`] words and typed messages, in both directions,
+//! for both sides: the station encodes [`Request`]s and parses [`Response`]s, the device model
+//! parses requests and encodes responses.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::codec::{escape_value, is_token_byte, unescape_value, Frame};
+use crate::command::{Command, Key};
+use crate::error_code::DeviceErrorCode;
+use crate::spec;
+
+/// A request from the station (spec §4).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `HELLO <version>`: the highest protocol version the station speaks.
+    Hello {
+        /// Station's protocol version.
+        version: u16,
+    },
+    /// `BEGIN`.
+    Begin,
+    /// `STAGE <key> <offset> <chunk>`.
+    Stage {
+        /// Key being written.
+        key: Key,
+        /// Byte offset of this chunk in the value.
+        offset: usize,
+        /// Raw bytes of the chunk (escaped on the wire); wiped on drop as it may be a secret.
+        chunk: Zeroizing<Vec<u8>>,
+    },
+    /// `COMMIT <digest> <hardware_id>`.
+    Commit {
+        /// SHA-256 of the canonical encoding of what the station staged.
+        digest: [u8; 32],
+        /// Hardware id the station read in HELLO.
+        hardware_id: String,
+    },
+    /// `ABORT`.
+    Abort,
+    /// `READ <key> <offset>`.
+    Read {
+        /// Key to read (non-secret only).
+        key: Key,
+        /// Byte offset to read from.
+        offset: usize,
+    },
+}
+
+impl fmt::Debug for Request {
+    // A STAGE chunk of a secret key must not reach a log through Debug.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Stage { key, offset, chunk } => {
+                let mut d = f.debug_struct("Stage");
+                d.field("key", key).field("offset", offset);
+                if key.is_secret() {
+                    d.field("chunk_len", &chunk.len());
+                } else {
+                    d.field("chunk", &String::from_utf8_lossy(chunk));
+                }
+                d.finish()
+            }
+            Request::Hello { version } => {
+                f.debug_struct("Hello").field("version", version).finish()
+            }
+            Request::Begin => f.write_str("Begin"),
+            Request::Commit {
+                digest,
+                hardware_id,
+            } => f
+                .debug_struct("Commit")
+                .field("digest", &hex::encode(digest))
+                .field("hardware_id", hardware_id)
+                .finish(),
+            Request::Abort => f.write_str("Abort"),
+            Request::Read { key, offset } => f
+                .debug_struct("Read")
+                .field("key", key)
+                .field("offset", offset)
+                .finish(),
+        }
+    }
+}
+
+/// A request the device could not parse, with the reply it must give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The command word to echo in the ERR reply (escaped if unknown).
+    pub command_word: String,
+    /// Why.
+    pub code: DeviceErrorCode,
+    /// Optional detail token (a key name, a version).
+    pub detail: Option<String>,
+}
+
+impl Request {
+    /// The command this request is.
+    pub fn command(&self) -> Command {
+        match self {
+            Request::Hello { .. } => Command::Hello,
+            Request::Begin => Command::Begin,
+            Request::Stage { .. } => Command::Stage,
+            Request::Commit { .. } => Command::Commit,
+            Request::Abort => Command::Abort,
+            Request::Read { .. } => Command::Read,
+        }
+    }
+
+    /// Encodes the request as a complete frame with `seq`. The bytes may hold a secret (STAGE):
+    /// callers wipe them after sending.
+    pub fn encode(&self, seq: u8) -> Vec<u8> {
+        let name = self.command().name();
+        match self {
+            Request::Hello { version } => Frame::encode(seq, &[name, &version.to_string()]),
+            Request::Begin | Request::Abort => Frame::encode(seq, &[name]),
+            Request::Stage { key, offset, chunk } => {
+                let mut token = escape_value(chunk);
+                let frame = Frame::encode(seq, &[name, key.name(), &offset.to_string(), &token]);
+                wipe_string(&mut token);
+                frame
+            }
+            Request::Commit {
+                digest,
+                hardware_id,
+            } => Frame::encode(seq, &[name, &hex::encode(digest), hardware_id]),
+            Request::Read { key, offset } => {
+                Frame::encode(seq, &[name, key.name(), &offset.to_string()])
+            }
+        }
+    }
+
+    /// Parses a frame received by the device.
+    pub fn parse(frame: &Frame) -> Result<Request, RequestError> {
+        let word = frame.words.first().map(String::as_str).unwrap_or("");
+        let Some(command) = Command::from_name(word) else {
+            return Err(RequestError {
+                command_word: escape_value(word.as_bytes()),
+                code: DeviceErrorCode::UnknownCommand,
+                detail: None,
+            });
+        };
+        let bad = |code: DeviceErrorCode, detail: Option<String>| RequestError {
+            command_word: command.name().to_owned(),
+            code,
+            detail,
+        };
+        let args = &frame.words[1..];
+        let expect = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(bad(DeviceErrorCode::BadFrame, None))
+            }
+        };
+        match command {
+            Command::Hello => {
+                expect(1)?;
+                let version =
+                    parse_decimal(&args[0]).ok_or_else(|| bad(DeviceErrorCode::BadFrame, None))?;
+                let version =
+                    u16::try_from(version).map_err(|_| bad(DeviceErrorCode::BadFrame, None))?;
+                Ok(Request::Hello { version })
+            }
+            Command::Begin => expect(0).map(|()| Request::Begin),
+            Command::Abort => expect(0).map(|()| Request::Abort),
+            Command::Stage => {
+                expect(3)?;
+                let key = Key::from_name(&args[0]).ok_or_else(|| {
+                    bad(
+                        DeviceErrorCode::UnknownKey,
+                        Some(escape_value(args[0].as_bytes())),
+                    )
+                })?;
+                let offset =
+                    parse_offset(&args[1]).ok_or_else(|| bad(DeviceErrorCode::BadFrame, None))?;
+                let chunk =
+                    unescape_value(&args[2]).map_err(|_| bad(DeviceErrorCode::BadFrame, None))?;
+                Ok(Request::Stage {
+                    key,
+                    offset,
+                    chunk: Zeroizing::new(chunk),
+                })
+            }
+            Command::Commit => {
+                expect(2)?;
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(&args[0], &mut digest)
+                    .map_err(|_| bad(DeviceErrorCode::BadFrame, None))?;
+                if !is_hardware_id(&args[1]) {
+                    return Err(bad(DeviceErrorCode::BadFrame, None));
+                }
+                Ok(Request::Commit {
+                    digest,
+                    hardware_id: args[1].clone(),
+                })
+            }
+            Command::Read => {
+                expect(2)?;
+                let key = Key::from_name(&args[0]).ok_or_else(|| {
+                    bad(
+                        DeviceErrorCode::UnknownKey,
+                        Some(escape_value(args[0].as_bytes())),
+                    )
+                })?;
+                let offset =
+                    parse_offset(&args[1]).ok_or_else(|| bad(DeviceErrorCode::BadFrame, None))?;
+                Ok(Request::Read { key, offset })
+            }
+        }
+    }
+}
+
+fn wipe_string(s: &mut String) {
+    zeroize::Zeroize::zeroize(s);
+}
+
+/// Canonical decimal: digits only, no leading zero unless the number is 0.
+pub fn parse_decimal(token: &str) -> Option<u64> {
+    let b = token.as_bytes();
+    if b.is_empty() || b.len() > 10 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if b.len() > 1 && b[0] == b'0' {
+        return None;
+    }
+    token.parse().ok()
+}
+
+fn parse_offset(token: &str) -> Option<usize> {
+    parse_decimal(token)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n <= 999)
+}
+
+/// Hardware id syntax (spec §4.1): 2..=32 hex digits, even count.
+pub fn is_hardware_id(s: &str) -> bool {
+    (2..=spec::MAX_HARDWARE_ID_HEX).contains(&s.len())
+        && s.len() & 1 == 0
+        && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Firmware version syntax (spec §4.1): 1..=32 of `[A-Za-z0-9._+-]`.
+pub fn is_firmware_version(s: &str) -> bool {
+    (1..=spec::MAX_FIRMWARE_VERSION_LEN).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
+}
+
+/// Fields of a HELLO reply (spec §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelloInfo {
+    /// Protocol version the device will speak in this session.
+    pub version: u16,
+    /// Capability tokens.
+    pub capabilities: Vec<String>,
+    /// Chip unique id, upper-case hex.
+    pub hardware_id: String,
+    /// Firmware version string.
+    pub firmware_version: String,
+    /// Generation of the committed config, if the device holds one.
+    pub generation: Option<u32>,
+}
+
+/// A successful reply (spec §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `OK HELLO <version> <caps> <hwid> <fw> <generation|->`.
+    Hello(HelloInfo),
+    /// `OK BEGIN`.
+    Begin,
+    /// `OK STAGE <key> <staged_len>`.
+    Stage {
+        /// Key written.
+        key: Key,
+        /// Length of the key's staged value after this chunk.
+        staged_len: usize,
+    },
+    /// `OK COMMIT <generation>`.
+    Commit {
+        /// Generation now committed.
+        generation: u32,
+    },
+    /// `OK ABORT`.
+    Abort,
+    /// `OK READ <key> <offset> <total> <chunk>`.
+    Read {
+        /// Key read.
+        key: Key,
+        /// Offset of this chunk.
+        offset: usize,
+        /// Full length of the value.
+        total: usize,
+        /// Bytes of this chunk.
+        chunk: Vec<u8>,
+    },
+}
+
+impl Reply {
+    /// The command this reply answers.
+    pub fn command(&self) -> Command {
+        match self {
+            Reply::Hello(_) => Command::Hello,
+            Reply::Begin => Command::Begin,
+            Reply::Stage { .. } => Command::Stage,
+            Reply::Commit { .. } => Command::Commit,
+            Reply::Abort => Command::Abort,
+            Reply::Read { .. } => Command::Read,
+        }
+    }
+}
+
+/// A refusal: `ERR <command> <CODE> [<detail>]` (spec §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply {
+    /// The command word being refused.
+    pub command_word: String,
+    /// Why.
+    pub code: DeviceErrorCode,
+    /// Optional token: a key name, a version.
+    pub detail: Option<String>,
+}
+
+/// What the device answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// `OK ...`.
+    Ok(Reply),
+    /// `ERR ...`.
+    Err(ErrorReply),
+}
+
+/// A frame that matched the request's seq and command but whose fields are wrong: a firmware
+/// bug, not line noise (the CRC was good).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {command} reply: {reason}")]
+pub struct MalformedReply {
+    /// Command answered.
+    pub command: Command,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl Response {
+    /// Encodes an OK reply.
+    pub fn encode_ok(seq: u8, reply: &Reply) -> Vec<u8> {
+        let cmd = reply.command().name();
+        match reply {
+            Reply::Hello(info) => {
+                let caps = if info.capabilities.is_empty() {
+                    spec::NONE_TOKEN.to_owned()
+                } else {
+                    info.capabilities.join(",")
+                };
+                let generation = info
+                    .generation
+                    .map_or_else(|| spec::NONE_TOKEN.to_owned(), |g| g.to_string());
+                Frame::encode(
+                    seq,
+                    &[
+                        spec::STATUS_OK,
+                        cmd,
+                        &info.version.to_string(),
+                        &caps,
+                        &info.hardware_id,
+                        &info.firmware_version,
+                        &generation,
+                    ],
+                )
+            }
+            Reply::Begin | Reply::Abort => Frame::encode(seq, &[spec::STATUS_OK, cmd]),
+            Reply::Stage { key, staged_len } => Frame::encode(
+                seq,
+                &[spec::STATUS_OK, cmd, key.name(), &staged_len.to_string()],
+            ),
+            Reply::Commit { generation } => {
+                Frame::encode(seq, &[spec::STATUS_OK, cmd, &generation.to_string()])
+            }
+            Reply::Read {
+                key,
+                offset,
+                total,
+                chunk,
+            } => Frame::encode(
+                seq,
+                &[
+                    spec::STATUS_OK,
+                    cmd,
+                    key.name(),
+                    &offset.to_string(),
+                    &total.to_string(),
+                    &escape_value(chunk),
+                ],
+            ),
+        }
+    }
+
+    /// Encodes an ERR reply.
+    pub fn encode_err(seq: u8, err: &ErrorReply) -> Vec<u8> {
+        let mut words = vec![spec::STATUS_ERR, err.command_word.as_str(), err.code.name()];
+        if let Some(d) = &err.detail {
+            words.push(d);
+        }
+        Frame::encode(seq, &words)
+    }
+
+    /// Whether `frame` is a reply (OK/ERR) to `command`; requests echoed back and replies to
+    /// other commands are not.
+    pub fn is_reply_to(frame: &Frame, command: Command) -> bool {
+        matches!(
+            frame.words.first().map(String::as_str),
+            Some(spec::STATUS_OK | spec::STATUS_ERR)
+        ) && frame.words.get(1).map(String::as_str) == Some(command.name())
+    }
+
+    /// Parses a frame already known (by [`Response::is_reply_to`]) to answer `command`.
+    pub fn parse(frame: &Frame, command: Command) -> Result<Response, MalformedReply> {
+        let bad = |reason: &str| MalformedReply {
+            command,
+            reason: reason.to_owned(),
+        };
+        let status = frame.words.first().map(String::as_str).unwrap_or("");
+        let args = frame.words.get(2..).unwrap_or(&[]);
+        if status == spec::STATUS_ERR {
+            let Some(code) = args.first() else {
+                return Err(bad("ERR without a code"));
+            };
+            if args.len() > 2 {
+                return Err(bad("too many fields"));
+            }
+            return Ok(Response::Err(ErrorReply {
+                command_word: command.name().to_owned(),
+                code: DeviceErrorCode::from_name(code),
+                detail: args.get(1).cloned(),
+            }));
+        }
+        let expect = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(bad(&format!("expected {n} fields, got {}", args.len())))
+            }
+        };
+        let key_of = |t: &str| Key::from_name(t).ok_or_else(|| bad("unknown key"));
+        let num = |t: &str| parse_decimal(t).ok_or_else(|| bad("bad number"));
+        let reply = match command {
+            Command::Hello => {
+                expect(5)?;
+                let version = u16::try_from(num(&args[0])?).map_err(|_| bad("bad version"))?;
+                let capabilities = if args[1] == spec::NONE_TOKEN {
+                    Vec::new()
+                } else {
+                    args[1].split(',').map(str::to_owned).collect()
+                };
+                if !is_hardware_id(&args[2]) {
+                    return Err(bad("bad hardware id"));
+                }
+                if !is_firmware_version(&args[3]) {
+                    return Err(bad("bad firmware version"));
+                }
+                let generation = if args[4] == spec::NONE_TOKEN {
+                    None
+                } else {
+                    Some(u32::try_from(num(&args[4])?).map_err(|_| bad("bad generation"))?)
+                };
+                Reply::Hello(HelloInfo {
+                    version,
+                    capabilities,
+                    hardware_id: args[2].to_ascii_uppercase(),
+                    firmware_version: args[3].clone(),
+                    generation,
+                })
+            }
+            Command::Begin => expect(0).map(|()| Reply::Begin)?,
+            Command::Abort => expect(0).map(|()| Reply::Abort)?,
+            Command::Stage => {
+                expect(2)?;
+                Reply::Stage {
+                    key: key_of(&args[0])?,
+                    staged_len: usize::try_from(num(&args[1])?).map_err(|_| bad("bad length"))?,
+                }
+            }
+            Command::Commit => {
+                expect(1)?;
+                Reply::Commit {
+                    generation: u32::try_from(num(&args[0])?).map_err(|_| bad("bad generation"))?,
+                }
+            }
+            Command::Read => {
+                expect(4)?;
+                Reply::Read {
+                    key: key_of(&args[0])?,
+                    offset: usize::try_from(num(&args[1])?).map_err(|_| bad("bad offset"))?,
+                    total: usize::try_from(num(&args[2])?).map_err(|_| bad("bad total"))?,
+                    chunk: unescape_value(&args[3]).map_err(|_| bad("bad chunk escape"))?,
+                }
+            }
+        };
+        Ok(Response::Ok(reply))
+    }
+}
+
+/// Splits a value into chunks whose escaped form fits one frame (spec §4.4). Always returns at
+/// least one chunk, so an empty value is staged with one empty chunk.
+pub fn chunk_value(value: &[u8]) -> Vec<&[u8]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut encoded = 0;
+    for (i, &b) in value.iter().enumerate() {
+        let len = crate::codec::escaped_len(b);
+        if encoded + len > spec::MAX_CHUNK_ENCODED {
+            chunks.push(&value[start..i]);
+            start = i;
+            encoded = 0;
+        }
+        encoded += len;
+    }
+    chunks.push(&value[start..]);
+    chunks
+}
+
+/// Whether every byte of `s` may stand in a frame token.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::FrameDecoder;
+
+    fn round_trip_request(req: Request) {
+        let bytes = req.encode(0x10);
+        assert!(bytes.len() <= spec::MAX_FRAME_LEN, "{} bytes", bytes.len());
+        let frames = FrameDecoder::new().push_slice(&bytes);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(Request::parse(&frames[0]), Ok(req));
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        round_trip_request(Request::Hello { version: 1 });
+        round_trip_request(Request::Begin);
+        round_trip_request(Request::Abort);
+        round_trip_request(Request::Stage {
+            key: Key::TopicStatus,
+            offset: 999,
+            chunk: Zeroizing::new(vec![b'%'; spec::MAX_CHUNK_ENCODED / 3]),
+        });
+        round_trip_request(Request::Stage {
+            key: Key::ApiKey,
+            offset: 0,
+            chunk: Zeroizing::new(Vec::new()),
+        });
+        round_trip_request(Request::Commit {
+            digest: [0xAB; 32],
+            hardware_id: "0011223344556677AABBCCDDEEFF0011".to_owned(),
+        });
+        round_trip_request(Request::Read {
+            key: Key::DeviceId,
+            offset: 128,
+        });
+    }
+
+    #[test]
+    fn longest_read_reply_fits_one_frame() {
+        let reply = Reply::Read {
+            key: Key::TopicStatus,
+            offset: 999,
+            total: 999,
+            chunk: vec![b'%'; spec::MAX_CHUNK_ENCODED / 3],
+        };
+        let bytes = Response::encode_ok(0xFF, &reply);
+        assert!(bytes.len() <= spec::MAX_FRAME_LEN);
+        let frames = FrameDecoder::new().push_slice(&bytes);
+        assert_eq!(
+            Response::parse(&frames[0], Command::Read),
+            Ok(Response::Ok(reply))
+        );
+    }
+
+    #[test]
+    fn unknown_command_and_key_get_their_codes() {
+        let frames = FrameDecoder::new().push_slice(&Frame::encode(1, &["FLY"]));
+        assert_eq!(
+            Request::parse(&frames[0]).map_err(|e| e.code),
+            Err(DeviceErrorCode::UnknownCommand)
+        );
+        let frames =
+            FrameDecoder::new().push_slice(&Frame::encode(1, &["STAGE", "colour", "0", "x"]));
+        assert_eq!(
+            Request::parse(&frames[0]).map_err(|e| e.code),
+            Err(DeviceErrorCode::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn chunks_fit_and_rejoin() {
+        let value: Vec<u8> = (0..=255u8).cycle().take(250).collect();
+        let chunks = chunk_value(&value);
+        assert!(chunks.len() > 1);
+        for c in &chunks {
+            assert!(escape_value(c).len() <= spec::MAX_CHUNK_ENCODED);
+        }
+        assert_eq!(chunks.concat(), value);
+        assert_eq!(chunk_value(b""), vec![&b""[..]]);
+    }
+
+    #[test]
+    fn stage_debug_hides_secret_chunks() {
+        let req = Request::Stage {
+            key: Key::MqttPassword,
+            offset: 0,
+            chunk: Zeroizing::new(b"hunter2".to_vec()),
+        };
+        assert!(!format!("{req:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,149 @@
+//! The test vectors in docs/protocol.md are what this crate computes: firmware authors test
+//! their C against the document, so the document must not drift from the code.
+
+use station_protocol::codec::{crc16, escape_value};
+use station_protocol::config::{canonical_encoding, config_digest, test_vector_config};
+use station_protocol::message::ErrorReply;
+use station_protocol::message::{HelloInfo, Reply, Request, Response};
+use station_protocol::{DeviceErrorCode, Key};
+use zeroize::Zeroizing;
+
+const SPEC: &str = include_str!("../../../docs/protocol.md");
+
+fn line(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec())
+        .expect("ascii")
+        .trim_end_matches("\r\n")
+        .to_owned()
+}
+
+/// Every frame example the spec shows, computed.
+fn frame_examples() -> Vec<String> {
+    let cfg = test_vector_config();
+    let hello_ok = Reply::Hello(HelloInfo {
+        version: 1,
+        capabilities: vec!["CHUNK".into(), "READ".into()],
+        hardware_id: "A1B2C3D4E5F60718".into(),
+        firmware_version: "fw-2.4.1".into(),
+        generation: None,
+    });
+    vec![
+        line(&Request::Hello { version: 1 }.encode(0x01)),
+        line(&Response::encode_ok(0x01, &hello_ok)),
+        line(&Request::Begin.encode(0x02)),
+        line(&Response::encode_ok(0x02, &Reply::Begin)),
+        line(
+            &Request::Stage {
+                key: Key::MqttPassword,
+                offset: 0,
+                chunk: Zeroizing::new(cfg.mqtt_password.as_bytes().to_vec()),
+            }
+            .encode(0x05),
+        ),
+        line(&Response::encode_ok(
+            0x05,
+            &Reply::Stage {
+                key: Key::MqttPassword,
+                staged_len: cfg.mqtt_password.len(),
+            },
+        )),
+        line(
+            &Request::Commit {
+                digest: config_digest(&cfg),
+                hardware_id: "A1B2C3D4E5F60718".into(),
+            }
+            .encode(0x0E),
+        ),
+        line(&Response::encode_ok(0x0E, &Reply::Commit { generation: 1 })),
+        line(&Response::encode_err(
+            0x0E,
+            &ErrorReply {
+                command_word: "COMMIT".into(),
+                code: DeviceErrorCode::DigestMismatch,
+                detail: None,
+            },
+        )),
+        line(&Response::encode_err(
+            0x0E,
+            &ErrorReply {
+                command_word: "COMMIT".into(),
+                code: DeviceErrorCode::MissingKey,
+                detail: Some("api_key".into()),
+            },
+        )),
+        line(
+            &Request::Read {
+                key: Key::DeviceId,
+                offset: 0,
+            }
+            .encode(0x0F),
+        ),
+        line(&Response::encode_ok(
+            0x0F,
+            &Reply::Read {
+                key: Key::DeviceId,
+                offset: 0,
+                total: 9,
+                chunk: b"dh-000123".to_vec(),
+            },
+        )),
+    ]
+}
+
+/// Prints every vector; run with `--no-capture` when the spec needs updating.
+#[test]
+fn print_vectors_for_the_spec() {
+    let cfg = test_vector_config();
+    println!("crc16(123456789) = {:04X}", crc16(b"123456789"));
+    for l in frame_examples() {
+        println!("{l}");
+    }
+    println!(
+        "escaped password: {}",
+        escape_value(cfg.mqtt_password.as_bytes())
+    );
+    let enc = canonical_encoding(&cfg);
+    println!("encoding ({} bytes):", enc.len());
+    for chunk in enc.chunks(32) {
+        println!("{}", hex::encode(chunk));
+    }
+    println!("digest: {}", hex::encode(config_digest(&cfg)));
+}
+
+fn spec_hex_block(name: &str) -> String {
+    // A fenced block introduced by a line containing `name`; its lines are concatenated.
+    let start = SPEC
+        .find(name)
+        .unwrap_or_else(|| panic!("spec has no {name}"));
+    let rest = &SPEC[start..];
+    let open = rest.find("```").expect("block start") + 3;
+    let body = &rest[open..];
+    let body = &body[body.find('\n').expect("newline") + 1..];
+    let close = body.find("```").expect("block end");
+    body[..close].split_whitespace().collect()
+}
+
+#[test]
+fn spec_shows_the_frames_this_crate_encodes() {
+    for l in frame_examples() {
+        assert!(SPEC.contains(&l), "docs/protocol.md lacks the frame:\n{l}");
+    }
+}
+
+#[test]
+fn spec_canonical_encoding_and_digest_match() {
+    let cfg = test_vector_config();
+    assert_eq!(
+        spec_hex_block("VECTOR-ENCODING"),
+        hex::encode(canonical_encoding(&cfg))
+    );
+    assert_eq!(
+        spec_hex_block("VECTOR-DIGEST"),
+        hex::encode(config_digest(&cfg))
+    );
+}
+
+#[test]
+fn spec_crc_check_value_matches() {
+    assert!(SPEC.contains(&format!("0x{:04X}", crc16(b"123456789"))));
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what building and testing DeviceHub Station needs on a fresh Debian 12 machine:
+# Debian packages (only those missing), the Rust components and cargo-nextest.
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+
+APT_PACKAGES=(
+  build-essential pkg-config libudev-dev   # serialport's port discovery (libudev)
+  socat                                    # pseudo-terminal links for serial tests
+  python3-venv                             # the Django server's venv
+)
+if [[ "${STATION_WITH_APP:-0}" == 1 ]]; then
+  # The Tauri desktop app, its end-to-end tests and screenshots.
+  APT_PACKAGES+=(libwebkit2gtk-4.1-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+                 xvfb xauth webkit2gtk-driver imagemagick x11-utils xdotool curl file)
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# python3-venv is satisfied by a Python with a working venv module (pyenv builds have one).
+if [[ " ${missing[*]} " == *" python3-venv "* ]] && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing=("${missing[@]/python3-venv}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if ((${#missing[@]})); then
+  echo "setup-deps: installing ${missing[*]}" >&2
+  SUDO=""; [[ $(id -u) == 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup-deps: Rust is missing; install it with rustup (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >&2
+command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked >&2
