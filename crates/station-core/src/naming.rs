@@ -138,7 +138,30 @@ fn describe_char(c: char) -> String {
     }
 }
 
-/// A device id as django-devicehub stores it and MQTT topics carry it.
+/// Device ids also live in device firmware, so they keep to the provisioning protocol's
+/// identifier characters (`[A-Za-z0-9._:-]`, docs/protocol.md), a subset of what topics allow.
+fn check_identifier(field: &'static str, value: &str, what: &str) -> Result<()> {
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !c.is_ascii() || !station_protocol::command::is_identifier_byte(*c as u8))
+    {
+        return Err(CoreError::invalid(
+            field,
+            format!(
+                "{what} '{}' contains {}",
+                value.escape_default(),
+                describe_char(bad)
+            ),
+            format!(
+                "{what}s are written into device firmware and MQTT topics: use letters, digits, \
+                 '-', '_', '.' or ':'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A device id as django-devicehub stores it, MQTT topics carry it and firmware holds it.
 pub fn validate_device_id(device_id: &str) -> Result<()> {
     if device_id.is_empty() {
         return Err(CoreError::invalid(
@@ -147,12 +170,14 @@ pub fn validate_device_id(device_id: &str) -> Result<()> {
             "give a device id such as STATION-001",
         ));
     }
-    check_topic_safe("device id", device_id, DEVICE_ID_MAX_LEN, "device id")
+    check_topic_safe("device id", device_id, DEVICE_ID_MAX_LEN, "device id")?;
+    check_identifier("device id", device_id, "device id")
 }
 
 /// A batch id prefix such as `farm-` (may be empty).
 pub fn validate_prefix(prefix: &str) -> Result<()> {
-    check_topic_safe("prefix", prefix, PREFIX_MAX_LEN, "prefix")
+    check_topic_safe("prefix", prefix, PREFIX_MAX_LEN, "prefix")?;
+    check_identifier("prefix", prefix, "prefix")
 }
 
 /// A device type name: a Python class name, since django-devicehub generates `{Name}Device`.
@@ -365,6 +390,10 @@ mod tests {
         assert!(validate_prefix("").is_ok());
         assert!(validate_prefix("farm-").is_ok());
         assert!(validate_prefix("farm/").is_err());
+        // Firmware holds the id: the protocol's identifier characters only.
+        assert!(validate_prefix("=cmd|").is_err());
+        assert!(validate_device_id("café-001").is_err());
+        assert!(validate_device_id("line_3:unit.7-001").is_ok());
     }
 
     #[test]

@@ -578,9 +578,11 @@ fn editing_identity_of_a_type_with_issued_credentials_is_refused() {
 #[test]
 fn csv_export_has_every_column_no_secret_and_neutralised_formulas() {
     let mut t = common::store();
+    // An operator name (a scanned badge, typed by hand) is free text: it may start a formula.
+    t.actor = station_core::Actor::new("=HYPERLINK(\"http://x\")", "line-1").expect("actor");
     let created = t
         .store
-        .create_batch(&batch("WeatherStation", "=cmd|", 3, true), &t.actor)
+        .create_batch(&batch("WeatherStation", "-farm", 3, true), &t.actor)
         .expect("batch");
     let path = t.dir.path().join("out.csv");
     let n = export::export_to_file(
@@ -606,12 +608,16 @@ fn csv_export_has_every_column_no_secret_and_neutralised_formulas() {
     let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("rows");
     assert_eq!(rows.len(), 3);
     assert_eq!(
-        &rows[0][0], "'=cmd|weatherstation-001",
+        &rows[0][0], "'-farmweatherstation-001",
         "formula neutralised"
     );
     assert_eq!(
         &rows[0][5],
-        "things/weatherstation/=cmd|weatherstation-001/data"
+        "things/weatherstation/-farmweatherstation-001/data"
+    );
+    assert_eq!(
+        &rows[0][15], "'=HYPERLINK(\"http://x\")",
+        "formula neutralised"
     );
     for d in &created.devices {
         let c = d.credentials.as_ref().expect("creds");
@@ -632,11 +638,11 @@ fn csv_export_has_every_column_no_secret_and_neutralised_formulas() {
         serde_json::from_slice(&std::fs::read(&jpath).expect("read")).expect("parse");
     let arr = v.as_array().expect("array");
     assert_eq!(arr.len(), 3);
-    assert_eq!(arr[1]["device_id"], "=cmd|weatherstation-002");
     assert_eq!(
-        arr[1]["mqtt_username"],
-        "myapp-weatherstationdevice-=cmd|weatherstation-002"
+        arr[1]["device_id"], "-farmweatherstation-002",
+        "JSON is data: as is"
     );
+    assert_eq!(arr[1]["operator"], "=HYPERLINK(\"http://x\")");
     let keys: Vec<&String> = arr[0].as_object().expect("obj").keys().collect();
     assert_eq!(keys.len(), export::COLUMNS.len());
 }
