@@ -8,12 +8,13 @@ APT_PACKAGES=(
   build-essential pkg-config libudev-dev   # serialport's port discovery (libudev)
   socat                                    # pseudo-terminal links for serial tests
   python3-venv                             # the Django server's venv
-)
-if [[ "${STATION_WITH_APP:-0}" == 1 ]]; then
+  postgresql                               # the central server's database, for the sync tests
   # The Tauri desktop app, its end-to-end tests and screenshots.
-  APT_PACKAGES+=(libwebkit2gtk-4.1-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
-                 xvfb xauth webkit2gtk-driver imagemagick x11-utils xdotool curl file)
-fi
+  libwebkit2gtk-4.1-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+  xvfb xauth webkit2gtk-driver imagemagick x11-utils xdotool curl file
+  # The firmware reference: host build, fuzzing, and the ATmega328P example under QEMU.
+  clang gcc-avr avr-libc binutils-avr qemu-system-misc
+)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

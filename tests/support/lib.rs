@@ -14,6 +14,31 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A binary of this workspace (`station`, `station-devsim`), built if needed. Tests of this
+/// package cannot name other packages' binaries through `CARGO_BIN_EXE_*`, so they ask cargo
+/// (a no-op when `cargo nextest run --workspace` already built everything).
+pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == bin) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--bin", bin])
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p {package} failed");
+        built.push(bin.to_owned());
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test> -> target/<profile>/<bin>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// Set up (or reuse) the server venv and return its python. Setup is idempotent and fast when
 /// the venv is current.
 pub fn venv_python() -> PathBuf {

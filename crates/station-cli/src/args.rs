@@ -49,9 +49,19 @@ pub enum Command {
     Batch(BatchCommand),
     /// Check a password (read from standard input) against a device's stored hash.
     Verify(VerifyArgs),
-    /// Station settings (station id, hash algorithm).
+    /// Station settings (station id, hash algorithm, after-flash hooks).
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// List the serial ports with their USB vendor:product, serial number and product name.
+    Ports(crate::flash_cmd::PortsArgs),
+    /// Provision a new device and flash it into the unit on --port (several --port: at once).
+    Flash(crate::flash_cmd::FlashArgs),
+    /// Rotate the credentials of the device the unit on --port holds, and flash them.
+    Reflash(crate::flash_cmd::ReflashArgs),
+    /// Settle unconfirmed flashes (after a crash or power loss) from what the unit reports.
+    Recover(crate::flash_cmd::RecoverArgs),
+    /// Flash every unit plugged in, one after another.
+    Watch(crate::flash_cmd::WatchArgs),
 }
 
 #[derive(Debug, Subcommand)]

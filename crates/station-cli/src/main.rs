@@ -3,6 +3,7 @@
 //! do, and exit with a code scripts can rely on (see `station --help`).
 
 mod args;
+mod flash_cmd;
 mod output;
 
 use std::io::{Read, Write};
@@ -257,36 +258,42 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         }
         Command::Settings(SettingsCommand::List) => {
             for (key, about) in station_core::store::SETTINGS {
-                let value = match *key {
-                    station_core::store::SETTING_STATION_ID => store.station_id()?,
-                    station_core::store::SETTING_HASH_ALGORITHM => {
-                        store.hash_algorithm()?.to_string()
-                    }
-                    _ => store.setting(key)?.unwrap_or_default(),
-                };
+                let value = setting_value(&store, key)?;
                 writeln!(out, "{key} = {value}\n    {about}").map_err(stdout_err)?;
             }
         }
         Command::Settings(SettingsCommand::Get { key }) => {
-            let value = match key.as_str() {
-                station_core::store::SETTING_STATION_ID => store.station_id()?,
-                station_core::store::SETTING_HASH_ALGORITHM => store.hash_algorithm()?.to_string(),
-                _ => {
-                    return Err(CoreError::invalid(
-                        "setting",
-                        format!("unknown setting '{key}'"),
-                        "`station settings list` shows them",
-                    ))
-                }
-            };
+            let value = setting_value(&store, &key)?;
             writeln!(out, "{value}").map_err(stdout_err)?;
         }
         Command::Settings(SettingsCommand::Set { key, value }) => {
             store.set_setting(&key, &value)?;
             writeln!(out, "{key} = {value}").map_err(stdout_err)?;
         }
+        Command::Ports(a) => return flash_cmd::ports(&a, &mut out),
+        Command::Flash(a) => return flash_cmd::flash(&mut store, &a, &actor, &mut out),
+        Command::Reflash(a) => return flash_cmd::reflash(&mut store, &a, &actor, &mut out),
+        Command::Recover(a) => return flash_cmd::recover(&mut store, &a, &actor, &mut out),
+        Command::Watch(a) => return flash_cmd::watch(&mut store, &a, &actor, &mut out),
     }
     Ok(exit::OK)
+}
+
+/// A setting's value as it takes effect (defaults included).
+fn setting_value(store: &Store, key: &str) -> Result<String, CoreError> {
+    use station_core::store::{SETTINGS, SETTING_HASH_ALGORITHM, SETTING_STATION_ID};
+    match key {
+        SETTING_STATION_ID => store.station_id(),
+        SETTING_HASH_ALGORITHM => Ok(store.hash_algorithm()?.to_string()),
+        k if SETTINGS.iter().any(|(known, _)| *known == k) => {
+            Ok(store.setting(k)?.unwrap_or_default())
+        }
+        other => Err(CoreError::invalid(
+            "setting",
+            format!("unknown setting '{other}'"),
+            "`station settings list` shows them",
+        )),
+    }
 }
 
 fn export_to(store: &Store, filter: &DeviceFilter, target: &ExportTarget) -> Result<(), CoreError> {

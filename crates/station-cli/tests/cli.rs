@@ -468,3 +468,156 @@ fn no_plaintext_password_in_database_wal_exports_or_logs() {
         );
     }
 }
+
+mod serial {
+    //! `flash`, `reflash`, `recover` and `watch` against simulated units on pseudo-terminals.
+    use super::*;
+    use station_devsim::{NakRule, SimOptions, Simulator};
+
+    fn sim(dir: &Path, name: &str, opts: SimOptions) -> station_devsim::SimHandle {
+        Simulator::start(SimOptions {
+            flash: Some(dir.join(format!("{name}.flash"))),
+            ..opts
+        })
+        .expect("simulator")
+    }
+
+    #[test]
+    fn flash_reflash_recover_print_pass_and_fail_with_exit_codes() {
+        let s = Station::new();
+        s.ok(&[
+            "batch",
+            "create",
+            "WeatherStation",
+            "--count",
+            "2",
+            "--prefix",
+            "farm-",
+        ]);
+        let unit = sim(s.dir.path(), "u1", SimOptions::default());
+        let out = s.run(&["flash", "--port", unit.port_path(), "--batch", "1"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.starts_with("PASS farm-weatherstation-001"), "{text}");
+        assert!(
+            stderr(&out).contains("identify") && stderr(&out).contains("verify"),
+            "progress"
+        );
+        // The same unit again: refused, named, exit 7.
+        let out = s.run(&[
+            "flash",
+            "--port",
+            unit.port_path(),
+            "--batch",
+            "1",
+            "--json",
+        ]);
+        assert_eq!(code(&out), 7);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["result"], "fail");
+        assert_eq!(v["reason"], "already_provisioned");
+        assert!(v["help"].as_str().expect("help").contains("reflash"));
+        let v = s.json(&["reflash", "--port", unit.port_path(), "--json"]);
+        assert_eq!(v["result"], "pass");
+        assert_eq!(v["rotated"], true);
+        assert_eq!(v["device"]["generation"], 2);
+        let out = s.ok(&["recover", "--port", unit.port_path()]);
+        assert!(out.contains("nothing to settle"), "{out}");
+        let out = s.run(&[
+            "reflash",
+            "--port",
+            unit.port_path(),
+            "--device",
+            "farm-weatherstation-002",
+        ]);
+        assert_eq!(code(&out), 7);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("not farm-weatherstation-002"));
+    }
+
+    #[test]
+    fn a_refusing_unit_fails_with_the_operator_reason() {
+        let s = Station::new();
+        let unit = sim(
+            s.dir.path(),
+            "u1",
+            SimOptions {
+                naks: vec!["COMMIT:STORAGE_FULL".parse::<NakRule>().expect("rule")],
+                ..Default::default()
+            },
+        );
+        let out = s.run(&[
+            "flash",
+            "--port",
+            unit.port_path(),
+            "--type",
+            "WeatherStation",
+            "--prefix",
+            "x-",
+        ]);
+        assert_eq!(code(&out), 7);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.starts_with("FAIL x-weatherstation-001"), "{text}");
+        assert!(text.contains("help:"), "{text}");
+        let d = s.json(&["devices", "show", "x-weatherstation-001", "--json"]);
+        assert_eq!(d["flash_state"], "failed");
+        assert_eq!(d["generation"], 0);
+    }
+
+    #[test]
+    fn gang_flash_and_watch_flash_every_unit() {
+        let s = Station::new();
+        s.ok(&[
+            "batch",
+            "create",
+            "WeatherStation",
+            "--count",
+            "6",
+            "--prefix",
+            "g-",
+        ]);
+        let units: Vec<_> = (0..3)
+            .map(|i| sim(s.dir.path(), &format!("u{i}"), SimOptions::default()))
+            .collect();
+        let mut args = vec!["flash", "--batch", "1"];
+        for u in &units {
+            args.extend(["--port", u.port_path()]);
+        }
+        let out = s.ok(&args);
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("PASS")).count(),
+            3,
+            "{out}"
+        );
+        // watch: two more units appear at their link paths.
+        let links: Vec<PathBuf> = (0..2)
+            .map(|i| s.dir.path().join(format!("link{i}")))
+            .collect();
+        let _watched: Vec<_> = links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                sim(
+                    s.dir.path(),
+                    &format!("w{i}"),
+                    SimOptions {
+                        link: Some(l.clone()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let mut args = vec!["watch", "--batch", "1", "--only-listed", "--count", "2"];
+        for l in &links {
+            args.extend(["--port", l.to_str().expect("utf8")]);
+        }
+        let out = s.ok(&args);
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("PASS")).count(),
+            2,
+            "{out}"
+        );
+        let b = s.json(&["batch", "list", "--json"]);
+        assert_eq!(b[0]["flashed"], 5);
+        assert_eq!(b[0]["remaining"], 1);
+    }
+}

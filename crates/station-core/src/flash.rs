@@ -281,7 +281,10 @@ pub fn run<T: Transport>(
         }
     };
     let mut on_step = |s: WriteStep| match s {
-        WriteStep::Begin => progress(FlashStep::Write { done: 0, total: 1 }),
+        WriteStep::Begin => progress(FlashStep::Write {
+            done: 0,
+            total: station_protocol::Key::ALL.len() as u32,
+        }),
         WriteStep::Stage { index, total, .. } => progress(FlashStep::Write {
             done: index as u32,
             total: total as u32,
