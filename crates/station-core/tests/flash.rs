@@ -802,3 +802,67 @@ fn no_plaintext_password_in_station_files_after_flashing() {
         }
     }
 }
+
+/// A one-request HTTP server on loopback: returns the request body it received.
+fn one_shot_http(status: &'static str) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/hooks/provisioned", listener.local_addr().expect("addr"));
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("header");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().expect("length");
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).expect("body");
+        let mut stream = stream;
+        write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").expect("respond");
+        body
+    });
+    (url, handle)
+}
+
+#[test]
+fn webhook_receives_the_record_and_its_refusal_is_reported_not_undone() {
+    let mut b = Bench::new();
+    let batch = b.batch(2);
+    let (url, server) = one_shot_http("204 No Content");
+    let hooks = Hooks {
+        command: None,
+        webhook_url: Some(url),
+    };
+    let sim = b.sim("u1", SimOptions::default());
+    let out = gang::flash_port(&mut b.t.store, sim.port_path(), &provision(batch), &b.t.actor, &hooks, &mut |_| {})
+        .expect("flash");
+    assert!(out.hook_error.is_none(), "{:?}", out.hook_error);
+    let body = server.join().expect("server");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json body");
+    assert_eq!(v["event"], "device_provisioned");
+    assert_eq!(v["device"]["device_id"], "farm-weatherstation-001");
+    assert_eq!(v["station_id"], "line-1");
+    let held = sim.flash_contents().expect("held");
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains(held.get_str(Key::MqttPassword)) && !text.contains(held.get_str(Key::ApiKey)));
+
+    let (url, server) = one_shot_http("503 Service Unavailable");
+    let hooks = Hooks {
+        command: None,
+        webhook_url: Some(url),
+    };
+    let sim2 = b.sim("u2", SimOptions::default());
+    let out = gang::flash_port(&mut b.t.store, sim2.port_path(), &provision(batch), &b.t.actor, &hooks, &mut |_| {})
+        .expect("the flash stands");
+    server.join().expect("server");
+    let e = out.hook_error.expect("reported");
+    assert!(e.contains("503"), "{e}");
+    assert_eq!(b.device("farm-weatherstation-002").flash_state, FlashState::Flashed);
+}
