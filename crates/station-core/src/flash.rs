@@ -258,10 +258,15 @@ pub fn run<T: Transport>(
         FlashJob::Provision {
             target,
             overwrite_foreign,
-        } => {
-            check_unit_is_free(store, &identity, *overwrite_foreign)?;
-            (target.clone(), false)
-        }
+        } => match rotation_due_device(store, &identity)? {
+            // A unit whose device is marked "rotation due" gets its rotation now: the new
+            // credentials could not be made earlier (a plaintext cannot wait on disk).
+            Some(device) => (FlashTarget::Device(device.device_id), true),
+            None => {
+                check_unit_is_free(store, &identity, *overwrite_foreign)?;
+                (target.clone(), false)
+            }
+        },
         FlashJob::Reflash { expected_device_id } => {
             let device = check_unit_for_reflash(store, &identity, expected_device_id.as_deref())?;
             (FlashTarget::Device(device.device_id), true)
@@ -407,6 +412,25 @@ fn reported_for(identity: &Identity, device_id: &str) -> Option<u32> {
         identity.generation
     } else {
         None
+    }
+}
+
+/// The device the unit holds, when this station marked it "rotation due" and the unit is the
+/// one it was flashed into.
+fn rotation_due_device(store: &Store, identity: &Identity) -> Result<Option<Device>> {
+    let Some(held) = &identity.device_id else {
+        return Ok(None);
+    };
+    match store.find_device(held) {
+        Ok(d)
+            if d.rotation_due
+                && d.is_active
+                && d.hardware_id.as_deref() == Some(identity.hardware_id.as_str()) =>
+        {
+            Ok(Some(d))
+        }
+        Ok(_) | Err(CoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -807,7 +807,10 @@ fn no_plaintext_password_in_station_files_after_flashing() {
 fn one_shot_http(status: &'static str) -> (String, std::thread::JoinHandle<Vec<u8>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let url = format!("http://{}/hooks/provisioned", listener.local_addr().expect("addr"));
+    let url = format!(
+        "http://{}/hooks/provisioned",
+        listener.local_addr().expect("addr")
+    );
     let handle = std::thread::spawn(move || {
         let (stream, _) = listener.accept().expect("accept");
         let mut reader = BufReader::new(stream.try_clone().expect("clone"));
@@ -825,7 +828,11 @@ fn one_shot_http(status: &'static str) -> (String, std::thread::JoinHandle<Vec<u
         let mut body = vec![0; length];
         reader.read_exact(&mut body).expect("body");
         let mut stream = stream;
-        write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").expect("respond");
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .expect("respond");
         body
     });
     (url, handle)
@@ -841,8 +848,15 @@ fn webhook_receives_the_record_and_its_refusal_is_reported_not_undone() {
         webhook_url: Some(url),
     };
     let sim = b.sim("u1", SimOptions::default());
-    let out = gang::flash_port(&mut b.t.store, sim.port_path(), &provision(batch), &b.t.actor, &hooks, &mut |_| {})
-        .expect("flash");
+    let out = gang::flash_port(
+        &mut b.t.store,
+        sim.port_path(),
+        &provision(batch),
+        &b.t.actor,
+        &hooks,
+        &mut |_| {},
+    )
+    .expect("flash");
     assert!(out.hook_error.is_none(), "{:?}", out.hook_error);
     let body = server.join().expect("server");
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json body");
@@ -851,7 +865,10 @@ fn webhook_receives_the_record_and_its_refusal_is_reported_not_undone() {
     assert_eq!(v["station_id"], "line-1");
     let held = sim.flash_contents().expect("held");
     let text = String::from_utf8_lossy(&body);
-    assert!(!text.contains(held.get_str(Key::MqttPassword)) && !text.contains(held.get_str(Key::ApiKey)));
+    assert!(
+        !text.contains(held.get_str(Key::MqttPassword))
+            && !text.contains(held.get_str(Key::ApiKey))
+    );
 
     let (url, server) = one_shot_http("503 Service Unavailable");
     let hooks = Hooks {
@@ -859,10 +876,55 @@ fn webhook_receives_the_record_and_its_refusal_is_reported_not_undone() {
         webhook_url: Some(url),
     };
     let sim2 = b.sim("u2", SimOptions::default());
-    let out = gang::flash_port(&mut b.t.store, sim2.port_path(), &provision(batch), &b.t.actor, &hooks, &mut |_| {})
-        .expect("the flash stands");
+    let out = gang::flash_port(
+        &mut b.t.store,
+        sim2.port_path(),
+        &provision(batch),
+        &b.t.actor,
+        &hooks,
+        &mut |_| {},
+    )
+    .expect("the flash stands");
     server.join().expect("server");
     let e = out.hook_error.expect("reported");
     assert!(e.contains("503"), "{e}");
-    assert_eq!(b.device("farm-weatherstation-002").flash_state, FlashState::Flashed);
+    assert_eq!(
+        b.device("farm-weatherstation-002").flash_state,
+        FlashState::Flashed
+    );
+}
+
+#[test]
+fn a_unit_marked_rotation_due_is_rotated_when_plugged_in_for_provisioning() {
+    let mut b = Bench::new();
+    let batch = b.batch(2);
+    let sim = b.sim("u1", SimOptions::default());
+    b.run(&sim, &provision(batch)).expect("first flash");
+    b.t.store
+        .mark_rotation_due(
+            &station_core::DeviceFilter {
+                batch_id: Some(batch),
+                ..Default::default()
+            },
+            &b.t.actor,
+        )
+        .expect("mark");
+    let out = b.run(&sim, &provision(batch)).expect("rotated on plug-in");
+    assert!(out.rotated);
+    assert_eq!(out.device.device_id, "farm-weatherstation-001");
+    assert_eq!(out.device.generation, 2);
+    assert!(
+        !out.device.rotation_due,
+        "the mark is cleared by the rotation"
+    );
+    assert_eq!(
+        b.device("farm-weatherstation-002").flash_state,
+        FlashState::None,
+        "no new device taken"
+    );
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        "farm-weatherstation-001",
+    );
 }
