@@ -16,6 +16,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== server (pytest)" >&2
 PY=$(bash server/setup-venv.sh | tail -n 1)
 "$(dirname "$PY")/pytest" -q server/tests
+# --- station-sync receiver on PostgreSQL (concurrent stations, real row locking) ---
+echo "== server (pytest, station-sync on PostgreSQL)" >&2
+bash server/pg-test.sh "$(dirname "$PY")/pytest" -q server/tests/test_station_sync.py
+# --- end station-sync ---
+
+# --- firmware (C device module): host unit tests against docs/protocol.md, then a bounded
+# --- libFuzzer run of the frame parser with ASan/UBSan. The QEMU end-to-end tests run in nextest.
+echo "== firmware (unit tests, ${FIRMWARE_FUZZ_SECONDS:-25} s fuzz)" >&2
+make -C firmware test FUZZ_SECONDS="${FIRMWARE_FUZZ_SECONDS:-25}"
+# --- end firmware
 
 echo "== cargo nextest" >&2
 cargo nextest run --workspace --locked --no-fail-fast

@@ -17,6 +17,8 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REQ="$SCRIPT_DIR/requirements.txt"
+# The station-sync receiver app, installed editable (pip-installable like any Django app).
+SYNC_APP="$SCRIPT_DIR/devicehub_station_sync"
 VENV="${DEVICEHUB_VENV:-$SCRIPT_DIR/.venv}"
 BASE_PY="${DEVICEHUB_PYTHON:-python3}"
 STAMP_FORMAT=1
@@ -36,7 +38,7 @@ if ! "$BASE_PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1
     exit 1
 fi
 
-WANT="$( { echo "format=$STAMP_FORMAT python=$PY_VERSION"; cat "$REQ"; } | sha256sum | cut -d' ' -f1)"
+WANT="$( { echo "format=$STAMP_FORMAT python=$PY_VERSION"; cat "$REQ" "$SYNC_APP/pyproject.toml"; } | sha256sum | cut -d' ' -f1)"
 
 is_current() {
     [[ -x "$VPY" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]
@@ -56,6 +58,7 @@ if ! is_current; then
         rm -f "$STAMP"
         "$BASE_PY" -m venv --clear "$VENV" >&2
         PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet -r "$REQ" >&2
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet --no-deps -e "$SYNC_APP" >&2
         PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip check >&2
         # Verify the pins actually landed (pip may have resolved differently).
         "$VPY" - "$REQ" >&2 <<'PYEOF'

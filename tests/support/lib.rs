@@ -2,6 +2,9 @@
 //! django-devicehub (built by `server/setup-venv.sh`), and Django's own password hashers as an
 //! oracle (`server/tools/hashcheck.py`).
 
+pub mod django_server;
+pub use django_server::{free_port, DjangoServer};
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};

@@ -12,8 +12,10 @@ use clap::{Args, Parser, Subcommand};
     about = "DeviceHub Station: provision devices for a django-devicehub server",
     long_about = "DeviceHub Station: provision devices for a django-devicehub server.\n\n\
         Exit codes: 0 ok; 1 verify: password does not match; 2 usage error; 3 not found or unknown \
-        type; 4 invalid input, conflict or refused; 5 database problem (busy, read-only, damaged, \
-        disk full); 6 file could not be written; 7 device or flash failure; 70 internal error."
+        type; 4 invalid input, conflict or refused (sync: the server refused records); 5 database \
+        problem (busy, read-only, damaged, disk full); 6 file could not be written; 7 device or \
+        flash failure; 70 internal error; 75 sync: server unreachable or temporarily failing \
+        (records wait in the outbox)."
 )]
 pub struct Cli {
     /// The station database file (default: the OS data directory).
@@ -62,6 +64,9 @@ pub enum Command {
     Recover(crate::flash_cmd::RecoverArgs),
     /// Flash every unit plugged in, one after another.
     Watch(crate::flash_cmd::WatchArgs),
+    /// Sync with the central django-devicehub server: status, run, retry, config.
+    #[command(subcommand)]
+    Sync(crate::sync_cmd::SyncCommand),
 }
 
 #[derive(Debug, Subcommand)]

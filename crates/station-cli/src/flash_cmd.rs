@@ -271,6 +271,9 @@ pub fn flash(
 ) -> Result<u8, CoreError> {
     let hooks = Hooks::from_store(store)?;
     let job = args.target.job();
+    if let Some(t) = &args.target.device_type {
+        crate::prepare_ids(store, t, &args.target.prefix, args.port.len() as u32)?;
+    }
     let results = if args.port.len() == 1 {
         let port = &args.port[0];
         vec![gang::flash_port(
@@ -403,6 +406,9 @@ pub fn watch(
                     }
                     let port = info.path.clone();
                     eprintln!("[{port}] unit arrived: {}", port_line(&info));
+                    if let Some(t) = &args.target.device_type {
+                        crate::prepare_ids(store, t, &args.target.prefix, 1)?;
+                    }
                     let result = gang::flash_port(store, &port, &job, actor, &hooks, &mut |s| {
                         progress_line(&port, s)
                     });

@@ -5,6 +5,7 @@
 mod args;
 mod flash_cmd;
 mod output;
+mod sync_cmd;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -143,6 +144,7 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             output::print_types(&mut out, &[t], false)?;
         }
         Command::Provision(p) => {
+            prepare_ids(&mut store, &p.device_type, &p.prefix, p.count)?;
             let created = store.create_batch(
                 &BatchRequest {
                     device_type: p.device_type,
@@ -204,6 +206,7 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             .map_err(stdout_err)?;
         }
         Command::Batch(BatchCommand::Create(b)) => {
+            prepare_ids(&mut store, &b.device_type, &b.prefix, b.count)?;
             let created = store.create_batch(
                 &BatchRequest {
                     device_type: b.device_type,
@@ -275,8 +278,33 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         Command::Reflash(a) => return flash_cmd::reflash(&mut store, &a, &actor, &mut out),
         Command::Recover(a) => return flash_cmd::recover(&mut store, &a, &actor, &mut out),
         Command::Watch(a) => return flash_cmd::watch(&mut store, &a, &actor, &mut out),
+        Command::Sync(c) => return sync_cmd::run(&mut store, c, &mut out),
     }
     Ok(exit::OK)
+}
+
+/// With sync on, make sure the ids about to be minted come from a block the server leased
+/// (never fails for network reasons: the station's offline range is used then, and said).
+pub(crate) fn prepare_ids(
+    store: &mut Store,
+    device_type: &str,
+    prefix: &str,
+    count: u32,
+) -> Result<(), CoreError> {
+    // An unknown type or a bad prefix is reported by the creation itself, with its own words.
+    if store.find_type(device_type).is_err()
+        || station_core::naming::validate_prefix(prefix).is_err()
+    {
+        return Ok(());
+    }
+    match station_sync::prepare_ids(store, device_type, prefix, count) {
+        Ok(station_sync::IdSource::Offline { reason }) => {
+            eprintln!("note: the server could not lease device ids ({reason}); using this station's offline id range");
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A setting's value as it takes effect (defaults included).

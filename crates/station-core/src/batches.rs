@@ -108,6 +108,13 @@ fn highest_number(tx: &Transaction<'_>, device_type: &DeviceType, prefix: &str) 
 }
 
 /// The next `count` numbers for `{prefix}{type}-NNN`, checked to make ids Django accepts.
+///
+/// The one place device ids are minted. Without sync they follow the highest number in this
+/// station's database. With sync configured, several stations mint ids for one server: the
+/// numbers come from a block the server leased to this station, or, with no leased block
+/// holding `count` numbers (offline), from this station's own offline range
+/// (`station_number * OFFLINE_SPAN + 1 ..`, see [`crate::outbox`]), so two stations never
+/// mint the same id.
 pub(crate) fn allocate_numbers(
     tx: &Transaction<'_>,
     device_type: &DeviceType,
@@ -115,8 +122,13 @@ pub(crate) fn allocate_numbers(
     count: u32,
 ) -> Result<std::ops::Range<u64>> {
     naming::validate_prefix(prefix)?;
-    let start = highest_number(tx, device_type, prefix)? + 1;
-    let end = start + u64::from(count);
+    let (start, end) = match crate::outbox::allocate_synced(tx, device_type, prefix, count)? {
+        Some(range) => (range.start, range.end),
+        None => {
+            let start = highest_number(tx, device_type, prefix)? + 1;
+            (start, start + u64::from(count))
+        }
+    };
     let last_id = naming::batch_device_id(prefix, &device_type.name, end - 1);
     naming::validate_device_id(&last_id).map_err(|_| {
         CoreError::invalid(

@@ -4,6 +4,7 @@
 //! export, over one SQLite file. Nothing here depends on Tauri: the `station` CLI, the desktop
 //! app and the serial flasher all call this crate.
 
+pub mod app;
 pub mod batches;
 pub mod credentials;
 pub mod devices;
@@ -13,6 +14,7 @@ pub mod flash;
 pub mod gang;
 pub mod hooks;
 pub mod naming;
+pub mod outbox;
 pub mod rotation;
 pub mod store;
 pub mod types;

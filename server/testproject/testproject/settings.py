@@ -8,6 +8,13 @@ Environment:
   DEVICEHUB_RUN_DIR     directory for run-time files (default: server/run/, git-ignored)
   DEVICEHUB_SECRET_KEY  Django SECRET_KEY (default: a fixed, test-only key)
   DEVICEHUB_DEBUG       "1" to turn DEBUG on (default off)
+  DEVICEHUB_PG_HOST     use PostgreSQL instead of SQLite: host or unix-socket directory
+  DEVICEHUB_PG_PORT, DEVICEHUB_PG_USER, DEVICEHUB_PG_NAME (defaults 5432, postgres, devicehub)
+                        (server/pg-test.sh starts a throwaway cluster and sets these)
+  DEVICEHUB_CAPTURE_DIR when set, every request body sent to /station-sync/ is appended to
+                        <dir>/station-sync-bodies.jsonl (tests check no plaintext password
+                        ever reaches the server)
+  DEVICEHUB_FAULTS_FILE faults to inject into the station-sync API (tests; see capture.py)
 """
 
 import os
@@ -39,10 +46,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_devicehub",
+    "devicehub_station_sync",
     "myapp",
 ]
 
 MIDDLEWARE = [
+    "testproject.capture.CaptureSyncBodies",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,12 +80,26 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "testproject.wsgi.application"
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DEVICEHUB_DB") or _default_db_path(),
+if os.environ.get("DEVICEHUB_PG_HOST"):
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": os.environ["DEVICEHUB_PG_HOST"],
+            "PORT": os.environ.get("DEVICEHUB_PG_PORT", "5432"),
+            "USER": os.environ.get("DEVICEHUB_PG_USER", "postgres"),
+            "NAME": os.environ.get("DEVICEHUB_PG_NAME", "devicehub"),
+        }
     }
-}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("DEVICEHUB_DB") or _default_db_path(),
+            # Writers take the lock up front: concurrent station batches wait their turn
+            # (up to "timeout" seconds) instead of failing with "database is locked".
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
+    }
 
 # Argon2 first: make_password() (and so generate_credentials()/iot_provision)
 # produces argon2$argon2id$v=19$m=102400,t=2,p=8$... with Django's default

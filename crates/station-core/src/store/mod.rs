@@ -22,7 +22,10 @@ pub const DB_ENV: &str = "STATION_DB";
 pub const DB_FILE_NAME: &str = "station.sqlite3";
 
 /// The migrations, embedded at compile time; append-only.
-pub const MIGRATION_SQL: &[&str] = &[include_str!("../../../../migrations/0001_init.sql")];
+pub const MIGRATION_SQL: &[&str] = &[
+    include_str!("../../../../migrations/0001_init.sql"),
+    include_str!("../../../../migrations/0002_sync.sql"),
+];
 
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())

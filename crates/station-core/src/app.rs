@@ -1,0 +1,424 @@
+//! What the desktop app needs from the station beyond the CLI's commands: the app's own
+//! settings (operator, server, sounds, auto-flash, the simulated bench), the shift's counters,
+//! the sync queue at a glance, and which device a batch flashes next.
+//!
+//! The app's settings live in the same `settings` table as the station's, under their own
+//! keys, each checked here before it is stored. The server token is a secret of the station:
+//! [`Store::app_settings`] reports only whether one is set, never its value.
+
+use std::collections::VecDeque;
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+use crate::naming;
+use crate::store::Store;
+
+pub const SETTING_OPERATOR: &str = "app.operator";
+pub const SETTING_SERVER_URL: &str = "sync.server_url";
+pub const SETTING_SERVER_TOKEN: &str = "sync.server_token";
+pub const SETTING_SOUNDS: &str = "app.sounds";
+pub const SETTING_AUTO_FLASH: &str = "app.auto_flash";
+pub const SETTING_SIM_PORTS: &str = "app.sim_ports";
+pub const SETTING_SIM_FAULT: &str = "app.sim_fault";
+const SETTING_SHIFT: &str = "app.shift";
+
+/// The most simulated ports the app offers (one gang-flashing bench).
+pub const MAX_SIM_PORTS: u32 = 8;
+
+/// Faults the simulated device can be told to show, for training and tests.
+pub const SIM_FAULTS: &[&str] = &[
+    "none",
+    "unplugged_during_write",
+    "refuses_to_save",
+    "no_answer",
+    "noisy_line",
+];
+
+/// The app's settings as the app shows them; the token only as "set or not".
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AppSettings {
+    pub operator: String,
+    pub server_url: String,
+    pub server_token_set: bool,
+    pub sounds: bool,
+    pub auto_flash: bool,
+    pub sim_ports: u32,
+    pub sim_fault: String,
+}
+
+fn on_off(field: &'static str, value: &str) -> Result<()> {
+    match value {
+        "on" | "off" => Ok(()),
+        _ => Err(CoreError::invalid(
+            field,
+            format!("'{}' is neither on nor off", value.escape_default()),
+            "use on or off",
+        )),
+    }
+}
+
+/// A server address must be an http(s) URL (or empty: no server).
+pub fn validate_server_url(url: &str) -> Result<()> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && reqwest::Url::parse(url).is_ok();
+    if !ok {
+        return Err(CoreError::invalid(
+            "server URL",
+            format!("'{}' is not an http(s) URL", url.escape_default()),
+            "give the server's full address, e.g. https://devicehub.factory.local",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_app_setting(key: &str, value: &str) -> Result<()> {
+    match key {
+        SETTING_OPERATOR => naming::validate_text("operator", value, 128),
+        SETTING_SERVER_URL => validate_server_url(value),
+        SETTING_SERVER_TOKEN => {
+            naming::validate_text("server token", value, 1000)?;
+            if value.chars().any(char::is_whitespace) {
+                return Err(CoreError::invalid(
+                    "server token",
+                    "the token contains spaces",
+                    "paste the token exactly as the server shows it",
+                ));
+            }
+            Ok(())
+        }
+        SETTING_SOUNDS => on_off("sounds", value),
+        SETTING_AUTO_FLASH => on_off("auto-flash", value),
+        SETTING_SIM_PORTS => match value.parse::<u32>() {
+            Ok(n) if (1..=MAX_SIM_PORTS).contains(&n) => Ok(()),
+            _ => Err(CoreError::invalid(
+                "simulated ports",
+                format!("'{}' is not a number of ports", value.escape_default()),
+                format!("give a number from 1 to {MAX_SIM_PORTS}"),
+            )),
+        },
+        SETTING_SIM_FAULT if SIM_FAULTS.contains(&value) => Ok(()),
+        SETTING_SIM_FAULT => Err(CoreError::invalid(
+            "simulated fault",
+            format!("'{}' is not a simulated fault", value.escape_default()),
+            format!("use one of: {}", SIM_FAULTS.join(", ")),
+        )),
+        other => Err(CoreError::invalid(
+            "setting",
+            format!("unknown app setting '{}'", other.escape_default()),
+            "this is a bug in the app; report it",
+        )),
+    }
+}
+
+impl Store {
+    /// Change one of the app's settings after checking its value.
+    pub fn set_app_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        validate_app_setting(key, value)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The app's settings, with their defaults.
+    pub fn app_settings(&self) -> Result<AppSettings> {
+        let get = |k: &str| self.setting(k);
+        Ok(AppSettings {
+            operator: get(SETTING_OPERATOR)?.unwrap_or_default(),
+            server_url: get(SETTING_SERVER_URL)?.unwrap_or_default(),
+            server_token_set: get(SETTING_SERVER_TOKEN)?.is_some_and(|t| !t.is_empty()),
+            sounds: get(SETTING_SOUNDS)?.as_deref() != Some("off"),
+            auto_flash: get(SETTING_AUTO_FLASH)?.as_deref() == Some("on"),
+            sim_ports: get(SETTING_SIM_PORTS)?
+                .and_then(|v| v.parse().ok())
+                .filter(|n| (1..=MAX_SIM_PORTS).contains(n))
+                .unwrap_or(1),
+            sim_fault: get(SETTING_SIM_FAULT)?
+                .filter(|f| SIM_FAULTS.contains(&f.as_str()))
+                .unwrap_or_else(|| "none".into()),
+        })
+    }
+
+    /// The server token, for the sync engine only (never for a screen).
+    pub fn server_token(&self) -> Result<Option<String>> {
+        Ok(self
+            .setting(SETTING_SERVER_TOKEN)?
+            .filter(|t| !t.is_empty()))
+    }
+
+    /// The device the next flash of `batch_id` takes, if any is left.
+    pub fn next_in_batch(&self, batch_id: i64) -> Result<Option<String>> {
+        self.find_batch(batch_id)?;
+        self.conn()
+            .query_row(
+                "SELECT device_id FROM devices WHERE batch_id = ?1 AND is_active = 1
+                     AND pending_generation IS NULL AND flash_state IN ('none', 'failed')
+                 ORDER BY id_number, id LIMIT 1",
+                [batch_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// What waits for the central server, at a glance.
+    pub fn outbox_summary(&self) -> Result<OutboxSummary> {
+        let c = self.conn();
+        let err = |e| self.sql_err(e);
+        let (pending, rejected): (u32, u32) = c
+            .query_row(
+                "SELECT count(*) FILTER (WHERE state = 'pending'),
+                        count(*) FILTER (WHERE state = 'rejected') FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err)?;
+        let last_success_at: Option<String> = c
+            .query_row(
+                "SELECT max(done_at) FROM outbox WHERE state = 'done'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let mut stmt = c
+            .prepare(
+                "SELECT d.device_id, o.last_error, COALESCE(o.next_attempt_at, o.created_at), o.state
+                 FROM outbox o JOIN devices d ON d.id = o.device_pk
+                 WHERE o.last_error IS NOT NULL AND o.state != 'done'
+                 ORDER BY o.id DESC LIMIT 10",
+            )
+            .map_err(err)?;
+        let errors = stmt
+            .query_map([], |r| {
+                Ok(OutboxError {
+                    device_id: r.get(0)?,
+                    message: r.get(1)?,
+                    at: r.get(2)?,
+                    rejected: r.get::<_, String>(3)? == "rejected",
+                })
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err)?;
+        Ok(OutboxSummary {
+            pending,
+            rejected,
+            last_success_at,
+            errors,
+        })
+    }
+
+    /// This shift's counters.
+    pub fn shift(&self) -> Result<ShiftCounters> {
+        Ok(match self.setting(SETTING_SHIFT)? {
+            Some(json) => {
+                serde_json::from_str(&json).unwrap_or_else(|_| ShiftCounters::new(now_unix()))
+            }
+            None => ShiftCounters::new(now_unix()),
+        })
+    }
+
+    /// Count one flash result into the shift (safe from several ports at once: one transaction).
+    pub fn record_shift_result(&mut self, passed: bool) -> Result<ShiftCounters> {
+        let now = now_unix();
+        self.write(|tx| {
+            let json: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM settings WHERE key = ?1",
+                    [SETTING_SHIFT],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut shift = json
+                .and_then(|j| serde_json::from_str::<ShiftCounters>(&j).ok())
+                .unwrap_or_else(|| ShiftCounters::new(now));
+            shift.record(passed, now);
+            save_shift(tx, &shift)?;
+            Ok(shift)
+        })
+    }
+
+    /// Start counting a new shift from zero.
+    pub fn start_new_shift(&mut self) -> Result<ShiftCounters> {
+        let shift = ShiftCounters::new(now_unix());
+        self.write(|tx| save_shift(tx, &shift))?;
+        Ok(shift)
+    }
+}
+
+fn save_shift(tx: &rusqlite::Transaction<'_>, shift: &ShiftCounters) -> Result<()> {
+    let json = serde_json::to_string(shift)
+        .map_err(|e| CoreError::Internal(format!("cannot encode the shift counters: {e}")))?;
+    tx.execute(
+        "INSERT INTO settings(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![SETTING_SHIFT, json],
+    )?;
+    Ok(())
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The sync queue as the Sync screen shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OutboxSummary {
+    /// Changes waiting to be sent.
+    pub pending: u32,
+    /// Changes the server refused; a person must act.
+    pub rejected: u32,
+    pub last_success_at: Option<String>,
+    /// The latest errors, newest first, with the server's own message.
+    pub errors: Vec<OutboxError>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OutboxError {
+    pub device_id: String,
+    pub message: String,
+    pub at: String,
+    pub rejected: bool,
+}
+
+/// Passed and failed flashes since the shift started, and the rate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShiftCounters {
+    /// Unix seconds.
+    pub started_at: i64,
+    pub passed: u32,
+    pub failed: u32,
+    /// When each pass of the last hour happened (unix seconds), for the hourly rate.
+    #[serde(default)]
+    recent_passes: VecDeque<i64>,
+}
+
+/// How long the shift must have run before a rate means anything.
+const RATE_AFTER_SECS: i64 = 60;
+const HOUR: i64 = 3600;
+
+impl ShiftCounters {
+    pub fn new(started_at: i64) -> Self {
+        ShiftCounters {
+            started_at,
+            passed: 0,
+            failed: 0,
+            recent_passes: VecDeque::new(),
+        }
+    }
+
+    pub fn record(&mut self, passed: bool, at: i64) {
+        if passed {
+            self.passed += 1;
+            self.recent_passes.push_back(at);
+        } else {
+            self.failed += 1;
+        }
+        while self.recent_passes.front().is_some_and(|t| at - t > HOUR) {
+            self.recent_passes.pop_front();
+        }
+    }
+
+    /// Passed units per hour: the shift's average during its first hour, then the last hour's
+    /// count. `None` in the first minute, when a rate would be noise.
+    pub fn per_hour(&self, now: i64) -> Option<u32> {
+        let elapsed = now - self.started_at;
+        if elapsed < RATE_AFTER_SECS {
+            return None;
+        }
+        if elapsed < HOUR {
+            return Some((u64::from(self.passed) * HOUR as u64 / elapsed as u64) as u32);
+        }
+        Some(
+            self.recent_passes
+                .iter()
+                .filter(|t| now - **t <= HOUR)
+                .count() as u32,
+        )
+    }
+
+    pub fn per_hour_now(&self) -> Option<u32> {
+        self.per_hour(now_unix())
+    }
+
+    /// When the shift started, as RFC 3339.
+    pub fn started_at_rfc3339(&self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.started_at)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("s.db")).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn app_settings_have_defaults_and_are_validated() {
+        let (_d, mut s) = store();
+        let a = s.app_settings().expect("settings");
+        assert_eq!(a.sim_ports, 1);
+        assert!(a.sounds);
+        assert!(!a.auto_flash);
+        assert_eq!(a.sim_fault, "none");
+        assert!(s.set_app_setting(SETTING_SIM_PORTS, "9").is_err());
+        assert!(s.set_app_setting(SETTING_SIM_FAULT, "explode").is_err());
+        assert!(s.set_app_setting(SETTING_SERVER_URL, "ftp://x").is_err());
+        assert!(s.set_app_setting(SETTING_SOUNDS, "loud").is_err());
+        assert!(s.set_app_setting("app.colour", "red").is_err());
+        s.set_app_setting(SETTING_SIM_PORTS, "8").expect("ports");
+        s.set_app_setting(SETTING_SOUNDS, "off").expect("sounds");
+        s.set_app_setting(SETTING_SERVER_TOKEN, "tok-123")
+            .expect("token");
+        let a = s.app_settings().expect("settings");
+        assert_eq!(a.sim_ports, 8);
+        assert!(!a.sounds);
+        assert!(a.server_token_set);
+        assert_eq!(s.server_token().expect("token").as_deref(), Some("tok-123"));
+    }
+
+    #[test]
+    fn shift_rate_is_an_average_then_the_last_hour() {
+        let mut c = ShiftCounters::new(0);
+        for t in [10, 20, 30] {
+            c.record(true, t);
+        }
+        c.record(false, 40);
+        assert_eq!((c.passed, c.failed), (3, 1));
+        assert_eq!(c.per_hour(30), None, "no rate in the first minute");
+        assert_eq!(c.per_hour(1800), Some(6));
+        c.record(true, 4000);
+        assert_eq!(c.per_hour(4000), Some(1), "only the pass of the last hour");
+    }
+
+    #[test]
+    fn shift_counts_persist_and_restart() {
+        let (_d, mut s) = store();
+        s.record_shift_result(true).expect("pass");
+        s.record_shift_result(false).expect("fail");
+        let c = s.shift().expect("shift");
+        assert_eq!((c.passed, c.failed), (1, 1));
+        let c = s.start_new_shift().expect("new");
+        assert_eq!((c.passed, c.failed), (0, 0));
+        assert_eq!(s.shift().expect("shift").passed, 0);
+    }
+}

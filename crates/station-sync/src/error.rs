@@ -1,0 +1,106 @@
+//! Sync errors. Each says what went wrong and what to do (`help`), whether trying again later
+//! may succeed (`is_temporary`: only network failures, timeouts, 408/429/5xx and a busy
+//! database), and maps to a [`CoreError`] for the CLI and the desktop app. None ever holds the
+//! station token, an api key or a password.
+
+use station_core::CoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("sync with the central server is not configured")]
+    NotConfigured,
+    #[error("invalid sync setting {field}: {problem}")]
+    Config {
+        field: &'static str,
+        problem: String,
+        fix: String,
+    },
+    #[error("cannot reach the server at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("the server refused the station token ({status}): {message}")]
+    Unauthorized { status: u16, message: String },
+    #[error("the server answered {status} {code}: {message}")]
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("the server's answer was not understood: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Store(#[from] CoreError),
+}
+
+impl SyncError {
+    /// Whether the same request may succeed later without anyone changing anything.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            SyncError::Unreachable { .. } => true,
+            SyncError::Server { status, .. } => matches!(status, 408 | 425 | 429 | 500..=599),
+            SyncError::Store(e) => e.is_temporary(),
+            _ => false,
+        }
+    }
+
+    /// A stable, machine-readable code (for JSON status and the UI).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::NotConfigured => "not_configured",
+            SyncError::Config { .. } => "config",
+            SyncError::Unreachable { .. } => "unreachable",
+            SyncError::Unauthorized { .. } => "unauthorized",
+            SyncError::Server { .. } if self.is_temporary() => "server_unavailable",
+            SyncError::Server { .. } => "server_refused",
+            SyncError::Protocol(_) => "protocol",
+            SyncError::Store(e) => e.code().as_str(),
+        }
+    }
+
+    pub fn help(&self) -> String {
+        match self {
+            SyncError::NotConfigured => "set it up with `station sync config --url URL --token-stdin` \
+                (the token comes from `manage.py station_tokens create NAME` on the server)"
+                .into(),
+            SyncError::Config { fix, .. } => fix.clone(),
+            SyncError::Unreachable { .. } => "nothing is lost: records wait in the outbox and are \
+                sent when the server can be reached; check the network, the URL \
+                (`station sync status`) and, for https, the CA file"
+                .into(),
+            SyncError::Unauthorized { .. } => "the token is unknown or revoked: issue a new one with \
+                `manage.py station_tokens create NAME` and set it with `station sync config --token-stdin`"
+                .into(),
+            SyncError::Server { .. } if self.is_temporary() => {
+                "the server had a temporary problem; the station retries on its own".into()
+            }
+            SyncError::Server { .. } | SyncError::Protocol(_) => {
+                "check that the URL points at the station-sync receiver (…/station-sync/) and that \
+                 the server runs a compatible version"
+                    .into()
+            }
+            SyncError::Store(e) => e.help(),
+        }
+    }
+}
+
+impl From<SyncError> for CoreError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Store(e) => e,
+            SyncError::Config {
+                field,
+                problem,
+                fix,
+            } => CoreError::InvalidInput {
+                field,
+                problem,
+                fix,
+            },
+            other => CoreError::Refused {
+                problem: other.to_string(),
+                fix: other.help(),
+            },
+        }
+    }
+}
+
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;
