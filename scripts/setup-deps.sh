@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   xvfb xauth webkit2gtk-driver imagemagick x11-utils xdotool curl file
   # The firmware reference: host build, fuzzing, and the ATmega328P example under QEMU.
-  clang gcc-avr avr-libc binutils-avr qemu-system-misc
+  clang libclang-rt-14-dev gcc-avr avr-libc binutils-avr qemu-system-misc
 )
 
 missing=()

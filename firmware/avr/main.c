@@ -1,0 +1,279 @@
+/*
+ * main.c - example firmware for an ATmega328P (Arduino Uno) provisioned by the station.
+ *
+ * It owns the board side of the port: USART0 by polling (115200 8N1; QEMU ignores the baud
+ * rate, and its interrupt-driven receive path loses bytes), the chip id, and the config
+ * storage as an A/B pair of slots with a one-byte selector. The slots live in .noinit RAM:
+ * QEMU emulates no EEPROM, and .noinit survives a soft reset; the end-to-end test saves the
+ * region with QMP pmemsave and loads it into the next run. On a real board put the same
+ * layout in flash pages or an external EEPROM (see firmware/README.md).
+ *
+ * The test harness may also set dh_fault before the CPU starts, to lose power around COMMIT,
+ * and watches dh_halted to power the emulated board off at that moment.
+ */
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/pgmspace.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dh_device.h"
+
+#ifndef NV_SLOT_BYTES
+/* Room for a typical config (about 400 bytes) with margin, and for the two of them plus the
+ * library and the stack in 2 KB. Larger configs are refused with STORAGE_FULL. */
+#define NV_SLOT_BYTES 640u
+#endif
+
+#define FW_VERSION "avr328p-" DH_LIB_VERSION
+#define NV_MAGIC "DHNV"
+#define STACK_PAINT 0xA5u
+
+enum fault { FAULT_NONE, FAULT_BEFORE_COMMIT, FAULT_DURING_COMMIT, FAULT_AFTER_COMMIT };
+
+/* Layout read by tests/firmware_e2e.rs: keep in step with NvLayout there. */
+struct nv {
+    uint8_t magic[4];  /* NV_MAGIC once formatted */
+    uint8_t active;    /* slot holding the committed blob: the atomic switch */
+    uint8_t reserved;
+    uint16_t len[2];   /* blob length per slot (little-endian), 0 = none */
+    uint8_t slot[2][NV_SLOT_BYTES];
+};
+
+struct nv dh_nv __attribute__((section(".noinit")));
+volatile uint8_t dh_fault __attribute__((section(".noinit")));
+volatile uint8_t dh_halted __attribute__((section(".noinit")));
+
+/* A real 328P has no unique id readable by firmware; production writes one per unit (e.g. in
+ * EEPROM or from a DS2401). The example uses the chip signature plus a fixed serial. */
+static const uint8_t HWID[8] PROGMEM = {0x1E, 0x95, 0x0F, 0x00, 0x00, 0x00, 0x00, 0x01};
+
+static dh_device dev;
+static uint8_t fault;
+
+extern uint8_t __heap_start;
+
+/* ---- Port: UART ------------------------------------------------------------------------ */
+
+static void uart_init(void)
+{
+    UBRR0H = 0;
+    UBRR0L = 16; /* 115200 baud at 16 MHz with U2X: -0.8 % */
+    UCSR0A = _BV(U2X0);
+    UCSR0B = _BV(RXEN0) | _BV(TXEN0);
+    UCSR0C = _BV(UCSZ01) | _BV(UCSZ00);
+}
+
+int dh_port_read_byte(void *port)
+{
+    (void)port;
+    return (UCSR0A & _BV(RXC0)) ? UDR0 : -1;
+}
+
+void dh_port_write_byte(void *port, uint8_t byte)
+{
+    (void)port;
+    while (!(UCSR0A & _BV(UDRE0))) {
+    }
+    UDR0 = byte;
+}
+
+uint8_t dh_port_hardware_id(void *port, uint8_t id[DH_MAX_HWID_BYTES])
+{
+    (void)port;
+    memcpy_P(id, HWID, sizeof HWID);
+    return (uint8_t)sizeof HWID;
+}
+
+/* ---- Port: storage --------------------------------------------------------------------- */
+
+uint16_t dh_port_stored_len(void *port)
+{
+    (void)port;
+    return dh_nv.len[dh_nv.active];
+}
+
+int dh_port_stored_read(void *port, uint16_t offset, uint8_t *buf, uint16_t len)
+{
+    (void)port;
+    if ((uint32_t)offset + len > dh_nv.len[dh_nv.active]) {
+        return -1;
+    }
+    memcpy(buf, dh_nv.slot[dh_nv.active] + offset, len);
+    return 0;
+}
+
+int dh_port_scratch_write(void *port, uint16_t offset, const uint8_t *buf, uint16_t len)
+{
+    (void)port;
+    if ((uint32_t)offset + len > NV_SLOT_BYTES) {
+        return -1;
+    }
+    memcpy(dh_nv.slot[dh_nv.active ^ 1u] + offset, buf, len);
+    return 0;
+}
+
+int dh_port_scratch_read(void *port, uint16_t offset, uint8_t *buf, uint16_t len)
+{
+    (void)port;
+    if ((uint32_t)offset + len > NV_SLOT_BYTES) {
+        return -1;
+    }
+    memcpy(buf, dh_nv.slot[dh_nv.active ^ 1u] + offset, len);
+    return 0;
+}
+
+/* The board dies here: no reply, no more output. The test harness sees dh_halted and
+ * switches the emulated board off, keeping its RAM as the storage for the next run. */
+static void power_loss(void)
+{
+    cli();
+    dh_halted = 1;
+    for (;;) {
+    }
+}
+
+int dh_port_commit(void *port, uint16_t len)
+{
+    uint8_t next = (uint8_t)(dh_nv.active ^ 1u);
+    (void)port;
+    if (len > NV_SLOT_BYTES) {
+        return DH_STORE_FULL;
+    }
+    if (fault == FAULT_BEFORE_COMMIT) {
+        power_loss();
+    }
+    dh_nv.len[next] = len;
+    if (fault == FAULT_DURING_COMMIT) {
+        power_loss(); /* the new slot is complete but not selected: the old config stays */
+    }
+    dh_nv.active = next; /* one byte: the new blob is committed, or it is not */
+    if (fault == FAULT_AFTER_COMMIT) {
+        power_loss();
+    }
+    return DH_STORE_OK;
+}
+
+static void nv_format_if_blank(void)
+{
+    if (memcmp(dh_nv.magic, NV_MAGIC, sizeof dh_nv.magic) != 0 || dh_nv.active > 1u) {
+        memset(&dh_nv, 0, sizeof dh_nv);
+        memcpy(dh_nv.magic, NV_MAGIC, sizeof dh_nv.magic);
+    }
+}
+
+/* ---- Diagnostics ----------------------------------------------------------------------- */
+
+/* Fill the free RAM between the heap start and the stack with a pattern; how much of it is
+ * overwritten later is the stack's high-water mark. */
+static void paint_stack(void)
+{
+    uint8_t *p = &__heap_start;
+    uint8_t *limit = (uint8_t *)SP - 16;
+    while (p < limit) {
+        *p++ = STACK_PAINT;
+    }
+}
+
+static uint16_t stack_untouched(void)
+{
+    const uint8_t *p = &__heap_start;
+    uint16_t n = 0;
+    while (*p == STACK_PAINT && p < (const uint8_t *)SP) {
+        p++;
+        n++;
+    }
+    return n;
+}
+
+static char *append_P(char *dst, const char *src_P)
+{
+    strcpy_P(dst, src_P);
+    return dst + strlen(dst);
+}
+
+static char *append_u16(char *dst, uint16_t v)
+{
+    char digits[6];
+    uint8_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0u);
+    while (n > 0u) {
+        *dst++ = digits[--n];
+    }
+    *dst = '\0';
+    return dst;
+}
+
+/* "[app] ... stack peak N B (library M B), free F B": the QEMU test reads these numbers. */
+static __attribute__((noinline)) void report(uint16_t main_sp, const char *what_P)
+{
+    char line[96];
+    char *p = line;
+    uint16_t untouched = stack_untouched();
+    uint16_t lowest = (uint16_t)((uint16_t)&__heap_start + untouched);
+    p = append_P(p, what_P);
+    p = append_P(p, PSTR(" stack peak "));
+    p = append_u16(p, (uint16_t)(RAMEND - lowest));
+    p = append_P(p, PSTR(" B (library "));
+    p = append_u16(p, (uint16_t)(main_sp - lowest));
+    p = append_P(p, PSTR(" B), free "));
+    (void)append_u16(p, untouched);
+    dh_log(&dev, line);
+}
+
+/* The application uses its config; only non-secret values ever go to the log. */
+static __attribute__((noinline)) void announce(void)
+{
+    static const char prefix[] PROGMEM = "[app] provisioned as ";
+    char line[sizeof prefix + 40];
+    strcpy_P(line, prefix);
+    if (dh_config_read(&dev, DH_KEY_DEVICE_ID, line + sizeof prefix - 1u,
+                       (uint16_t)(sizeof line - (sizeof prefix - 1u))) < 0) {
+        strcpy_P(line + sizeof prefix - 1u, PSTR("(a long device id)"));
+    }
+    dh_log(&dev, line);
+}
+
+int main(void)
+{
+    uint32_t seen_generation;
+    int was_provisioned;
+    uint16_t main_sp;
+
+    fault = dh_fault;
+    dh_fault = FAULT_NONE;
+    dh_halted = 0;
+    paint_stack();
+    uart_init();
+    nv_format_if_blank();
+    /* Timer1 free-running at F_CPU/1024: its overflow (about 4 s) paces the heartbeat. */
+    TCCR1A = 0;
+    TCCR1B = _BV(CS12) | _BV(CS10);
+
+    if (dh_init(&dev, 0, FW_VERSION, (uint16_t)NV_SLOT_BYTES) != DH_INIT_OK) {
+        for (;;) {
+        }
+    }
+    dh_set_debug(&dev, 1);
+    dh_log_rom(&dev, PSTR("DeviceHub AVR example " FW_VERSION " booting"));
+    was_provisioned = dh_provisioned(&dev);
+    seen_generation = dh_generation(&dev);
+    main_sp = SP;
+    for (;;) {
+        dh_poll(&dev);
+        if (dh_provisioned(&dev) &&
+            (!was_provisioned || dh_generation(&dev) != seen_generation)) {
+            was_provisioned = 1;
+            seen_generation = dh_generation(&dev);
+            announce();
+            report(main_sp, PSTR("[app] after commit:"));
+        }
+        if (TIFR1 & _BV(TOV1)) {
+            TIFR1 = _BV(TOV1);
+            report(main_sp, PSTR("[app] alive:"));
+        }
+    }
+}

@@ -1,0 +1,159 @@
+/*
+ * dh_device.h - the device side of the DeviceHub provisioning protocol, version 1
+ * (docs/protocol.md), as a portable C99 module.
+ *
+ * This module owns everything spec section 7 asks of firmware: the resynchronising frame
+ * decoder with its CRC check (2.2, 2.3), the handshake (4.1), the write session with staged
+ * keys (4.2-4.4), COMMIT's checks in spec order with the SHA-256 digest (4.5), atomic commit
+ * through the storage port (7.4), READ of non-secret keys (4.6), the reply cache that makes
+ * retransmissions idempotent (6.3), and debug output that never breaks a frame (7.5). It
+ * mirrors crates/station-protocol/src/device.rs byte for byte.
+ *
+ * No malloc, no recursion, no dependency beyond the C standard library. The application
+ * supplies the port: the dh_port_* functions declared below, linked in (no function
+ * pointers, which would cost RAM on an AVR).
+ *
+ * RAM BUDGET (fixed, checked at compile time on AVR, measured by the QEMU test):
+ *   - struct dh_device: 233 bytes on AVR (16-bit pointers), 248 on x86-64.
+ *     Most of it is the one 198-byte line buffer the spec requires (7.1). Nothing else is
+ *     static; staged values never sit in RAM.
+ *   - stack: at most DH_STACK_BUDGET bytes below the caller of dh_poll()/dh_feed()/dh_init()
+ *     (the peak is COMMIT's hash: a 104-byte SHA-256 context, a 16-byte I/O buffer, the
+ *     compression function's working variables).
+ *   - staging: values are staged straight into the port's scratch area (the "other" slot of
+ *     an A/B pair, spec 7.1), never into RAM. The scratch area and the committed blob each
+ *     need up to DH_MAX_BLOB_LEN (1452) bytes; a smaller capacity passed to dh_init() makes
+ *     the device answer STORAGE_FULL for configs that do not fit, as the spec allows.
+ * With two 640-byte slots in .noinit RAM, the whole ATmega328P example uses 1546 bytes of
+ * static RAM and peaks at 292 bytes of stack: 1.8 of its 2 KB (firmware/README.md).
+ *
+ * Secrets: no function of this module prints or returns a secret value except
+ * dh_config_read(), which exists for the application's own use of its credentials.
+ */
+#ifndef DH_DEVICE_H
+#define DH_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dh_rom.h"
+#include "dh_spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DH_LIB_VERSION "1.0.0"
+
+/* Peak stack use of any dh_* call, in bytes, on an ATmega328P (avr-gcc 5.4 -Os): measured
+ * by stack painting in the QEMU test (290 bytes), which fails if it ever exceeds this. */
+#define DH_STACK_BUDGET 320u
+
+/* Return codes of dh_port_commit(). */
+#define DH_STORE_OK 0
+#define DH_STORE_FULL 1   /* the blob does not fit: STORAGE_FULL */
+#define DH_STORE_FAILED 2 /* the write failed, the old blob is intact: STORAGE_FAILED */
+
+/* Return codes of dh_init(). */
+#define DH_INIT_OK 0
+#define DH_INIT_BAD_FIRMWARE_VERSION 1 /* not 1..32 of [A-Za-z0-9._+-] */
+#define DH_INIT_BAD_HARDWARE_ID 2      /* dh_port_hardware_id() gave 0 or more than 16 bytes */
+#define DH_INIT_BAD_CAPACITY 3         /* capacity cannot hold even an empty config */
+
+/* One device. Treat as opaque; sizeof is the library's whole static RAM. */
+typedef struct dh_device {
+    void *port;                   /* handed to every dh_port_* call */
+    const char *firmware_version; /* in RAM, reported by HELLO */
+    uint16_t capacity;            /* bytes of scratch and of the committed blob */
+    uint16_t staged_mask;         /* bit k: key k+1 staged in this session */
+    uint32_t generation;          /* of the committed config */
+    uint32_t cache_num;           /* reply cache: staged length, generation or READ offset */
+    uint16_t cache_crc;           /* reply cache: CRC of the request it answers */
+    uint8_t cache_seq;
+    uint8_t cache_cmd;  /* 0: cache empty */
+    uint8_t cache_code; /* 0: OK, else the error code */
+    uint8_t cache_key;  /* key named in the reply, 0 for none */
+    uint8_t flags;
+    uint8_t line_len;
+    uint8_t staged_len[DH_KEY_COUNT]; /* every key's max_len fits a byte */
+    uint8_t line[DH_MAX_LINE_LEN];
+} dh_device;
+
+/*
+ * Starts the device: checks the firmware version and hardware id, loads and verifies the
+ * committed blob (a blob whose trailing SHA-256 does not match is ignored: the device starts
+ * unprovisioned, spec 7.4). `capacity` is the size of the scratch area and of the committed
+ * blob slot, at most DH_MAX_BLOB_LEN. `firmware_version` must stay valid.
+ */
+int dh_init(dh_device *dev, void *port, const char *firmware_version, uint16_t capacity);
+
+/* Hands one received byte to the decoder; a completed request is answered at once, through
+ * dh_port_write_byte(), before dh_feed() returns. */
+void dh_feed(dh_device *dev, uint8_t byte);
+
+/* Feeds every byte dh_port_read_byte() has waiting. */
+void dh_poll(dh_device *dev);
+
+/* Library debug lines after every frame (command, key, length, outcome; never a value). */
+void dh_set_debug(dh_device *dev, int on);
+
+/*
+ * Prints one debug line on the protocol UART without ever breaking a frame: never in the
+ * middle of a reply (the call is dropped if made from inside one), '@' and non-printable
+ * bytes replaced so it can never be taken for a frame, and always ended with "\r\n" so the
+ * next reply starts on a fresh line (spec 7.5). Never pass a secret.
+ */
+void dh_log(dh_device *dev, const char *text);
+/* The same for text in DH_ROM (PROGMEM on AVR). */
+void dh_log_rom(dh_device *dev, const char *rom_text);
+
+/* Whether a config is committed, and its generation. */
+int dh_provisioned(const dh_device *dev);
+uint32_t dh_generation(const dh_device *dev);
+
+/*
+ * Copies the committed value of `key` into buf (NUL-terminated, so buf_len must exceed the
+ * value's length by one) for the application's own use (e.g. its MQTT connection). Returns
+ * the value's length, or -1 if there is no config or it does not fit.
+ */
+int dh_config_read(dh_device *dev, enum dh_key key, char *buf, uint16_t buf_len);
+
+/* CRC-16/CCITT-FALSE of spec 2.3 (check value: "123456789" gives 0x29B1). */
+uint16_t dh_crc16(const uint8_t *data, size_t len);
+
+/*
+ * Whether line[0..len) (a received line without its "\r\n") is a frame per spec 2.2 step 4:
+ * marker, upper-case hex seq, single-spaced words, " *" and a CRC that matches. On success
+ * sets the seq and the stated CRC. Any input is safe (this is what the fuzzer hammers).
+ */
+int dh_frame_check(const uint8_t *line, size_t len, uint8_t *seq, uint16_t *crc);
+
+/* ---- The port: the application defines these. ---------------------------------------- */
+
+/* Next received byte (0..255), or -1 if none is waiting. Used by dh_poll() only. */
+int dh_port_read_byte(void *port);
+/* Sends one byte; may block until the UART takes it. */
+void dh_port_write_byte(void *port, uint8_t byte);
+/* Writes the chip's unique id (1..16 bytes) into id and returns its length. Never changes. */
+uint8_t dh_port_hardware_id(void *port, uint8_t id[DH_MAX_HWID_BYTES]);
+
+/* The committed blob (spec 7.4): its length (0 for none) and random-access reads. */
+uint16_t dh_port_stored_len(void *port);
+int dh_port_stored_read(void *port, uint16_t offset, uint8_t *buf, uint16_t len);
+
+/* The scratch area where the next blob is assembled (the inactive slot). 0 on success. */
+int dh_port_scratch_write(void *port, uint16_t offset, const uint8_t *buf, uint16_t len);
+int dh_port_scratch_read(void *port, uint16_t offset, uint8_t *buf, uint16_t len);
+
+/*
+ * Makes scratch[0..len) the committed blob, atomically: after a power loss at any instant the
+ * port holds the old blob or the new one (flip an A/B selector, rename a file, nvs_set_blob).
+ * Returns DH_STORE_OK, DH_STORE_FULL or DH_STORE_FAILED (old blob intact).
+ */
+int dh_port_commit(void *port, uint16_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DH_DEVICE_H */

@@ -1,0 +1,112 @@
+/*
+ * dh_spec.h - every number and name of DeviceHub provisioning protocol version 1.
+ *
+ * This header owns the constants of docs/protocol.md for the C side; it mirrors
+ * crates/station-protocol/src/spec.rs, and each value names the spec section it comes from.
+ * Nothing else in firmware/ may repeat one of these values as a literal.
+ */
+#ifndef DH_SPEC_H
+#define DH_SPEC_H
+
+/* Protocol version this module speaks (spec 1, 4.1). */
+#define DH_PROTOCOL_VERSION 1u
+
+/* Start of every frame, including the space after it (spec 2.1). */
+#define DH_MARKER "@DH1 "
+#define DH_MARKER_LEN 5u
+/* The byte that (re)starts a frame in the receiver (spec 2.2). */
+#define DH_FRAME_START '@'
+
+/* Longest frame from '@' through '\n' (spec 2.1); the line buffer holds it without "\r\n". */
+#define DH_MAX_FRAME_LEN 200u
+#define DH_MAX_LINE_LEN (DH_MAX_FRAME_LEN - 2u)
+/* " *XXXX" after the body (spec 2.1, 2.3). */
+#define DH_CRC_TRAILER_LEN 6u
+
+/* Longest escaped chunk of a value in READ replies (spec 4.4, 4.6). */
+#define DH_MAX_CHUNK_ENCODED 128u
+/* Largest STAGE/READ offset (spec 4.4). */
+#define DH_MAX_OFFSET 999u
+
+/* Sequence number reserved for unsolicited device frames (spec 2.4). */
+#define DH_SEQ_UNSOLICITED 0u
+
+/* Capabilities of a version-1 device (spec 4.1). */
+#define DH_CAPABILITIES "CHUNK,READ"
+
+/* Hardware id: 1..16 bytes, sent as 2..32 upper-case hex digits (spec 4.1). */
+#define DH_MAX_HWID_BYTES 16u
+/* Firmware version: 1..32 of [A-Za-z0-9._+-] (spec 4.1). */
+#define DH_MAX_FW_VERSION_LEN 32u
+
+/* Canonical encoding (spec 5.2): magic, then id (1 byte) + length (2 bytes, BE) per key. */
+#define DH_CANONICAL_MAGIC "DHCFG1"
+#define DH_MAGIC_LEN 6u
+#define DH_KEY_HEADER_LEN 3u
+#define DH_DIGEST_LEN 32u
+
+/* Config keys, canonical order = id order (spec 5.1). */
+enum dh_key {
+    DH_KEY_DEVICE_ID = 1,
+    DH_KEY_MQTT_USERNAME = 2,
+    DH_KEY_MQTT_PASSWORD = 3,
+    DH_KEY_API_KEY = 4,
+    DH_KEY_BROKER_HOST = 5,
+    DH_KEY_BROKER_PORT = 6,
+    DH_KEY_BROKER_TLS = 7,
+    DH_KEY_TOPIC_DATA = 8,
+    DH_KEY_TOPIC_STATUS = 9,
+    DH_KEY_TOPIC_CMD = 10,
+    DH_KEY_GENERATION = 11
+};
+#define DH_KEY_COUNT 11u
+
+/* Longest values in bytes (spec 5.1). */
+#define DH_MAX_DEVICE_ID_LEN 128u
+#define DH_MAX_CREDENTIAL_LEN 128u /* mqtt_username, mqtt_password, api_key */
+#define DH_MAX_BROKER_HOST_LEN 253u
+#define DH_MAX_BROKER_PORT_LEN 5u
+#define DH_MAX_BROKER_TLS_LEN 1u
+#define DH_MAX_TOPIC_LEN 200u
+#define DH_MAX_GENERATION_LEN 10u
+/* broker_port is canonical decimal in this range; generation any u32 (spec 5.1). */
+#define DH_MIN_BROKER_PORT 1u
+#define DH_MAX_BROKER_PORT 65535UL
+
+/* Sum of every key's max_len (spec 7.1), and the largest stored blob (spec 7.4). */
+#define DH_MAX_VALUES_LEN 1381u
+#define DH_BLOB_OVERHEAD (DH_MAGIC_LEN + DH_KEY_COUNT * DH_KEY_HEADER_LEN + DH_DIGEST_LEN)
+#define DH_MAX_BLOB_LEN (DH_BLOB_OVERHEAD + DH_MAX_VALUES_LEN)
+
+/* Commands (spec 4); the number is stable, the wire carries the name. */
+enum dh_command {
+    DH_CMD_HELLO = 1,
+    DH_CMD_BEGIN = 2,
+    DH_CMD_STAGE = 3,
+    DH_CMD_COMMIT = 4,
+    DH_CMD_ABORT = 5,
+    DH_CMD_READ = 6
+};
+#define DH_COMMAND_COUNT 6u
+
+/* Error codes (spec 3.2); the number is stable, the wire carries the name. */
+enum dh_error_code {
+    DH_ERR_BUSY = 1,
+    DH_ERR_BAD_FRAME = 2,
+    DH_ERR_UNKNOWN_COMMAND = 3,
+    DH_ERR_UNSUPPORTED_VERSION = 4,
+    DH_ERR_NO_SESSION = 5,
+    DH_ERR_UNKNOWN_KEY = 6,
+    DH_ERR_BAD_VALUE = 7,
+    DH_ERR_BAD_OFFSET = 8,
+    DH_ERR_MISSING_KEY = 9,
+    DH_ERR_DIGEST_MISMATCH = 10,
+    DH_ERR_HWID_MISMATCH = 11,
+    DH_ERR_STORAGE_FULL = 12,
+    DH_ERR_STORAGE_FAILED = 13,
+    DH_ERR_WRITE_ONLY = 14,
+    DH_ERR_NO_CONFIG = 15
+};
+#define DH_ERROR_CODE_COUNT 15u
+
+#endif /* DH_SPEC_H */

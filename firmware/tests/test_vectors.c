@@ -1,0 +1,1058 @@
+/*
+ * test_vectors.c - host unit tests of the C module against docs/protocol.md.
+ *
+ * The spec's test vectors (section 8) are read from the document itself, so the document, the
+ * Rust crate (crates/station-protocol/tests/spec_vectors.rs checks the same text) and this
+ * module cannot drift apart: the CRC check value and frame bytes, the whole example session,
+ * both refusals, the canonical encoding and its SHA-256. The rest mirrors the unit tests of
+ * crates/station-protocol/src/device.rs and codec.rs, plus what only C has to get right
+ * (staging out of order in the scratch area, a failing port, debug output hygiene).
+ *
+ * Usage: test_vectors path/to/docs/protocol.md
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dh_device.h"
+#include "dh_sha256.h"
+
+/* ---- A port in memory ------------------------------------------------------------------ */
+
+struct mem_port {
+    uint8_t out[8192];
+    size_t out_len;
+    uint8_t hwid[DH_MAX_HWID_BYTES];
+    uint8_t hwid_len;
+    uint16_t stored_len;
+    uint8_t stored[DH_MAX_BLOB_LEN];
+    uint8_t scratch[DH_MAX_BLOB_LEN];
+    int fail_commit;  /* DH_STORE_* to return from commit, 0 to store */
+    int fail_scratch; /* scratch writes fail */
+    const uint8_t *input;
+    size_t input_len;
+};
+
+int dh_port_read_byte(void *port)
+{
+    struct mem_port *p = port;
+    if (p->input_len == 0u) {
+        return -1;
+    }
+    p->input_len--;
+    return *p->input++;
+}
+
+void dh_port_write_byte(void *port, uint8_t byte)
+{
+    struct mem_port *p = port;
+    if (p->out_len < sizeof p->out) {
+        p->out[p->out_len++] = byte;
+    }
+}
+
+uint8_t dh_port_hardware_id(void *port, uint8_t id[DH_MAX_HWID_BYTES])
+{
+    struct mem_port *p = port;
+    memcpy(id, p->hwid, p->hwid_len);
+    return p->hwid_len;
+}
+
+uint16_t dh_port_stored_len(void *port) { return ((struct mem_port *)port)->stored_len; }
+
+int dh_port_stored_read(void *port, uint16_t offset, uint8_t *buf, uint16_t len)
+{
+    struct mem_port *p = port;
+    if ((size_t)offset + len > p->stored_len) {
+        return -1;
+    }
+    memcpy(buf, p->stored + offset, len);
+    return 0;
+}
+
+int dh_port_scratch_write(void *port, uint16_t offset, const uint8_t *buf, uint16_t len)
+{
+    struct mem_port *p = port;
+    if (p->fail_scratch || (size_t)offset + len > sizeof p->scratch) {
+        return -1;
+    }
+    memcpy(p->scratch + offset, buf, len);
+    return 0;
+}
+
+int dh_port_scratch_read(void *port, uint16_t offset, uint8_t *buf, uint16_t len)
+{
+    struct mem_port *p = port;
+    if ((size_t)offset + len > sizeof p->scratch) {
+        return -1;
+    }
+    memcpy(buf, p->scratch + offset, len);
+    return 0;
+}
+
+int dh_port_commit(void *port, uint16_t len)
+{
+    struct mem_port *p = port;
+    if (p->fail_commit != 0) {
+        return p->fail_commit;
+    }
+    memcpy(p->stored, p->scratch, len);
+    p->stored_len = len;
+    return DH_STORE_OK;
+}
+
+/* ---- Checks ---------------------------------------------------------------------------- */
+
+static int checks, failures;
+static const char *current_test = "";
+
+static void check(int ok, const char *what, ...)
+{
+    checks++;
+    if (!ok) {
+        va_list ap;
+        failures++;
+        fprintf(stderr, "FAIL [%s] ", current_test);
+        va_start(ap, what);
+        vfprintf(stderr, what, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+}
+
+/* ---- Helpers --------------------------------------------------------------------------- */
+
+static const char *HWID_HEX = "A1B2C3D4E5F60718";
+static const char *FW = "fw-2.4.1";
+
+static struct mem_port port_a, port_b;
+static dh_device dev_a, dev_b;
+
+static void new_device(dh_device *dev, struct mem_port *p, uint16_t capacity, int keep_storage)
+{
+    static const uint8_t id[8] = {0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6, 0x07, 0x18};
+    uint16_t stored_len = p->stored_len;
+    uint8_t stored[DH_MAX_BLOB_LEN];
+    memcpy(stored, p->stored, sizeof stored);
+    memset(p, 0, sizeof *p);
+    if (keep_storage) {
+        memcpy(p->stored, stored, sizeof stored);
+        p->stored_len = stored_len;
+    }
+    memcpy(p->hwid, id, sizeof id);
+    p->hwid_len = sizeof id;
+    check(dh_init(dev, p, FW, capacity) == DH_INIT_OK, "dh_init");
+}
+
+/* "@DH1 <seq> <words> *<CRC>\r\n" into buf; returns its length. */
+static size_t frame(char *buf, size_t cap, unsigned seq, const char *words)
+{
+    int n = snprintf(buf, cap, "@DH1 %02X %s", seq, words);
+    uint16_t crc = dh_crc16((const uint8_t *)buf, (size_t)n);
+    n += snprintf(buf + n, cap - (size_t)n, " *%04X\r\n", crc);
+    return (size_t)n;
+}
+
+/* Feeds bytes and returns what the device answered, as a NUL-terminated string. */
+static const char *feed(dh_device *dev, const char *bytes, size_t len)
+{
+    struct mem_port *p = dev->port;
+    static char reply[8192];
+    size_t i;
+    p->out_len = 0;
+    for (i = 0; i < len; i++) {
+        dh_feed(dev, (uint8_t)bytes[i]);
+    }
+    memcpy(reply, p->out, p->out_len);
+    reply[p->out_len] = '\0';
+    return reply;
+}
+
+/* Sends one request; returns the reply line without "\r\n" (or "" for none). */
+static const char *ask(dh_device *dev, unsigned seq, const char *words)
+{
+    char f[512];
+    static char line[8192];
+    size_t n = frame(f, sizeof f, seq, words);
+    const char *r = feed(dev, f, n);
+    size_t len = strlen(r);
+    strcpy(line, r);
+    if (len >= 2u && line[len - 2] == '\r' && line[len - 1] == '\n') {
+        line[len - 2] = '\0';
+    }
+    return line;
+}
+
+/* The words of a reply line after "@DH1 XX ", without the CRC trailer. */
+static const char *words_of(const char *line)
+{
+    static char w[8192];
+    size_t len = strlen(line);
+    if (len < 14u) {
+        return "";
+    }
+    memcpy(w, line + 8, len - 14u);
+    w[len - 14u] = '\0';
+    return w;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The §8.3 config, escaped for STAGE, in canonical order. */
+static const char *const VECTOR_KEYS[DH_KEY_COUNT] = {
+    "device_id",  "mqtt_username", "mqtt_password", "api_key",   "broker_host", "broker_port",
+    "broker_tls", "topic_data",    "topic_status",  "topic_cmd", "generation"};
+static const char *const VECTOR_VALUES[DH_KEY_COUNT] = {
+    "dh-000123",         "dev-000123",          "s3cr3t%20pass%25%40%2A",
+    "ak_live_7f3a9c",    "mqtt.devicehub.example", "8883",
+    "1",                 "dh/dh-000123/data",   "dh/dh-000123/status",
+    "dh/dh-000123/cmd",  "1"};
+
+static void stage_vector_config(dh_device *dev, unsigned first_seq, int skip_key)
+{
+    unsigned k;
+    char words[300];
+    for (k = 0; k < DH_KEY_COUNT; k++) {
+        if ((int)k == skip_key) {
+            continue;
+        }
+        snprintf(words, sizeof words, "STAGE %s 0 %s", VECTOR_KEYS[k], VECTOR_VALUES[k]);
+        check(starts_with(words_of(ask(dev, first_seq + k, words)), "OK STAGE"), "stage %s",
+              VECTOR_KEYS[k]);
+    }
+}
+
+static void hex_encode(const uint8_t *b, size_t n, char *out)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        sprintf(out + 2 * i, "%02x", b[i]);
+    }
+}
+
+/* ---- The document ---------------------------------------------------------------------- */
+
+static char spec[1 << 17];
+
+static void load_spec(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(2);
+    }
+    n = fread(spec, 1, sizeof spec - 1, f);
+    fclose(f);
+    spec[n] = '\0';
+}
+
+/* The body of the first fenced block after `marker`. */
+static const char *spec_block(const char *marker, char *out, size_t cap)
+{
+    const char *m = strstr(spec, marker), *open, *close;
+    size_t n;
+    if (m == NULL || (open = strstr(m, "```")) == NULL ||
+        (open = strchr(open, '\n')) == NULL || (close = strstr(open + 1, "```")) == NULL) {
+        fprintf(stderr, "docs/protocol.md has no block after %s\n", marker);
+        exit(2);
+    }
+    n = (size_t)(close - (open + 1));
+    if (n >= cap) {
+        n = cap - 1;
+    }
+    memcpy(out, open + 1, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* Hex digits of a block, whitespace dropped. */
+static const char *spec_hex(const char *marker)
+{
+    static char hex[4096];
+    char block[4096];
+    const char *s = spec_block(marker, block, sizeof block);
+    size_t n = 0;
+    for (; *s != '\0' && n + 1 < sizeof hex; s++) {
+        if ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')) {
+            hex[n++] = *s;
+        }
+    }
+    hex[n] = '\0';
+    return hex;
+}
+
+/* The n-th line of `block` that starts with `prefix`, the prefix cut off. */
+static const char *nth_line(const char *block, const char *prefix, int n)
+{
+    static char line[512];
+    const char *s = block;
+    while (s != NULL && *s != '\0') {
+        const char *e = strchr(s, '\n');
+        size_t len = e != NULL ? (size_t)(e - s) : strlen(s);
+        if (strncmp(s, prefix, strlen(prefix)) == 0 && n-- == 0) {
+            len -= strlen(prefix);
+            memcpy(line, s + strlen(prefix), len);
+            line[len] = '\0';
+            return line;
+        }
+        s = e != NULL ? e + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* ---- Tests ----------------------------------------------------------------------------- */
+
+static void test_crc_vectors(void)
+{
+    const char *hello = "@DH1 01 HELLO 1";
+    char f[64], hexline[256], expect[256];
+    const char *p;
+    size_t n, i;
+    current_test = "crc (8.1)";
+    check(strstr(spec, "`123456789` is **`0x29B1`**") != NULL, "spec states the check value");
+    check(dh_crc16((const uint8_t *)"123456789", 9) == 0x29B1u, "crc16(123456789)");
+    check(strstr(spec, "`@DH1 01 HELLO 1` → CRC `0x17C2`") != NULL, "spec states 0x17C2");
+    check(dh_crc16((const uint8_t *)hello, strlen(hello)) == 0x17C2u, "crc of HELLO");
+    /* The frame's bytes, as the spec lists them in hex. */
+    p = strstr(spec, "(hex `40 44");
+    check(p != NULL, "spec lists the HELLO frame bytes");
+    if (p != NULL) {
+        const char *end = strchr(p + 6, '`');
+        n = (size_t)(end - (p + 6));
+        memcpy(expect, p + 6, n);
+        expect[n] = '\0';
+        n = frame(f, sizeof f, 1, "HELLO 1");
+        hexline[0] = '\0';
+        for (i = 0; i < n; i++) {
+            sprintf(hexline + strlen(hexline), i == 0 ? "%02X" : " %02X", (uint8_t)f[i]);
+        }
+        check(strcmp(hexline, expect) == 0, "HELLO frame bytes: %s", hexline);
+    }
+}
+
+static void test_sha256(void)
+{
+    static const char *const msgs[] = {"", "abc",
+                                       "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"};
+    static const char *const digests[] = {
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"};
+    uint8_t d[32];
+    char hex[65];
+    dh_sha256 s;
+    size_t i;
+    current_test = "sha256 (FIPS 180-4)";
+    for (i = 0; i < 3u; i++) {
+        dh_sha256_init(&s);
+        dh_sha256_update(&s, (const uint8_t *)msgs[i], strlen(msgs[i]));
+        dh_sha256_final(&s, d);
+        hex_encode(d, 32, hex);
+        check(strcmp(hex, digests[i]) == 0, "sha256(%s) = %s", msgs[i], hex);
+    }
+    dh_sha256_init(&s);
+    for (i = 0; i < 1000000u; i++) {
+        dh_sha256_update(&s, (const uint8_t *)"a", 1);
+    }
+    dh_sha256_final(&s, d);
+    hex_encode(d, 32, hex);
+    check(strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0,
+          "sha256(a x 10^6)");
+}
+
+/* The session of spec 8.2, every frame the document shows, byte for byte; then the encoding
+ * and digest of 8.3 as they land in storage. */
+static void test_spec_session(void)
+{
+    char block[4096];
+    const char *line;
+    char expect[512];
+    uint8_t digest[32];
+    char hex[4096];
+    dh_sha256 s;
+    int i;
+    current_test = "session (8.2, 8.3)";
+    spec_block("### 8.2 Frames", block, sizeof block);
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    for (i = 0;; i++) {
+        const char *req = nth_line(block, "> ", i);
+        const char *rep;
+        char f[300];
+        unsigned seq;
+        if (req == NULL) {
+            break;
+        }
+        strcpy(f, req);
+        if (sscanf(f, "@DH1 %2X", &seq) != 1) {
+            check(0, "unreadable spec line %s", f);
+            continue;
+        }
+        if (strstr(f, " COMMIT ") != NULL) {
+            /* The keys the document leaves out (seq 03..0D but 05). */
+            unsigned k;
+            char words[300];
+            for (k = 0; k < DH_KEY_COUNT; k++) {
+                if (k == 2u) {
+                    continue;
+                }
+                snprintf(words, sizeof words, "STAGE %s 0 %s", VECTOR_KEYS[k],
+                         VECTOR_VALUES[k]);
+                check(starts_with(words_of(ask(&dev_a, 3 + k, words)), "OK STAGE"), "stage");
+            }
+        }
+        strcat(f, "\r\n");
+        rep = feed(&dev_a, f, strlen(f));
+        line = nth_line(block, "< ", i);
+        snprintf(expect, sizeof expect, "%s\r\n", line != NULL ? line : "?");
+        check(strcmp(rep, expect) == 0, "reply to %s: got %s want %s", req, rep, expect);
+    }
+    check(i == 5, "the spec shows five requests (saw %d)", i);
+
+    /* The blob is the canonical encoding followed by its SHA-256 (spec 7.4). */
+    if (port_a.stored_len < 32u + 6u) {
+        check(0, "nothing stored");
+        return;
+    }
+    hex_encode(port_a.stored, port_a.stored_len - 32u, hex);
+    check(strcmp(hex, spec_hex("VECTOR-ENCODING")) == 0, "stored encoding = VECTOR-ENCODING");
+    check(strstr(spec, "canonical encoding, 166 bytes") != NULL && port_a.stored_len == 166 + 32,
+          "166-byte encoding, blob %u", port_a.stored_len);
+    hex_encode(port_a.stored + port_a.stored_len - 32, 32, hex);
+    check(strcmp(hex, spec_hex("VECTOR-DIGEST")) == 0, "trailer = VECTOR-DIGEST");
+    dh_sha256_init(&s);
+    dh_sha256_update(&s, port_a.stored, port_a.stored_len - 32u);
+    dh_sha256_final(&s, digest);
+    hex_encode(digest, 32, hex);
+    check(strcmp(hex, spec_hex("VECTOR-DIGEST")) == 0, "sha256(encoding) = VECTOR-DIGEST");
+
+    /* A restart loads and verifies the blob. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 1);
+    check(dh_provisioned(&dev_a) && dh_generation(&dev_a) == 1u, "reloaded generation 1");
+    check(strcmp(words_of(ask(&dev_a, 1, "HELLO 1")),
+                 "OK HELLO 1 CHUNK,READ A1B2C3D4E5F60718 fw-2.4.1 1") == 0,
+          "HELLO after reload");
+    {
+        char buf[64];
+        check(dh_config_read(&dev_a, DH_KEY_BROKER_HOST, buf, sizeof buf) == 22 &&
+                  strcmp(buf, "mqtt.devicehub.example") == 0,
+              "dh_config_read");
+        check(dh_config_read(&dev_a, DH_KEY_BROKER_HOST, buf, 22) == -1, "too small a buffer");
+    }
+}
+
+static void test_spec_refusals(void)
+{
+    char block[2048], commit[300];
+    const char *rep;
+    char expect[300];
+    char session[4096];
+    current_test = "refusals (8.2)";
+    spec_block("### 8.2 Frames", session, sizeof session);
+    snprintf(commit, sizeof commit, "@DH1 0E COMMIT%s\r\n",
+             nth_line(session, "> @DH1 0E COMMIT", 0));
+    spec_block("Refusals of the same COMMIT", block, sizeof block);
+
+    /* DIGEST_MISMATCH: what was staged is not what the digest covers. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 2, "BEGIN");
+    stage_vector_config(&dev_a, 3, -1);
+    ask(&dev_a, 0x0D, "STAGE generation 0 2");
+    rep = feed(&dev_a, commit, strlen(commit));
+    snprintf(expect, sizeof expect, "%s\r\n", nth_line(block, "< ", 0));
+    check(strcmp(rep, expect) == 0, "DIGEST_MISMATCH: got %s want %s", rep, expect);
+    check(port_a.stored_len == 0 && !dh_provisioned(&dev_a), "nothing stored");
+
+    /* MISSING_KEY api_key: the first key not staged, in canonical order. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 2, "BEGIN");
+    stage_vector_config(&dev_a, 3, 3);
+    rep = feed(&dev_a, commit, strlen(commit));
+    snprintf(expect, sizeof expect, "%s\r\n", nth_line(block, "< ", 1));
+    check(strcmp(rep, expect) == 0, "MISSING_KEY: got %s want %s", rep, expect);
+}
+
+static void test_retransmission_and_cache(void)
+{
+    char f1[300], f2[300];
+    const char *r;
+    char first[300];
+    size_t n;
+    current_test = "reply cache (6.3)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 1, "BEGIN");
+    n = frame(f1, sizeof f1, 2, "STAGE device_id 0 abc");
+    strcpy(first, feed(&dev_a, f1, n));
+    r = feed(&dev_a, f1, n);
+    check(strcmp(r, first) == 0, "same seq and CRC: same reply");
+    check(strcmp(words_of(ask(&dev_a, 3, "STAGE device_id 3 def")), "OK STAGE device_id 6") == 0,
+          "the replay did not append");
+    check(strcmp(words_of(ask(&dev_a, 4, "STAGE device_id 3 def")), "OK STAGE device_id 6") == 0,
+          "a repeated chunk lands at the same offset");
+    /* A lost COMMIT reply is recovered without committing twice. */
+    ask(&dev_a, 5, "BEGIN");
+    stage_vector_config(&dev_a, 6, -1);
+    {
+        char words[200];
+        snprintf(words, sizeof words,
+                 "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+                 HWID_HEX);
+        n = frame(f2, sizeof f2, 0x20, words);
+        strcpy(first, feed(&dev_a, f2, n));
+        check(strcmp(words_of(first), "OK COMMIT 1") == 0 || strstr(first, "OK COMMIT 1"),
+              "commit");
+        check(strcmp(feed(&dev_a, f2, n), first) == 0, "replayed OK COMMIT, not NO_SESSION");
+        check(strstr(ask(&dev_a, 0x21, words), "ERR COMMIT NO_SESSION") != NULL,
+              "a new COMMIT finds no session");
+    }
+    /* HELLO clears the cache: seq 6 after HELLO is a new request. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 5, "BEGIN");
+    ask(&dev_a, 6, "STAGE device_id 0 abc");
+    ask(&dev_a, 1, "HELLO 1");
+    ask(&dev_a, 2, "ABORT");
+    check(strstr(ask(&dev_a, 6, "STAGE device_id 0 abc"), "ERR STAGE NO_SESSION") != NULL,
+          "HELLO cleared the cache");
+    /* Only a COMMIT tells a replay from a re-execution: replayed it says OK, executed again
+     * it finds no session. Right after HELLO it must be executed again. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 5, "BEGIN");
+    stage_vector_config(&dev_a, 6, -1);
+    n = frame(f2, sizeof f2, 0x20,
+              "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 "
+              "A1B2C3D4E5F60718");
+    check(strstr(feed(&dev_a, f2, n), "OK COMMIT 1") != NULL, "commit");
+    ask(&dev_a, 1, "HELLO 1");
+    check(strstr(feed(&dev_a, f2, n), "ERR COMMIT NO_SESSION") != NULL,
+          "after HELLO the same COMMIT frame is a new request");
+}
+
+static void test_commit_order_and_values(void)
+{
+    char words[200];
+    current_test = "COMMIT checks in order (4.5)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    snprintf(words, sizeof words,
+             "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+             HWID_HEX);
+    check(strcmp(words_of(ask(&dev_a, 1, words)), "ERR COMMIT NO_SESSION") == 0, "no session");
+    ask(&dev_a, 2, "BEGIN");
+    check(strcmp(words_of(ask(&dev_a, 3,
+                              "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4"
+                              "138507 FFFF")),
+                 "ERR COMMIT HWID_MISMATCH") == 0,
+          "hwid mismatch");
+    check(strcmp(words_of(ask(&dev_a, 4, "STAGE device_id 0 x")), "ERR STAGE NO_SESSION") == 0,
+          "a refused COMMIT ends the session");
+    ask(&dev_a, 5, "BEGIN");
+    ask(&dev_a, 6, "STAGE device_id 0 x");
+    check(strcmp(words_of(ask(&dev_a, 7, words)), "ERR COMMIT MISSING_KEY mqtt_username") == 0,
+          "missing key");
+    /* Lower-case hardware id and upper-case digest are accepted. */
+    ask(&dev_a, 8, "BEGIN");
+    stage_vector_config(&dev_a, 9, -1);
+    check(strcmp(words_of(ask(&dev_a, 0x30,
+                              "COMMIT 22C9C3A2C2EE2B126636276E7B7DF02EFDE2C9E5292E313F1E0CF453B4"
+                              "138507 a1b2c3d4e5f60718")),
+                 "OK COMMIT 1") == 0,
+          "case-insensitive digest and hardware id");
+    /* A value that breaks its rules but matches its digest: BAD_VALUE. */
+    {
+        /* device_id "x", broker_port "08883", the rest of 8.3; digest computed here. */
+        uint8_t enc[400], d[32];
+        char hex[65];
+        size_t n = 0;
+        unsigned k;
+        dh_sha256 s;
+        static const char *const raw[DH_KEY_COUNT] = {
+            "x", "dev-000123", "s3cr3t pass%@*", "ak_live_7f3a9c", "mqtt.devicehub.example",
+            "08883", "1", "dh/dh-000123/data", "dh/dh-000123/status", "dh/dh-000123/cmd", "1"};
+        memcpy(enc, "DHCFG1", 6);
+        n = 6;
+        for (k = 0; k < DH_KEY_COUNT; k++) {
+            size_t l = strlen(raw[k]);
+            enc[n++] = (uint8_t)(k + 1);
+            enc[n++] = 0;
+            enc[n++] = (uint8_t)l;
+            memcpy(enc + n, raw[k], l);
+            n += l;
+        }
+        dh_sha256_init(&s);
+        dh_sha256_update(&s, enc, n);
+        dh_sha256_final(&s, d);
+        hex_encode(d, 32, hex);
+        ask(&dev_a, 0x31, "BEGIN");
+        stage_vector_config(&dev_a, 0x32, -1);
+        ask(&dev_a, 0x40, "STAGE device_id 0 x");
+        ask(&dev_a, 0x41, "STAGE broker_port 0 08883");
+        snprintf(words, sizeof words, "COMMIT %s %s", hex, HWID_HEX);
+        check(strcmp(words_of(ask(&dev_a, 0x42, words)), "ERR COMMIT BAD_VALUE broker_port") ==
+                  0,
+              "bad value after a matching digest");
+        check(dh_generation(&dev_a) == 1u, "old config kept");
+    }
+}
+
+/* Validation as command.rs Key::validate: the digest matches, only the rules refuse. */
+static void test_value_rules(void)
+{
+    static const struct {
+        const char *key;
+        const char *raw;
+        int ok;
+    } cases[] = {{"broker_port", "8883", 1},        {"broker_port", "0", 0},
+                 {"broker_port", "65535", 1},       {"broker_port", "65536", 0},
+                 {"generation", "0", 1},            {"generation", "4294967295", 1},
+                 {"generation", "4294967296", 0},   {"generation", "01", 0},
+                 {"broker_tls", "0", 1},            {"broker_tls", "2", 0},
+                 {"device_id", "a.b_c:d-9", 1},     {"device_id", "has space", 0},
+                 {"broker_host", "h\x7f", 0},       {"topic_data", "caf\xc3\xa9", 1},
+                 {"topic_data", "\xc0\xaf", 0},     {"topic_data", "\xed\xa0\x80", 0},
+                 {"topic_data", "\xf4\x90\x80\x80", 0}, {"topic_data", "\xf0\x9f\x98\x80", 1},
+                 {"topic_data", "\xe2\x82", 0},     {"mqtt_password", "", 1},
+                 {"mqtt_username", "a\x01", 1}};
+    size_t c;
+    current_test = "value rules (5.1)";
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint8_t enc[600], d[32];
+        char hex[65], words[400], esc[200];
+        size_t n = 6, e = 0, i;
+        unsigned k;
+        dh_sha256 s;
+        memcpy(enc, "DHCFG1", 6);
+        new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+        ask(&dev_a, 1, "BEGIN");
+        stage_vector_config(&dev_a, 2, -1);
+        for (i = 0; cases[c].raw[i] != '\0'; i++) {
+            e += (size_t)sprintf(esc + e, "%%%02X", (uint8_t)cases[c].raw[i]);
+        }
+        if (e == 0) {
+            strcpy(esc, "-");
+        }
+        snprintf(words, sizeof words, "STAGE %s 0 %s", cases[c].key, esc);
+        ask(&dev_a, 0x20, words);
+        for (k = 0; k < DH_KEY_COUNT; k++) {
+            const char *v = strcmp(VECTOR_KEYS[k], cases[c].key) == 0 ? cases[c].raw : NULL;
+            static const char *const raw[DH_KEY_COUNT] = {
+                "dh-000123",         "dev-000123",          "s3cr3t pass%@*",
+                "ak_live_7f3a9c",    "mqtt.devicehub.example", "8883",
+                "1",                 "dh/dh-000123/data",   "dh/dh-000123/status",
+                "dh/dh-000123/cmd",  "1"};
+            size_t l;
+            if (v == NULL) {
+                v = raw[k];
+            }
+            l = strlen(v);
+            enc[n++] = (uint8_t)(k + 1);
+            enc[n++] = 0;
+            enc[n++] = (uint8_t)l;
+            memcpy(enc + n, v, l);
+            n += l;
+        }
+        dh_sha256_init(&s);
+        dh_sha256_update(&s, enc, n);
+        dh_sha256_final(&s, d);
+        hex_encode(d, 32, hex);
+        snprintf(words, sizeof words, "COMMIT %s %s", hex, HWID_HEX);
+        if (cases[c].ok) {
+            check(starts_with(words_of(ask(&dev_a, 0x21, words)), "OK COMMIT"), "%s %s accepted",
+                  cases[c].key, cases[c].raw);
+        } else {
+            char want[64];
+            snprintf(want, sizeof want, "ERR COMMIT BAD_VALUE %s", cases[c].key);
+            check(strcmp(words_of(ask(&dev_a, 0x21, words)), want) == 0, "%s refused",
+                  cases[c].key);
+        }
+    }
+}
+
+static void test_stage_offsets_limits_and_order(void)
+{
+    char words[400];
+    char big[260];
+    const char *r;
+    current_test = "STAGE offsets, limits, order (4.4)";
+    /* 300 bytes of values, as device.rs's with_staging_capacity(300). */
+    new_device(&dev_a, &port_a, (uint16_t)(300 + DH_BLOB_OVERHEAD), 0);
+    check(strcmp(words_of(ask(&dev_a, 1, "STAGE device_id 0 a")), "ERR STAGE NO_SESSION") == 0,
+          "no session");
+    ask(&dev_a, 2, "BEGIN");
+    check(strcmp(words_of(ask(&dev_a, 3, "STAGE device_id 1 a")),
+                 "ERR STAGE BAD_OFFSET device_id") == 0,
+          "offset beyond staged");
+    check(strcmp(words_of(ask(&dev_a, 4, "STAGE broker_tls 0 10")),
+                 "ERR STAGE BAD_VALUE broker_tls") == 0,
+          "too long");
+    memset(big, 'a', 100);
+    big[100] = '\0';
+    snprintf(words, sizeof words, "STAGE topic_data 0 %s", big);
+    ask(&dev_a, 5, words);
+    snprintf(words, sizeof words, "STAGE topic_status 0 %s", big);
+    ask(&dev_a, 6, words);
+    snprintf(words, sizeof words, "STAGE topic_cmd 0 %sa", big);
+    check(strcmp(words_of(ask(&dev_a, 7, words)), "ERR STAGE STORAGE_FULL topic_cmd") == 0,
+          "storage full");
+    memset(big, 'b', 100);
+    snprintf(words, sizeof words, "STAGE topic_data 0 %s", big);
+    check(strcmp(words_of(ask(&dev_a, 8, words)), "OK STAGE topic_data 100") == 0,
+          "restaging replaces");
+    check(strcmp(words_of(ask(&dev_a, 9, "STAGE device_id 0 -")), "OK STAGE device_id 0") == 0,
+          "empty value");
+    check(strcmp(words_of(ask(&dev_a, 10, "STAGE device_id 0 %2d")), "OK STAGE device_id 1") == 0,
+          "a lone dash, lower-case escape");
+    check(strcmp(words_of(ask(&dev_a, 11, "STAGE device_id 0 %4")), "ERR STAGE BAD_FRAME") == 0,
+          "bad escape");
+    check(strcmp(words_of(ask(&dev_a, 12, "STAGE device_id 1000 a")), "ERR STAGE BAD_FRAME") ==
+              0,
+          "offset above 999");
+    check(strcmp(words_of(ask(&dev_a, 13, "STAGE device_id 01 a")), "ERR STAGE BAD_FRAME") == 0,
+          "non-canonical offset");
+    r = words_of(ask(&dev_a, 14, "STAGE colour 0 x"));
+    check(strcmp(r, "ERR STAGE UNKNOWN_KEY colour") == 0, "unknown key: %s", r);
+    check(strcmp(words_of(ask(&dev_a, 15, "STAGE %2A 0 x")), "ERR STAGE UNKNOWN_KEY %252A") == 0,
+          "unknown key is echoed escaped");
+    check(strcmp(words_of(ask(&dev_a, 16, "STAGE device_id 0")), "ERR STAGE BAD_FRAME") == 0,
+          "field count");
+
+    /* Out of canonical order, chunked, restaged shorter and longer: the scratch area must
+     * still hold exactly the canonical encoding, proven by the spec's digest. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 1, "BEGIN");
+    {
+        int k, seq = 2;
+        for (k = DH_KEY_COUNT - 1; k >= 0; k--) {
+            snprintf(words, sizeof words, "STAGE %s 0 %s", VECTOR_KEYS[k], VECTOR_VALUES[k]);
+            ask(&dev_a, (unsigned)seq++, words);
+        }
+        ask(&dev_a, (unsigned)seq++, "STAGE mqtt_username 0 a-much-longer-user-name-first");
+        ask(&dev_a, (unsigned)seq++, "STAGE device_id 0 x");
+        ask(&dev_a, (unsigned)seq++, "STAGE mqtt_username 0 dev-");
+        ask(&dev_a, (unsigned)seq++, "STAGE device_id 0 dh-000");
+        check(strcmp(words_of(ask(&dev_a, (unsigned)seq++, "STAGE device_id 6 123")),
+                     "OK STAGE device_id 9") == 0,
+              "second chunk");
+        ask(&dev_a, (unsigned)seq++, "STAGE mqtt_username 4 000123");
+        snprintf(words, sizeof words,
+                 "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+                 HWID_HEX);
+        r = words_of(ask(&dev_a, (unsigned)seq++, words));
+        check(strcmp(r, "OK COMMIT 1") == 0, "commit after out-of-order staging: %s", r);
+    }
+}
+
+static void test_read(void)
+{
+    char words[400], value[260];
+    const char *r;
+    current_test = "READ (4.6)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    check(strcmp(words_of(ask(&dev_a, 1, "READ device_id 0")), "ERR READ NO_CONFIG") == 0,
+          "no config");
+    check(strcmp(words_of(ask(&dev_a, 2, "READ api_key 0")), "ERR READ WRITE_ONLY api_key") == 0,
+          "secret before config");
+    ask(&dev_a, 3, "BEGIN");
+    stage_vector_config(&dev_a, 4, -1);
+    memset(value, 0, sizeof value);
+    {
+        int i;
+        for (i = 0; i < 100; i++) {
+            strcat(value, "t/");
+        }
+    }
+    snprintf(words, sizeof words, "STAGE topic_data 0 %.128s", value);
+    ask(&dev_a, 0x20, words);
+    snprintf(words, sizeof words, "STAGE topic_data 128 %s", value + 128);
+    ask(&dev_a, 0x21, words);
+    {
+        /* The digest of 8.3 with topic_data = "t/" x 100, computed here. */
+        uint8_t enc[600], d[32];
+        char hex[65];
+        size_t n = 6;
+        unsigned k;
+        dh_sha256 s;
+        static const char *const raw[DH_KEY_COUNT] = {
+            "dh-000123", "dev-000123", "s3cr3t pass%@*", "ak_live_7f3a9c",
+            "mqtt.devicehub.example", "8883", "1", NULL, "dh/dh-000123/status",
+            "dh/dh-000123/cmd", "1"};
+        memcpy(enc, "DHCFG1", 6);
+        for (k = 0; k < DH_KEY_COUNT; k++) {
+            const char *v = raw[k] != NULL ? raw[k] : value;
+            size_t l = strlen(v);
+            enc[n++] = (uint8_t)(k + 1);
+            enc[n++] = 0;
+            enc[n++] = (uint8_t)l;
+            memcpy(enc + n, v, l);
+            n += l;
+        }
+        dh_sha256_init(&s);
+        dh_sha256_update(&s, enc, n);
+        dh_sha256_final(&s, d);
+        hex_encode(d, 32, hex);
+        snprintf(words, sizeof words, "COMMIT %s %s", hex, HWID_HEX);
+        check(strcmp(words_of(ask(&dev_a, 0x22, words)), "OK COMMIT 1") == 0, "commit");
+    }
+    r = words_of(ask(&dev_a, 0x23, "READ topic_data 0"));
+    check(starts_with(r, "OK READ topic_data 0 200 ") && strlen(r) == 25 + 128, "first chunk");
+    r = words_of(ask(&dev_a, 0x24, "READ topic_data 128"));
+    check(starts_with(r, "OK READ topic_data 128 200 ") && strlen(r) == 27 + 72, "second");
+    r = words_of(ask(&dev_a, 0x25, "READ topic_data 200"));
+    check(strcmp(r, "OK READ topic_data 200 200 -") == 0, "at the end: %s", r);
+    r = words_of(ask(&dev_a, 0x26, "READ topic_data 201"));
+    check(strcmp(r, "ERR READ BAD_OFFSET topic_data") == 0, "beyond the end");
+    check(strcmp(words_of(ask(&dev_a, 0x27, "READ mqtt_password 0")),
+                 "ERR READ WRITE_ONLY mqtt_password") == 0,
+          "no command returns a secret");
+    r = words_of(ask(&dev_a, 0x28, "READ broker_port 0"));
+    check(strcmp(r, "OK READ broker_port 0 4 8883") == 0, "%s", r);
+}
+
+static void test_hello_and_bad_frames(void)
+{
+    const char *r;
+    current_test = "HELLO, seq 00, unknown commands";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    check(strcmp(words_of(ask(&dev_a, 1, "HELLO 3")),
+                 "OK HELLO 1 CHUNK,READ A1B2C3D4E5F60718 fw-2.4.1 -") == 0,
+          "newer station");
+    check(strcmp(words_of(ask(&dev_a, 2, "HELLO 0")), "ERR HELLO UNSUPPORTED_VERSION 1") == 0,
+          "older station");
+    check(strcmp(words_of(ask(&dev_a, 3, "HELLO 65536")), "ERR HELLO BAD_FRAME") == 0,
+          "version out of range");
+    check(strcmp(words_of(ask(&dev_a, 0, "BEGIN")), "ERR BEGIN BAD_FRAME") == 0, "seq 00");
+    r = words_of(ask(&dev_a, 4, "FLY"));
+    check(strcmp(r, "ERR FLY UNKNOWN_COMMAND") == 0, "%s", r);
+    r = words_of(ask(&dev_a, 5, "-"));
+    check(strcmp(r, "ERR %2D UNKNOWN_COMMAND") == 0, "%s", r);
+    r = words_of(ask(&dev_a, 6, "hello 1"));
+    check(strcmp(r, "ERR hello UNKNOWN_COMMAND") == 0, "commands are upper case: %s", r);
+    check(strcmp(words_of(ask(&dev_a, 7, "BEGIN now")), "ERR BEGIN BAD_FRAME") == 0, "extra");
+}
+
+static void test_decoder(void)
+{
+    char f[300], in[2048];
+    const char *r;
+    size_t n, len;
+    current_test = "decoder (2.2)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    /* Noise, a glued log line, binary bytes: only frames are answered. */
+    len = (size_t)sprintf(in, "ets Jan  8 2013,rst cause:2\r\nuser@host: ok\n");
+    in[len++] = 0;
+    in[len++] = (char)0xFF;
+    n = frame(f, sizeof f, 7, "ABORT");
+    memcpy(in + len, f, n);
+    len += n;
+    len += (size_t)sprintf(in + len, "[dbg] heap=1234 @@@ *1234\ndbg: x=5");
+    n = frame(f, sizeof f, 8, "ABORT");
+    memcpy(in + len, f, n);
+    len += n;
+    r = feed(&dev_a, in, len);
+    check(strstr(r, "@DH1 07 OK ABORT") != NULL && strstr(r, "@DH1 08 OK ABORT") != NULL,
+          "frames among noise");
+    /* A corrupted byte fails the CRC: silence. */
+    n = frame(f, sizeof f, 9, "STAGE device_id 0 abc");
+    f[12] ^= 1;
+    check(strcmp(feed(&dev_a, f, n), "") == 0, "bad CRC is dropped");
+    n = frame(f, sizeof f, 9, "BEGIN");
+    f[n - 3] = f[n - 3] == '0' ? '1' : '0';
+    check(strcmp(feed(&dev_a, f, n), "") == 0, "bad CRC digit is dropped");
+    n = frame(f, sizeof f, 9, "BEGIN");
+    f[n - 3] = (char)(f[n - 3] >= 'A' ? f[n - 3] + 32 : f[n - 3]);
+    if (f[n - 3] >= 'a') {
+        check(strcmp(feed(&dev_a, f, n), "") == 0, "lower-case CRC is not a frame");
+    }
+    /* Split reads reassemble; "\n" alone ends a line. */
+    n = frame(f, sizeof f, 0x42, "ABORT");
+    f[n - 2] = '\n';
+    f[n - 1] = '\0';
+    {
+        size_t i;
+        port_a.out_len = 0;
+        for (i = 0; i + 1 < n; i++) {
+            dh_feed(&dev_a, (uint8_t)f[i]);
+        }
+        check(port_a.out_len > 0, "LF alone");
+    }
+    /* An overlong line is dropped and the decoder recovers. */
+    len = (size_t)sprintf(in, "@DH1 01 ");
+    memset(in + len, 'x', 500);
+    len += 500;
+    in[len++] = '\n';
+    n = frame(f, sizeof f, 2, "ABORT");
+    memcpy(in + len, f, n);
+    len += n;
+    r = feed(&dev_a, in, len);
+    check(starts_with(r, "@DH1 02 OK ABORT") && strstr(r + 5, "@DH1") == NULL, "overlong");
+    /* A lost newline costs only that frame. */
+    n = frame(f, sizeof f, 3, "HELLO 1");
+    memcpy(in, f, n - 1);
+    memcpy(in + n - 1, f, n);
+    r = feed(&dev_a, in, 2 * n - 1);
+    check(starts_with(r, "@DH1 03 OK HELLO") && strstr(r + 5, "@DH1") == NULL, "lost LF");
+    /* Layouts the spec forbids, each with a correct CRC. */
+    {
+        static const char *const bodies[] = {"@DH1 01  HELLO", "@DH1 1 HELLO", "@DH1 0g HELLO",
+                                             "@DH1 01",        "@DH1 01 HELLO ",
+                                             "@DH2 01 HELLO"};
+        size_t i;
+        for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+            int m = sprintf(in, "%s", bodies[i]);
+            uint16_t crc = dh_crc16((const uint8_t *)in, (size_t)m);
+            m += sprintf(in + m, " *%04X\r\n", crc);
+            check(strcmp(feed(&dev_a, in, (size_t)m), "") == 0, "layout %s", bodies[i]);
+        }
+    }
+    /* The longest legal line (198 bytes) is a frame; 199 is not. */
+    {
+        char words[260];
+        int pad;
+        for (pad = 170; pad < 200; pad++) {
+            memset(words, 'a', (size_t)pad);
+            memcpy(words, "X ", 2);
+            words[pad] = '\0';
+            n = frame(f, sizeof f, 0x10, words);
+            r = feed(&dev_a, f, n);
+            if (n - 2 == 198) {
+                check(strstr(r, "UNKNOWN_COMMAND") != NULL, "198-byte line answered");
+            } else if (n - 2 == 199) {
+                check(strcmp(r, "") == 0, "199-byte line dropped");
+            }
+        }
+    }
+}
+
+static void test_storage_failures_and_torn_blobs(void)
+{
+    char words[200];
+    current_test = "storage (7.4)";
+    snprintf(words, sizeof words,
+             "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+             HWID_HEX);
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 1, "BEGIN");
+    stage_vector_config(&dev_a, 2, -1);
+    port_a.fail_commit = DH_STORE_FAILED;
+    check(strcmp(words_of(ask(&dev_a, 0x20, words)), "ERR COMMIT STORAGE_FAILED") == 0, "failed");
+    check(!dh_provisioned(&dev_a) && port_a.stored_len == 0, "nothing kept");
+    ask(&dev_a, 0x21, "BEGIN");
+    stage_vector_config(&dev_a, 0x22, -1);
+    port_a.fail_commit = DH_STORE_FULL;
+    check(strcmp(words_of(ask(&dev_a, 0x30, words)), "ERR COMMIT STORAGE_FULL") == 0, "full");
+    port_a.fail_commit = 0;
+    ask(&dev_a, 0x31, "BEGIN");
+    port_a.fail_scratch = 1;
+    check(strcmp(words_of(ask(&dev_a, 0x32, "STAGE device_id 0 x")), "ERR STAGE STORAGE_FAILED") ==
+              0,
+          "scratch write fails");
+    check(strcmp(words_of(ask(&dev_a, 0x33, "STAGE device_id 0 x")), "ERR STAGE NO_SESSION") == 0,
+          "and the session is over");
+    port_a.fail_scratch = 0;
+
+    /* A committed blob, then every single-byte corruption of it: never accepted. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 1, "BEGIN");
+    stage_vector_config(&dev_a, 2, -1);
+    ask(&dev_a, 0x20, words);
+    {
+        uint16_t i, accepted = 0, len = port_a.stored_len;
+        uint8_t saved[DH_MAX_BLOB_LEN];
+        memcpy(saved, port_a.stored, len);
+        for (i = 0; i < len; i++) {
+            memcpy(port_b.stored, saved, len);
+            port_b.stored_len = len;
+            port_b.stored[i] ^= 0x5A;
+            new_device(&dev_b, &port_b, DH_MAX_BLOB_LEN, 1);
+            accepted = (uint16_t)(accepted + (dh_provisioned(&dev_b) ? 1u : 0u));
+        }
+        check(accepted == 0, "%u corrupted blobs accepted", accepted);
+        memcpy(port_b.stored, saved, len);
+        port_b.stored_len = (uint16_t)(len - 1);
+        new_device(&dev_b, &port_b, DH_MAX_BLOB_LEN, 1);
+        check(!dh_provisioned(&dev_b), "truncated blob");
+        port_b.stored_len = len;
+        new_device(&dev_b, &port_b, DH_MAX_BLOB_LEN, 1);
+        check(dh_provisioned(&dev_b) && dh_generation(&dev_b) == 1u, "intact blob");
+    }
+}
+
+static void test_output_hygiene(void)
+{
+    char words[200];
+    const char *out;
+    size_t i;
+    current_test = "debug output (7.5)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    dh_set_debug(&dev_a, 1);
+    port_a.out_len = 0;
+    dh_log(&dev_a, "@DH1 01 HELLO 1 *17C2 \x01 ok");
+    port_a.out[port_a.out_len] = 0;
+    check(strcmp((const char *)port_a.out, "?DH1 01 HELLO 1 *17C2 ? ok\r\n") == 0,
+          "a log line can never be a frame: %s", port_a.out);
+    /* A whole provisioning with debug on: no secret anywhere in what the device sent, every
+     * reply still a frame on its own line. */
+    snprintf(words, sizeof words,
+             "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+             HWID_HEX);
+    {
+        static char all[65536];
+        size_t total = 0;
+        unsigned k;
+        char w[300];
+        const char *steps[16];
+        int nsteps = 0;
+        steps[nsteps++] = "HELLO 1";
+        steps[nsteps++] = "BEGIN";
+        for (k = 0; k < DH_KEY_COUNT; k++) {
+            static char stage[DH_KEY_COUNT][300];
+            snprintf(stage[k], sizeof stage[k], "STAGE %s 0 %s", VECTOR_KEYS[k],
+                     VECTOR_VALUES[k]);
+            steps[nsteps++] = stage[k];
+        }
+        steps[nsteps++] = words;
+        for (k = 0; k < (unsigned)nsteps; k++) {
+            size_t n = frame(w, sizeof w, k + 1, steps[k]);
+            out = feed(&dev_a, w, n);
+            memcpy(all + total, out, strlen(out));
+            total += strlen(out);
+        }
+        all[total] = '\0';
+        check(strstr(all, "s3cr3t") == NULL && strstr(all, "ak_live") == NULL,
+              "no secret in the output");
+        check(strstr(all, "[dh] STAGE mqtt_password 14 OK") != NULL, "key and length logged");
+        check(strstr(all, "[dh] COMMIT 1 OK") != NULL, "commit logged: %s", all);
+        for (i = 0; all[i] != '\0'; i++) {
+            if (all[i] == '@') {
+                check(i == 0 || all[i - 1] == '\n', "a frame starts a line");
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s docs/protocol.md\n", argv[0]);
+        return 2;
+    }
+    load_spec(argv[1]);
+    test_crc_vectors();
+    test_sha256();
+    test_spec_session();
+    test_spec_refusals();
+    test_retransmission_and_cache();
+    test_commit_order_and_values();
+    test_value_rules();
+    test_stage_offsets_limits_and_order();
+    test_read();
+    test_hello_and_bad_frames();
+    test_decoder();
+    test_storage_failures_and_torn_blobs();
+    test_output_hygiene();
+    printf("firmware unit tests: %d checks, %d failed (struct dh_device: %u bytes on this host)\n",
+           checks, failures, (unsigned)sizeof(dh_device));
+    return failures == 0 ? 0 : 1;
+}
