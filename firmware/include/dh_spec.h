@@ -20,6 +20,9 @@
 /* Longest frame from '@' through '\n' (spec 2.1); the line buffer holds it without "\r\n". */
 #define DH_MAX_FRAME_LEN 200u
 #define DH_MAX_LINE_LEN (DH_MAX_FRAME_LEN - 2u)
+/* Request words echoed in an ERR reply are cut to this many bytes before escaping, so a
+ * reply always fits in a frame (spec 3.2; MAX_ECHO_BYTES in spec.rs). */
+#define DH_MAX_ECHO_BYTES 16u
 /* " *XXXX" after the body (spec 2.1, 2.3). */
 #define DH_CRC_TRAILER_LEN 6u
 

@@ -1150,6 +1150,9 @@ static NOINLINE void emit_word_error(dh_device *dev, uint8_t seq, uint8_t cmd, u
                             const uint8_t *word, uint8_t len)
 {
     struct out o;
+    if (len > DH_MAX_ECHO_BYTES) {
+        len = (uint8_t)DH_MAX_ECHO_BYTES;
+    }
     out_start(&o, dev, seq);
     out_word_rom(&o, S_ERR);
     if (cmd == 0u) {

@@ -633,6 +633,39 @@ mod tests {
         frames[0].words.clone()
     }
 
+    /// Found by the C port's review: an unknown word of ~180 bytes, echoed escaped, made a
+    /// 588-byte reply that no station accepts. Echoes are cut to MAX_ECHO_BYTES.
+    #[test]
+    fn regression_long_unknown_words_still_get_a_reply_that_fits_a_frame() {
+        let mut m = model();
+        for body in [
+            format!("@DH1 01 {}", "%".repeat(180)),
+            format!("@DH1 02 STAGE {} 0 x", "~".repeat(170)),
+            format!("@DH1 03 READ {} 0", "Z".repeat(175)),
+        ] {
+            let line = format!("{body} *{:04X}\r\n", crate::codec::crc16(body.as_bytes()));
+            assert!(
+                line.len() <= spec::MAX_FRAME_LEN,
+                "request {} bytes",
+                line.len()
+            );
+            let out = m.feed(line.as_bytes());
+            assert!(
+                out.len() <= spec::MAX_FRAME_LEN,
+                "reply of {} bytes",
+                out.len()
+            );
+            let frames = FrameDecoder::new().push_slice(&out);
+            assert_eq!(
+                frames.len(),
+                1,
+                "the station can read the reply: {}",
+                String::from_utf8_lossy(&out)
+            );
+            assert_eq!(frames[0].words[0], "ERR");
+        }
+    }
+
     fn stage(key: Key, offset: usize, chunk: &[u8]) -> Request {
         Request::Stage {
             key,

@@ -13,6 +13,12 @@ use crate::command::{Command, Key};
 use crate::error_code::DeviceErrorCode;
 use crate::spec;
 
+/// The part of a request word echoed in an ERR reply (spec §3.2).
+fn echoed(word: &str) -> &[u8] {
+    let bytes = word.as_bytes();
+    &bytes[..bytes.len().min(spec::MAX_ECHO_BYTES)]
+}
+
 /// A request from the station (spec §4).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Request {
@@ -138,7 +144,7 @@ impl Request {
         let word = frame.words.first().map(String::as_str).unwrap_or("");
         let Some(command) = Command::from_name(word) else {
             return Err(RequestError {
-                command_word: escape_value(word.as_bytes()),
+                command_word: escape_value(echoed(word)),
                 code: DeviceErrorCode::UnknownCommand,
                 detail: None,
             });
@@ -172,7 +178,7 @@ impl Request {
                 let key = Key::from_name(&args[0]).ok_or_else(|| {
                     bad(
                         DeviceErrorCode::UnknownKey,
-                        Some(escape_value(args[0].as_bytes())),
+                        Some(escape_value(echoed(&args[0]))),
                     )
                 })?;
                 let offset =
@@ -203,7 +209,7 @@ impl Request {
                 let key = Key::from_name(&args[0]).ok_or_else(|| {
                     bad(
                         DeviceErrorCode::UnknownKey,
-                        Some(escape_value(args[0].as_bytes())),
+                        Some(escape_value(echoed(&args[0]))),
                     )
                 })?;
                 let offset =

@@ -26,6 +26,10 @@ pub const CRC_HEX_LEN: usize = 4;
 /// Chosen so that an 8-bit MCU with 2 KB RAM can hold one whole line.
 pub const MAX_FRAME_LEN: usize = 200;
 
+/// Request words echoed in an ERR reply (an unknown command or key) are cut to this many bytes
+/// before escaping, so a reply always fits in [`MAX_FRAME_LEN`] (spec §3.2).
+pub const MAX_ECHO_BYTES: usize = 16;
+
 /// Longest escaped value chunk in one STAGE or READ frame (spec §4.4). With the longest key
 /// name, offsets and framing this keeps every frame within [`MAX_FRAME_LEN`].
 pub const MAX_CHUNK_ENCODED: usize = 128;
