@@ -423,34 +423,15 @@ impl Store {
     }
 
     pub fn find_device(&self, device_id: &str) -> Result<Device> {
-        let sql = format!(
-            "{DEVICE_SELECT}{} FROM devices d JOIN device_types t ON t.id = d.type_id \
-             WHERE d.device_id = ?1",
-            DeviceType::COLUMNS
-        );
-        self.conn()
-            .query_row(&sql, [device_id], device_from_row)
-            .optional()
-            .map_err(|e| self.sql_err(e))?
-            .ok_or_else(|| CoreError::NotFound {
-                what: "device",
-                key: device_id.to_owned(),
-            })
-    }
-
-    /// Active devices that were last flashed into the unit with this hardware id.
-    pub fn devices_by_hardware_id(&self, hardware_id: &str) -> Result<Vec<Device>> {
-        let sql = format!(
-            "{DEVICE_SELECT}{} FROM devices d JOIN device_types t ON t.id = d.type_id \
-             WHERE d.hardware_id = ?1 ORDER BY d.updated_at DESC",
-            DeviceType::COLUMNS
-        );
-        let mut stmt = self.conn().prepare(&sql).map_err(|e| self.sql_err(e))?;
-        let rows = stmt
-            .query_map([hardware_id], device_from_row)
-            .map_err(|e| self.sql_err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.sql_err(e))
+        self.list_devices(&DeviceFilter {
+            device_id: Some(device_id.to_owned()),
+            ..DeviceFilter::default()
+        })?
+        .pop()
+        .ok_or_else(|| CoreError::NotFound {
+            what: "device",
+            key: device_id.to_owned(),
+        })
     }
 
     /// The hash of the credentials in force, for `verify`.

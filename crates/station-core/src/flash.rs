@@ -311,15 +311,7 @@ pub fn run<T: Transport>(
                     Ok(())
                 }
                 Ok(after) => {
-                    let r = store
-                        .resolve_pending(
-                            &device_id,
-                            reported_for(&after, &device_id),
-                            &identity.hardware_id,
-                            &identity.firmware_version,
-                            actor,
-                        )
-                        .map_err(fail)?;
+                    let r = settle(store, &device_id, &after, actor).map_err(fail)?;
                     if r == Resolution::Promoted {
                         Ok(())
                     } else {
@@ -357,15 +349,7 @@ pub fn run<T: Transport>(
             // Ask the unit what it holds; the client's HELLO waits through a reboot.
             match client.hello() {
                 Ok(after) => {
-                    let r = store
-                        .resolve_pending(
-                            &device_id,
-                            reported_for(&after, &device_id),
-                            &identity.hardware_id,
-                            &identity.firmware_version,
-                            actor,
-                        )
-                        .map_err(fail)?;
+                    let r = settle(store, &device_id, &after, actor).map_err(fail)?;
                     if r != Resolution::Promoted {
                         return Err(fail(device_error(&e)));
                     }
@@ -407,12 +391,25 @@ pub fn run<T: Transport>(
     })
 }
 
-fn reported_for(identity: &Identity, device_id: &str) -> Option<u32> {
-    if identity.device_id.as_deref() == Some(device_id) {
-        identity.generation
+/// Settle the pending generation of `device_id` from what the unit (asked again) reports.
+fn settle(
+    store: &mut Store,
+    device_id: &str,
+    after: &Identity,
+    actor: &Actor,
+) -> Result<Resolution> {
+    let reported = if after.device_id.as_deref() == Some(device_id) {
+        after.generation
     } else {
         None
-    }
+    };
+    store.resolve_pending(
+        device_id,
+        reported,
+        &after.hardware_id,
+        &after.firmware_version,
+        actor,
+    )
 }
 
 /// The device the unit holds, when this station marked it "rotation due" and the unit is the
