@@ -27,5 +27,24 @@ echo "== firmware (unit tests, ${FIRMWARE_FUZZ_SECONDS:-25} s fuzz)" >&2
 make -C firmware test FUZZ_SECONDS="${FIRMWARE_FUZZ_SECONDS:-25}"
 # --- end firmware
 
+# --- desktop app (ui/, src-tauri/): the UI's unit tests (Vitest, mocked IPC), then the app's
+# --- end-to-end suite: the real binary through tauri-driver and WebKitWebDriver under Xvfb,
+# --- flashing simulated units on pseudo-terminals. The UI is built before the workspace's
+# --- test build so the app embeds it; the E2E run uses the same --workspace selection as the
+# --- nextest run below, so nothing is compiled twice.
+echo "== ui (type check, vitest)" >&2
+if ! command -v npm >/dev/null; then
+  SUDO=""; [[ $(id -u) == 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >&2
+fi
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run check && npm test && npm run build)
+echo "== app end-to-end (tauri-driver, Xvfb)" >&2
+command -v tauri-driver >/dev/null || cargo install tauri-driver --locked >&2
+xvfb-run -a -s "-screen 0 1280x800x24" \
+  cargo nextest run --workspace --locked --run-ignored only --no-capture \
+  -E 'package(station-app) & binary(e2e)'
+# --- end desktop app ---
+
 echo "== cargo nextest" >&2
 cargo nextest run --workspace --locked --no-fail-fast

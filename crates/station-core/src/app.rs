@@ -1,10 +1,11 @@
 //! What the desktop app needs from the station beyond the CLI's commands: the app's own
-//! settings (operator, server, sounds, auto-flash, the simulated bench), the shift's counters,
-//! the sync queue at a glance, and which device a batch flashes next.
+//! settings (operator, sounds, auto-flash, the simulated bench), the shift's counters, the
+//! sync state at a glance, and which device a batch flashes next.
 //!
 //! The app's settings live in the same `settings` table as the station's, under their own
-//! keys, each checked here before it is stored. The server token is a secret of the station:
-//! [`Store::app_settings`] reports only whether one is set, never its value.
+//! keys, each checked here before it is stored. The server's URL and token are the sync
+//! configuration ([`crate::outbox`]'s `sync_config`), the one place the sync engine reads; the
+//! token is a secret of the station: nothing here returns it, only whether one is set.
 
 use std::collections::VecDeque;
 
@@ -16,8 +17,6 @@ use crate::naming;
 use crate::store::Store;
 
 pub const SETTING_OPERATOR: &str = "app.operator";
-pub const SETTING_SERVER_URL: &str = "sync.server_url";
-pub const SETTING_SERVER_TOKEN: &str = "sync.server_token";
 pub const SETTING_SOUNDS: &str = "app.sounds";
 pub const SETTING_AUTO_FLASH: &str = "app.auto_flash";
 pub const SETTING_SIM_PORTS: &str = "app.sim_ports";
@@ -36,12 +35,10 @@ pub const SIM_FAULTS: &[&str] = &[
     "noisy_line",
 ];
 
-/// The app's settings as the app shows them; the token only as "set or not".
+/// The app's settings as the app shows them.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AppSettings {
     pub operator: String,
-    pub server_url: String,
-    pub server_token_set: bool,
     pub sounds: bool,
     pub auto_flash: bool,
     pub sim_ports: u32,
@@ -79,18 +76,6 @@ pub fn validate_server_url(url: &str) -> Result<()> {
 fn validate_app_setting(key: &str, value: &str) -> Result<()> {
     match key {
         SETTING_OPERATOR => naming::validate_text("operator", value, 128),
-        SETTING_SERVER_URL => validate_server_url(value),
-        SETTING_SERVER_TOKEN => {
-            naming::validate_text("server token", value, 1000)?;
-            if value.chars().any(char::is_whitespace) {
-                return Err(CoreError::invalid(
-                    "server token",
-                    "the token contains spaces",
-                    "paste the token exactly as the server shows it",
-                ));
-            }
-            Ok(())
-        }
         SETTING_SOUNDS => on_off("sounds", value),
         SETTING_AUTO_FLASH => on_off("auto-flash", value),
         SETTING_SIM_PORTS => match value.parse::<u32>() {
@@ -134,8 +119,6 @@ impl Store {
         let get = |k: &str| self.setting(k);
         Ok(AppSettings {
             operator: get(SETTING_OPERATOR)?.unwrap_or_default(),
-            server_url: get(SETTING_SERVER_URL)?.unwrap_or_default(),
-            server_token_set: get(SETTING_SERVER_TOKEN)?.is_some_and(|t| !t.is_empty()),
             sounds: get(SETTING_SOUNDS)?.as_deref() != Some("off"),
             auto_flash: get(SETTING_AUTO_FLASH)?.as_deref() == Some("on"),
             sim_ports: get(SETTING_SIM_PORTS)?
@@ -148,11 +131,62 @@ impl Store {
         })
     }
 
-    /// The server token, for the sync engine only (never for a screen).
-    pub fn server_token(&self) -> Result<Option<String>> {
-        Ok(self
-            .setting(SETTING_SERVER_TOKEN)?
-            .filter(|t| !t.is_empty()))
+    /// Point the station at a sync server (or, with an empty URL, turn sync off). The token is
+    /// kept when `token` is `None`; a URL without any token is refused.
+    pub fn set_sync_server(&mut self, url: &str, token: Option<&str>) -> Result<()> {
+        use crate::outbox::config_key;
+        let url = url.trim();
+        if url.is_empty() {
+            return self.set_sync_config(&[(config_key::SERVER_URL, None)]);
+        }
+        validate_server_url(url)?;
+        let token = token.map(str::trim).filter(|t| !t.is_empty());
+        let number = match token {
+            Some(t) => Some(station_number_of(t)?.to_string()),
+            None => {
+                if !self.sync_config()?.contains_key(config_key::TOKEN) {
+                    return Err(CoreError::invalid(
+                        "server token",
+                        "a server needs this station's token",
+                        "paste the token printed by `manage.py station_tokens create NAME`",
+                    ));
+                }
+                None
+            }
+        };
+        let mut entries = vec![(config_key::SERVER_URL, Some(url))];
+        if let (Some(t), Some(n)) = (token, number.as_deref()) {
+            entries.push((config_key::TOKEN, Some(t)));
+            entries.push((config_key::STATION_NUMBER, Some(n)));
+        }
+        self.set_sync_config(&entries)
+    }
+
+    /// The sync state for a screen: configuration (never the token), queue, last results.
+    pub fn sync_overview(&self) -> Result<SyncOverview> {
+        use crate::outbox::{config_key, runtime_key};
+        let config = self.sync_config()?;
+        let runtime = self.sync_runtime()?;
+        let counts = self.outbox_counts()?;
+        let rejected = self
+            .outbox_rejected(10)?
+            .into_iter()
+            .map(|r| OutboxError {
+                device_id: r.device_id,
+                message: r.reason,
+                at: r.queued_at,
+            })
+            .collect();
+        Ok(SyncOverview {
+            server_url: config.get(config_key::SERVER_URL).cloned(),
+            token_set: config.contains_key(config_key::TOKEN),
+            pending: counts.pending,
+            rejected: counts.rejected,
+            last_attempt_at: runtime.get(runtime_key::LAST_ATTEMPT_AT).cloned(),
+            last_success_at: runtime.get(runtime_key::LAST_SUCCESS_AT).cloned(),
+            last_error: runtime.get(runtime_key::LAST_ERROR).cloned(),
+            rejected_records: rejected,
+        })
     }
 
     /// The device the next flash of `batch_id` takes, if any is left.
@@ -168,53 +202,6 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.sql_err(e))
-    }
-
-    /// What waits for the central server, at a glance.
-    pub fn outbox_summary(&self) -> Result<OutboxSummary> {
-        let c = self.conn();
-        let err = |e| self.sql_err(e);
-        let (pending, rejected): (u32, u32) = c
-            .query_row(
-                "SELECT count(*) FILTER (WHERE state = 'pending'),
-                        count(*) FILTER (WHERE state = 'rejected') FROM outbox",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(err)?;
-        let last_success_at: Option<String> = c
-            .query_row(
-                "SELECT max(done_at) FROM outbox WHERE state = 'done'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        let mut stmt = c
-            .prepare(
-                "SELECT d.device_id, o.last_error, COALESCE(o.next_attempt_at, o.created_at), o.state
-                 FROM outbox o JOIN devices d ON d.id = o.device_pk
-                 WHERE o.last_error IS NOT NULL AND o.state != 'done'
-                 ORDER BY o.id DESC LIMIT 10",
-            )
-            .map_err(err)?;
-        let errors = stmt
-            .query_map([], |r| {
-                Ok(OutboxError {
-                    device_id: r.get(0)?,
-                    message: r.get(1)?,
-                    at: r.get(2)?,
-                    rejected: r.get::<_, String>(3)? == "rejected",
-                })
-            })
-            .map_err(err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(err)?;
-        Ok(OutboxSummary {
-            pending,
-            rejected,
-            last_success_at,
-            errors,
-        })
     }
 
     /// This shift's counters.
@@ -270,16 +257,48 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The sync queue as the Sync screen shows it.
+/// The station token's number (`dhs_<number>_<secret>`): it selects the station's offline id
+/// range. The same format `station-sync` checks before it uses the token.
+fn station_number_of(token: &str) -> Result<u64> {
+    let bad = || {
+        CoreError::invalid(
+            "server token",
+            "this is not a station token (dhs_<number>_<43 characters>)",
+            "paste the whole line printed by `manage.py station_tokens create NAME`",
+        )
+    };
+    let rest = token.strip_prefix("dhs_").ok_or_else(bad)?;
+    let (number, secret) = rest.split_once('_').ok_or_else(bad)?;
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let ok = !number.starts_with('0')
+        && (1..=crate::outbox::MAX_STATION_NUMBER).contains(&n)
+        && secret.len() == 43
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(n)
+    } else {
+        Err(bad())
+    }
+}
+
+/// The sync state as the Sync screen shows it. No token: only whether one is set.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct OutboxSummary {
+pub struct SyncOverview {
+    /// `None`: sync is off.
+    pub server_url: Option<String>,
+    pub token_set: bool,
     /// Changes waiting to be sent.
-    pub pending: u32,
+    pub pending: u64,
     /// Changes the server refused; a person must act.
-    pub rejected: u32,
+    pub rejected: u64,
+    pub last_attempt_at: Option<String>,
     pub last_success_at: Option<String>,
-    /// The latest errors, newest first, with the server's own message.
-    pub errors: Vec<OutboxError>,
+    /// The last failure, with the server's own message.
+    pub last_error: Option<String>,
+    /// The latest refused records, newest first, with the server's reason.
+    pub rejected_records: Vec<OutboxError>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -287,7 +306,6 @@ pub struct OutboxError {
     pub device_id: String,
     pub message: String,
     pub at: String,
-    pub rejected: bool,
 }
 
 /// Passed and failed flashes since the shift started, and the rate.
@@ -382,18 +400,52 @@ mod tests {
         assert_eq!(a.sim_fault, "none");
         assert!(s.set_app_setting(SETTING_SIM_PORTS, "9").is_err());
         assert!(s.set_app_setting(SETTING_SIM_FAULT, "explode").is_err());
-        assert!(s.set_app_setting(SETTING_SERVER_URL, "ftp://x").is_err());
         assert!(s.set_app_setting(SETTING_SOUNDS, "loud").is_err());
         assert!(s.set_app_setting("app.colour", "red").is_err());
         s.set_app_setting(SETTING_SIM_PORTS, "8").expect("ports");
         s.set_app_setting(SETTING_SOUNDS, "off").expect("sounds");
-        s.set_app_setting(SETTING_SERVER_TOKEN, "tok-123")
-            .expect("token");
         let a = s.app_settings().expect("settings");
         assert_eq!(a.sim_ports, 8);
         assert!(!a.sounds);
-        assert!(a.server_token_set);
-        assert_eq!(s.server_token().expect("token").as_deref(), Some("tok-123"));
+    }
+
+    #[test]
+    fn the_sync_server_is_the_sync_configuration_and_the_token_never_comes_back() {
+        use crate::outbox::config_key;
+        let (_d, mut s) = store();
+        let off = s.sync_overview().expect("overview");
+        assert_eq!(off.server_url, None);
+        assert!(!off.token_set);
+        assert!(s.set_sync_server("ftp://x", Some("t")).is_err());
+        assert!(
+            s.set_sync_server("https://hub.local/station-sync/", None)
+                .is_err(),
+            "no token yet"
+        );
+        assert!(s
+            .set_sync_server("https://hub.local/", Some("dhs_12_short"))
+            .is_err());
+        let token = format!("dhs_12_{}", "a".repeat(43));
+        s.set_sync_server("https://hub.local/station-sync/", Some(&token))
+            .expect("configure");
+        let c = s.sync_config().expect("config");
+        assert_eq!(
+            c.get(config_key::STATION_NUMBER).map(String::as_str),
+            Some("12")
+        );
+        let on = s.sync_overview().expect("overview");
+        assert_eq!(
+            on.server_url.as_deref(),
+            Some("https://hub.local/station-sync/")
+        );
+        assert!(on.token_set);
+        assert!(!format!("{on:?}").contains(&token));
+        // A new URL keeps the token; an empty one turns sync off.
+        s.set_sync_server("https://hub2.local/", None)
+            .expect("new url");
+        assert!(s.sync_overview().expect("overview").token_set);
+        s.set_sync_server("", None).expect("off");
+        assert_eq!(s.sync_overview().expect("overview").server_url, None);
     }
 
     #[test]

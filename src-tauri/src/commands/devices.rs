@@ -1,0 +1,75 @@
+//! The Devices screen: search, detail with history, deactivation.
+
+use station_core::DeviceFilter;
+use tauri::State;
+
+use crate::dto::{Device, DeviceDetail, DeviceQuery};
+use crate::error::AppResult;
+use crate::flashing::actor;
+use crate::state::AppState;
+
+/// How many devices one search returns at most: a screen cannot show more.
+const SEARCH_LIMIT: u32 = 500;
+
+#[tauri::command]
+#[specta::specta]
+pub async fn search_devices(
+    state: State<'_, AppState>,
+    query: DeviceQuery,
+) -> AppResult<Vec<Device>> {
+    let filter = DeviceFilter {
+        search: query
+            .search
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        status: query.status.map(|s| s.to_core()),
+        flash_state: query.flash_state.map(|s| s.to_core()),
+        batch_id: query.batch_id,
+        is_active: query.active,
+        limit: Some(query.limit.unwrap_or(SEARCH_LIMIT).min(SEARCH_LIMIT)),
+        ..DeviceFilter::default()
+    };
+    state
+        .db(move |s| {
+            Ok(s.list_devices(&filter)?
+                .into_iter()
+                .map(Device::from)
+                .collect())
+        })
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn device_detail(
+    state: State<'_, AppState>,
+    device_id: String,
+) -> AppResult<DeviceDetail> {
+    state
+        .db(move |s| {
+            let device = s.find_device(&device_id)?.into();
+            let history = s
+                .device_history(&device_id)?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            Ok(DeviceDetail { device, history })
+        })
+        .await
+}
+
+/// Block a device for good (django-devicehub's is_active = False); the record stays.
+#[tauri::command]
+#[specta::specta]
+pub async fn deactivate_device(
+    state: State<'_, AppState>,
+    device_id: String,
+    reason: String,
+) -> AppResult<Device> {
+    state
+        .db(move |s| {
+            let actor = actor(s)?;
+            Ok(s.deactivate(&device_id, &actor, reason.trim())?.into())
+        })
+        .await
+}

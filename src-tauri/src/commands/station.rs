@@ -1,0 +1,86 @@
+//! The Station screen: ports, starting flashes, the shift's counters.
+
+use std::sync::Arc;
+
+use tauri::{AppHandle, State};
+
+use crate::dto::{AppInfo, FlashRequest, FlashStarted, Port, Shift};
+use crate::error::AppResult;
+use crate::ports;
+use crate::state::AppState;
+use crate::TauriSink;
+
+fn uptime_ms(state: &AppState) -> u32 {
+    state.started.elapsed().as_millis().min(u32::MAX as u128) as u32
+}
+
+/// Who and where this station is, once at start.
+#[tauri::command]
+#[specta::specta]
+pub async fn app_info(state: State<'_, AppState>) -> AppResult<AppInfo> {
+    let station_name = state.db(|s| s.station_id()).await?;
+    Ok(AppInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        station_name,
+        database_path: state.db_path.display().to_string(),
+        uptime_ms: uptime_ms(&state),
+        ipc_audit: state.ipc_audit,
+    })
+}
+
+/// The UI calls this once the Station screen can be used; returns the milliseconds since the
+/// process started (launch-to-interactive time), which is also logged.
+#[tauri::command]
+#[specta::specta]
+pub async fn ui_ready(state: State<'_, AppState>) -> AppResult<u32> {
+    let ms = uptime_ms(&state);
+    tracing::info!(ms, "station screen interactive");
+    Ok(ms)
+}
+
+/// The ports to offer: USB-serial ports found now, then the simulated bench.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_ports(state: State<'_, AppState>) -> AppResult<Vec<Port>> {
+    let sim_ports = state.db(|s| Ok(s.app_settings()?.sim_ports)).await?;
+    let mut ports = tauri::async_runtime::spawn_blocking(ports::machine_ports)
+        .await
+        .unwrap_or_default();
+    ports.extend(ports::simulated(sim_ports));
+    Ok(ports)
+}
+
+/// Start flashing the unit on `port`; progress and the result arrive as events. Refused
+/// when that port is already flashing.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_flash(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    port: String,
+    request: FlashRequest,
+) -> AppResult<FlashStarted> {
+    state
+        .flasher
+        .start(&port, request, Arc::new(TauriSink::new(app)))
+}
+
+/// The ports with a flash running now.
+#[tauri::command]
+#[specta::specta]
+pub async fn busy_ports(state: State<'_, AppState>) -> AppResult<Vec<String>> {
+    Ok(state.flasher.busy_ports())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn shift(state: State<'_, AppState>) -> AppResult<Shift> {
+    state.db(|s| Ok(s.shift()?.into())).await
+}
+
+/// Start counting a new shift from zero.
+#[tauri::command]
+#[specta::specta]
+pub async fn new_shift(state: State<'_, AppState>) -> AppResult<Shift> {
+    state.db(|s| Ok(s.start_new_shift()?.into())).await
+}

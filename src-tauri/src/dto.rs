@@ -1,0 +1,520 @@
+//! What the UI receives and sends: the IPC contract, exported to TypeScript.
+//!
+//! These are the public faces of the core's types, built field by field, so what crosses to the
+//! webview is chosen here and nowhere else. No type in this module can hold a password, an api
+//! key or the server token: the core's [`station_core::IssuedCredentials`] is never converted.
+
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use station_core::app::{AppSettings, ShiftCounters, SyncOverview};
+use station_core::{devices, BatchProgress, DeviceType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    Online,
+    Offline,
+    Error,
+    Maintenance,
+    LowBattery,
+    Provisioning,
+}
+
+impl From<devices::DeviceStatus> for DeviceStatus {
+    fn from(s: devices::DeviceStatus) -> Self {
+        use devices::DeviceStatus as S;
+        match s {
+            S::Online => DeviceStatus::Online,
+            S::Offline => DeviceStatus::Offline,
+            S::Error => DeviceStatus::Error,
+            S::Maintenance => DeviceStatus::Maintenance,
+            S::LowBattery => DeviceStatus::LowBattery,
+            S::Provisioning => DeviceStatus::Provisioning,
+        }
+    }
+}
+
+impl DeviceStatus {
+    pub fn to_core(self) -> devices::DeviceStatus {
+        use devices::DeviceStatus as S;
+        match self {
+            DeviceStatus::Online => S::Online,
+            DeviceStatus::Offline => S::Offline,
+            DeviceStatus::Error => S::Error,
+            DeviceStatus::Maintenance => S::Maintenance,
+            DeviceStatus::LowBattery => S::LowBattery,
+            DeviceStatus::Provisioning => S::Provisioning,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashState {
+    None,
+    Flashing,
+    Flashed,
+    Failed,
+}
+
+impl From<devices::FlashState> for FlashState {
+    fn from(s: devices::FlashState) -> Self {
+        use devices::FlashState as S;
+        match s {
+            S::None => FlashState::None,
+            S::Flashing => FlashState::Flashing,
+            S::Flashed => FlashState::Flashed,
+            S::Failed => FlashState::Failed,
+        }
+    }
+}
+
+impl FlashState {
+    pub fn to_core(self) -> devices::FlashState {
+        use devices::FlashState as S;
+        match self {
+            FlashState::None => S::None,
+            FlashState::Flashing => S::Flashing,
+            FlashState::Flashed => S::Flashed,
+            FlashState::Failed => S::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    NotQueued,
+    Pending,
+    Synced,
+    Rejected,
+}
+
+impl From<devices::SyncState> for SyncState {
+    fn from(s: devices::SyncState) -> Self {
+        use devices::SyncState as S;
+        match s {
+            S::NotQueued => SyncState::NotQueued,
+            S::Pending => SyncState::Pending,
+            S::Synced => SyncState::Synced,
+            S::Rejected => SyncState::Rejected,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Topics {
+    pub data: String,
+    pub status: String,
+    pub cmd: String,
+}
+
+/// One device as the screens show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Device {
+    pub device_id: String,
+    pub name: String,
+    pub device_type: String,
+    pub batch_id: Option<i64>,
+    pub status: DeviceStatus,
+    pub is_active: bool,
+    pub firmware_version: String,
+    pub mqtt_username: String,
+    pub topics: Topics,
+    pub generation: u32,
+    pub has_credentials: bool,
+    pub pending_generation: Option<u32>,
+    pub flash_state: FlashState,
+    pub flash_error: Option<String>,
+    pub hardware_id: Option<String>,
+    pub flashed_at: Option<String>,
+    pub rotation_due: bool,
+    pub station_id: String,
+    pub operator: String,
+    pub sync_state: SyncState,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<devices::Device> for Device {
+    fn from(d: devices::Device) -> Self {
+        Device {
+            device_id: d.device_id,
+            name: d.name,
+            device_type: d.device_type,
+            batch_id: d.batch_id,
+            status: d.status.into(),
+            is_active: d.is_active,
+            firmware_version: d.firmware_version,
+            mqtt_username: d.mqtt_username,
+            topics: Topics {
+                data: d.topics.data,
+                status: d.topics.status,
+                cmd: d.topics.cmd,
+            },
+            generation: d.generation,
+            has_credentials: d.has_credentials,
+            pending_generation: d.pending_generation,
+            flash_state: d.flash_state.into(),
+            flash_error: d.flash_error,
+            hardware_id: d.hardware_id,
+            flashed_at: d.flashed_at,
+            rotation_due: d.rotation_due,
+            station_id: d.station_id,
+            operator: d.operator,
+            sync_state: d.sync_state.into(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+/// One line of a device's history: what happened, who, when, at which station.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DeviceEvent {
+    pub kind: String,
+    pub generation: Option<u32>,
+    pub detail: String,
+    pub operator: String,
+    pub station_id: String,
+    pub at: String,
+}
+
+impl From<devices::DeviceEvent> for DeviceEvent {
+    fn from(e: devices::DeviceEvent) -> Self {
+        DeviceEvent {
+            kind: e.kind,
+            generation: e.generation,
+            detail: e.detail,
+            operator: e.operator,
+            station_id: e.station_id,
+            at: e.at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DeviceDetail {
+    pub device: Device,
+    pub history: Vec<DeviceEvent>,
+}
+
+/// What the Devices screen searches for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DeviceQuery {
+    /// Part of the device id, name or hardware id.
+    pub search: Option<String>,
+    pub status: Option<DeviceStatus>,
+    pub flash_state: Option<FlashState>,
+    pub batch_id: Option<i64>,
+    pub active: Option<bool>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Batch {
+    pub id: i64,
+    pub device_type: String,
+    pub prefix: String,
+    pub count: u32,
+    pub created_by: String,
+    pub station_id: String,
+    pub created_at: String,
+    pub flashed: u32,
+    pub failed: u32,
+    pub remaining: u32,
+    pub first_device_id: Option<String>,
+    pub last_device_id: Option<String>,
+    /// The device the next flash of this batch takes.
+    pub next_device_id: Option<String>,
+}
+
+impl Batch {
+    pub fn new(p: BatchProgress, next_device_id: Option<String>) -> Self {
+        Batch {
+            id: p.batch.id,
+            device_type: p.batch.device_type,
+            prefix: p.batch.prefix,
+            count: p.batch.count,
+            created_by: p.batch.created_by,
+            station_id: p.batch.station_id,
+            created_at: p.batch.created_at,
+            flashed: p.flashed,
+            failed: p.failed,
+            remaining: p.remaining,
+            first_device_id: p.first_device_id,
+            last_device_id: p.last_device_id,
+            next_device_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct NewBatch {
+    pub device_type: String,
+    pub prefix: String,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// A finished export; `None` from the command when the person cancelled the dialog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct ExportDone {
+    pub path: String,
+    pub rows: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DeviceTypeInfo {
+    pub name: String,
+    pub app_label: String,
+    pub topic_prefix: String,
+    pub topic_template: String,
+    pub broker_host: String,
+    pub broker_port: u16,
+    pub broker_tls: bool,
+}
+
+impl From<DeviceType> for DeviceTypeInfo {
+    fn from(t: DeviceType) -> Self {
+        DeviceTypeInfo {
+            name: t.name,
+            app_label: t.app_label,
+            topic_prefix: t.topic_prefix,
+            topic_template: t.topic_template,
+            broker_host: t.broker_host,
+            broker_port: t.broker_port,
+            broker_tls: t.broker_tls,
+        }
+    }
+}
+
+/// A device type to add, or the new values of one to edit (`name` picks it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DeviceTypeInput {
+    pub name: String,
+    pub app_label: String,
+    pub topic_prefix: Option<String>,
+    pub topic_template: Option<String>,
+    pub broker_host: Option<String>,
+    pub broker_port: Option<u16>,
+    pub broker_tls: Option<bool>,
+}
+
+/// Every setting the Settings screen shows. The server token appears only as "set or not".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Settings {
+    pub station_name: String,
+    pub operator: String,
+    pub hash_algorithm: String,
+    pub server_url: String,
+    pub server_token_set: bool,
+    pub sounds: bool,
+    pub auto_flash: bool,
+    pub sim_ports: u32,
+    pub sim_fault: String,
+    /// The faults the simulated device can show.
+    pub sim_faults: Vec<String>,
+    pub database_path: String,
+}
+
+impl Settings {
+    pub fn new(
+        station_name: String,
+        hash_algorithm: String,
+        app: AppSettings,
+        sync: &SyncOverview,
+        database_path: String,
+    ) -> Self {
+        Settings {
+            station_name,
+            operator: app.operator,
+            hash_algorithm,
+            server_url: sync.server_url.clone().unwrap_or_default(),
+            server_token_set: sync.token_set,
+            sounds: app.sounds,
+            auto_flash: app.auto_flash,
+            sim_ports: app.sim_ports,
+            sim_fault: app.sim_fault,
+            sim_faults: station_core::app::SIM_FAULTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            database_path,
+        }
+    }
+}
+
+/// One setting to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(tag = "key", content = "value", rename_all = "snake_case")]
+pub enum SettingChange {
+    StationName(String),
+    Operator(String),
+    HashAlgorithm(String),
+    /// The sync server; an empty URL turns sync off. The token is write-only (never read
+    /// back); `None` keeps the one set before.
+    SyncServer {
+        url: String,
+        token: Option<String>,
+    },
+    Sounds(bool),
+    AutoFlash(bool),
+    SimPorts(u32),
+    SimFault(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum PortKind {
+    /// A USB-serial bridge, with its USB identity.
+    Usb,
+    /// A serial port the OS lists without USB details (PCI UART, Bluetooth...).
+    Serial,
+    /// A simulated device running inside the app.
+    Simulated,
+    /// A path the person typed.
+    Typed,
+}
+
+/// A port the station can flash through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Port {
+    /// What to pass back to flash on it: a path (`/dev/ttyUSB0`, `COM3`) or `sim:N`.
+    pub id: String,
+    pub kind: PortKind,
+    /// For a person: `/dev/ttyUSB0 · CP2102 USB to UART · 10c4:ea60 · serial 0001`.
+    pub label: String,
+    pub vid: Option<u16>,
+    pub pid: Option<u16>,
+    pub serial_number: Option<String>,
+    pub product: Option<String>,
+    pub manufacturer: Option<String>,
+}
+
+/// What a flash writes: a new device of a type, the next device of a batch, or new
+/// credentials for the device a unit already holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FlashRequest {
+    NewDevice {
+        device_type: String,
+        prefix: String,
+    },
+    NextInBatch {
+        batch_id: i64,
+    },
+    /// Rotate and re-flash: the unit must hold exactly this device.
+    Reflash {
+        device_id: String,
+    },
+}
+
+/// A flash that was started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct FlashStarted {
+    pub job_id: u32,
+    pub port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Shift {
+    /// RFC 3339.
+    pub started_at: String,
+    pub passed: u32,
+    pub failed: u32,
+    /// Passed units per hour; `None` in the shift's first minute.
+    pub per_hour: Option<u32>,
+}
+
+impl From<ShiftCounters> for Shift {
+    fn from(c: ShiftCounters) -> Self {
+        Shift {
+            started_at: c.started_at_rfc3339(),
+            passed: c.passed,
+            failed: c.failed,
+            per_hour: c.per_hour_now(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncConnection {
+    /// No server is configured: nothing is sent.
+    Off,
+    /// A server is configured but this app does not run the sync engine yet (the `station
+    /// sync run` command and the engine's worker send the queue).
+    NotRunning,
+    Connected,
+    Offline,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+/// A change the server refused, with its own reason.
+pub struct SyncError {
+    pub device_id: String,
+    /// The server's own message.
+    pub message: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct SyncStatus {
+    pub connection: SyncConnection,
+    /// One sentence for the screen, e.g. "Sync is off: no server configured".
+    pub summary: String,
+    pub server_url: Option<String>,
+    pub queue_length: u32,
+    pub rejected: u32,
+    pub last_attempt_at: Option<String>,
+    pub last_success_at: Option<String>,
+    /// The last failure, with the server's own message.
+    pub last_error: Option<String>,
+    /// Refused changes, newest first.
+    pub errors: Vec<SyncError>,
+}
+
+impl SyncStatus {
+    pub fn new(connection: SyncConnection, summary: String, o: SyncOverview) -> Self {
+        SyncStatus {
+            connection,
+            summary,
+            server_url: o.server_url,
+            queue_length: o.pending.min(u32::MAX as u64) as u32,
+            rejected: o.rejected.min(u32::MAX as u64) as u32,
+            last_attempt_at: o.last_attempt_at,
+            last_success_at: o.last_success_at,
+            last_error: o.last_error,
+            errors: o
+                .rejected_records
+                .into_iter()
+                .map(|e| SyncError {
+                    device_id: e.device_id,
+                    message: e.message,
+                    at: e.at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What the app tells the UI once at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct AppInfo {
+    pub version: String,
+    pub station_name: String,
+    pub database_path: String,
+    /// Milliseconds from the process start to this call.
+    pub uptime_ms: u32,
+    /// Set when `STATION_IPC_AUDIT=1`: the UI keeps a copy of every IPC payload for the E2E
+    /// suite's secret scan.
+    pub ipc_audit: bool,
+}

@@ -1,0 +1,161 @@
+//! DeviceHub Station's desktop app: a thin Tauri layer over `station-core`.
+//!
+//! Commands ([`commands`]) parse input, call the core and return typed results; errors cross
+//! as [`error::AppError`] (a stable code, a message, what to do). Flashing runs on worker
+//! threads ([`flashing`]) that stream [`events`]. The TypeScript bindings in
+//! `ui/src/lib/bindings.ts` are generated from [`specta_builder`] and checked by a test.
+
+pub mod commands;
+pub mod dto;
+pub mod error;
+pub mod events;
+pub mod flashing;
+pub mod ports;
+pub mod simulator;
+pub mod state;
+
+use std::time::Instant;
+
+use tauri::{AppHandle, Manager};
+use tauri_specta::{collect_commands, collect_events, Event};
+
+use crate::dto::Shift;
+use crate::events::{FlashFinished, FlashProgress, PortsChanged, ShiftChanged};
+use crate::flashing::{Flasher, Sink};
+use crate::simulator::SimBench;
+use crate::state::AppState;
+
+/// Environment variable: `1` makes the UI keep a copy of every IPC payload it receives, for
+/// the end-to-end suite's scan for secrets.
+pub const IPC_AUDIT_ENV: &str = "STATION_IPC_AUDIT";
+
+/// Where the generated bindings live, relative to this crate.
+pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
+
+/// Every command and event the UI may use; the one list both the app and the bindings use.
+pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
+    use commands::*;
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(collect_commands![
+            station::app_info,
+            station::ui_ready,
+            station::list_ports,
+            station::start_flash,
+            station::busy_ports,
+            station::shift,
+            station::new_shift,
+            batches::list_batches,
+            batches::create_batch,
+            batches::export_batch,
+            devices::search_devices,
+            devices::device_detail,
+            devices::deactivate_device,
+            sync::sync_status,
+            sync::sync_retry,
+            settings::get_settings,
+            settings::change_setting,
+            settings::list_types,
+            settings::add_type,
+            settings::edit_type,
+        ])
+        .events(collect_events![
+            FlashProgress,
+            FlashFinished,
+            PortsChanged,
+            ShiftChanged
+        ])
+        // Ids and counts stay far below 2^53: plain numbers are right for them in the UI.
+        .dangerously_cast_bigints_to_number()
+        // One TypeScript type per Rust type (they serialise and deserialise alike).
+        .disable_serde_phases()
+}
+
+/// The TypeScript exporter the bindings are made with.
+pub fn typescript() -> specta_typescript::Typescript {
+    specta_typescript::Typescript::default()
+        .header("// Generated from src-tauri by `UPDATE_BINDINGS=1 cargo test -p station-app --test bindings`. Do not edit.\n// @ts-nocheck")
+}
+
+/// Emits a flash's progress and result to the window.
+pub struct TauriSink {
+    app: AppHandle,
+}
+
+impl TauriSink {
+    pub fn new(app: AppHandle) -> Self {
+        TauriSink { app }
+    }
+}
+
+impl Sink for TauriSink {
+    fn progress(&self, p: FlashProgress) {
+        if let Err(e) = p.emit(&self.app) {
+            tracing::warn!(error = %e, "cannot send flash progress to the window");
+        }
+    }
+
+    fn finished(&self, f: FlashFinished) {
+        if let Err(e) = f.emit(&self.app) {
+            tracing::warn!(error = %e, "cannot send a flash result to the window");
+        }
+    }
+
+    fn shift(&self, s: Shift) {
+        if let Err(e) = ShiftChanged(s).emit(&self.app) {
+            tracing::warn!(error = %e, "cannot send the shift counters to the window");
+        }
+    }
+}
+
+fn setup(app: &mut tauri::App, started: Instant) -> Result<(), Box<dyn std::error::Error>> {
+    let db_path = station_core::store::default_db_path()?;
+    let store = station_core::Store::open(&db_path)?;
+    let data_dir = app.path().app_data_dir()?;
+    let bench = SimBench::new(data_dir.join("simulated-units"));
+    let flasher = Flasher::new(db_path.clone(), bench);
+    let audit = std::env::var(IPC_AUDIT_ENV).is_ok_and(|v| v == "1");
+    tracing::info!(db = %db_path.display(), data = %data_dir.display(), "station app starting");
+    app.manage(AppState::new(store, flasher, started, audit));
+    let handle = app.handle().clone();
+    ports::spawn_watcher(move |arrived, left| {
+        if let Err(e) = (PortsChanged { arrived, left }).emit(&handle) {
+            tracing::warn!(error = %e, "cannot send a port change to the window");
+        }
+    })?;
+    Ok(())
+}
+
+/// The context tauri-build generated (config, embedded UI, icons, permissions).
+#[allow(clippy::unwrap_used)] // generated code
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::tauri_build_context!()
+}
+
+/// Start the app; returns when its window is closed.
+pub fn run() {
+    let started = Instant::now();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STATION_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let builder = specta_builder();
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .invoke_handler(builder.invoke_handler())
+        .setup(move |app| {
+            builder.mount_events(app);
+            setup(app, started).map_err(|e| {
+                // The window cannot show anything useful without its database: say why.
+                eprintln!("error: the station cannot start: {e}");
+                e
+            })
+        })
+        .run(context());
+    if let Err(e) = result {
+        eprintln!("error: the station app stopped: {e}");
+        std::process::exit(1);
+    }
+}

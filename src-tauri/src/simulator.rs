@@ -1,0 +1,173 @@
+//! The "Simulated device" ports: a bench of simulated units, so the app can be tried, taught
+//! and tested with no hardware.
+//!
+//! Each flash on a simulated port plugs a unit in for that one job, as an operator would: a
+//! blank unit for a new device, or, for "Rotate and re-flash", the unit that holds the device
+//! (found by its hardware id). A unit's flash lives in a file under the app's data folder, so
+//! units keep what they were given across restarts. The unit speaks the real protocol on a
+//! pseudo-terminal at 115200 baud, so progress and timing look like hardware.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use station_core::{CoreError, Store};
+use station_devsim::{NakRule, SimHandle, SimOptions, Simulator};
+use station_protocol::{Command, DeviceErrorCode};
+
+use crate::dto::FlashRequest;
+use crate::error::{AppError, AppResult};
+
+/// The prefix of a simulated port's id: `sim:1` ... `sim:8`.
+pub const SIM_PORT_PREFIX: &str = "sim:";
+/// How long a simulated unit takes to think before each reply, like a real microcontroller.
+const REPLY_DELAY: Duration = Duration::from_millis(15);
+
+/// Whether `port` names a simulated port.
+pub fn is_sim_port(port: &str) -> bool {
+    port.strip_prefix(SIM_PORT_PREFIX)
+        .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1))
+}
+
+/// A fault the simulated unit shows (Settings → Simulated device).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimFault {
+    None,
+    /// The cable is pulled halfway through writing.
+    UnpluggedDuringWrite,
+    /// The unit refuses to save: its storage is full.
+    RefusesToSave,
+    /// The unit does not answer at all.
+    NoAnswer,
+    /// A noisy cable corrupts some bytes (the protocol retries).
+    NoisyLine,
+}
+
+impl SimFault {
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "unplugged_during_write" => SimFault::UnpluggedDuringWrite,
+            "refuses_to_save" => SimFault::RefusesToSave,
+            "no_answer" => SimFault::NoAnswer,
+            "noisy_line" => SimFault::NoisyLine,
+            _ => SimFault::None,
+        }
+    }
+
+    fn apply(self, opts: &mut SimOptions) {
+        match self {
+            SimFault::None => {}
+            SimFault::UnpluggedDuringWrite => opts.unplug_after_stages = Some(3),
+            SimFault::RefusesToSave => opts.naks.push(NakRule {
+                command: Command::Commit,
+                code: DeviceErrorCode::StorageFull,
+                count: None,
+            }),
+            SimFault::NoAnswer => opts.drop_rate = 1.0,
+            SimFault::NoisyLine => opts.corrupt_rate = 0.002,
+        }
+    }
+}
+
+/// Where the simulated units live.
+#[derive(Debug, Clone)]
+pub struct SimBench {
+    dir: PathBuf,
+}
+
+impl SimBench {
+    pub fn new(dir: PathBuf) -> Self {
+        SimBench { dir }
+    }
+
+    fn flash_file(&self, hardware_id: &str) -> PathBuf {
+        self.dir.join(format!("{hardware_id}.flash"))
+    }
+
+    /// Plug in the unit a flash of `request` needs.
+    pub fn plug_in(
+        &self,
+        request: &FlashRequest,
+        store: &Store,
+        fault: SimFault,
+    ) -> AppResult<SimHandle> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| {
+            AppError::from(CoreError::Io {
+                action: "create the simulated units' folder",
+                path: self.dir.clone(),
+                source,
+            })
+        })?;
+        let hardware_id = match request {
+            FlashRequest::Reflash { device_id } => {
+                let device = store.find_device(device_id)?;
+                let hw = device.hardware_id.ok_or_else(|| {
+                    AppError::from(CoreError::Refused {
+                        problem: format!(
+                            "Device {device_id} was never flashed, so no unit holds it."
+                        ),
+                        fix: "provision it on the Station screen first".into(),
+                    })
+                })?;
+                if !self.flash_file(&hw).exists() {
+                    return Err(CoreError::Refused {
+                        problem: format!(
+                            "The unit of device {device_id} ({hw}) is not on this station's simulated bench."
+                        ),
+                        fix: "plug the real unit in and pick its port".into(),
+                    }
+                    .into());
+                }
+                hw
+            }
+            _ => new_hardware_id()?,
+        };
+        let mut opts = SimOptions {
+            flash: Some(self.flash_file(&hardware_id)),
+            hardware_id: Some(hardware_id),
+            firmware_version: "devsim-1.0".into(),
+            baud: Some(station_protocol::spec::BAUD_RATE),
+            reply_delay: REPLY_DELAY,
+            ..SimOptions::default()
+        };
+        fault.apply(&mut opts);
+        Simulator::start(opts).map_err(|e| {
+            AppError::from(CoreError::Device {
+                message: format!("The simulated device could not start: {e}"),
+                fix: "restart the station; if it keeps failing, tell the engineer".into(),
+                reason: "simulator".into(),
+            })
+        })
+    }
+}
+
+/// A fresh unit's chip id: 8 random bytes as hex, like a real MCU's unique id.
+fn new_hardware_id() -> AppResult<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| AppError::internal(format!("no randomness for a hardware id: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02X}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_ports_are_recognised() {
+        assert!(is_sim_port("sim:1"));
+        assert!(is_sim_port("sim:8"));
+        assert!(!is_sim_port("sim:0"));
+        assert!(!is_sim_port("sim:x"));
+        assert!(!is_sim_port("/dev/ttyUSB0"));
+        assert!(!is_sim_port("COM3"));
+    }
+
+    #[test]
+    fn hardware_ids_are_sixteen_hex_digits() {
+        let a = new_hardware_id().expect("id");
+        let b = new_hardware_id().expect("id");
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

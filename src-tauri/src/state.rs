@@ -1,0 +1,52 @@
+//! What the commands share: the station database (the same file the `station` CLI uses), the
+//! flasher, and when the process started.
+//!
+//! Database work never runs on the thread that serves the window: [`AppState::db`] moves it
+//! to a blocking worker, so a busy database (another station process writing) cannot freeze
+//! the UI.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use station_core::{CoreError, Store};
+
+use crate::error::{AppError, AppResult};
+use crate::flashing::Flasher;
+
+pub struct AppState {
+    pub db_path: PathBuf,
+    store: Arc<Mutex<Store>>,
+    pub flasher: Flasher,
+    pub started: Instant,
+    pub ipc_audit: bool,
+}
+
+impl AppState {
+    pub fn new(store: Store, flasher: Flasher, started: Instant, ipc_audit: bool) -> Self {
+        AppState {
+            db_path: store.path().to_path_buf(),
+            store: Arc::new(Mutex::new(store)),
+            flasher,
+            started,
+            ipc_audit,
+        }
+    }
+
+    /// Run `f` on the database, off the window's thread.
+    pub async fn db<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, CoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tauri::async_runtime::spawn_blocking(move || {
+            let mut store = store
+                .lock()
+                .map_err(|_| AppError::internal("the database handle is poisoned"))?;
+            f(&mut store).map_err(AppError::from)
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("a database task failed: {e}")))?
+    }
+}

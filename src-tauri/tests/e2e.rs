@@ -1,0 +1,970 @@
+//! End-to-end: the real app binary, driven through tauri-driver and WebKitWebDriver on a
+//! display (Xvfb in CI), flashing simulated units on pseudo-terminals.
+//!
+//! One app session walks through what the line worker, the technician and the production
+//! lead do: add a device type, provision one unit (PASS), see a simulated fault (FAIL with its
+//! reason), create a batch and flash three, export it as CSV through the native save dialog,
+//! rotate and re-flash a device, deactivate one. Along the way it takes a screenshot of every
+//! screen, checks that no IPC payload or page ever held a credential the units received, and
+//! measures launch-to-interactive time, resident memory idle and during an 8-port gang flash,
+//! and the longest frame gap while a batch flashes.
+//!
+//! Needs the UI built (`npm run build` in `ui/`, embedded when cargo builds the app),
+//! `tauri-driver` on PATH, WebKitWebDriver, xdotool, and a display. `scripts/test-all.sh`
+//! runs it under `xvfb-run` with `cargo nextest run --workspace --run-ignored only -E
+//! 'package(station-app) & binary(e2e)'`.
+//! Set `STATION_E2E_SCREENSHOTS=DIR` to also write the screenshots to DIR (the committed ones
+//! in `docs/screenshots` are made that way).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+const FLASH_WAIT: Duration = Duration::from_secs(90);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// The app binary cargo built with this test (`STATION_APP_BIN` overrides, e.g. a release
+/// build installed from the .deb).
+fn app_binary() -> PathBuf {
+    std::env::var_os("STATION_APP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_station-app")))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// tauri-driver, stopped with SIGTERM (a killed one leaves WebKitWebDriver holding pipes).
+struct Driver {
+    child: Child,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("tauri-driver did not stop on SIGTERM");
+    }
+}
+
+struct Session {
+    client: Client,
+    home: PathBuf,
+    shots: Vec<PathBuf>,
+}
+
+impl Session {
+    async fn find(&self, css: &str) -> Element {
+        self.wait_for(css).await
+    }
+
+    async fn wait_for(&self, css: &str) -> Element {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {css}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap_or_default()
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("type");
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.find(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("select {value} in {css}: {e}"));
+    }
+
+    async fn nav(&self, screen: &str) {
+        self.click(&format!("[data-testid=nav-{screen}]")).await;
+        self.wait_for(&format!("[data-testid={screen}-screen]"))
+            .await;
+    }
+
+    /// Wait until `css` has attribute `attr` equal to one of `values`; returns the value.
+    async fn wait_attr(&self, css: &str, attr: &str, values: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                // A form control's live value is a property, not an attribute.
+                let v = if attr == "value" {
+                    e.prop(attr).await
+                } else {
+                    e.attr(attr).await
+                };
+                if let Ok(Some(v)) = v {
+                    if values.contains(&v.as_str()) {
+                        return v;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {css}[{attr}] in {values:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A screenshot of the window scrolled to the top.
+    async fn screenshot(&mut self, name: &str) {
+        self.js("window.scrollTo(0, 0); return true;").await;
+        self.screenshot_here(name).await;
+    }
+
+    /// A screenshot with `css` scrolled into view.
+    async fn screenshot_at(&mut self, name: &str, css: &str) {
+        let script = format!(
+            "document.querySelector({}).scrollIntoView({{block: 'start'}}); return true;",
+            serde_json::to_string(css).expect("json")
+        );
+        self.js(&script).await;
+        self.screenshot_here(name).await;
+    }
+
+    async fn screenshot_here(&mut self, name: &str) {
+        // Let the last frame be drawn so the picture shows the final state.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = workspace().join("target/e2e/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, &png).expect("write screenshot");
+        if let Some(extra) = std::env::var_os("STATION_E2E_SCREENSHOTS") {
+            let extra = PathBuf::from(extra);
+            std::fs::create_dir_all(&extra).expect("screenshot dir");
+            std::fs::write(extra.join(format!("{name}.png")), &png).expect("write screenshot");
+        }
+        self.shots.push(path);
+    }
+
+    /// The job ids shown on the tiles, by port.
+    async fn jobs(&self) -> Vec<(String, String, String)> {
+        let v = self
+            .js("return Array.from(document.querySelectorAll('[data-testid=tile]')).map(t => [t.dataset.port, t.dataset.job || '', t.dataset.state]);")
+            .await;
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    /// Wait until every port in `ports` shows a finished job other than the one in `before`.
+    async fn wait_new_results(
+        &self,
+        ports: &[String],
+        before: &[(String, String, String)],
+    ) -> Vec<String> {
+        let deadline = Instant::now() + FLASH_WAIT;
+        loop {
+            let now = self.jobs().await;
+            let states: Vec<Option<String>> = ports
+                .iter()
+                .map(|p| {
+                    let old = before
+                        .iter()
+                        .find(|(q, _, _)| q == p)
+                        .map(|(_, j, _)| j.clone());
+                    now.iter()
+                        .find(|(q, j, st)| {
+                            q == p
+                                && !j.is_empty()
+                                && Some(j) != old.as_ref()
+                                && (st == "passed" || st == "failed")
+                        })
+                        .map(|(_, _, st)| st.clone())
+                })
+                .collect();
+            if states.iter().all(Option::is_some) {
+                return states.into_iter().flatten().collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "flashes on {ports:?} did not finish: {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Flash with the big button on the selected port and wait for this job's result.
+    async fn flash_one(&self, port: &str) -> String {
+        let before = self.jobs().await;
+        self.click("[data-testid=flash-button]").await;
+        self.wait_new_results(&[port.to_owned()], &before)
+            .await
+            .remove(0)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.home.join("station.sqlite3")
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.home.join("data")
+    }
+}
+
+async fn start(home: &Path) -> (Driver, Session, Duration) {
+    let bin = app_binary();
+    assert!(
+        bin.exists(),
+        "{} is missing: build the UI and the app first",
+        bin.display()
+    );
+    let port = free_port();
+    let native = free_port();
+    let log = std::fs::File::create(home.join("driver.log")).expect("log");
+    let child = Command::new("tauri-driver")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("STATION_DB", home.join("station.sqlite3"))
+        .env("STATION_IPC_AUDIT", "1")
+        .env("STATION_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start tauri-driver (cargo install tauri-driver --locked)");
+    let driver = Driver { child };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tauri-driver did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "tauri:options".into(),
+        json!({ "application": bin.display().to_string() }),
+    );
+    caps.insert("browserName".into(), json!("wry"));
+    let launched = Instant::now();
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("WebDriver session");
+    let session = Session {
+        client,
+        home: home.to_path_buf(),
+        shots: Vec::new(),
+    };
+    session
+        .wait_attr(
+            "[data-testid=station-screen]",
+            "data-ready",
+            &["true"],
+            WAIT,
+        )
+        .await;
+    (driver, session, launched.elapsed())
+}
+
+fn proc_field(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// The app's WebKit helper processes (web content, network).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
+        if let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+            if proc_field(p, "PPid:") == u64::from(pid) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Resident memory (kB) of the app, and of the app with its WebKit helper processes.
+fn rss_kb(pid: u32, helpers: &[u32]) -> (u64, u64) {
+    let own = proc_field(pid, "VmRSS:");
+    (
+        own,
+        own + helpers
+            .iter()
+            .map(|p| proc_field(*p, "VmRSS:"))
+            .sum::<u64>(),
+    )
+}
+
+fn app_pid() -> u32 {
+    let bin = std::fs::canonicalize(app_binary()).expect("binary");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{p}/exe")).ok().as_deref() == Some(bin.as_path()) {
+            found.push(p);
+        }
+    }
+    // The newest process running our binary is this session's app.
+    found.into_iter().max().expect("the app's process")
+}
+
+/// Every password and api key the simulated units hold.
+fn unit_secrets(data_dir: &Path) -> Vec<String> {
+    let dir = data_dir.join("io.devicehub.station/simulated-units");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+    {
+        if let Some(cfg) = station_devsim::Flash::file(e.path(), None).contents() {
+            for key in [
+                station_protocol::Key::MqttPassword,
+                station_protocol::Key::ApiKey,
+            ] {
+                let v = cfg.get_str(key);
+                if !v.is_empty() {
+                    out.push(v.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Answer the GTK save dialog: type the full path into its name box and press Enter.
+fn answer_save_dialog(path: &Path) {
+    let search = || {
+        Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^Export batch"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.lines().next().map(str::to_owned))
+    };
+    let deadline = Instant::now() + WAIT;
+    let window = loop {
+        if let Some(w) = search() {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "the save dialog did not open");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let xdo = |args: &[&str]| {
+        let ok = Command::new("xdotool")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "xdotool {args:?} failed");
+    };
+    xdo(&["windowfocus", "--sync", &window]);
+    xdo(&["key", "--window", &window, "ctrl+a"]);
+    xdo(&[
+        "type",
+        "--window",
+        &window,
+        "--delay",
+        "5",
+        &path.display().to_string(),
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    xdo(&["key", "--window", &window, "Return"]);
+}
+
+/// A frame-gap monitor in the page: the longest time between two animation frames.
+const FRAME_MONITOR: &str = r#"
+  const f = { max: 0, start: performance.now(), last: performance.now(), count: 0, on: true, slow: [] };
+  window.__frames = f;
+  const tick = (t) => {
+    const gap = t - f.last;
+    if (gap > f.max) f.max = gap;
+    if (gap > 50 && f.slow.length < 50) f.slow.push([Math.round(f.last - f.start), Math.round(gap)]);
+    f.last = t; f.count++;
+    if (f.on) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  return true;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display: scripts/test-all.sh runs it under Xvfb"]
+async fn station_app_end_to_end() {
+    let home = tempfile::tempdir().expect("tempdir");
+    // The station's name, and fast hashing for the functional part; Django's real Argon2
+    // parameters are used for the gang-flash measurement below.
+    {
+        let mut store = station_core::Store::open(home.path().join("station.sqlite3")).expect("db");
+        store
+            .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
+            .expect("hash");
+        store.set_setting("station_id", "line-1").expect("station");
+    }
+    let (driver, mut s, launch_to_ready) = start(home.path()).await;
+    let ready_ms: u64 = s
+        .js("return Number(document.documentElement.dataset.readyMs || 0);")
+        .await
+        .as_u64()
+        .unwrap_or(0);
+    let mut metrics = serde_json::Map::new();
+    metrics.insert("launch_to_interactive_ms_in_app".into(), json!(ready_ms));
+    metrics.insert(
+        "launch_to_interactive_ms_via_webdriver".into(),
+        json!(launch_to_ready.as_millis() as u64),
+    );
+
+    // First run: no device type yet; the station says so and where to add one.
+    s.find("[data-testid=station-screen]").await;
+    assert!(s
+        .text("[data-testid=station-screen]")
+        .await
+        .contains("No device types yet"));
+
+    // Settings: the operator scans a badge, the engineer adds a device type.
+    s.nav("settings").await;
+    s.type_into("[data-testid=operator]", "badge-4711").await;
+    s.find("[data-testid=operator]")
+        .await
+        .send_keys(&Key::Enter)
+        .await
+        .expect("enter");
+    s.wait_for("[role=status]").await;
+    s.type_into("[data-testid=type-name]", "WeatherStation")
+        .await;
+    s.type_into("[data-testid=type-label]", "myapp").await;
+    s.click("[data-testid=type-save]").await;
+    s.wait_for("[data-testid=type-row][data-type=WeatherStation]")
+        .await;
+    s.screenshot("settings").await;
+
+    // Provision and flash one device: Enter triggers the big button.
+    s.nav("station").await;
+    s.wait_attr(
+        "[data-testid=station-screen]",
+        "data-ready",
+        &["true"],
+        WAIT,
+    )
+    .await;
+    s.wait_attr(
+        "[data-testid=port][data-port='sim:1']",
+        "aria-pressed",
+        &["true"],
+        WAIT,
+    )
+    .await;
+    s.screenshot("station").await;
+    let before = s.jobs().await;
+    s.js("document.getElementById('target').focus(); return true;")
+        .await;
+    s.find("#target")
+        .await
+        .send_keys(&Key::Enter)
+        .await
+        .expect("enter");
+    let state = s
+        .wait_new_results(&["sim:1".to_owned()], &before)
+        .await
+        .remove(0);
+    assert_eq!(state, "passed", "{}", s.text("[data-testid=tile]").await);
+    assert_eq!(
+        s.text("[data-testid=result-device]").await,
+        "weatherstation-001"
+    );
+    assert!(s.text("[data-testid=result]").await.contains("PASS"));
+    assert_eq!(s.text("[data-testid=count-passed]").await, "1");
+    s.screenshot("station-pass").await;
+
+    // A simulated fault: the unit refuses to save. FAIL, with the reason in words.
+    s.nav("settings").await;
+    s.select("[data-testid=sim-fault]", "refuses_to_save").await;
+    s.wait_attr(
+        "[data-testid=sim-fault]",
+        "value",
+        &["refuses_to_save"],
+        WAIT,
+    )
+    .await;
+    s.nav("station").await;
+    s.wait_attr(
+        "[data-testid=station-screen]",
+        "data-ready",
+        &["true"],
+        WAIT,
+    )
+    .await;
+    assert_eq!(s.flash_one("sim:1").await, "failed");
+    let reason = s
+        .find("[data-testid=result]")
+        .await
+        .attr("data-reason")
+        .await
+        .expect("attr")
+        .unwrap_or_default();
+    assert_eq!(reason, "storage_full");
+    let result = s.text("[data-testid=result]").await;
+    assert!(result.contains("FAIL"), "{result}");
+    assert!(result.contains("memory is full"), "{result}");
+    assert!(result.contains("What to do"), "{result}");
+    assert_eq!(s.text("[data-testid=count-failed]").await, "1");
+    s.screenshot("station-fail").await;
+    s.nav("settings").await;
+    s.select("[data-testid=sim-fault]", "none").await;
+    s.wait_attr("[data-testid=sim-fault]", "value", &["none"], WAIT)
+        .await;
+
+    // A port the OS does not list, named by its path: a simulated unit on a pseudo-terminal
+    // that this test runs itself, opened by the app as a plain serial port.
+    let unit = station_devsim::Simulator::start(station_devsim::SimOptions {
+        flash: Some(s.home.join("typed-unit.flash")),
+        link: Some(s.home.join("ttyTYPED0")),
+        ..station_devsim::SimOptions::default()
+    })
+    .expect("simulated unit");
+    let typed = s.home.join("ttyTYPED0").display().to_string();
+    s.nav("station").await;
+    s.wait_attr(
+        "[data-testid=station-screen]",
+        "data-ready",
+        &["true"],
+        WAIT,
+    )
+    .await;
+    s.click("[data-testid=port][data-port='sim:1']").await; // deselect
+    s.type_into("[data-testid=typed-port]", &typed).await;
+    s.find("[data-testid=typed-port]")
+        .await
+        .send_keys(&Key::Enter)
+        .await
+        .expect("enter");
+    let typed_css = format!("[data-testid=port][data-port='{typed}']");
+    s.wait_attr(&typed_css, "aria-pressed", &["true"], WAIT)
+        .await;
+    assert_eq!(s.flash_one(&typed).await, "passed");
+    let held = unit.flash_contents().expect("the unit holds a config");
+    assert_eq!(
+        held.get_str(station_protocol::Key::DeviceId),
+        "weatherstation-003"
+    );
+    unit.stop();
+    s.click(&typed_css).await; // deselect
+    s.click("[data-testid=port][data-port='sim:1']").await;
+
+    // A batch of three, flashed, then exported as CSV through the native save dialog.
+    s.nav("batches").await;
+    s.type_into("[data-testid=batch-prefix]", "e2e-").await;
+    s.type_into("[data-testid=batch-count]", "3").await;
+    s.click("[data-testid=batch-create]").await;
+    s.wait_for("[data-testid=batch]").await;
+    s.click("[data-testid=batch] button.primary").await; // "Flash this batch"
+    s.wait_attr(
+        "[data-testid=station-screen]",
+        "data-ready",
+        &["true"],
+        WAIT,
+    )
+    .await;
+    for n in 1..=3 {
+        assert_eq!(s.flash_one("sim:1").await, "passed");
+        assert_eq!(
+            s.text("[data-testid=result-device]").await,
+            format!("e2e-weatherstation-{n:03}")
+        );
+    }
+    s.nav("batches").await;
+    let numbers = s.text("[data-testid=batch-numbers]").await;
+    assert!(
+        numbers.contains("3 flashed") && numbers.contains("0 remaining"),
+        "{numbers}"
+    );
+    s.click("[data-testid=batch-devices]").await;
+    s.wait_for("[data-testid=batch-device-list] tbody tr").await;
+    s.screenshot("batches").await;
+    let csv_path = s.home.join("exports/batch.csv");
+    std::fs::create_dir_all(csv_path.parent().expect("dir")).expect("dir");
+    s.click("[data-testid=export-csv]").await;
+    let p = csv_path.clone();
+    tokio::task::spawn_blocking(move || answer_save_dialog(&p))
+        .await
+        .expect("dialog");
+    s.wait_for("[data-testid=export-done]").await;
+    let csv = std::fs::read_to_string(&csv_path).expect("the exported CSV");
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("device_id,name,device_type,batch_id,mqtt_username"),
+        "{header}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    for (i, row) in rows.iter().enumerate() {
+        assert!(
+            row.starts_with(&format!("e2e-weatherstation-{:03},", i + 1)),
+            "{row}"
+        );
+        assert!(row.contains(",flashed,"), "{row}");
+    }
+
+    // Rotate and re-flash: the station confirms the unit holds the device, writes g+1.
+    s.nav("devices").await;
+    s.type_into("[data-testid=device-search]", "e2e-weatherstation-002")
+        .await;
+    s.click("[data-testid=device-search-go]").await;
+    s.click("[data-testid=device-row][data-device=e2e-weatherstation-002]")
+        .await;
+    s.wait_for("[data-testid=device-detail][data-device=e2e-weatherstation-002]")
+        .await;
+    assert!(s
+        .text("[data-testid=device-generation]")
+        .await
+        .contains("generation 1"));
+    s.select("[data-testid=reflash-port]", "sim:1").await;
+    s.click("[data-testid=reflash]").await;
+    s.wait_attr(
+        "[data-testid=device-detail] [data-testid=tile]",
+        "data-state",
+        &["passed", "failed"],
+        FLASH_WAIT,
+    )
+    .await;
+    assert_eq!(
+        s.find("[data-testid=device-detail] [data-testid=result]")
+            .await
+            .attr("data-outcome")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some("pass"),
+        "{}",
+        s.text("[data-testid=device-detail]").await
+    );
+    let deadline = Instant::now() + WAIT;
+    while !s
+        .text("[data-testid=device-generation]")
+        .await
+        .contains("generation 2")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the detail did not show generation 2"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        s.exists("[data-testid=history] li[data-kind=rotated]")
+            .await
+    );
+    s.screenshot("devices").await;
+    s.screenshot_at("devices-reflash", "[data-testid=reflash-port]")
+        .await;
+
+    // Deactivate, after a confirmation.
+    s.click("[data-testid=deactivate]").await;
+    s.wait_for("[data-testid=confirm-deactivate]").await;
+    s.type_into("[data-testid=deactivate-reason]", "returned by customer")
+        .await;
+    s.screenshot_at(
+        "devices-deactivate-confirm",
+        "[data-testid=confirm-deactivate]",
+    )
+    .await;
+    s.click("[data-testid=deactivate-confirm]").await;
+    let deadline = Instant::now() + WAIT;
+    while !s
+        .text("[data-testid=device-active]")
+        .await
+        .contains("Deactivated")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the device was not shown deactivated"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        s.exists("[data-testid=history] li[data-kind=deactivated]")
+            .await
+    );
+    {
+        let store = station_core::Store::open(s.db()).expect("db");
+        let d = store.find_device("e2e-weatherstation-002").expect("device");
+        assert!(!d.is_active);
+        assert_eq!(d.generation, 2);
+    }
+
+    // Sync: off until a server is configured.
+    s.nav("sync").await;
+    assert!(s
+        .text("[data-testid=sync-summary]")
+        .await
+        .contains("Sync is off: no server configured"));
+    s.screenshot("sync").await;
+
+    // Nothing the UI received, and nothing on any page, holds a credential a unit received.
+    let mut secrets = unit_secrets(&s.data_dir());
+    if let Some(cfg) = station_devsim::Flash::file(s.home.join("typed-unit.flash"), None).contents()
+    {
+        secrets.push(cfg.get_str(station_protocol::Key::MqttPassword).to_owned());
+        secrets.push(cfg.get_str(station_protocol::Key::ApiKey).to_owned());
+    }
+    assert!(
+        secrets.len() >= 8,
+        "four units hold credentials, each a password and an api key: {}",
+        secrets.len()
+    );
+    let audit = s
+        .js("return JSON.stringify(window.__stationIpcAudit || []);")
+        .await;
+    let audit = audit.as_str().unwrap_or_default().to_owned();
+    let audited: Vec<String> = serde_json::from_str(&audit).expect("audit log");
+    assert!(
+        audited.len() > 50,
+        "the audit saw the session's IPC: {}",
+        audited.len()
+    );
+    assert!(
+        audited.iter().any(|p| p.contains("\"step\"")),
+        "the audit saw flash progress events"
+    );
+    assert!(
+        audited.iter().any(|p| p.contains("\"outcome\":\"passed\"")),
+        "the audit saw flash results"
+    );
+    let page = s.client.source().await.expect("page source");
+    for secret in &secrets {
+        assert!(
+            !audit.contains(secret.as_str()),
+            "an IPC payload held a unit's credential"
+        );
+        assert!(
+            !page.contains(secret.as_str()),
+            "the page held a unit's credential"
+        );
+    }
+    metrics.insert("ipc_payloads_scanned".into(), json!(audited.len()));
+
+    // Memory and frame pacing while idle.
+    let pid = app_pid();
+    let helpers = children(pid);
+    s.js(FRAME_MONITOR).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (idle_app, idle_total) = rss_kb(pid, &helpers);
+    let f = s
+        .js("window.__frames.on = false; return window.__frames;")
+        .await;
+    metrics.insert(
+        "idle_max_frame_gap_ms".into(),
+        json!((f["max"].as_f64().unwrap_or(0.0) * 10.0).round() / 10.0),
+    );
+    metrics.insert(
+        "idle_frames_per_3s".into(),
+        json!(f["count"].as_u64().unwrap_or(0)),
+    );
+    metrics.insert("idle_rss_app_kb".into(), json!(idle_app));
+    metrics.insert("idle_rss_with_webkit_kb".into(), json!(idle_total));
+
+    // An 8-port gang flash of a batch, with Django's real Argon2 parameters: memory, and the
+    // longest frame gap in the window while it runs.
+    {
+        let mut store = station_core::Store::open(s.db()).expect("db");
+        let hash = std::env::var("STATION_E2E_GANG_HASH").unwrap_or_else(|_| "argon2".into());
+        store.set_setting("hash_algorithm", &hash).expect("hash");
+    }
+    s.nav("settings").await;
+    s.select("[data-testid=sim-ports]", "8").await;
+    s.wait_attr("[data-testid=sim-ports]", "value", &["8"], WAIT)
+        .await;
+    s.nav("batches").await;
+    s.type_into("[data-testid=batch-prefix]", "gang-").await;
+    s.type_into("[data-testid=batch-count]", "16").await;
+    s.click("[data-testid=batch-create]").await;
+    s.wait_for("[data-testid=batch][data-batch='2']").await;
+    s.click("[data-testid=batch][data-batch='2'] button.primary")
+        .await;
+    s.wait_attr(
+        "[data-testid=station-screen]",
+        "data-ready",
+        &["true"],
+        WAIT,
+    )
+    .await;
+    for n in 2..=8 {
+        s.click(&format!("[data-testid=port][data-port='sim:{n}']"))
+            .await;
+    }
+    let ports: Vec<String> = (1..=8).map(|n| format!("sim:{n}")).collect();
+    let mut peak_app = 0;
+    let mut peak_total = 0;
+    let mut max_gap: f64 = 0.0;
+    let mut frames: u64 = 0;
+    let gang_started = Instant::now();
+    for round in 0..2 {
+        let before = s.jobs().await;
+        s.js(FRAME_MONITOR).await;
+        s.click("[data-testid=flash-button]").await;
+        let deadline = Instant::now() + FLASH_WAIT;
+        loop {
+            let (a, t) = rss_kb(pid, &helpers);
+            peak_app = peak_app.max(a);
+            peak_total = peak_total.max(t);
+            let now = s.jobs().await;
+            let done = ports.iter().all(|p| {
+                let old = before
+                    .iter()
+                    .find(|(q, _, _)| q == p)
+                    .map(|(_, j, _)| j.clone());
+                now.iter().any(|(q, j, st)| {
+                    q == p
+                        && !j.is_empty()
+                        && Some(j) != old.as_ref()
+                        && (st == "passed" || st == "failed")
+                })
+            });
+            if done {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the gang flash did not finish: {now:?}"
+            );
+            // Poll gently: the probe itself must not be what slows the window down.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let f = s
+            .js("window.__frames.on = false; return window.__frames;")
+            .await;
+        eprintln!(
+            "round {round}: frames {} max gap {} ms; gaps over 50 ms (at, gap): {}",
+            f["count"], f["max"], f["slow"]
+        );
+        max_gap = max_gap.max(f["max"].as_f64().unwrap_or(f64::MAX));
+        frames += f["count"].as_u64().unwrap_or(0);
+        for port in &ports {
+            let tile = format!("[data-testid=tile][data-port='{port}']");
+            let state = s
+                .find(&tile)
+                .await
+                .attr("data-state")
+                .await
+                .expect("attr")
+                .unwrap_or_default();
+            assert_eq!(
+                state,
+                "passed",
+                "round {round}, {port}: {}",
+                s.text(&tile).await
+            );
+        }
+        if round == 0 {
+            s.screenshot_at("station-gang", "[data-testid=counters]")
+                .await;
+        }
+    }
+    let gang_secs = gang_started.elapsed().as_secs_f64();
+    s.nav("batches").await;
+    let numbers = s
+        .text("[data-testid=batch][data-batch='2'] [data-testid=batch-numbers]")
+        .await;
+    assert!(numbers.contains("16 flashed"), "{numbers}");
+    metrics.insert(
+        "gang_8_ports_16_devices_seconds".into(),
+        json!((gang_secs * 10.0).round() / 10.0),
+    );
+    metrics.insert("gang_peak_rss_app_kb".into(), json!(peak_app));
+    metrics.insert("gang_peak_rss_with_webkit_kb".into(), json!(peak_total));
+    metrics.insert(
+        "batch_max_frame_gap_ms".into(),
+        json!((max_gap * 10.0).round() / 10.0),
+    );
+    metrics.insert("batch_frames".into(), json!(frames));
+
+    s.client.close().await.expect("close the session");
+    drop(driver);
+
+    let metrics = Value::Object(metrics);
+    let out = workspace().join("target/e2e/metrics.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&metrics).expect("json")).expect("metrics");
+    eprintln!(
+        "E2E metrics ({}):\n{}",
+        out.display(),
+        serde_json::to_string_pretty(&metrics).expect("json")
+    );
+    eprintln!("screenshots: {:?}", s.shots);
+    // The target is no frame gap over 100 ms. On a 2-core machine shared with other builds
+    // that is a measurement, not a gate: CI fails only on a real freeze, and
+    // STATION_E2E_STRICT_FRAMES=1 enforces the 100 ms target.
+    let limit = if std::env::var("STATION_E2E_STRICT_FRAMES").is_ok_and(|v| v == "1") {
+        100.0
+    } else {
+        250.0
+    };
+    eprintln!(
+        "longest frame gap during the batch: {max_gap:.0} ms (target 100 ms: {})",
+        if max_gap < 100.0 { "met" } else { "missed" }
+    );
+    assert!(
+        max_gap < limit,
+        "the UI froze for {max_gap:.0} ms while a batch flashed (limit {limit} ms)"
+    );
+}

@@ -1,0 +1,206 @@
+//! Nothing the UI receives holds a plaintext password or api key: real flashes (provision,
+//! then rotate and re-flash) of a simulated unit on a pseudo-terminal, through the app's
+//! flasher, with every event serialised exactly as it is sent to the webview and searched for
+//! the credentials the unit actually received.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use station_app::dto::{Device, DeviceEvent, FlashRequest, Shift};
+use station_app::events::{FlashFinished, FlashProgress, FlashResult};
+use station_app::flashing::{Flasher, Sink};
+use station_app::simulator::SimBench;
+use station_core::{NewDeviceType, Store};
+use station_devsim::Flash;
+use station_protocol::Key;
+
+#[derive(Default)]
+struct Recorder {
+    payloads: Mutex<Vec<String>>,
+    finished: Mutex<Vec<FlashFinished>>,
+}
+
+impl Sink for Recorder {
+    fn progress(&self, p: FlashProgress) {
+        let json = serde_json::to_string(&p).expect("json");
+        self.payloads.lock().expect("lock").push(json);
+    }
+    fn finished(&self, f: FlashFinished) {
+        let json = serde_json::to_string(&f).expect("json");
+        self.payloads.lock().expect("lock").push(json);
+        self.finished.lock().expect("lock").push(f);
+    }
+    fn shift(&self, s: Shift) {
+        let json = serde_json::to_string(&s).expect("json");
+        self.payloads.lock().expect("lock").push(json);
+    }
+}
+
+impl Recorder {
+    fn wait_for(&self, n: usize) -> FlashFinished {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(f) = self.finished.lock().expect("lock").get(n - 1) {
+                return f.clone();
+            }
+            assert!(Instant::now() < deadline, "flash {n} did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Every (password, api key) the simulated units hold now.
+fn secrets_on_bench(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("bench dir") {
+        let path = entry.expect("entry").path();
+        if let Some(cfg) = Flash::file(&path, None).contents() {
+            out.push(cfg.get_str(Key::MqttPassword).to_owned());
+            out.push(cfg.get_str(Key::ApiKey).to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite3");
+    let mut store = Store::open(&db).expect("open");
+    store
+        .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
+        .expect("fast hash");
+    store.set_setting("station_id", "line-1").expect("station");
+    store
+        .add_type(NewDeviceType {
+            name: "WeatherStation".into(),
+            app_label: "myapp".into(),
+            ..Default::default()
+        })
+        .expect("type");
+    let bench_dir = dir.path().join("units");
+    let flasher = Flasher::new(db.clone(), SimBench::new(bench_dir.clone()));
+    let sink = Arc::new(Recorder::default());
+
+    flasher
+        .start(
+            "sim:1",
+            FlashRequest::NewDevice {
+                device_type: "WeatherStation".into(),
+                prefix: "t-".into(),
+            },
+            sink.clone(),
+        )
+        .expect("start");
+    let first = sink.wait_for(1);
+    let FlashResult::Passed { device, .. } = &first.result else {
+        panic!("the first flash failed: {first:?}");
+    };
+    assert_eq!(device.device_id, "t-weatherstation-001");
+    assert_eq!(device.generation, 1);
+
+    flasher
+        .start(
+            "sim:1",
+            FlashRequest::Reflash {
+                device_id: device.device_id.clone(),
+            },
+            sink.clone(),
+        )
+        .expect("start reflash");
+    let second = sink.wait_for(2);
+    let FlashResult::Passed {
+        device, rotated, ..
+    } = &second.result
+    else {
+        panic!("the re-flash failed: {second:?}");
+    };
+    assert!(rotated);
+    assert_eq!(device.generation, 2);
+
+    // What the screens read about the device afterwards goes through the same DTOs.
+    let store = Store::open(&db).expect("reopen");
+    let d: Device = store.find_device(&device.device_id).expect("device").into();
+    let history: Vec<DeviceEvent> = store
+        .device_history(&device.device_id)
+        .expect("history")
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let mut payloads = sink.payloads.lock().expect("lock").clone();
+    payloads.push(serde_json::to_string(&d).expect("json"));
+    payloads.push(serde_json::to_string(&history).expect("json"));
+
+    let secrets = secrets_on_bench(&bench_dir);
+    assert_eq!(
+        secrets.len(),
+        2,
+        "one unit, holding one password and one api key"
+    );
+    for secret in &secrets {
+        assert!(secret.len() >= 40, "a real credential: {}", secret.len());
+        for p in &payloads {
+            assert!(
+                !p.contains(secret.as_str()),
+                "a UI payload holds a credential: {p}"
+            );
+        }
+    }
+    assert!(
+        payloads.len() > 10,
+        "progress, results and shift were all sent"
+    );
+}
+
+#[test]
+fn a_second_flash_on_a_busy_port_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.sqlite3");
+    let mut store = Store::open(&db).expect("open");
+    store
+        .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
+        .expect("fast hash");
+    store
+        .add_type(NewDeviceType {
+            name: "WeatherStation".into(),
+            app_label: "myapp".into(),
+            ..Default::default()
+        })
+        .expect("type");
+    let flasher = Flasher::new(db, SimBench::new(dir.path().join("units")));
+    let sink = Arc::new(Recorder::default());
+    let req = FlashRequest::NewDevice {
+        device_type: "WeatherStation".into(),
+        prefix: String::new(),
+    };
+    flasher
+        .start("sim:1", req.clone(), sink.clone())
+        .expect("first");
+    let err = flasher
+        .start("sim:1", req.clone(), sink.clone())
+        .expect_err("second click on the same port");
+    assert_eq!(err.code, station_app::error::ErrorCode::Conflict);
+    assert_eq!(flasher.busy_ports(), vec!["sim:1".to_string()]);
+    // Another port is free to flash at the same time.
+    flasher
+        .start("sim:2", req, sink.clone())
+        .expect("other port");
+    sink.wait_for(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flasher.busy_ports().is_empty() {
+        assert!(Instant::now() < deadline, "ports were not freed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    flasher
+        .start(
+            "sim:1",
+            FlashRequest::NewDevice {
+                device_type: "WeatherStation".into(),
+                prefix: String::new(),
+            },
+            sink.clone(),
+        )
+        .expect("free again after the job");
+    sink.wait_for(3);
+}

@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { flushSync, mount, unmount } from "svelte";
+import FlashTile from "./FlashTile.svelte";
+import type { Tile } from "../lib/flashes.svelte.js";
+import { device } from "../test/fixtures";
+
+let app: Record<string, unknown> | null = null;
+afterEach(() => {
+  if (app) unmount(app);
+  app = null;
+  document.body.innerHTML = "";
+});
+
+const request = { kind: "new_device", device_type: "WeatherStation", prefix: "" } as const;
+
+function render(tile: Tile | undefined, large = true) {
+  const target = document.createElement("div");
+  document.body.appendChild(target);
+  app = mount(FlashTile, { target, props: { port: "sim:1", label: "Simulated device", tile, large } });
+  flushSync();
+  return target;
+}
+
+describe("flash tile", () => {
+  it("shows the steps with the current one marked, and a progress bar", () => {
+    const t = render({ kind: "running", jobId: 1, step: "write", fraction: 0.4, done: 4, total: 11, request });
+    const current = t.querySelector("[aria-current=step]");
+    expect(current?.textContent).toContain("Write");
+    expect(current?.textContent).toContain("4/11");
+    expect(t.querySelectorAll(".steps li.done")).toHaveLength(2);
+    const bar = t.querySelector("[role=progressbar]");
+    expect(bar?.getAttribute("aria-valuenow")).toBe("40");
+  });
+
+  it("says PASS in a word and a symbol, with the device id", () => {
+    const t = render({ kind: "passed", jobId: 1, device: device(), rotated: false, hookError: null, elapsedMs: 1200, request });
+    const r = t.querySelector("[data-testid=result]");
+    expect(r?.getAttribute("role")).toBe("status");
+    expect(r?.textContent).toContain("PASS");
+    expect(r?.textContent).toContain("✔");
+    expect(r?.textContent).toContain("farm-weatherstation-001");
+    expect(r?.textContent).toContain("1.2 s");
+  });
+
+  it("says FAIL with the reason in words and what to do", () => {
+    const t = render({
+      kind: "failed",
+      jobId: 2,
+      deviceId: "farm-weatherstation-004",
+      error: { code: "device", message: "The device was unplugged or lost power.", help: "plug it back in and try again", reason: "disconnected" },
+      elapsedMs: 800,
+      request,
+    });
+    const r = t.querySelector("[data-testid=result]");
+    expect(r?.getAttribute("role")).toBe("alert");
+    expect(r?.textContent).toContain("FAIL");
+    expect(r?.textContent).toContain("✖");
+    expect(t.querySelector("[data-testid=result-headline]")?.textContent).toBe("The device was unplugged");
+    expect(r?.textContent).toContain("What to do: plug it back in and try again");
+    expect(r?.getAttribute("data-reason")).toBe("disconnected");
+  });
+
+  it("shows a hook failure without turning PASS into FAIL", () => {
+    const t = render({ kind: "passed", jobId: 1, device: device(), rotated: true, hookError: "webhook: 500", elapsedMs: 10, request });
+    expect(t.textContent).toContain("PASS");
+    expect(t.textContent).toContain("New credentials, generation 1");
+    expect(t.textContent).toContain("webhook: 500");
+  });
+});

@@ -1,0 +1,130 @@
+// The Devices screen's logic: search, a device's detail and history, rotate and re-flash,
+// deactivation (always after a confirmation).
+
+import type { AppError, Device, DeviceDetail, DeviceStatus, FlashFinished, FlashState, Port } from "./bindings";
+import type { FlashBoard } from "./flashes.svelte.js";
+import { call, commands, toAppError } from "./ipc";
+
+export class DevicesController {
+  search = $state("");
+  status: DeviceStatus | "" = $state("");
+  flashState: FlashState | "" = $state("");
+  results: Device[] = $state([]);
+  searched = $state(false);
+  detail: DeviceDetail | null = $state(null);
+  error: AppError | null = $state(null);
+  ports: Port[] = $state([]);
+  reflashPort = $state("");
+  confirming = $state(false);
+  reason = $state("");
+  /** Whether the Devices screen is on show (results are refreshed only then). */
+  active = false;
+  readonly board: FlashBoard;
+
+  constructor(board: FlashBoard) {
+    this.board = board;
+    board.onFinished((f) => void this.flashFinished(f));
+  }
+
+  async load(): Promise<void> {
+    try {
+      this.ports = await call(commands.listPorts());
+      if (!this.ports.some((p) => p.id === this.reflashPort)) {
+        this.reflashPort = (this.ports.find((p) => p.kind === "usb") ?? this.ports.find((p) => p.kind === "simulated") ?? this.ports[0])?.id ?? "";
+      }
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+    await this.run();
+    if (this.detail) await this.open(this.detail.device.device_id);
+  }
+
+  async run(): Promise<void> {
+    try {
+      this.results = await call(
+        commands.searchDevices({
+          search: this.search.trim() || null,
+          status: this.status || null,
+          flash_state: this.flashState || null,
+          batch_id: null,
+          active: null,
+          limit: null,
+        }),
+      );
+      this.searched = true;
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  async open(deviceId: string): Promise<void> {
+    try {
+      this.detail = await call(commands.deviceDetail(deviceId));
+      this.confirming = false;
+      this.reason = "";
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  close(): void {
+    this.detail = null;
+    this.confirming = false;
+  }
+
+  /** The port's tile while the open device is being re-flashed there. */
+  get reflashTile() {
+    const d = this.detail?.device;
+    if (!d) return null;
+    for (const [port, tile] of Object.entries(this.board.tiles)) {
+      if (tile.request.kind === "reflash" && tile.request.device_id === d.device_id) return { port, tile };
+    }
+    return null;
+  }
+
+  /** Plug the unit in, then this: the station checks it is this device's unit and writes g+1. */
+  async rotateAndReflash(): Promise<boolean> {
+    const d = this.detail?.device;
+    if (!d) return false;
+    if (!this.reflashPort) {
+      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null };
+      return false;
+    }
+    this.error = null;
+    return this.board.start(this.reflashPort, { kind: "reflash", device_id: d.device_id });
+  }
+
+  private async flashFinished(f: FlashFinished): Promise<void> {
+    const id = this.detail?.device.device_id;
+    const touched = f.result.outcome === "passed" ? f.result.device.device_id : f.result.device_id;
+    if (!this.active) return;
+    if (id && touched === id) await this.open(id);
+    if (this.searched) await this.run();
+  }
+
+  askDeactivate(): void {
+    this.confirming = true;
+    this.reason = "";
+  }
+
+  cancelDeactivate(): void {
+    this.confirming = false;
+  }
+
+  async confirmDeactivate(): Promise<boolean> {
+    const d = this.detail?.device;
+    if (!d) return false;
+    try {
+      await call(commands.deactivateDevice(d.device_id, this.reason.trim()));
+      this.confirming = false;
+      await this.open(d.device_id);
+      await this.run();
+      return true;
+    } catch (e) {
+      this.error = toAppError(e);
+      return false;
+    }
+  }
+}

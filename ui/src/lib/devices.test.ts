@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { DevicesController } from "./devices.svelte.js";
+import { FlashBoard } from "./flashes.svelte.js";
+import { device, emitFinished, ipc, nextFrame, passed, port, reset } from "../test/fixtures";
+
+afterEach(reset);
+
+function make() {
+  const board = new FlashBoard();
+  board.player = vi.fn(() => false);
+  return new DevicesController(board);
+}
+
+const detail = (over = {}) => ({
+  device: device(over),
+  history: [{ kind: "created", generation: null, detail: "batch 1", operator: "alice", station_id: "line-1", at: "2026-11-26T10:00:00Z" }],
+});
+
+describe("devices", () => {
+  it("searches by text and status", async () => {
+    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => [device()] });
+    const d = make();
+    await d.load();
+    d.search = "  AB12 ";
+    d.status = "provisioning";
+    await d.run();
+    const q = calls.filter((c) => c.cmd === "search_devices").pop()?.args.query;
+    expect(q).toEqual({ search: "AB12", status: "provisioning", flash_state: null, batch_id: null, active: null, limit: null });
+    expect(d.results).toHaveLength(1);
+    expect(d.reflashPort).toBe("sim:1");
+  });
+
+  it("opens a device with its history", async () => {
+    ipc({ device_detail: () => detail() });
+    const d = make();
+    await d.open("farm-weatherstation-001");
+    expect(d.detail?.history[0].kind).toBe("created");
+  });
+
+  it("rotates and re-flashes the open device on the chosen port", async () => {
+    const calls = ipc({ device_detail: () => detail(), start_flash: (a) => ({ job_id: 5, port: a.port }) });
+    const d = make();
+    await d.open("farm-weatherstation-001");
+    d.reflashPort = "/dev/ttyUSB0";
+    expect(await d.rotateAndReflash()).toBe(true);
+    const start = calls.find((c) => c.cmd === "start_flash");
+    expect(start?.args).toEqual({ port: "/dev/ttyUSB0", request: { kind: "reflash", device_id: "farm-weatherstation-001" } });
+    expect(d.reflashTile?.port).toBe("/dev/ttyUSB0");
+  });
+
+  it("refreshes the open device when its flash ends, while the screen is shown", async () => {
+    let generation = 1;
+    ipc({ device_detail: () => detail({ generation }), search_devices: () => [] });
+    const d = make();
+    await d.board.connect();
+    await d.open("farm-weatherstation-001");
+    d.active = true;
+    generation = 2;
+    await emitFinished(passed("sim:1", 1, device({ generation: 2 })));
+    await nextFrame();
+    expect(d.detail?.device.generation).toBe(2);
+  });
+
+  it("deactivates only after a confirmation, with the reason", async () => {
+    let active = true;
+    const calls = ipc({
+      device_detail: () => detail({ is_active: active }),
+      deactivate_device: () => ((active = false), device({ is_active: false })),
+      search_devices: () => [],
+    });
+    const d = make();
+    await d.open("farm-weatherstation-001");
+    d.askDeactivate();
+    expect(d.confirming).toBe(true);
+    d.cancelDeactivate();
+    expect(calls.some((c) => c.cmd === "deactivate_device")).toBe(false);
+    d.askDeactivate();
+    d.reason = " returned ";
+    expect(await d.confirmDeactivate()).toBe(true);
+    expect(calls.find((c) => c.cmd === "deactivate_device")?.args).toEqual({ deviceId: "farm-weatherstation-001", reason: "returned" });
+    expect(d.detail?.device.is_active).toBe(false);
+    expect(d.confirming).toBe(false);
+  });
+});

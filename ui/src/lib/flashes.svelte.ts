@@ -1,0 +1,144 @@
+// Every flash the station runs, by port: the live steps while it runs, then its PASS or FAIL.
+// One board for the whole app, so the Station screen and "Rotate and re-flash" on the Devices
+// screen show the same truth, and a port is never started twice from the UI.
+
+import type { AppError, Device, FlashFinished, FlashProgress, FlashRequest, Step } from "./bindings";
+import { call, commands, onFlashFinished, onFlashProgress, toAppError } from "./ipc";
+import { playResult } from "./sound";
+
+export type Tile =
+  | { kind: "running"; jobId: number | null; step: Step; fraction: number; done: number | null; total: number | null; request: FlashRequest }
+  | { kind: "passed"; jobId: number; device: Device; rotated: boolean; hookError: string | null; elapsedMs: number; request: FlashRequest }
+  | { kind: "failed"; jobId: number | null; deviceId: string | null; error: AppError; elapsedMs: number; request: FlashRequest };
+
+export class FlashBoard {
+  tiles: Record<string, Tile> = $state({});
+  sounds = true;
+  /** Plays the PASS or FAIL sound (replaced in tests). */
+  player: (passed: boolean, enabled: boolean) => boolean = playResult;
+  private listeners: Array<(f: FlashFinished) => void> = [];
+  private requests = new Map<string, FlashRequest>();
+
+  /** Subscribe to the Rust side's flash events. */
+  async connect(): Promise<void> {
+    await onFlashProgress((p) => this.progress(p));
+    await onFlashFinished((f) => this.finished(f));
+  }
+
+  onFinished(cb: (f: FlashFinished) => void): () => void {
+    this.listeners.push(cb);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== cb);
+    };
+  }
+
+  isBusy(port: string): boolean {
+    return this.tiles[port]?.kind === "running";
+  }
+
+  get busyPorts(): string[] {
+    return Object.keys(this.tiles).filter((p) => this.isBusy(p));
+  }
+
+  /** Start a flash on `port`; a port that is already flashing is left alone. */
+  async start(port: string, request: FlashRequest): Promise<boolean> {
+    if (this.isBusy(port)) return false;
+    this.requests.set(port, request);
+    this.tiles[port] = { kind: "running", jobId: null, step: "connect", fraction: 0, done: null, total: null, request };
+    try {
+      const started = await call(commands.startFlash(port, request));
+      const tile = this.tiles[port];
+      if (tile?.kind === "running" && tile.jobId === null) tile.jobId = started.job_id;
+      return true;
+    } catch (e) {
+      this.tiles[port] = { kind: "failed", jobId: null, deviceId: null, error: toAppError(e), elapsedMs: 0, request };
+      this.player(false, this.sounds);
+      return false;
+    }
+  }
+
+  private pending = new Map<string, FlashProgress>();
+  private done: FlashFinished[] = [];
+  private scheduled = false;
+
+  /** Events arrive faster than a screen refreshes (8 ports × many steps a second, results
+   *  landing together): keep the latest step per port and the results, and draw them once per
+   *  frame, so the window never falls behind. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const flush = () => {
+      this.scheduled = false;
+      const steps = [...this.pending.values()];
+      const results = this.done;
+      this.pending.clear();
+      this.done = [];
+      for (const q of steps) this.applyProgress(q);
+      for (const f of results) this.applyFinished(f);
+    };
+    if (typeof requestAnimationFrame === "function" && typeof document !== "undefined" && !document.hidden) {
+      requestAnimationFrame(flush);
+    } else {
+      setTimeout(flush, 16);
+    }
+  }
+
+  progress(p: FlashProgress): void {
+    this.pending.set(p.port, p);
+    this.schedule();
+  }
+
+  finished(f: FlashFinished): void {
+    // Progress still waiting for a frame belongs to this job, which is over.
+    if (this.pending.get(f.port)?.job_id === f.job_id) this.pending.delete(f.port);
+    this.done.push(f);
+    this.schedule();
+  }
+
+  private applyProgress(p: FlashProgress): void {
+    const request = this.requests.get(p.port) ?? { kind: "new_device", device_type: "", prefix: "" };
+    const tile = this.tiles[p.port];
+    if (tile && tile.kind !== "running" && tile.jobId === p.job_id) return; // late event of a finished job
+    this.tiles[p.port] = {
+      kind: "running",
+      jobId: p.job_id,
+      step: p.step,
+      fraction: p.fraction ?? 0,
+      done: p.done,
+      total: p.total,
+      request,
+    };
+  }
+
+  private applyFinished(f: FlashFinished): void {
+    const request = this.requests.get(f.port) ?? { kind: "new_device", device_type: "", prefix: "" };
+    const r = f.result;
+    if (r.outcome === "passed") {
+      this.tiles[f.port] = {
+        kind: "passed",
+        jobId: f.job_id,
+        device: r.device,
+        rotated: r.rotated,
+        hookError: r.hook_error,
+        elapsedMs: f.elapsed_ms,
+        request,
+      };
+    } else {
+      this.tiles[f.port] = {
+        kind: "failed",
+        jobId: f.job_id,
+        deviceId: r.device_id,
+        error: r.error,
+        elapsedMs: f.elapsed_ms,
+        request,
+      };
+    }
+    this.player(r.outcome === "passed", this.sounds);
+    for (const l of this.listeners) l(f);
+  }
+
+  /** Forget a finished tile (the operator dismissed it). */
+  clear(port: string): void {
+    if (!this.isBusy(port)) delete this.tiles[port];
+  }
+}

@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { SettingsController } from "./settings.svelte.js";
+import { fail, ipc, reset, settings, weather } from "../test/fixtures";
+
+afterEach(reset);
+
+describe("settings", () => {
+  it("saves one setting at a time, as a tagged change", async () => {
+    const calls = ipc({ get_settings: () => settings(), list_types: () => [weather], change_setting: () => settings({ operator: "badge-4711" }) });
+    const s = new SettingsController();
+    await s.load();
+    expect(await s.change({ key: "operator", value: "badge-4711" }, "operator")).toBe(true);
+    expect(calls.find((c) => c.cmd === "change_setting")?.args.change).toEqual({ key: "operator", value: "badge-4711" });
+    expect(s.settings?.operator).toBe("badge-4711");
+    expect(s.saved).toBe("operator");
+  });
+
+  it("never shows the server token, only whether it is set", async () => {
+    ipc({ get_settings: () => settings({ server_token_set: true }), list_types: () => [] });
+    const s = new SettingsController();
+    await s.load();
+    expect(s.settings?.server_token_set).toBe(true);
+    expect(JSON.stringify(s.settings)).not.toMatch(/token"\s*:\s*"/);
+  });
+
+  it("shows a refused value with what to do", async () => {
+    const calls = ipc({ change_setting: () => fail({ code: "invalid_input", message: "'ftp://x' is not an http(s) URL", help: "give the server's full address" }) });
+    const s = new SettingsController();
+    expect(await s.change({ key: "sync_server", value: { url: "ftp://x", token: null } }, "server")).toBe(false);
+    expect(calls[0].args.change).toEqual({ key: "sync_server", value: { url: "ftp://x", token: null } });
+    expect(s.error?.help).toBe("give the server's full address");
+    expect(s.saved).toBeNull();
+  });
+
+  it("adds a device type, then edits it", async () => {
+    const calls = ipc({ add_type: (a) => a.input, edit_type: (a) => a.input, list_types: () => [weather] });
+    const s = new SettingsController();
+    s.draft = { ...s.draft, name: "WeatherStation", app_label: "myapp", broker_port: 8883, broker_tls: true };
+    expect(await s.saveType()).toBe(true);
+    expect(calls[0].cmd).toBe("add_type");
+    expect(calls[0].args.input).toMatchObject({ name: "WeatherStation", broker_port: 8883, broker_tls: true });
+    s.startEdit(weather);
+    s.draft.broker_host = "mqtt.factory.local";
+    expect(await s.saveType()).toBe(true);
+    expect(calls.find((c) => c.cmd === "edit_type")?.args.input).toMatchObject({ name: "WeatherStation", broker_host: "mqtt.factory.local" });
+    expect(s.editing).toBeNull();
+  });
+});

@@ -1,0 +1,230 @@
+// The Station screen's logic: what to flash, on which ports, the big button, auto-flash on
+// plug, and the shift's counters. The screen only draws this state and calls these methods.
+
+import type { AppError, Batch, DeviceTypeInfo, FlashRequest, Port, Shift } from "./bindings";
+import type { FlashBoard } from "./flashes.svelte.js";
+import { call, commands, onPortsChanged, onShiftChanged, toAppError } from "./ipc";
+
+export const TYPED_PREFIX = "typed:";
+
+export type Target = { kind: "batch"; batchId: number } | { kind: "type"; name: string };
+
+export function targetKey(t: Target): string {
+  return t.kind === "batch" ? `batch:${t.batchId}` : `type:${t.name}`;
+}
+
+export function parseTarget(key: string): Target | null {
+  if (key.startsWith("batch:")) {
+    const id = Number(key.slice(6));
+    return Number.isInteger(id) && id > 0 ? { kind: "batch", batchId: id } : null;
+  }
+  if (key.startsWith("type:") && key.length > 5) return { kind: "type", name: key.slice(5) };
+  return null;
+}
+
+/** Batches that still have devices to flash, newest first. */
+export function openBatches(batches: Batch[]): Batch[] {
+  return batches.filter((b) => b.next_device_id !== null);
+}
+
+export class StationController {
+  types: DeviceTypeInfo[] = $state([]);
+  batches: Batch[] = $state([]);
+  machinePorts: Port[] = $state([]);
+  typedPorts: Port[] = $state([]);
+  selected: string[] = $state([]);
+  target = $state("");
+  prefix = $state("");
+  autoFlash = $state(false);
+  shift: Shift | null = $state(null);
+  error: AppError | null = $state(null);
+  loaded = $state(false);
+  readonly board: FlashBoard;
+  private connected = false;
+
+  constructor(board: FlashBoard) {
+    this.board = board;
+  }
+
+  get ports(): Port[] {
+    return [...this.machinePorts, ...this.typedPorts];
+  }
+
+  get request(): FlashRequest | null {
+    const t = parseTarget(this.target);
+    if (!t) return null;
+    if (t.kind === "batch") return { kind: "next_in_batch", batch_id: t.batchId };
+    return { kind: "new_device", device_type: t.name, prefix: this.prefix.trim() };
+  }
+
+  /** Ports that would start now if the button were pressed. */
+  get ready(): string[] {
+    return this.selected.filter((p) => !this.board.isBusy(p));
+  }
+
+  get canFlash(): boolean {
+    return this.request !== null && this.ready.length > 0;
+  }
+
+  /** Ports with a tile to show: the selected ones, and any other still flashing. */
+  get tilePorts(): string[] {
+    const extra = this.board.busyPorts.filter((p) => !this.selected.includes(p));
+    return [...this.selected, ...extra];
+  }
+
+  portLabel(id: string): string {
+    return this.ports.find((p) => p.id === id)?.label ?? id;
+  }
+
+  /** Load (or refresh) everything the screen shows; keeps the operator's choices if still valid. */
+  async load(): Promise<void> {
+    try {
+      const [types, batches, ports, settings, shift] = await Promise.all([
+        call(commands.listTypes()),
+        call(commands.listBatches()),
+        call(commands.listPorts()),
+        call(commands.getSettings()),
+        call(commands.shift()),
+      ]);
+      this.types = types;
+      this.batches = batches;
+      this.machinePorts = ports;
+      this.autoFlash = settings.auto_flash;
+      this.board.sounds = settings.sounds;
+      this.shift = shift;
+      this.pickDefaults();
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+    this.loaded = true;
+    if (!this.connected) {
+      this.connected = true;
+      await onPortsChanged((c) => void this.portsChanged(c.arrived));
+      await onShiftChanged((s) => {
+        this.shift = s;
+      });
+      this.board.onFinished(() => this.refreshBatchesSoon());
+    }
+  }
+
+  private pickDefaults(): void {
+    const known = new Set(this.ports.map((p) => p.id));
+    this.selected = this.selected.filter((p) => known.has(p));
+    if (this.selected.length === 0) {
+      const usb = this.machinePorts.find((p) => p.kind === "usb");
+      const sim = this.machinePorts.find((p) => p.kind === "simulated");
+      const first = usb ?? sim ?? this.machinePorts[0];
+      if (first) this.selected = [first.id];
+    }
+    const t = parseTarget(this.target);
+    const valid =
+      t !== null &&
+      (t.kind === "batch"
+        ? openBatches(this.batches).some((b) => b.id === t.batchId)
+        : this.types.some((ty) => ty.name === t.name));
+    if (!valid) {
+      const batch = openBatches(this.batches)[0];
+      const type = this.types[0];
+      this.target = batch ? targetKey({ kind: "batch", batchId: batch.id }) : type ? targetKey({ kind: "type", name: type.name }) : "";
+    }
+  }
+
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Several ports finish within moments of each other: refresh the batch list once. */
+  refreshBatchesSoon(delayMs = 250): void {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      void this.refreshBatches();
+    }, delayMs);
+  }
+
+  async refreshBatches(): Promise<void> {
+    try {
+      this.batches = await call(commands.listBatches());
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  togglePort(id: string): void {
+    this.selected = this.selected.includes(id) ? this.selected.filter((p) => p !== id) : [...this.selected, id];
+  }
+
+  /** Use a port the OS does not list (a typed path such as /dev/ttyACM3 or COM7). */
+  addTypedPort(path: string): boolean {
+    const p = path.trim();
+    if (!p) return false;
+    if (!this.ports.some((x) => x.id === p)) {
+      this.typedPorts = [
+        ...this.typedPorts,
+        { id: p, kind: "typed", label: p, vid: null, pid: null, serial_number: null, product: null, manufacturer: null },
+      ];
+    }
+    if (!this.selected.includes(p)) this.selected = [...this.selected, p];
+    return true;
+  }
+
+  /** The big button (and Enter): flash every selected port that is free. */
+  async flash(): Promise<number> {
+    const request = this.request;
+    if (!request) {
+      this.error = {
+        code: "invalid_input",
+        message: "Nothing to flash is chosen.",
+        help: this.types.length === 0 ? "add a device type in Settings first" : "pick a device type or an open batch",
+        reason: null,
+      };
+      return 0;
+    }
+    if (this.selected.length === 0) {
+      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick a port, or type the path of one", reason: null };
+      return 0;
+    }
+    this.error = null;
+    const ports = this.ready;
+    const started = await Promise.all(ports.map((p) => this.board.start(p, request)));
+    return started.filter(Boolean).length;
+  }
+
+  async setAutoFlash(on: boolean): Promise<void> {
+    this.autoFlash = on;
+    try {
+      await call(commands.changeSetting({ key: "auto_flash", value: on }));
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  /** A unit was plugged in: with auto-flash on, flash it at once. */
+  async portsChanged(arrived: string[]): Promise<void> {
+    try {
+      this.machinePorts = await call(commands.listPorts());
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+    if (!this.autoFlash) return;
+    const request = this.request;
+    if (!request) return;
+    for (const port of arrived) {
+      if (!this.selected.includes(port)) this.selected = [...this.selected, port];
+      if (!this.board.isBusy(port)) await this.board.start(port, request);
+    }
+  }
+
+  /** On the simulated bench, "plugging in" is this button: each selected simulated port gets a unit. */
+  async simulatePlugIn(): Promise<void> {
+    const sims = this.selected.filter((p) => p.startsWith("sim:"));
+    await this.portsChanged(sims);
+  }
+
+  async newShift(): Promise<void> {
+    try {
+      this.shift = await call(commands.newShift());
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+}

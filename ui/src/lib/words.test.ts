@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { failureHeadline, percent, when } from "./words";
+
+describe("words", () => {
+  it("names a failure by its reason first, then by its code", () => {
+    expect(failureHeadline("device", "timeout")).toBe("The device did not answer");
+    expect(failureHeadline("device", "storage_full")).toBe("The device's memory is full");
+    expect(failureHeadline("conflict", null)).toBe("Cannot do that now");
+    expect(failureHeadline("device", "something_new")).toBe("Flash failed");
+  });
+
+  it("shows times as 24-hour ISO-style local times", () => {
+    const s = when("2026-11-26T10:05:09Z");
+    expect(s).toMatch(/^2026-11-2\d \d\d:\d5:09$/);
+    expect(when(null)).toBe("—");
+    expect(when("not a time")).toBe("not a time");
+  });
+
+  it("clamps percentages", () => {
+    expect(percent(0.5)).toBe("50%");
+    expect(percent(1.7)).toBe("100%");
+    expect(percent(-1)).toBe("0%");
+  });
+});

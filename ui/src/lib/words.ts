@@ -1,0 +1,120 @@
+// Words the operator reads. One place, so the screens say the same thing the same way.
+// Times are shown as ISO-style 24-hour local times: no month names, no AM/PM.
+
+import type { DeviceStatus, FlashState, Step, SyncConnection, SyncState } from "./bindings";
+
+export const STEPS: Step[] = ["connect", "identify", "write", "verify", "record"];
+
+export const STEP_WORDS: Record<Step, string> = {
+  connect: "Connect",
+  identify: "Identify",
+  write: "Write",
+  verify: "Verify",
+  record: "Record",
+};
+
+/** A short headline for a device failure, by the protocol's stable reason. */
+const REASON_HEADLINES: Record<string, string> = {
+  timeout: "The device did not answer",
+  disconnected: "The device was unplugged",
+  io: "The USB port stopped working",
+  port_open_failed: "The port could not be opened",
+  port_list_failed: "The ports could not be listed",
+  commit_outcome_unknown: "Not sure the settings were saved",
+  unsupported_version: "Wrong firmware version",
+  malformed_reply: "The device's answer made no sense",
+  invalid_config: "The device's record is not valid",
+  invalid_hardware_id: "The device has no valid identity",
+  storage_full: "The device's memory is full",
+  already_provisioned: "This unit is already a device",
+  foreign_identity: "This unit belongs to another station",
+  wrong_unit: "This is not the selected device's unit",
+  hardware_mismatch: "Swapped or copied unit",
+  no_identity: "This unit holds no device",
+  deactivated: "The device is deactivated",
+  not_kept: "The device did not keep its settings",
+  digest_mismatch: "The settings arrived damaged",
+  simulator: "The simulated device did not start",
+};
+
+const CODE_HEADLINES: Record<string, string> = {
+  conflict: "Cannot do that now",
+  refused: "Refused",
+  not_found: "Not found",
+  invalid_input: "Check what was entered",
+  unknown_type: "Unknown device type",
+  duplicate_type: "That type already exists",
+  database_busy: "The database is busy",
+  database_read_only: "The database cannot be written",
+  database_corrupt: "The database is damaged",
+  disk_full: "The disk is full",
+  database: "Database problem",
+  io: "File problem",
+  device: "Flash failed",
+  internal: "Something went wrong inside the station",
+};
+
+export function failureHeadline(code: string, reason?: string | null): string {
+  if (reason && REASON_HEADLINES[reason]) return REASON_HEADLINES[reason];
+  return CODE_HEADLINES[code] ?? "Flash failed";
+}
+
+export const STATUS_WORDS: Record<DeviceStatus, string> = {
+  online: "Online",
+  offline: "Offline",
+  error: "Error",
+  maintenance: "Maintenance",
+  low_battery: "Low battery",
+  provisioning: "Provisioning",
+};
+
+export const FLASH_STATE_WORDS: Record<FlashState, string> = {
+  none: "Not flashed",
+  flashing: "Flash unconfirmed",
+  flashed: "Flashed",
+  failed: "Flash failed",
+};
+
+export const SYNC_STATE_WORDS: Record<SyncState, string> = {
+  not_queued: "Nothing to send",
+  pending: "Waiting to sync",
+  synced: "Synced",
+  rejected: "Refused by server",
+};
+
+export const CONNECTION_WORDS: Record<SyncConnection, string> = {
+  off: "Off",
+  not_running: "Not running",
+  connected: "Connected",
+  offline: "Offline",
+  error: "Error",
+};
+
+export const EVENT_WORDS: Record<string, string> = {
+  created: "Created",
+  credentials_issued: "Credentials issued",
+  flash_started: "Flash started",
+  flashed: "Flashed",
+  flash_failed: "Flash failed",
+  rotation_due: "Marked for rotation",
+  rotated: "Rotated",
+  deactivated: "Deactivated",
+  recovered: "Recovered",
+  synced: "Synced",
+};
+
+function pad(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+/** `2026-11-26 14:03:07` in local time; the input is RFC 3339. */
+export function when(rfc3339: string | null | undefined): string {
+  if (!rfc3339) return "—";
+  const d = new Date(rfc3339);
+  if (Number.isNaN(d.getTime())) return rfc3339;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function percent(fraction: number): string {
+  return `${Math.round(Math.max(0, Math.min(1, fraction)) * 100)}%`;
+}

@@ -1,0 +1,103 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { flushSync, mount, unmount } from "svelte";
+import Station from "./Station.svelte";
+import { FlashBoard } from "../lib/flashes.svelte.js";
+import { StationController } from "../lib/station.svelte.js";
+import { ipc, reset, settle, stationHandlers } from "../test/fixtures";
+
+let app: Record<string, unknown> | null = null;
+afterEach(() => {
+  if (app) unmount(app);
+  app = null;
+  document.body.innerHTML = "";
+  reset();
+});
+
+async function render(handlers = stationHandlers()) {
+  const calls = ipc(handlers);
+  const board = new FlashBoard();
+  board.player = vi.fn(() => false);
+  const station = new StationController(board);
+  const target = document.createElement("div");
+  document.body.appendChild(target);
+  const ready = vi.fn();
+  const goto = vi.fn();
+  app = mount(Station, { target, props: { station, onready: ready, ongoto: goto } });
+  await settle();
+  flushSync();
+  return { target, calls, ready, goto, station };
+}
+
+function key(el: Element | Window, k: string) {
+  el.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true }));
+}
+
+describe("station screen", () => {
+  it("is ready once loaded, and offers the ports with their identity", async () => {
+    const { target, ready } = await render();
+    expect(target.querySelector("[data-testid=station-screen]")?.getAttribute("data-ready")).toBe("true");
+    expect(ready).toHaveBeenCalledOnce();
+    const ports = [...target.querySelectorAll("[data-testid=port]")];
+    expect(ports.map((p) => p.getAttribute("data-port"))).toEqual(["/dev/ttyUSB0", "sim:1"]);
+    expect(ports[0].getAttribute("aria-pressed")).toBe("true");
+    expect(ports[1].textContent).toContain("Simulated device");
+  });
+
+  it("Enter anywhere on the screen presses the big button", async () => {
+    const { calls, target } = await render();
+    key(document.body, "Enter");
+    await settle();
+    expect(calls.filter((c) => c.cmd === "start_flash")).toHaveLength(1);
+    flushSync();
+    expect(target.querySelector("[data-testid=tile]")?.getAttribute("data-state")).toBe("running");
+  });
+
+  it("Enter on another button or in the typed-path box does not start a flash", async () => {
+    const { calls, target } = await render();
+    const typed = target.querySelector<HTMLInputElement>("#typed-port");
+    key(typed!, "Enter");
+    const port = target.querySelector("[data-testid=port]");
+    key(port!, "Enter");
+    await settle();
+    expect(calls.filter((c) => c.cmd === "start_flash")).toHaveLength(0);
+  });
+
+  it("adds a typed port path", async () => {
+    const { target, station } = await render();
+    const typed = target.querySelector<HTMLInputElement>("#typed-port")!;
+    typed.value = "/dev/ttyACM3";
+    typed.dispatchEvent(new Event("input", { bubbles: true }));
+    typed.form!.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    flushSync();
+    expect(station.selected).toContain("/dev/ttyACM3");
+    expect(target.querySelector("[data-port='/dev/ttyACM3']")).not.toBeNull();
+  });
+
+  it("with no device type, says so and leads to Settings", async () => {
+    const { target, goto } = await render(stationHandlers({ list_types: () => [], list_batches: () => [] }));
+    expect(target.textContent).toContain("No device types yet");
+    const button = [...target.querySelectorAll("button")].find((b) => b.textContent?.includes("Settings"));
+    button!.click();
+    expect(goto).toHaveBeenCalledWith("settings");
+    expect(target.querySelector<HTMLButtonElement>("[data-testid=flash-button]")!.disabled).toBe(true);
+  });
+
+  it("every control is a native, focusable control with a name", async () => {
+    const { target } = await render();
+    for (const b of target.querySelectorAll("button")) {
+      expect(b.textContent?.trim().length, b.outerHTML).toBeGreaterThan(0);
+      expect(b.tabIndex).toBe(0);
+    }
+    for (const i of target.querySelectorAll("input, select")) {
+      const id = i.getAttribute("id");
+      expect(id && target.querySelector(`label[for="${id}"]`), i.outerHTML).toBeTruthy();
+    }
+  });
+
+  it("shows the shift counters", async () => {
+    const { target } = await render();
+    expect(target.querySelector("[data-testid=count-passed]")?.textContent).toBe("3");
+    expect(target.querySelector("[data-testid=count-failed]")?.textContent).toBe("1");
+    expect(target.querySelector("[data-testid=counters]")?.textContent).toContain("42");
+  });
+});

@@ -1,0 +1,102 @@
+// Each of the other screens renders from mocked IPC and shows what it must.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { flushSync, mount, unmount, type Component } from "svelte";
+import Batches from "./Batches.svelte";
+import Devices from "./Devices.svelte";
+import Sync from "./Sync.svelte";
+import Settings from "./Settings.svelte";
+import { BatchesController } from "../lib/batches.svelte.js";
+import { DevicesController } from "../lib/devices.svelte.js";
+import { SyncController } from "../lib/sync.svelte.js";
+import { SettingsController } from "../lib/settings.svelte.js";
+import { FlashBoard } from "../lib/flashes.svelte.js";
+import { batch, device, ipc, port, reset, settings, settle, weather } from "../test/fixtures";
+
+let app: Record<string, unknown> | null = null;
+afterEach(() => {
+  if (app) unmount(app);
+  app = null;
+  document.body.innerHTML = "";
+  reset();
+});
+
+async function render<P extends Record<string, unknown>>(C: Component<P>, props: P) {
+  const target = document.createElement("div");
+  document.body.appendChild(target);
+  app = mount(C, { target, props });
+  await settle();
+  flushSync();
+  return target;
+}
+
+describe("screens", () => {
+  it("Batches: a bar with words for flashed, failed and remaining", async () => {
+    ipc({ list_batches: () => [batch()], list_types: () => [weather] });
+    const board = new FlashBoard();
+    const t = await render(Batches, { batches: new BatchesController(), board, onflash: vi.fn() });
+    const numbers = t.querySelector("[data-testid=batch-numbers]")?.textContent ?? "";
+    expect(numbers).toContain("2 flashed");
+    expect(numbers).toContain("1 failed");
+    expect(numbers).toContain("8 remaining");
+    expect(t.querySelector("[role=img]")?.getAttribute("aria-label")).toBe("2 flashed, 1 failed, 8 remaining of 10");
+    expect(t.querySelector("[data-testid=export-csv]")).not.toBeNull();
+    expect(t.querySelector("[data-testid=export-json]")).not.toBeNull();
+  });
+
+  it("Devices: results, detail with history, and a confirmation before deactivating", async () => {
+    const calls = ipc({
+      list_ports: () => [port("sim:1")],
+      search_devices: () => [device()],
+      device_detail: () => ({
+        device: device(),
+        history: [
+          { kind: "created", generation: null, detail: "batch 1", operator: "alice", station_id: "line-1", at: "2026-11-26T10:00:00Z" },
+          { kind: "flashed", generation: 1, detail: "unit AB12", operator: "alice", station_id: "line-1", at: "2026-11-26T10:05:00Z" },
+        ],
+      }),
+    });
+    const t = await render(Devices, { devices: new DevicesController(new FlashBoard()) });
+    t.querySelector<HTMLButtonElement>("[data-testid=device-row]")!.click();
+    await settle();
+    flushSync();
+    const history = [...t.querySelectorAll("[data-testid=history] li")].map((li) => li.getAttribute("data-kind"));
+    expect(history).toEqual(["created", "flashed"]);
+    expect(t.querySelector("[data-testid=history]")?.textContent).toContain("alice at line-1");
+    t.querySelector<HTMLButtonElement>("[data-testid=deactivate]")!.click();
+    await settle();
+    flushSync();
+    expect(t.querySelector("[role=alertdialog]")?.textContent).toContain("Deactivate farm-weatherstation-001?");
+    expect(document.activeElement?.id).toBe("reason");
+    expect(calls.some((c) => c.cmd === "deactivate_device")).toBe(false);
+  });
+
+  it("Sync: off until a server is configured", async () => {
+    ipc({
+      sync_status: () => ({ connection: "off", summary: "Sync is off: no server configured", server_url: null, queue_length: 2, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
+    });
+    const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
+    expect(t.querySelector("[data-testid=sync-summary]")?.textContent).toBe("Sync is off: no server configured");
+    expect(t.querySelector("[data-testid=sync-queue]")?.textContent).toBe("2");
+  });
+
+  it("Settings: every section, and the token never filled in", async () => {
+    ipc({ get_settings: () => settings({ server_token_set: true, server_url: "https://hub.local/station-sync/" }), list_types: () => [weather] });
+    const t = await render(Settings, { settings: new SettingsController() });
+    for (const h of ["Operator", "Station", "Server", "Password hashing", "Sounds", "Simulated device", "Device types"]) {
+      expect([...t.querySelectorAll("h2")].map((x) => x.textContent)).toContain(h);
+    }
+    expect(t.querySelector<HTMLInputElement>("#token")!.value).toBe("");
+    expect(t.querySelector("label[for=token]")?.textContent).toContain("set");
+    expect(t.querySelector("[data-testid=type-row][data-type=WeatherStation]")).not.toBeNull();
+    expect(t.querySelector<HTMLInputElement>("[data-testid=server-url]")!.value).toBe("https://hub.local/station-sync/");
+  });
+
+  it("Sync: the server's own error", async () => {
+    ipc({
+      sync_status: () => ({ connection: "error", summary: "The last attempt failed: HTTP 401", server_url: "https://hub/", queue_length: 5, rejected: 1, last_attempt_at: null, last_success_at: null, last_error: "HTTP 401: station token revoked", errors: [{ device_id: "d-001", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),
+    });
+    const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
+    expect(t.querySelector("[data-testid=sync-last-error]")?.textContent).toContain("HTTP 401: station token revoked");
+    expect(t.textContent).toContain("unknown device type");
+  });
+});
