@@ -95,6 +95,11 @@ impl Sink for TauriSink {
     }
 
     fn finished(&self, f: FlashFinished) {
+        // A verified flash queued a record for the server: send it now rather than at the
+        // worker's next idle check.
+        if let Some(state) = self.app.try_state::<AppState>() {
+            state.sync.wake();
+        }
         if let Err(e) = f.emit(&self.app) {
             tracing::warn!(error = %e, "cannot send a flash result to the window");
         }

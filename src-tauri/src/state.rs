@@ -18,14 +18,18 @@ pub struct AppState {
     pub db_path: PathBuf,
     store: Arc<Mutex<Store>>,
     pub flasher: Flasher,
+    /// The background sync worker; it idles while no server is configured.
+    pub sync: station_sync::Worker,
     pub started: Instant,
     pub ipc_audit: bool,
 }
 
 impl AppState {
     pub fn new(store: Store, flasher: Flasher, started: Instant, ipc_audit: bool) -> Self {
+        let db_path = store.path().to_path_buf();
         AppState {
-            db_path: store.path().to_path_buf(),
+            sync: station_sync::Worker::spawn(db_path.clone()),
+            db_path,
             store: Arc::new(Mutex::new(store)),
             flasher,
             started,

@@ -56,23 +56,6 @@ fn on_off(field: &'static str, value: &str) -> Result<()> {
     }
 }
 
-/// A server address must be an http(s) URL (or empty: no server).
-pub fn validate_server_url(url: &str) -> Result<()> {
-    if url.is_empty() {
-        return Ok(());
-    }
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && reqwest::Url::parse(url).is_ok();
-    if !ok {
-        return Err(CoreError::invalid(
-            "server URL",
-            format!("'{}' is not an http(s) URL", url.escape_default()),
-            "give the server's full address, e.g. https://devicehub.factory.local",
-        ));
-    }
-    Ok(())
-}
-
 fn validate_app_setting(key: &str, value: &str) -> Result<()> {
     match key {
         SETTING_OPERATOR => naming::validate_text("operator", value, 128),
@@ -129,37 +112,6 @@ impl Store {
                 .filter(|f| SIM_FAULTS.contains(&f.as_str()))
                 .unwrap_or_else(|| "none".into()),
         })
-    }
-
-    /// Point the station at a sync server (or, with an empty URL, turn sync off). The token is
-    /// kept when `token` is `None`; a URL without any token is refused.
-    pub fn set_sync_server(&mut self, url: &str, token: Option<&str>) -> Result<()> {
-        use crate::outbox::config_key;
-        let url = url.trim();
-        if url.is_empty() {
-            return self.set_sync_config(&[(config_key::SERVER_URL, None)]);
-        }
-        validate_server_url(url)?;
-        let token = token.map(str::trim).filter(|t| !t.is_empty());
-        let number = match token {
-            Some(t) => Some(station_number_of(t)?.to_string()),
-            None => {
-                if !self.sync_config()?.contains_key(config_key::TOKEN) {
-                    return Err(CoreError::invalid(
-                        "server token",
-                        "a server needs this station's token",
-                        "paste the token printed by `manage.py station_tokens create NAME`",
-                    ));
-                }
-                None
-            }
-        };
-        let mut entries = vec![(config_key::SERVER_URL, Some(url))];
-        if let (Some(t), Some(n)) = (token, number.as_deref()) {
-            entries.push((config_key::TOKEN, Some(t)));
-            entries.push((config_key::STATION_NUMBER, Some(n)));
-        }
-        self.set_sync_config(&entries)
     }
 
     /// The sync state for a screen: configuration (never the token), queue, last results.
@@ -255,32 +207,6 @@ fn save_shift(tx: &rusqlite::Transaction<'_>, shift: &ShiftCounters) -> Result<(
 
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// The station token's number (`dhs_<number>_<secret>`): it selects the station's offline id
-/// range. The same format `station-sync` checks before it uses the token.
-fn station_number_of(token: &str) -> Result<u64> {
-    let bad = || {
-        CoreError::invalid(
-            "server token",
-            "this is not a station token (dhs_<number>_<43 characters>)",
-            "paste the whole line printed by `manage.py station_tokens create NAME`",
-        )
-    };
-    let rest = token.strip_prefix("dhs_").ok_or_else(bad)?;
-    let (number, secret) = rest.split_once('_').ok_or_else(bad)?;
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let ok = !number.starts_with('0')
-        && (1..=crate::outbox::MAX_STATION_NUMBER).contains(&n)
-        && secret.len() == 43
-        && secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(n)
-    } else {
-        Err(bad())
-    }
 }
 
 /// The sync state as the Sync screen shows it. No token: only whether one is set.
@@ -410,29 +336,21 @@ mod tests {
     }
 
     #[test]
-    fn the_sync_server_is_the_sync_configuration_and_the_token_never_comes_back() {
+    fn the_sync_overview_shows_the_configuration_but_never_the_token() {
         use crate::outbox::config_key;
         let (_d, mut s) = store();
         let off = s.sync_overview().expect("overview");
         assert_eq!(off.server_url, None);
         assert!(!off.token_set);
-        assert!(s.set_sync_server("ftp://x", Some("t")).is_err());
-        assert!(
-            s.set_sync_server("https://hub.local/station-sync/", None)
-                .is_err(),
-            "no token yet"
-        );
-        assert!(s
-            .set_sync_server("https://hub.local/", Some("dhs_12_short"))
-            .is_err());
         let token = format!("dhs_12_{}", "a".repeat(43));
-        s.set_sync_server("https://hub.local/station-sync/", Some(&token))
-            .expect("configure");
-        let c = s.sync_config().expect("config");
-        assert_eq!(
-            c.get(config_key::STATION_NUMBER).map(String::as_str),
-            Some("12")
-        );
+        s.set_sync_config(&[
+            (
+                config_key::SERVER_URL,
+                Some("https://hub.local/station-sync/"),
+            ),
+            (config_key::TOKEN, Some(&token)),
+        ])
+        .expect("configure");
         let on = s.sync_overview().expect("overview");
         assert_eq!(
             on.server_url.as_deref(),
@@ -440,12 +358,7 @@ mod tests {
         );
         assert!(on.token_set);
         assert!(!format!("{on:?}").contains(&token));
-        // A new URL keeps the token; an empty one turns sync off.
-        s.set_sync_server("https://hub2.local/", None)
-            .expect("new url");
-        assert!(s.sync_overview().expect("overview").token_set);
-        s.set_sync_server("", None).expect("off");
-        assert_eq!(s.sync_overview().expect("overview").server_url, None);
+        assert!(!serde_json::to_string(&on).expect("json").contains(&token));
     }
 
     #[test]

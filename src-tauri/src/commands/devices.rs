@@ -66,10 +66,13 @@ pub async fn deactivate_device(
     device_id: String,
     reason: String,
 ) -> AppResult<Device> {
-    state
+    let device = state
         .db(move |s| {
             let actor = actor(s)?;
             Ok(s.deactivate(&device_id, &actor, reason.trim())?.into())
         })
-        .await
+        .await?;
+    // The server must stop accepting the device as soon as it can be told.
+    state.sync.wake();
+    Ok(device)
 }

@@ -20,6 +20,36 @@ fn settings(s: &Store) -> Result<Settings, station_core::CoreError> {
     ))
 }
 
+/// Point the station at a sync server (the token kept when none is given), or with an empty
+/// URL turn sync off: station-sync's own configuration, so the app and `station sync config`
+/// check the same things.
+fn set_sync_server(
+    s: &mut Store,
+    url: &str,
+    token: Option<String>,
+) -> Result<(), station_core::CoreError> {
+    use station_sync::{ConfigUpdate, StationToken, SyncConfig};
+    let url = url.trim();
+    if url.is_empty() {
+        return SyncConfig::disable(s).map_err(Into::into);
+    }
+    let token = token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(StationToken::parse)
+        .transpose()?;
+    SyncConfig::update(
+        s,
+        ConfigUpdate {
+            server_url: Some(url.to_owned()),
+            token,
+            ..ConfigUpdate::default()
+        },
+    )?;
+    Ok(())
+}
+
 fn on_off(b: bool) -> &'static str {
     if b {
         "on"
@@ -51,9 +81,7 @@ pub async fn change_setting(
                 SettingChange::Operator(v) => {
                     s.set_app_setting(keys::SETTING_OPERATOR, v.trim())?
                 }
-                SettingChange::SyncServer { url, token } => {
-                    s.set_sync_server(&url, token.as_deref())?
-                }
+                SettingChange::SyncServer { url, token } => set_sync_server(s, &url, token)?,
                 SettingChange::Sounds(b) => s.set_app_setting(keys::SETTING_SOUNDS, on_off(b))?,
                 SettingChange::AutoFlash(b) => {
                     s.set_app_setting(keys::SETTING_AUTO_FLASH, on_off(b))?

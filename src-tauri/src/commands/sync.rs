@@ -1,7 +1,7 @@
 //! The Sync screen's state: the server the station is configured for, what waits in the
 //! outbox, the last attempt and the server's own errors, all from the station database (the
-//! sync engine and `station sync` write them). The engine itself is a separate part: until it is
-//! wired in here, this app only reports its state, and "Retry now" only reports it again.
+//! background worker, `station_sync::Worker`, and `station sync` write them). "Retry now"
+//! queues refused records again and wakes the worker.
 
 use station_core::app::SyncOverview;
 use tauri::State;
@@ -37,11 +37,19 @@ pub async fn sync_status(state: State<'_, AppState>) -> AppResult<SyncStatus> {
     Ok(status(state.db(|s| s.sync_overview()).await?))
 }
 
-/// Try sending now. Without the sync engine wired in, this only reports the state again.
+/// Queue refused records again and send now; returns the state as it is at once (the worker
+/// reports its result through the next `sync_status`).
 #[tauri::command]
 #[specta::specta]
 pub async fn sync_retry(state: State<'_, AppState>) -> AppResult<SyncStatus> {
-    Ok(status(state.db(|s| s.sync_overview()).await?))
+    let overview = state
+        .db(|s| {
+            s.outbox_retry(None)?;
+            s.sync_overview()
+        })
+        .await?;
+    state.sync.wake();
+    Ok(status(overview))
 }
 
 #[cfg(test)]

@@ -39,7 +39,10 @@ export const commands = {
 	/**  Block a device for good (django-devicehub's is_active = False); the record stays. */
 	deactivateDevice: (deviceId: string, reason: string) => typedError<Device, AppError>(__TAURI_INVOKE("deactivate_device", { deviceId, reason })),
 	syncStatus: () => typedError<SyncStatus, AppError>(__TAURI_INVOKE("sync_status")),
-	/**  Try sending now. Without the sync engine wired in, this only reports the state again. */
+	/**
+	 *  Queue refused records again and send now; returns the state as it is at once (the worker
+	 *  reports its result through the next `sync_status`).
+	 */
 	syncRetry: () => typedError<SyncStatus, AppError>(__TAURI_INVOKE("sync_retry")),
 	getSettings: () => typedError<Settings, AppError>(__TAURI_INVOKE("get_settings")),
 	/**  Change one setting; returns all of them as they now are. */
