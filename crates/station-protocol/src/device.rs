@@ -740,14 +740,31 @@ mod tests {
 
     #[test]
     fn hello_clears_the_cache() {
+        // A COMMIT whose reply is cached, then HELLO, then the very same COMMIT frame again:
+        // with the cache cleared it is a new request (no session: NO_SESSION); a cache that
+        // survived HELLO would answer the cached OK. (The C port's review found the previous
+        // version of this test passed either way.)
+        let cfg = test_vector_config();
+        let digest = config_digest(&cfg);
         let mut m = model();
-        ask(&mut m, 5, &Request::Begin);
-        ask(&mut m, 6, &stage(Key::DeviceId, 0, b"abc"));
-        ask(&mut m, 1, &Request::Hello { version: 1 });
-        ask(&mut m, 2, &Request::Abort);
-        // Seq 6 again after HELLO is a new request: no session any more.
-        let words = ask(&mut m, 6, &stage(Key::DeviceId, 0, b"abc"));
-        assert_eq!(words[2], "NO_SESSION");
+        let mut seq = 1;
+        ask(&mut m, seq, &Request::Begin);
+        stage_all(&mut m, &cfg, &mut seq);
+        seq += 1;
+        let commit_seq = seq;
+        assert_eq!(ask(&mut m, commit_seq, &commit(digest, HWID))[0], "OK");
+        // Without HELLO, the retransmission gets the cached OK.
+        assert_eq!(ask(&mut m, commit_seq, &commit(digest, HWID))[0], "OK");
+        ask(
+            &mut m,
+            commit_seq.wrapping_add(1),
+            &Request::Hello { version: 1 },
+        );
+        let words = ask(&mut m, commit_seq, &commit(digest, HWID));
+        assert_eq!(
+            words[2], "NO_SESSION",
+            "HELLO did not clear the reply cache: {words:?}"
+        );
     }
 
     #[test]
