@@ -108,7 +108,10 @@ impl StoredConfig {
 
     /// The generation (0 if the stored text is not a number, which commit never allows).
     pub fn generation(&self) -> u32 {
-        self.get_str(Key::Generation).parse().unwrap_or(0)
+        // Canonical decimal only (spec §4.4), as STAGE accepts it: "+7" or "007" is no generation.
+        crate::message::parse_decimal(self.get_str(Key::Generation))
+            .and_then(|g| u32::try_from(g).ok())
+            .unwrap_or(0)
     }
 
     /// SHA-256 of the canonical encoding: equals the COMMIT digest that stored it.
