@@ -215,10 +215,6 @@ impl Hasher {
         }
     }
 
-    pub fn algorithm(&self) -> &HashAlgorithm {
-        &self.algorithm
-    }
-
     /// Hash a password into Django's encoded form with a fresh Django-style salt.
     pub fn hash(&mut self, password: &Secret) -> Result<String> {
         let salt = django_salt()?;
@@ -276,11 +272,6 @@ impl Hasher {
             }
         }
     }
-}
-
-/// Hash a password into Django's encoded form (one-off; batches keep a [`Hasher`]).
-pub fn hash_password(password: &Secret, algorithm: &HashAlgorithm) -> Result<String> {
-    Hasher::new(*algorithm).hash(password)
 }
 
 fn unsupported_hash() -> CoreError {
@@ -415,7 +406,7 @@ mod tests {
     fn argon2_hash_has_django_prefix_and_verifies() {
         let p = Secret::generate_password().expect("p");
         let default = HashAlgorithm::default();
-        let h = hash_password(&p, &default).expect("hash");
+        let h = Hasher::new(default).hash(&p).expect("hash");
         assert!(
             h.starts_with("argon2$argon2id$v=19$m=102400,t=2,p=8$"),
             "{h}"

@@ -363,15 +363,6 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<String>>>()
             .map_err(|e| self.sql_err(e))
     }
-
-    /// Devices with a flash whose outcome is still unknown.
-    pub fn pending_devices(&self) -> Result<Vec<Device>> {
-        Ok(self
-            .list_devices(&DeviceFilter::default())?
-            .into_iter()
-            .filter(|d| d.pending_generation.is_some())
-            .collect())
-    }
 }
 
 fn pending_conflict(device_id: &str, generation: u32) -> CoreError {
