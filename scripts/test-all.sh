@@ -7,6 +7,19 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup-deps.sh
 
+# A cold build of everything (the desktop app, every test binary) takes about 2 GB of target/.
+# Say so up front when the disk cannot hold it, instead of failing mid-link with a bus error.
+need_kib=$((3 * 1024 * 1024))
+mkdir -p target
+free_kib=$(df -Pk target | awk 'NR == 2 { print $4 }')
+echo "== disk: $((free_kib / 1024)) MiB free for target/" >&2
+if ((free_kib < need_kib)); then
+  echo "warning: less than $((need_kib / 1024)) MiB free; the build may fail with 'No space left on device'." >&2
+  echo "         free space, or point CARGO_TARGET_DIR at a larger disk." >&2
+fi
+# CI builds once from a clean clone: incremental caches would only cost disk (about 1 GB).
+if [[ -n "${CI:-}" ]]; then export CARGO_INCREMENTAL=0; fi
+
 echo "== cargo fmt" >&2
 cargo fmt --all -- --check
 
