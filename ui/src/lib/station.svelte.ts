@@ -39,8 +39,12 @@ export class StationController {
   shift: Shift | null = $state(null);
   error: AppError | null = $state(null);
   loaded = $state(false);
+  /** A load is in flight: what the screen shows may still change under the operator. */
+  refreshing = $state(false);
   readonly board: FlashBoard;
   private connected = false;
+  /** The operator picked ports: a refresh never picks for them again. */
+  private portsChosen = false;
 
   constructor(board: FlashBoard) {
     this.board = board;
@@ -78,6 +82,7 @@ export class StationController {
 
   /** Load (or refresh) everything the screen shows; keeps the operator's choices if still valid. */
   async load(): Promise<void> {
+    this.refreshing = true;
     try {
       const [types, batches, ports, settings, shift] = await Promise.all([
         call(commands.listTypes()),
@@ -98,6 +103,7 @@ export class StationController {
       this.error = toAppError(e);
     }
     this.loaded = true;
+    this.refreshing = false;
     if (!this.connected) {
       this.connected = true;
       await onPortsChanged((c) => void this.portsChanged(c.arrived));
@@ -111,7 +117,7 @@ export class StationController {
   private pickDefaults(): void {
     const known = new Set(this.ports.map((p) => p.id));
     this.selected = this.selected.filter((p) => known.has(p));
-    if (this.selected.length === 0) {
+    if (this.selected.length === 0 && !this.portsChosen) {
       const usb = this.machinePorts.find((p) => p.kind === "usb");
       const sim = this.machinePorts.find((p) => p.kind === "simulated");
       const first = usb ?? sim ?? this.machinePorts[0];
@@ -150,6 +156,7 @@ export class StationController {
   }
 
   togglePort(id: string): void {
+    this.portsChosen = true;
     this.selected = this.selected.includes(id) ? this.selected.filter((p) => p !== id) : [...this.selected, id];
   }
 
@@ -157,6 +164,7 @@ export class StationController {
   addTypedPort(path: string): boolean {
     const p = path.trim();
     if (!p) return false;
+    this.portsChosen = true;
     if (!this.ports.some((x) => x.id === p)) {
       this.typedPorts = [
         ...this.typedPorts,

@@ -65,6 +65,26 @@ describe("station", () => {
     expect(s.error?.help).toContain("Settings");
   });
 
+  // Regression: the app E2E run flashed two devices when one was meant. The operator deselected
+  // the simulated port while the screen's refresh was still in flight; the refresh found nothing
+  // selected and picked the default port again, so the next press flashed it too.
+  it("never reselects a port the operator deselected (refresh_reselected_deselected_port)", async () => {
+    ipc(stationHandlers({ list_ports: () => [port("sim:1")] }));
+    const s = make();
+    await s.load();
+    expect(s.selected).toEqual(["sim:1"]);
+    const refresh = s.load();
+    expect(s.refreshing).toBe(true);
+    s.togglePort("sim:1");
+    s.addTypedPort("/dev/ttyACM3");
+    await refresh;
+    expect(s.refreshing).toBe(false);
+    expect(s.selected).toEqual(["/dev/ttyACM3"]);
+    s.togglePort("/dev/ttyACM3");
+    await s.load();
+    expect(s.selected).toEqual([]);
+  });
+
   it("takes a typed port path, portable to Windows names", async () => {
     ipc(stationHandlers());
     const s = make();
