@@ -1,7 +1,7 @@
 //! What the UI receives and sends: the IPC contract, exported to TypeScript.
 //!
-//! These are the public faces of the core's types, built field by field, so what crosses to the
-//! webview is chosen here and nowhere else. No type in this module can hold a password, an api
+//! Records are the public faces of the core's types, built field by field, so what crosses to the
+//! webview is chosen here and nowhere else; plain enums and value types are the core's own. No type in this module can hold a password, an api
 //! key or the server token: the core's [`station_core::IssuedCredentials`] is never converted.
 
 use serde::{Deserialize, Serialize};
@@ -9,105 +9,9 @@ use specta::Type;
 use station_core::app::{AppSettings, ShiftCounters, SyncOverview};
 use station_core::{devices, BatchProgress, DeviceType};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceStatus {
-    Online,
-    Offline,
-    Error,
-    Maintenance,
-    LowBattery,
-    Provisioning,
-}
-
-impl From<devices::DeviceStatus> for DeviceStatus {
-    fn from(s: devices::DeviceStatus) -> Self {
-        use devices::DeviceStatus as S;
-        match s {
-            S::Online => DeviceStatus::Online,
-            S::Offline => DeviceStatus::Offline,
-            S::Error => DeviceStatus::Error,
-            S::Maintenance => DeviceStatus::Maintenance,
-            S::LowBattery => DeviceStatus::LowBattery,
-            S::Provisioning => DeviceStatus::Provisioning,
-        }
-    }
-}
-
-impl DeviceStatus {
-    pub fn to_core(self) -> devices::DeviceStatus {
-        use devices::DeviceStatus as S;
-        match self {
-            DeviceStatus::Online => S::Online,
-            DeviceStatus::Offline => S::Offline,
-            DeviceStatus::Error => S::Error,
-            DeviceStatus::Maintenance => S::Maintenance,
-            DeviceStatus::LowBattery => S::LowBattery,
-            DeviceStatus::Provisioning => S::Provisioning,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
-#[serde(rename_all = "snake_case")]
-pub enum FlashState {
-    None,
-    Flashing,
-    Flashed,
-    Failed,
-}
-
-impl From<devices::FlashState> for FlashState {
-    fn from(s: devices::FlashState) -> Self {
-        use devices::FlashState as S;
-        match s {
-            S::None => FlashState::None,
-            S::Flashing => FlashState::Flashing,
-            S::Flashed => FlashState::Flashed,
-            S::Failed => FlashState::Failed,
-        }
-    }
-}
-
-impl FlashState {
-    pub fn to_core(self) -> devices::FlashState {
-        use devices::FlashState as S;
-        match self {
-            FlashState::None => S::None,
-            FlashState::Flashing => S::Flashing,
-            FlashState::Flashed => S::Flashed,
-            FlashState::Failed => S::Failed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncState {
-    NotQueued,
-    Pending,
-    Synced,
-    Rejected,
-}
-
-impl From<devices::SyncState> for SyncState {
-    fn from(s: devices::SyncState) -> Self {
-        use devices::SyncState as S;
-        match s {
-            S::NotQueued => SyncState::NotQueued,
-            S::Pending => SyncState::Pending,
-            S::Synced => SyncState::Synced,
-            S::Rejected => SyncState::Rejected,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
-pub struct Topics {
-    pub data: String,
-    pub status: String,
-    pub cmd: String,
-}
+/// The core's own types, exported as they are: they hold nothing the UI may not see.
+pub use station_core::devices::{DeviceEvent, DeviceStatus, FlashState, SyncState};
+pub use station_core::Topics;
 
 /// One device as the screens show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -143,52 +47,24 @@ impl From<devices::Device> for Device {
             name: d.name,
             device_type: d.device_type,
             batch_id: d.batch_id,
-            status: d.status.into(),
+            status: d.status,
             is_active: d.is_active,
             firmware_version: d.firmware_version,
             mqtt_username: d.mqtt_username,
-            topics: Topics {
-                data: d.topics.data,
-                status: d.topics.status,
-                cmd: d.topics.cmd,
-            },
+            topics: d.topics,
             generation: d.generation,
             has_credentials: d.has_credentials,
             pending_generation: d.pending_generation,
-            flash_state: d.flash_state.into(),
+            flash_state: d.flash_state,
             flash_error: d.flash_error,
             hardware_id: d.hardware_id,
             flashed_at: d.flashed_at,
             rotation_due: d.rotation_due,
             station_id: d.station_id,
             operator: d.operator,
-            sync_state: d.sync_state.into(),
+            sync_state: d.sync_state,
             created_at: d.created_at,
             updated_at: d.updated_at,
-        }
-    }
-}
-
-/// One line of a device's history: what happened, who, when, at which station.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
-pub struct DeviceEvent {
-    pub kind: String,
-    pub generation: Option<u32>,
-    pub detail: String,
-    pub operator: String,
-    pub station_id: String,
-    pub at: String,
-}
-
-impl From<devices::DeviceEvent> for DeviceEvent {
-    fn from(e: devices::DeviceEvent) -> Self {
-        DeviceEvent {
-            kind: e.kind,
-            generation: e.generation,
-            detail: e.detail,
-            operator: e.operator,
-            station_id: e.station_id,
-            at: e.at,
         }
     }
 }

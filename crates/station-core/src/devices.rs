@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
 use crate::naming;
@@ -14,7 +14,8 @@ use crate::store::{now, Store};
 use crate::types::{DeviceType, Topics};
 
 /// django-devicehub's six device statuses, exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceStatus {
     Online,
@@ -73,7 +74,8 @@ impl FromStr for DeviceStatus {
 }
 
 /// Where a device is in being written to hardware.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum FlashState {
     /// Never flashed by this station.
@@ -127,7 +129,8 @@ impl FromStr for FlashState {
 }
 
 /// Whether the central server has the device's latest record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     /// Nothing to send yet (e.g. created for a batch, not flashed).
@@ -212,8 +215,9 @@ pub struct Device {
     pub updated_at: String,
 }
 
-/// One line of a device's history.
-#[derive(Debug, Clone, Serialize)]
+/// One line of a device's history: what happened, who, when, at which station.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeviceEvent {
     pub kind: String,
     pub generation: Option<u32>,

@@ -3,7 +3,7 @@
 //! given.
 
 use rusqlite::{params, OptionalExtension, Row};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
 use crate::naming::{self, MessageType};
@@ -27,7 +27,8 @@ pub struct DeviceType {
 }
 
 /// The three MQTT topics of one device.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Topics {
     pub data: String,
     pub status: String,

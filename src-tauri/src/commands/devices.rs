@@ -22,8 +22,8 @@ pub async fn search_devices(
             .search
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty()),
-        status: query.status.map(|s| s.to_core()),
-        flash_state: query.flash_state.map(|s| s.to_core()),
+        status: query.status,
+        flash_state: query.flash_state,
         batch_id: query.batch_id,
         is_active: query.active,
         limit: Some(query.limit.unwrap_or(SEARCH_LIMIT).min(SEARCH_LIMIT)),
@@ -48,11 +48,7 @@ pub async fn device_detail(
     state
         .db(move |s| {
             let device = s.find_device(&device_id)?.into();
-            let history = s
-                .device_history(&device_id)?
-                .into_iter()
-                .map(Into::into)
-                .collect();
+            let history = s.device_history(&device_id)?;
             Ok(DeviceDetail { device, history })
         })
         .await

@@ -155,6 +155,7 @@ export type DeviceQuery = {
 	limit: number | null,
 };
 
+/**  django-devicehub's six device statuses, exactly. */
 export type DeviceStatus = "online" | "offline" | "error" | "maintenance" | "low_battery" | "provisioning";
 
 export type DeviceTypeInfo = {
@@ -234,7 +235,16 @@ export type FlashStarted = {
 	port: string,
 };
 
-export type FlashState = "none" | "flashing" | "flashed" | "failed";
+/**  Where a device is in being written to hardware. */
+export type FlashState = 
+/**  Never flashed by this station. */
+"none" | 
+/**  Credentials were issued to a flash whose outcome is not known yet. */
+"flashing" | 
+/**  The device confirmed the credentials it holds. */
+"flashed" | 
+/**  The last flash failed; the device holds none of this station's credentials. */
+"failed";
 
 export type NewBatch = {
 	device_type: string,
@@ -330,7 +340,16 @@ export type SyncError = {
 	at: string,
 };
 
-export type SyncState = "not_queued" | "pending" | "synced" | "rejected";
+/**  Whether the central server has the device's latest record. */
+export type SyncState = 
+/**  Nothing to send yet (e.g. created for a batch, not flashed). */
+"not_queued" | 
+/**  Waiting in the outbox. */
+"pending" | 
+/**  The server acknowledged the latest change. */
+"synced" | 
+/**  The server refused the latest change; a person must act. */
+"rejected";
 
 export type SyncStatus = {
 	connection: SyncConnection,
@@ -347,6 +366,7 @@ export type SyncStatus = {
 	errors: SyncError[],
 };
 
+/**  The three MQTT topics of one device. */
 export type Topics = {
 	data: string,
 	status: string,
