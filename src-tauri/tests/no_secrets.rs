@@ -122,12 +122,7 @@ fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
     // What the screens read about the device afterwards goes through the same DTOs.
     let store = Store::open(&db).expect("reopen");
     let d: Device = store.find_device(&device.device_id).expect("device").into();
-    let history: Vec<DeviceEvent> = store
-        .device_history(&device.device_id)
-        .expect("history")
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let history: Vec<DeviceEvent> = store.device_history(&device.device_id).expect("history");
     let mut payloads = sink.payloads.lock().expect("lock").clone();
     payloads.push(serde_json::to_string(&d).expect("json"));
     payloads.push(serde_json::to_string(&history).expect("json"));

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 /// A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidInput,
@@ -206,6 +207,37 @@ impl CoreError {
                 source: std::io::Error::other(err.to_string()),
             },
             _ => CoreError::Database { path, source: err },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// The CLI prints `as_str`, the app sends the serde form: scripts and the UI see one code.
+    #[test]
+    fn serde_form_of_each_code_is_its_as_str() {
+        for c in [
+            ErrorCode::InvalidInput,
+            ErrorCode::UnknownType,
+            ErrorCode::DuplicateType,
+            ErrorCode::NotFound,
+            ErrorCode::Conflict,
+            ErrorCode::DatabaseBusy,
+            ErrorCode::DatabaseReadOnly,
+            ErrorCode::DatabaseCorrupt,
+            ErrorCode::DiskFull,
+            ErrorCode::Database,
+            ErrorCode::Io,
+            ErrorCode::Refused,
+            ErrorCode::Device,
+            ErrorCode::Internal,
+        ] {
+            let json = serde_json::to_value(c).expect("json");
+            assert_eq!(json, serde_json::Value::String(c.as_str().into()));
+            let back: ErrorCode = serde_json::from_value(json).expect("parse");
+            assert_eq!(back, c);
         }
     }
 }

@@ -179,10 +179,7 @@ export type DeviceTypeInput = {
 	broker_tls: boolean | null,
 };
 
-/**
- *  The core's stable error codes, mirrored for the TypeScript bindings. The `From` below is an
- *  exhaustive match: a code added to the core fails this crate's build until it is mirrored.
- */
+/**  A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it. */
 export type ErrorCode = "invalid_input" | "unknown_type" | "duplicate_type" | "not_found" | "conflict" | "database_busy" | "database_read_only" | "database_corrupt" | "disk_full" | "database" | "io" | "refused" | "device" | "internal";
 
 /**  A finished export; `None` from the command when the person cancelled the dialog. */
