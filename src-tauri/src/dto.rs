@@ -394,3 +394,12 @@ pub struct AppInfo {
     /// suite's secret scan.
     pub ipc_audit: bool,
 }
+
+/// Why the station could not start (its database cannot be opened or made), for the window to
+/// show instead of its screens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct StartupProblem {
+    pub error: crate::error::AppError,
+    /// The database file it tried, when one was chosen.
+    pub database_path: Option<String>,
+}

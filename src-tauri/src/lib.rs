@@ -19,11 +19,12 @@ use std::time::Instant;
 use tauri::{AppHandle, Manager};
 use tauri_specta::{collect_commands, collect_events, Event};
 
-use crate::dto::Shift;
+use crate::dto::{Shift, StartupProblem};
+use crate::error::AppError;
 use crate::events::{FlashFinished, FlashProgress, PortsChanged, ShiftChanged};
 use crate::flashing::{Flasher, Sink};
 use crate::simulator::SimBench;
-use crate::state::AppState;
+use crate::state::{AppState, Startup};
 
 /// Environment variable: `1` makes the UI keep a copy of every IPC payload it receives, for
 /// the end-to-end suite's scan for secrets.
@@ -37,6 +38,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
     use commands::*;
     tauri_specta::Builder::<tauri::Wry>::new()
         .commands(collect_commands![
+            station::startup_problem,
+            station::retry_startup,
             station::app_info,
             station::ui_ready,
             station::list_ports,
@@ -112,22 +115,49 @@ impl Sink for TauriSink {
     }
 }
 
-fn setup(app: &mut tauri::App, started: Instant) -> Result<(), Box<dyn std::error::Error>> {
-    let db_path = station_core::store::default_db_path()?;
-    let store = station_core::Store::open(&db_path)?;
-    let data_dir = app.path().app_data_dir()?;
+/// Opens the station's database and starts what runs beside the window (the flasher, the sync
+/// worker, the port watcher). Fails only before anything was started, so it can be tried again.
+pub fn start_station(app: &AppHandle, started: Instant) -> Result<(), StartupProblem> {
+    let db_path = station_core::store::default_db_path().map_err(|e| StartupProblem {
+        error: e.into(),
+        database_path: None,
+    })?;
+    let store = station_core::Store::open(&db_path).map_err(|e| StartupProblem {
+        error: e.into(),
+        database_path: Some(db_path.display().to_string()),
+    })?;
+    let data_dir = app.path().app_data_dir().map_err(|e| StartupProblem {
+        error: AppError::internal(format!("the app's data folder is unknown: {e}")),
+        database_path: Some(db_path.display().to_string()),
+    })?;
     let bench = SimBench::new(data_dir.join("simulated-units"));
     let flasher = Flasher::new(db_path.clone(), bench);
     let audit = std::env::var(IPC_AUDIT_ENV).is_ok_and(|v| v == "1");
     tracing::info!(db = %db_path.display(), data = %data_dir.display(), "station app starting");
     app.manage(AppState::new(store, flasher, started, audit));
-    let handle = app.handle().clone();
-    ports::spawn_watcher(move |arrived, left| {
+    let handle = app.clone();
+    let watcher = ports::spawn_watcher(move |arrived, left| {
         if let Err(e) = (PortsChanged { arrived, left }).emit(&handle) {
             tracing::warn!(error = %e, "cannot send a port change to the window");
         }
-    })?;
+    });
+    if let Err(e) = watcher {
+        // The port list still works when asked for; only plug events are missed.
+        tracing::warn!(error = %e, "cannot watch for ports arriving and leaving");
+    }
     Ok(())
+}
+
+fn setup(app: &mut tauri::App, started: Instant) {
+    let problem = start_station(app.handle(), started).err();
+    if let Some(p) = &problem {
+        // The window shows this, with what to do and "Try again".
+        tracing::error!(code = ?p.error.code, error = %p.error.message, "the station cannot start");
+    }
+    app.manage(Startup {
+        started,
+        problem: std::sync::Mutex::new(problem),
+    });
 }
 
 /// The context tauri-build generated (config, embedded UI, icons, permissions).
@@ -152,11 +182,8 @@ pub fn run() {
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
-            setup(app, started).map_err(|e| {
-                // The window cannot show anything useful without its database: say why.
-                eprintln!("error: the station cannot start: {e}");
-                e
-            })
+            setup(app, started);
+            Ok(())
         })
         .run(context());
     if let Err(e) = result {

@@ -11,8 +11,19 @@ use std::time::Instant;
 
 use station_core::{CoreError, Store};
 
+use crate::dto::StartupProblem;
 use crate::error::{AppError, AppResult};
 use crate::flashing::Flasher;
+
+/// Whether the station started: always managed, so the window can ask before anything else.
+/// When the database cannot be opened the window shows why and what to do, with "Try again",
+/// instead of an app that silently never opens.
+pub struct Startup {
+    pub started: Instant,
+    /// `Some` until the station runs. Held while a start is attempted, so two "Try again"
+    /// presses cannot start two stations.
+    pub problem: Mutex<Option<StartupProblem>>,
+}
 
 pub struct AppState {
     pub db_path: PathBuf,

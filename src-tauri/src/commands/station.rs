@@ -2,16 +2,47 @@
 
 use std::sync::Arc;
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 
-use crate::dto::{AppInfo, FlashRequest, FlashStarted, Port, Shift};
-use crate::error::AppResult;
+use crate::dto::{AppInfo, FlashRequest, FlashStarted, Port, Shift, StartupProblem};
+use crate::error::{AppError, AppResult};
 use crate::ports;
-use crate::state::AppState;
+use crate::state::{AppState, Startup};
 use crate::TauriSink;
 
 fn uptime_ms(state: &AppState) -> u32 {
     state.started.elapsed().as_millis().min(u32::MAX as u128) as u32
+}
+
+/// Why the station could not start, or `None` once it runs: the window asks this first.
+#[tauri::command]
+#[specta::specta]
+pub fn startup_problem(startup: State<'_, Startup>) -> AppResult<Option<StartupProblem>> {
+    let problem = startup
+        .problem
+        .lock()
+        .map_err(|_| AppError::internal("the startup state is poisoned"))?;
+    Ok(problem.clone())
+}
+
+/// Try to start again once the person has done what the problem said (closed the other
+/// program, freed disk space, restored the file). `None`: the station runs now.
+#[tauri::command]
+#[specta::specta]
+pub async fn retry_startup(app: AppHandle) -> AppResult<Option<StartupProblem>> {
+    tauri::async_runtime::spawn_blocking(move || {
+        let startup = app.state::<Startup>();
+        let mut problem = startup
+            .problem
+            .lock()
+            .map_err(|_| AppError::internal("the startup state is poisoned"))?;
+        if problem.is_some() {
+            *problem = crate::start_station(&app, startup.started).err();
+        }
+        Ok(problem.clone())
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("the start task failed: {e}")))?
 }
 
 /// Who and where this station is, once at start.

@@ -7,6 +7,13 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 
 /** Commands */
 export const commands = {
+	/**  Why the station could not start, or `None` once it runs: the window asks this first. */
+	startupProblem: () => typedError<StartupProblem | null, AppError>(__TAURI_INVOKE("startup_problem")),
+	/**
+	 *  Try to start again once the person has done what the problem said (closed the other
+	 *  program, freed disk space, restored the file). `None`: the station runs now.
+	 */
+	retryStartup: () => typedError<StartupProblem | null, AppError>(__TAURI_INVOKE("retry_startup")),
 	/**  Who and where this station is, once at start. */
 	appInfo: () => typedError<AppInfo, AppError>(__TAURI_INVOKE("app_info")),
 	/**
@@ -316,6 +323,16 @@ export type Shift = {
 };
 
 export type ShiftChanged = Shift;
+
+/**
+ *  Why the station could not start (its database cannot be opened or made), for the window to
+ *  show instead of its screens.
+ */
+export type StartupProblem = {
+	error: AppError,
+	/**  The database file it tried, when one was chosen. */
+	database_path: string | null,
+};
 
 /**  The steps an operator sees, in order. */
 export type Step = "connect" | "identify" | "write" | "verify" | "record";

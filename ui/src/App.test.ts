@@ -1,0 +1,82 @@
+// The app shell: it asks whether the station started before any screen touches the database.
+import { afterEach, describe, expect, it } from "vitest";
+import { flushSync, mount, unmount } from "svelte";
+import App from "./App.svelte";
+import { ipc, reset, settle, stationHandlers } from "./test/fixtures";
+
+let app: Record<string, unknown> | null = null;
+afterEach(() => {
+  if (app) unmount(app);
+  app = null;
+  document.body.innerHTML = "";
+  reset();
+});
+
+async function render() {
+  const target = document.createElement("div");
+  document.body.appendChild(target);
+  app = mount(App, { target, props: { boardConnected: false } });
+  await settle();
+  flushSync();
+  return target;
+}
+
+const damaged = {
+  error: {
+    code: "database_corrupt",
+    message: "the station database /data/station.sqlite3 is damaged or is not a station database",
+    help: "restore /data/station.sqlite3 from a backup, or point --db / STATION_DB at another file; nothing was changed",
+    reason: null,
+  },
+  database_path: "/data/station.sqlite3",
+};
+
+const info = () => ({ version: "0.1.0", station_name: "line-1", database_path: "/data/station.sqlite3", uptime_ms: 5, ipc_audit: false });
+
+describe("app", () => {
+  it("shows why the station cannot start, and no screen touches the database", async () => {
+    const calls = ipc({ startup_problem: () => damaged });
+    const t = await render();
+    const panel = t.querySelector("[data-testid=startup-problem]");
+    expect(panel?.getAttribute("data-code")).toBe("database_corrupt");
+    expect(panel?.textContent).toContain("The station cannot start");
+    expect(panel?.textContent).toContain("is damaged");
+    expect(panel?.textContent).toContain("What to do:");
+    expect(t.querySelector("[data-testid=startup-db]")?.textContent).toBe("/data/station.sqlite3");
+    expect(document.activeElement?.getAttribute("data-testid")).toBe("startup-retry");
+    expect(t.querySelector("[data-testid=station-screen]")).toBeNull();
+    expect(t.querySelector("nav")).toBeNull();
+    expect(calls.map((c) => c.cmd)).toEqual(["startup_problem"]);
+  });
+
+  it("starts the screens once Try again succeeds, and keeps the panel while it fails", async () => {
+    let fixed = false;
+    const calls = ipc({
+      ...stationHandlers(),
+      startup_problem: () => damaged,
+      retry_startup: () => (fixed ? null : damaged),
+      app_info: info,
+    });
+    const t = await render();
+    (t.querySelector("[data-testid=startup-retry]") as HTMLButtonElement).click();
+    await settle();
+    flushSync();
+    expect(t.querySelector("[data-testid=startup-problem]")).not.toBeNull();
+    expect(t.querySelector("[data-testid=startup-tries]")?.textContent).toContain("Tried again once: still the same problem.");
+    fixed = true;
+    (t.querySelector("[data-testid=startup-retry]") as HTMLButtonElement).click();
+    await settle();
+    flushSync();
+    expect(t.querySelector("[data-testid=startup-problem]")).toBeNull();
+    expect(t.querySelector("[data-testid=station-screen]")).not.toBeNull();
+    expect(t.querySelector("[data-testid=station-name-header]")?.textContent).toBe("line-1");
+    expect(calls.filter((c) => c.cmd === "retry_startup")).toHaveLength(2);
+  });
+
+  it("goes straight to the Station screen when the station started", async () => {
+    ipc({ ...stationHandlers(), startup_problem: () => null, app_info: info });
+    const t = await render();
+    expect(t.querySelector("[data-testid=startup-problem]")).toBeNull();
+    expect(t.querySelector("[data-testid=station-screen]")).not.toBeNull();
+  });
+});
