@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup-deps.sh
 
-# A cold build of everything (the desktop app, every test binary) takes about 2 GB of target/.
+# A cold build of everything (the desktop app, every test binary) takes about 2.5 GB of target/.
 # Say so up front when the disk cannot hold it, instead of failing mid-link with a bus error.
 need_kib=$((3 * 1024 * 1024))
 mkdir -p target
