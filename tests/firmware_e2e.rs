@@ -42,7 +42,7 @@ use station_protocol::codec::{escape_value, Frame, FrameDecoder};
 use station_protocol::config::config_digest;
 use station_protocol::message::{chunk_value, Request};
 use station_protocol::{
-    Client, DeviceConfig, DeviceErrorCode, DeviceModel, Key, MemoryStorage, ProtocolError,
+    spec, Client, DeviceConfig, DeviceErrorCode, DeviceModel, Key, MemoryStorage, ProtocolError,
     SerialTransport, StoredConfig, Transport,
 };
 use zeroize::Zeroizing;
@@ -1230,8 +1230,8 @@ fn random_config(rng: &mut Rng) -> DeviceConfig {
 }
 
 /// Frames of one byte stream: whole write sessions (some in odd key order, with chunks sent
-/// twice, wrong digests or hardware ids), READs, HELLOs, malformed and unknown requests, seq 00,
-/// retransmissions, corrupted and cut frames, noise.
+/// twice or over the 128-byte chunk limit, wrong digests or hardware ids), READs, HELLOs,
+/// malformed and unknown requests, seq 00, retransmissions, corrupted and cut frames, noise.
 fn random_stream(rng: &mut Rng) -> Vec<u8> {
     let mut out = Vec::new();
     let mut seq: u8 = 1;
@@ -1272,6 +1272,15 @@ fn random_stream(rng: &mut Rng) -> Vec<u8> {
                             let again = frames.last().cloned().unwrap_or_default();
                             frames.push(again); // retransmission
                         }
+                        if rng.chance(3) {
+                            // A chunk one byte over the limit: refused, the session goes on.
+                            let word = "%41".repeat(spec::MAX_CHUNK_ENCODED / 3 + 1);
+                            let off = (offset + chunk.len()).to_string();
+                            frames.push(Frame::encode(
+                                next_seq(rng),
+                                &["STAGE", key.name(), &off, &word],
+                            ));
+                        }
                         offset += chunk.len();
                     }
                 }
@@ -1305,6 +1314,8 @@ fn random_stream(rng: &mut Rng) -> Vec<u8> {
             }
             7 => frames.push(Request::Abort.encode(next_seq(rng))),
             8 => {
+                let at_limit = "a".repeat(spec::MAX_CHUNK_ENCODED);
+                let over = "a".repeat(spec::MAX_CHUNK_ENCODED + 1);
                 let words: &[&[&str]] = &[
                     &["FLY"],
                     &["-"],
@@ -1320,6 +1331,9 @@ fn random_stream(rng: &mut Rng) -> Vec<u8> {
                     &["STAGE", "device_id", "0", "%zz"],
                     &["STAGE", "device_id", "0", "a%2db%2D"],
                     &["STAGE", "device_id", "0"],
+                    &["STAGE", "topic_data", "0", &at_limit],
+                    &["STAGE", "topic_data", "0", &over],
+                    &["STAGE", "colour", "0", &over],
                     &["READ", "api_key", "0"],
                     &["READ", "nope", "0"],
                     &["READ", "device_id", "x"],

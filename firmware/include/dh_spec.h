@@ -26,7 +26,8 @@
 /* " *XXXX" after the body (spec 2.1, 2.3). */
 #define DH_CRC_TRAILER_LEN 6u
 
-/* Longest escaped chunk of a value in READ replies (spec 4.4, 4.6). */
+/* Longest escaped chunk of a value: a STAGE chunk word beyond it is BAD_FRAME, and READ
+ * replies never send a longer one (spec 4.4, 4.6). */
 #define DH_MAX_CHUNK_ENCODED 128u
 /* Largest STAGE/READ offset (spec 4.4). */
 #define DH_MAX_OFFSET 999u

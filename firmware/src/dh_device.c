@@ -480,21 +480,20 @@ static uint8_t stored_byte(dh_device *dev, uint16_t off)
     return b;
 }
 
-/* The generation as Rust's u32::from_str reads the stored text: an optional '+', then
- * digits; 0 when that fails. A committed config always holds canonical decimal, so this only
- * matters for a blob written by something else, where the Rust model and this module must
- * still report the same HELLO. */
+/* The generation as StoredConfig::generation reads the stored text: canonical decimal (spec
+ * 4, 5.1: digits only, no leading zero unless "0", at most 4294967295); 0 when it is not. A
+ * committed config always holds canonical decimal, so this only matters for a blob written by
+ * something else, where the Rust model and this module must still report the same HELLO.
+ * Unlike parse_decimal, overflow is 0 here, not saturation. */
 static uint32_t parse_stored_generation(dh_device *dev, uint16_t pos, uint16_t len)
 {
     uint32_t g = 0;
-    uint16_t i = 0;
-    if (len > 0u && stored_byte(dev, pos) == '+') {
-        i = 1;
-    }
-    if (i >= len) {
+    uint16_t i;
+    if (len == 0u || len > DH_MAX_GENERATION_LEN ||
+        (len > 1u && stored_byte(dev, pos) == '0')) {
         return 0;
     }
-    for (; i < len; i++) {
+    for (i = 0; i < len; i++) {
         uint8_t c = stored_byte(dev, (uint16_t)(pos + i));
         uint8_t d = (uint8_t)(c - '0');
         if (c < '0' || c > '9' || g > 429496729UL || (g == 429496729UL && d > 5u)) {
@@ -1208,6 +1207,10 @@ static uint8_t parse_request(dh_device *dev, uint8_t cmd, const struct words *w,
             return DH_ERR_BAD_FRAME;
         }
         if (cmd == DH_CMD_STAGE) {
+            /* The limit is on the word as received, before unescaping (spec 4.4). */
+            if (w->len[3] > DH_MAX_CHUNK_ENCODED) {
+                return DH_ERR_BAD_FRAME;
+            }
             n = unescape_in_place(dev->line + w->start[3], w->len[3]);
             if (n < 0) {
                 return DH_ERR_BAD_FRAME;

@@ -4,7 +4,7 @@
  * The spec's test vectors (section 8) are read from the document itself, so the document, the
  * Rust crate (crates/station-protocol/tests/spec_vectors.rs checks the same text) and this
  * module cannot drift apart: the CRC check value and frame bytes, the whole example session,
- * both refusals, the canonical encoding and its SHA-256. The rest mirrors the unit tests of
+ * both refusals, the over-long STAGE chunk, the canonical encoding and its SHA-256. The rest mirrors the unit tests of
  * crates/station-protocol/src/device.rs and codec.rs, plus what only C has to get right
  * (staging out of order in the scratch area, a failing port, debug output hygiene).
  *
@@ -744,6 +744,126 @@ static void test_stage_offsets_limits_and_order(void)
     }
 }
 
+/* Firmware README, spec note 3: a STAGE chunk word over 128 bytes is BAD_FRAME (spec 4.4), a
+ * parse error: answered without a session, nothing staged, the cache untouched. The refusal
+ * the document shows in 8.2 is fed as it stands; device.rs has the same test. */
+static void test_stage_chunk_over_128_escaped_bytes_is_refused(void)
+{
+    char block[1024], req[512], want[512], words[400], f[512], first[512];
+    const char *line, *r;
+    size_t n, i;
+    current_test = "STAGE chunk over 128 escaped bytes (4.4, 8.2)";
+    spec_block("A STAGE whose chunk is 129 bytes escaped", block, sizeof block);
+    line = nth_line(block, "> ", 0);
+    check(line != NULL, "the spec shows the request");
+    snprintf(req, sizeof req, "%s\r\n", line != NULL ? line : "");
+    line = nth_line(block, "< ", 0);
+    check(line != NULL, "the spec shows the reply");
+    snprintf(want, sizeof want, "%s\r\n", line != NULL ? line : "");
+    {
+        /* The document's chunk is one byte over the limit: the word before " *". */
+        const char *end = strstr(req, " *");
+        const char *start = end;
+        while (start != NULL && start > req && start[-1] != ' ') {
+            start--;
+        }
+        check(end != NULL && (size_t)(end - start) == DH_MAX_CHUNK_ENCODED + 1u,
+              "the spec's chunk is %u bytes", end != NULL ? (unsigned)(end - start) : 0u);
+    }
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    r = feed(&dev_a, req, strlen(req));
+    check(strcmp(r, want) == 0, "no session: got %s want %s", r, want);
+    ask(&dev_a, 2, "BEGIN");
+    memset(words, 0, sizeof words);
+    n = (size_t)sprintf(words, "STAGE topic_data 0 ");
+    memset(words + n, 'a', DH_MAX_CHUNK_ENCODED);
+    n = frame(f, sizeof f, 3, words);
+    strcpy(first, feed(&dev_a, f, n));
+    check(starts_with(first, "@DH1 03 OK STAGE topic_data 128 *"),
+          "exactly 128 escaped bytes is a chunk: %s", first);
+    r = feed(&dev_a, req, strlen(req));
+    check(strcmp(r, want) == 0, "in a session: got %s want %s", r, want);
+    /* Lower-case escapes, and escapes nobody needed, count at their received length. */
+    n = (size_t)sprintf(words, "STAGE topic_data 128 ");
+    for (i = 0; i < 43u; i++) {
+        n += (size_t)sprintf(words + n, "%%61");
+    }
+    r = words_of(ask(&dev_a, 5, words));
+    check(strcmp(r, "ERR STAGE BAD_FRAME") == 0, "43 x %%61: %s", r);
+    n = (size_t)sprintf(words, "STAGE topic_data 128 ");
+    memset(words + n, 'a', 126);
+    strcpy(words + n + 126, "%2a");
+    r = words_of(ask(&dev_a, 6, words));
+    check(strcmp(r, "ERR STAGE BAD_FRAME") == 0, "126 + %%2a: %s", r);
+    /* The key is parsed before the chunk. */
+    n = (size_t)sprintf(words, "STAGE colour 0 ");
+    memset(words + n, 'a', DH_MAX_CHUNK_ENCODED + 1u);
+    words[n + DH_MAX_CHUNK_ENCODED + 1u] = '\0';
+    r = words_of(ask(&dev_a, 7, words));
+    check(strcmp(r, "ERR STAGE UNKNOWN_KEY colour") == 0, "unknown key first: %s", r);
+    /* Refusals replaced neither the cached reply nor the staged value. */
+    check(strcmp(feed(&dev_a, f, strlen(f)), first) == 0, "the cache still answers seq 3");
+    r = words_of(ask(&dev_a, 8, "STAGE topic_data 128 b"));
+    check(strcmp(r, "OK STAGE topic_data 129") == 0, "nothing was staged: %s", r);
+}
+
+/* Firmware README, spec note 5: the stored generation is read as canonical decimal only, as
+ * StoredConfig::generation does; anything else reads as 0 (the blob itself is still loaded,
+ * as from_blob loads it). */
+static void test_stored_generation_is_canonical_decimal(void)
+{
+    static const char *const raw[DH_KEY_COUNT] = {
+        "dh-000123",         "dev-000123",          "s3cr3t pass%@*",
+        "ak_live_7f3a9c",    "mqtt.devicehub.example", "8883",
+        "1",                 "dh/dh-000123/data",   "dh/dh-000123/status",
+        "dh/dh-000123/cmd",  NULL};
+    static const struct {
+        const char *text;
+        uint32_t generation;
+    } cases[] = {{"7", 7u},
+                 {"4294967295", 4294967295UL},
+                 {"0", 0u},
+                 {"+7", 0u},
+                 {"007", 0u},
+                 {"00", 0u},
+                 {"4294967296", 0u},
+                 {"99999999999", 0u},
+                 {"-1", 0u},
+                 {"", 0u}};
+    size_t c;
+    current_test = "stored generation (5.1, 7.4)";
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        dh_sha256 s;
+        size_t n = DH_MAGIC_LEN;
+        unsigned k;
+        char want[128];
+        const char *r;
+        memset(&port_a, 0, sizeof port_a);
+        memcpy(port_a.stored, DH_CANONICAL_MAGIC, DH_MAGIC_LEN);
+        for (k = 0; k < DH_KEY_COUNT; k++) {
+            const char *v = raw[k] != NULL ? raw[k] : cases[c].text;
+            size_t l = strlen(v);
+            port_a.stored[n++] = (uint8_t)(k + 1u);
+            port_a.stored[n++] = 0;
+            port_a.stored[n++] = (uint8_t)l;
+            memcpy(port_a.stored + n, v, l);
+            n += l;
+        }
+        dh_sha256_init(&s);
+        dh_sha256_update(&s, port_a.stored, n);
+        dh_sha256_final(&s, port_a.stored + n);
+        port_a.stored_len = (uint16_t)(n + DH_DIGEST_LEN);
+        new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 1);
+        check(dh_provisioned(&dev_a), "\"%s\": the blob loads", cases[c].text);
+        check(dh_generation(&dev_a) == cases[c].generation, "\"%s\": generation %lu",
+              cases[c].text, (unsigned long)dh_generation(&dev_a));
+        snprintf(want, sizeof want, "OK HELLO 1 CHUNK,READ %s %s %lu", HWID_HEX, FW,
+                 (unsigned long)cases[c].generation);
+        r = words_of(ask(&dev_a, 1, "HELLO 1"));
+        check(strcmp(r, want) == 0, "\"%s\": %s", cases[c].text, r);
+    }
+}
+
 static void test_read(void)
 {
     char words[400], value[260];
@@ -1047,6 +1167,8 @@ int main(int argc, char **argv)
     test_commit_order_and_values();
     test_value_rules();
     test_stage_offsets_limits_and_order();
+    test_stage_chunk_over_128_escaped_bytes_is_refused();
+    test_stored_generation_is_canonical_decimal();
     test_read();
     test_hello_and_bad_frames();
     test_decoder();

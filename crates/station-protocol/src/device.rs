@@ -108,7 +108,8 @@ impl StoredConfig {
 
     /// The generation (0 if the stored text is not a number, which commit never allows).
     pub fn generation(&self) -> u32 {
-        // Canonical decimal only (spec §4.4), as STAGE accepts it: "+7" or "007" is no generation.
+        // Canonical decimal only (spec §4, §5.1), as COMMIT accepts it: "+7" or "007" reads as 0,
+        // as in the C module.
         crate::message::parse_decimal(self.get_str(Key::Generation))
             .and_then(|g| u32::try_from(g).ok())
             .unwrap_or(0)
@@ -862,6 +863,132 @@ mod tests {
         );
     }
 
+    /// Firmware README, spec note 3: a chunk over 128 escaped bytes fits a 200-byte frame but
+    /// breaks §4.4. It is refused as malformed (a parse error: no session needed, nothing
+    /// staged, not cached), and the limit counts the word as received, not the value's bytes.
+    #[test]
+    fn stage_chunk_over_128_escaped_bytes_is_refused() {
+        let max = spec::MAX_CHUNK_ENCODED;
+        let mut m = model();
+        // Without a session: BAD_FRAME, not NO_SESSION (§7.3 step 2 comes first).
+        let words = ask(&mut m, 1, &stage(Key::TopicData, 0, &vec![b'a'; max + 1]));
+        assert_eq!(words[2..], ["BAD_FRAME"]);
+        ask(&mut m, 2, &Request::Begin);
+        let at_limit = vec![b'a'; max];
+        let first = m.feed(&stage(Key::TopicData, 0, &at_limit).encode(3));
+        assert_eq!(
+            FrameDecoder::new().push_slice(&first)[0].words,
+            ["OK", "STAGE", "topic_data", max.to_string().as_str()],
+            "exactly {max} escaped bytes is a valid chunk"
+        );
+        // 43 bytes of '%' escape to 129: refused although the value is far below max_len.
+        let percent = vec![b'%'; max / 3 + 1];
+        assert_eq!(
+            ask(&mut m, 4, &stage(Key::TopicData, max, &percent))[2..],
+            ["BAD_FRAME"]
+        );
+        // Lower-case escapes and escapes nobody needed count at their received length.
+        for (seq, word) in [
+            (5, "%61".repeat(43)),
+            (6, format!("{}%2a", "a".repeat(126))),
+        ] {
+            let frame = Frame::encode(seq, &["STAGE", "topic_data", &max.to_string(), &word]);
+            let out = m.feed(&frame);
+            assert_eq!(
+                FrameDecoder::new().push_slice(&out)[0].words[2..],
+                ["BAD_FRAME"],
+                "{word}"
+            );
+        }
+        // An unknown key is still UNKNOWN_KEY: the key is parsed before the chunk.
+        let frame = Frame::encode(7, &["STAGE", "colour", "0", &"a".repeat(max + 1)]);
+        let out = m.feed(&frame);
+        assert_eq!(
+            FrameDecoder::new().push_slice(&out)[0].words[2..],
+            ["UNKNOWN_KEY", "colour"]
+        );
+        // Nothing was staged, and the refusals did not replace the cached reply to seq 3.
+        assert_eq!(
+            m.feed(&stage(Key::TopicData, 0, &at_limit).encode(3)),
+            first
+        );
+        assert_eq!(
+            ask(&mut m, 8, &stage(Key::TopicData, max, b"b"))[2..],
+            ["topic_data", (max + 1).to_string().as_str()]
+        );
+        // The spec's vector (§8.2): the same answer with the session open.
+        let out = m.feed(&stage(Key::MqttPassword, 0, &percent).encode(0x10));
+        assert_eq!(out, b"@DH1 10 ERR STAGE BAD_FRAME *FD87\r\n");
+    }
+
+    /// The station's own writes never hit that limit: the worst case for escaping (every byte
+    /// escaped, every value at its longest) goes through the client into the model.
+    #[test]
+    fn station_chunks_never_exceed_128_escaped_bytes() {
+        let mut cfg = test_vector_config();
+        let percent = |n: usize| "%".repeat(n);
+        cfg.mqtt_username = percent(spec::MAX_CREDENTIAL_LEN);
+        cfg.mqtt_password = Zeroizing::new(percent(spec::MAX_CREDENTIAL_LEN));
+        cfg.api_key = Zeroizing::new(percent(spec::MAX_CREDENTIAL_LEN));
+        cfg.broker_host = percent(spec::MAX_BROKER_HOST_LEN);
+        cfg.topic_data = percent(spec::MAX_TOPIC_LEN);
+        cfg.topic_status = "\u{20ac}".repeat(spec::MAX_TOPIC_LEN / 3);
+        cfg.topic_cmd = " ".repeat(spec::MAX_TOPIC_LEN);
+        let mut client = crate::Client::new(ModelTransport::new(model()));
+        let id = client.hello().expect("hello");
+        client
+            .write_config(&cfg, &id.hardware_id, &mut |_| {})
+            .expect("every chunk accepted");
+        let link = client.into_inner();
+        assert_eq!(
+            link.model
+                .committed()
+                .expect("committed")
+                .to_device_config(),
+            Ok(cfg)
+        );
+    }
+
+    /// Firmware README, spec note 5: a stored generation that is not canonical decimal (spec
+    /// §5.1) reads as 0, as the C module reads it; HELLO reports what was read.
+    #[test]
+    fn stored_generation_is_read_as_canonical_decimal_only() {
+        let cfg = test_vector_config();
+        for (text, want) in [
+            ("7", 7),
+            ("0", 0),
+            ("4294967295", u32::MAX),
+            ("+7", 0),
+            ("007", 0),
+            ("00", 0),
+            ("4294967296", 0),
+            ("99999999999", 0),
+            ("-1", 0),
+            ("", 0),
+        ] {
+            let values: Vec<Zeroizing<Vec<u8>>> = Key::ALL
+                .iter()
+                .map(|k| {
+                    if *k == Key::Generation {
+                        Zeroizing::new(text.as_bytes().to_vec())
+                    } else {
+                        cfg.value(*k)
+                    }
+                })
+                .collect();
+            let blob = StoredConfig { values }.to_blob().to_vec();
+            let stored = StoredConfig::from_blob(&blob).expect("well-formed blob");
+            assert_eq!(stored.generation(), want, "{text:?}");
+            let storage = MemoryStorage {
+                blob: Some(blob),
+                fail_with: None,
+            };
+            let mut m = DeviceModel::new(storage, HWID, "t-1").expect("model");
+            let words = ask(&mut m, 1, &Request::Hello { version: 1 });
+            assert_eq!(words[6], want.to_string(), "{text:?}");
+        }
+    }
+
     #[test]
     fn read_returns_public_values_in_chunks_and_never_secrets() {
         let mut m = model();
@@ -892,16 +1019,16 @@ mod tests {
             },
         );
         assert_eq!(words[2..5], ["topic_data", "0", "200"]);
-        assert_eq!(words[5].len(), 128);
+        assert_eq!(words[5].len(), spec::MAX_CHUNK_ENCODED);
         let words = ask(
             &mut m,
             61,
             &Request::Read {
                 key: Key::TopicData,
-                offset: 128,
+                offset: spec::MAX_CHUNK_ENCODED,
             },
         );
-        assert_eq!(words[5].len(), 72);
+        assert_eq!(words[5].len(), 200 - spec::MAX_CHUNK_ENCODED);
         for key in [Key::MqttPassword, Key::ApiKey] {
             let words = ask(&mut m, 62, &Request::Read { key, offset: 0 });
             assert_eq!(words[2], "WRITE_ONLY");

@@ -183,6 +183,10 @@ impl Request {
                 })?;
                 let offset =
                     parse_offset(&args[1]).ok_or_else(|| bad(DeviceErrorCode::BadFrame, None))?;
+                // The limit is on the word as received, before unescaping (spec §4.4).
+                if args[2].len() > spec::MAX_CHUNK_ENCODED {
+                    return Err(bad(DeviceErrorCode::BadFrame, None));
+                }
                 let chunk =
                     unescape_value(&args[2]).map_err(|_| bad(DeviceErrorCode::BadFrame, None))?;
                 Ok(Request::Stage {

@@ -1,11 +1,13 @@
 //! The test vectors in docs/protocol.md are what this crate computes: firmware authors test
 //! their C against the document, so the document must not drift from the code.
 
+use station_protocol::codec::FrameDecoder;
 use station_protocol::codec::{crc16, escape_value};
 use station_protocol::config::{canonical_encoding, config_digest, test_vector_config};
+use station_protocol::device::{DeviceModel, MemoryStorage};
 use station_protocol::message::ErrorReply;
 use station_protocol::message::{HelloInfo, Reply, Request, Response};
-use station_protocol::{DeviceErrorCode, Key};
+use station_protocol::{spec, DeviceErrorCode, Key};
 use zeroize::Zeroizing;
 
 const SPEC: &str = include_str!("../../../docs/protocol.md");
@@ -87,7 +89,50 @@ fn frame_examples() -> Vec<String> {
                 chunk: b"dh-000123".to_vec(),
             },
         )),
+        line(&over_long_stage().encode(0x10)),
+        line(&Response::encode_err(
+            0x10,
+            &ErrorReply {
+                command_word: "STAGE".into(),
+                code: DeviceErrorCode::BadFrame,
+                detail: None,
+            },
+        )),
     ]
+}
+
+/// The §8.2 STAGE whose chunk is one escaped byte over the limit: `%` escapes to three bytes.
+fn over_long_stage() -> Request {
+    Request::Stage {
+        key: Key::MqttPassword,
+        offset: 0,
+        chunk: Zeroizing::new(vec![b'%'; spec::MAX_CHUNK_ENCODED / 3 + 1]),
+    }
+}
+
+/// The spec's over-long STAGE (§4.4, §8.2) is one byte over the limit, and the device model
+/// answers it as the document says, with or without a session.
+#[test]
+fn spec_over_long_stage_chunk_is_refused_as_shown() {
+    let request = line(&over_long_stage().encode(0x10));
+    let chunk = request.split(' ').nth(5).expect("chunk word");
+    assert_eq!(chunk.len(), spec::MAX_CHUNK_ENCODED + 1);
+    let reply = SPEC
+        .lines()
+        .skip_while(|l| *l != format!("> {request}"))
+        .nth(1)
+        .and_then(|l| l.strip_prefix("< "))
+        .expect("docs/protocol.md shows the over-long STAGE and its reply");
+    for begin_first in [false, true] {
+        let mut model = DeviceModel::new(MemoryStorage::default(), "A1B2C3D4E5F60718", "fw-2.4.1")
+            .expect("model");
+        if begin_first {
+            model.feed(&Request::Begin.encode(0x02));
+        }
+        let out = model.feed(&over_long_stage().encode(0x10));
+        assert_eq!(line(&out), reply, "session open: {begin_first}");
+        assert_eq!(FrameDecoder::new().push_slice(&out).len(), 1);
+    }
 }
 
 /// Prints every vector; run with `--no-capture` when the spec needs updating.
