@@ -4,8 +4,10 @@
 //!
 //!     cargo bench -p station-core --bench flash [-- DEVICES_PER_UNIT]
 //!
-//! Hashing is excluded (PBKDF2 with one round), so what is measured is the protocol and the
-//! station's bookkeeping; Argon2's cost is `benches/provision.sh`'s subject.
+//! Hashing is excluded there (PBKDF2 with one round), so what is measured is the protocol and
+//! the station's bookkeeping. A last part flashes 8 units at Django's Argon2 parameters with
+//! at most one hash per core (the station's limit) against the baseline of one hash per unit
+//! (no limit), alternating, and reports time and the process's peak memory for each.
 
 use std::time::Instant;
 
@@ -18,10 +20,12 @@ use station_protocol::wire_time;
 
 const BAUD: u32 = 115_200;
 
-fn setup(dir: &std::path::Path, count: u32) -> (Store, Actor, i64) {
+const NO_HASHING: &str = "pbkdf2_sha256:iterations=1";
+
+fn setup(dir: &std::path::Path, count: u32, hash_algorithm: &str) -> (Store, Actor, i64) {
     let mut store = Store::open(dir.join("bench.sqlite3")).expect("store");
     store
-        .set_setting("hash_algorithm", "pbkdf2_sha256:iterations=1")
+        .set_setting("hash_algorithm", hash_algorithm)
         .expect("hash");
     store
         .add_type(NewDeviceType {
@@ -57,7 +61,7 @@ fn job(batch: i64) -> FlashJob {
 
 fn sequential(per_unit: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut store, actor, batch) = setup(dir.path(), per_unit);
+    let (mut store, actor, batch) = setup(dir.path(), per_unit, NO_HASHING);
     let (mut total_s, mut wire_s, mut trips, mut bytes) = (0.0, 0.0, 0u64, 0u64);
     for i in 0..per_unit {
         // A fresh unit per device: each is a first flash, like a production line.
@@ -96,9 +100,10 @@ fn sequential(per_unit: u32) {
     );
 }
 
-fn gang_throughput(units: usize, rounds: u32) {
+/// Flashes `units` at once, `rounds` times; returns the seconds it took.
+fn gang(units: usize, rounds: u32, hash_algorithm: &str) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, actor, batch) = setup(dir.path(), units as u32 * rounds);
+    let (store, actor, batch) = setup(dir.path(), units as u32 * rounds, hash_algorithm);
     let db = store.path().to_path_buf();
     drop(store);
     let t = Instant::now();
@@ -121,13 +126,59 @@ fn gang_throughput(units: usize, rounds: u32) {
             r.expect("flash");
         }
     }
-    let secs = t.elapsed().as_secs_f64();
+    t.elapsed().as_secs_f64()
+}
+
+fn gang_throughput(units: usize, rounds: u32) {
+    let secs = gang(units, rounds, NO_HASHING);
     let devices = units as f64 * f64::from(rounds);
     println!(
         "{{\"bench\":\"gang flash at {BAUD} baud\",\"units\":{units},\"devices\":{devices},\"seconds\":{secs:.2},\
          \"devices_per_s\":{:.1}}}",
         devices / secs
     );
+}
+
+/// The process's peak resident memory since the last reset, in KiB (Linux; 0 elsewhere).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn reset_peak_rss() {
+    // Writing 5 to clear_refs resets VmHWM to the current RSS (Linux 4.0+).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn gang_hash_limit(units: usize, rounds: u32) {
+    let limit = station_core::credentials::max_concurrent_hashes();
+    let django = station_core::HashAlgorithm::default().to_string();
+    for pass in 0..2 {
+        for (name, n) in [
+            ("one hash per unit (baseline)", units),
+            ("one hash per core", limit),
+        ] {
+            station_core::credentials::set_max_concurrent_hashes(n);
+            reset_peak_rss();
+            let before = peak_rss_kib();
+            let secs = gang(units, rounds, &django);
+            let devices = units as f64 * f64::from(rounds);
+            println!(
+                "{{\"bench\":\"gang flash, Django Argon2, {name}\",\"pass\":{pass},\"units\":{units},\
+                 \"hashes_at_once\":{n},\"devices\":{devices},\"seconds\":{secs:.2},\
+                 \"devices_per_s\":{:.2},\"peak_rss_mib\":{},\"rss_before_mib\":{}}}",
+                devices / secs,
+                peak_rss_kib() / 1024,
+                before / 1024
+            );
+        }
+    }
+    station_core::credentials::set_max_concurrent_hashes(limit);
 }
 
 fn main() {
@@ -139,4 +190,5 @@ fn main() {
     for units in [1, 4, 8] {
         gang_throughput(units, (per_unit / 4).max(2));
     }
+    gang_hash_limit(8, 2);
 }

@@ -8,6 +8,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use base64::Engine as _;
 use sha2::Digest as _;
@@ -199,6 +201,64 @@ impl FromStr for HashAlgorithm {
     }
 }
 
+/// How many password hashes run at once in this process: one per core. More would only
+/// time-slice the same cores while each holds Argon2's working memory (about 100 MiB at Django's
+/// parameters: an 8-port gang flash peaked at 1 GB) and starve the window's thread.
+pub fn max_concurrent_hashes() -> usize {
+    hash_slots().limit.load(Ordering::Relaxed)
+}
+
+/// Change how many hashes may run at once (at least one): fewer for a PC short of memory; the
+/// flash benchmark sets one per unit for its baseline.
+pub fn set_max_concurrent_hashes(n: usize) {
+    let slots = hash_slots();
+    slots.limit.store(n.max(1), Ordering::Relaxed);
+    let _state = slots.state();
+    slots.freed.notify_all();
+}
+
+struct HashSlots {
+    limit: AtomicUsize,
+    /// (hashes running now, the most that ever ran at once)
+    state: Mutex<(usize, usize)>,
+    freed: Condvar,
+}
+
+struct HashSlot(&'static HashSlots);
+
+fn hash_slots() -> &'static HashSlots {
+    static SLOTS: OnceLock<HashSlots> = OnceLock::new();
+    SLOTS.get_or_init(|| HashSlots {
+        limit: AtomicUsize::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        state: Mutex::new((0, 0)),
+        freed: Condvar::new(),
+    })
+}
+
+impl HashSlots {
+    fn state(&self) -> MutexGuard<'_, (usize, usize)> {
+        // Nothing panics while the lock is held: a poisoned lock still holds valid counts.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn acquire(&'static self) -> HashSlot {
+        let mut state = self.state();
+        while state.0 >= self.limit.load(Ordering::Relaxed) {
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 += 1;
+        state.1 = state.1.max(state.0);
+        HashSlot(self)
+    }
+}
+
+impl Drop for HashSlot {
+    fn drop(&mut self) {
+        self.0.state().0 -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// Makes password hashes, keeping Argon2's working memory (about 100 MiB at Django's
 /// parameters) between hashes: allocating and faulting it in again for every device costs a
 /// third of the hashing time. The argon2 crate's `zeroize` feature wipes it after each hash.
@@ -223,6 +283,7 @@ impl Hasher {
 
     /// As [`Hasher::hash`] with a given salt; for test vectors against Django.
     pub fn hash_with_salt(&mut self, password: &Secret, salt: &str) -> Result<String> {
+        let _slot = hash_slots().acquire();
         let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
         match self.algorithm {
             HashAlgorithm::Argon2 {
@@ -369,6 +430,33 @@ mod tests {
         time_cost: 1,
         parallelism: 1,
     };
+
+    #[test]
+    fn no_more_hashes_run_at_once_than_there_are_cores() {
+        let limit = max_concurrent_hashes();
+        assert!(limit >= 1);
+        let algo = HashAlgorithm::Argon2 {
+            memory_kib: 4096,
+            time_cost: 1,
+            parallelism: 1,
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..limit * 4 {
+                scope.spawn(|| {
+                    let mut hasher = Hasher::new(algo);
+                    let password = Secret::generate_password().expect("password");
+                    for _ in 0..3 {
+                        hasher.hash(&password).expect("hash");
+                    }
+                });
+            }
+        });
+        let (running, peak) = *hash_slots().state();
+        assert!(peak >= 1);
+        assert!(peak <= limit, "{peak} hashes ran at once on {limit} cores");
+        // Other tests of this process may hash now; none of ours is left running.
+        assert!(running <= limit);
+    }
 
     #[test]
     fn password_and_api_key_have_django_shapes() {
