@@ -22,7 +22,7 @@ use station_core::hooks::Hooks;
 use station_core::outbox::OFFLINE_SPAN;
 use station_core::{Actor, BatchRequest, DeviceStatus, FlashTarget, NewDeviceType, Store};
 use station_devsim::{SimOptions, Simulator};
-use station_e2e::{free_port, DjangoServer};
+use station_e2e::{free_port, workspace_bin, DjangoServer};
 use station_protocol::Key;
 use station_sync::worker::PushReport;
 use station_sync::{Client, ConfigUpdate, Health, IdSource, PushOptions, StationToken, SyncConfig};
@@ -211,6 +211,22 @@ fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect()
         .expect("reported");
     assert_eq!(seen.status, "online");
     assert!(seen.last_seen.is_some());
+    assert_eq!(seen.generation, device.generation);
+    // The technician sees it with the device: `station devices show` (and the app's device
+    // screen, which reads the same report).
+    let shown = Command::new(workspace_bin("station-cli", "station"))
+        .args(["--db"])
+        .arg(store.path())
+        .args(["devices", "show", &device.device_id, "--json"])
+        .output()
+        .expect("station devices show");
+    assert!(shown.status.success(), "{shown:?}");
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(shown["server"]["status"], "online");
+    assert_eq!(
+        shown["server"]["last_seen"],
+        seen.last_seen.clone().expect("seen").as_str()
+    );
     assert_eq!(
         store.find_device(&device.device_id).expect("device").status,
         DeviceStatus::Online

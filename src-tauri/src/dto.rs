@@ -11,6 +11,7 @@ use station_core::{devices, BatchProgress, DeviceType};
 
 /// The core's own types, exported as they are: they hold nothing the UI may not see.
 pub use station_core::devices::{DeviceEvent, DeviceStatus, FlashState, SyncState};
+pub use station_core::outbox::ServerReport;
 pub use station_core::Topics;
 
 /// One device as the screens show it.
@@ -73,6 +74,8 @@ impl From<devices::Device> for Device {
 pub struct DeviceDetail {
     pub device: Device,
     pub history: Vec<DeviceEvent>,
+    /// What the central server last reported (status, last seen); `None` until a sync asked.
+    pub server: Option<ServerReport>,
 }
 
 /// What the Devices screen searches for.

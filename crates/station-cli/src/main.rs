@@ -164,7 +164,8 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         Command::Devices(DevicesCommand::Show(s)) => {
             let device = store.find_device(&s.device_id)?;
             let history = store.device_history(&s.device_id)?;
-            output::print_device(&mut out, &device, &history, s.json)?;
+            let server = store.server_status(&s.device_id)?;
+            output::print_device(&mut out, &device, &history, server.as_ref(), s.json)?;
         }
         Command::Devices(DevicesCommand::Export(e)) => {
             let filter = filter_from(&e.filter)?;

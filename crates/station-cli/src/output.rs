@@ -8,6 +8,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use station_core::batches::CreatedBatch;
+use station_core::outbox::ServerReport;
 use station_core::{BatchProgress, CoreError, Device, DeviceEvent, DeviceType, IssuedCredentials};
 
 use crate::stdout_err;
@@ -117,6 +118,7 @@ pub fn print_device(
     out: &mut Out<'_>,
     device: &Device,
     history: &[DeviceEvent],
+    server: Option<&ServerReport>,
     as_json: bool,
 ) -> Result<(), CoreError> {
     if as_json {
@@ -125,8 +127,17 @@ pub fn print_device(
             #[serde(flatten)]
             device: &'a Device,
             history: &'a [DeviceEvent],
+            /// What the server last reported (`null`: nothing yet).
+            server: Option<&'a ServerReport>,
         }
-        return json(out, &Shown { device, history });
+        return json(
+            out,
+            &Shown {
+                device,
+                history,
+                server,
+            },
+        );
     }
     let d = device;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -162,6 +173,22 @@ pub fn print_device(
         ("station", d.station_id.clone()),
         ("operator", d.operator.clone()),
         ("sync", d.sync_state.as_str().into()),
+        (
+            "on server",
+            server.map_or_else(
+                || "not reported yet".into(),
+                |s| {
+                    format!(
+                        "{}{}, generation {}, last seen {}, as of {}",
+                        s.status,
+                        if s.is_active { "" } else { ", deactivated" },
+                        s.generation,
+                        s.last_seen.as_deref().unwrap_or("never"),
+                        s.fetched_at
+                    )
+                },
+            ),
+        ),
         ("created at", d.created_at.clone()),
     ];
     for (k, v) in fields {

@@ -187,6 +187,22 @@ pub struct ServerDeviceStatus {
     pub generation: u32,
 }
 
+/// What the server last reported about a device, and when the station asked: the device
+/// screen's "On the server" line.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ServerReport {
+    /// One of django-devicehub's six statuses (the broker marks a device `online`).
+    pub status: String,
+    /// When the device last logged in at the broker (ISO 8601), if ever.
+    pub last_seen: Option<String>,
+    pub is_active: bool,
+    /// The credential generation the server holds.
+    pub generation: u32,
+    /// When the station fetched this (RFC 3339).
+    pub fetched_at: String,
+}
+
 fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
@@ -775,21 +791,20 @@ impl Store {
     }
 
     /// What the server last reported about a device, if anything.
-    pub fn server_status(&self, device_id: &str) -> Result<Option<ServerDeviceStatus>> {
+    pub fn server_status(&self, device_id: &str) -> Result<Option<ServerReport>> {
         self.conn()
             .query_row(
-                "SELECT t.name, d.device_id, s.status, s.last_seen, s.is_active, s.generation
+                "SELECT s.status, s.last_seen, s.is_active, s.generation, s.fetched_at
                  FROM device_server_status s JOIN devices d ON d.id = s.device_pk
-                 JOIN device_types t ON t.id = d.type_id WHERE d.device_id = ?1",
+                 WHERE d.device_id = ?1",
                 [device_id],
                 |r| {
-                    Ok(ServerDeviceStatus {
-                        device_type: r.get(0)?,
-                        device_id: r.get(1)?,
-                        status: r.get(2)?,
-                        last_seen: r.get(3)?,
-                        is_active: r.get(4)?,
-                        generation: to_u32(r.get(5)?),
+                    Ok(ServerReport {
+                        status: r.get(0)?,
+                        last_seen: r.get(1)?,
+                        is_active: r.get(2)?,
+                        generation: to_u32(r.get(3)?),
+                        fetched_at: r.get(4)?,
                     })
                 },
             )

@@ -49,7 +49,12 @@ pub async fn device_detail(
         .db(move |s| {
             let device = s.find_device(&device_id)?.into();
             let history = s.device_history(&device_id)?;
-            Ok(DeviceDetail { device, history })
+            let server = s.server_status(&device_id)?;
+            Ok(DeviceDetail {
+                device,
+                history,
+                server,
+            })
         })
         .await
 }

@@ -139,6 +139,8 @@ export type Device = {
 export type DeviceDetail = {
 	device: Device,
 	history: DeviceEvent[],
+	/**  What the central server last reported (status, last seen); `None` until a sync asked. */
+	server: ServerReport | null,
 };
 
 /**  One line of a device's history: what happened, who, when, at which station. */
@@ -284,6 +286,22 @@ export type PortKind =
 export type PortsChanged = {
 	arrived: string[],
 	left: string[],
+};
+
+/**
+ *  What the server last reported about a device, and when the station asked: the device
+ *  screen's "On the server" line.
+ */
+export type ServerReport = {
+	/**  One of django-devicehub's six statuses (the broker marks a device `online`). */
+	status: string,
+	/**  When the device last logged in at the broker (ISO 8601), if ever. */
+	last_seen: string | null,
+	is_active: boolean,
+	/**  The credential generation the server holds. */
+	generation: number,
+	/**  When the station fetched this (RFC 3339). */
+	fetched_at: string,
 };
 
 /**  One setting to change. */

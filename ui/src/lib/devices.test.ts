@@ -14,6 +14,7 @@ function make() {
 const detail = (over = {}) => ({
   device: device(over),
   history: [{ kind: "created", generation: null, detail: "batch 1", operator: "alice", station_id: "line-1", at: "2026-11-26T10:00:00Z" }],
+  server: null,
 });
 
 describe("devices", () => {

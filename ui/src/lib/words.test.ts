@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { failureHeadline, percent, when } from "./words";
+import { failureHeadline, percent, serverLine, when } from "./words";
 
 describe("words", () => {
   it("names a failure by its reason first, then by its code", () => {
@@ -20,5 +20,18 @@ describe("words", () => {
     expect(percent(0.5)).toBe("50%");
     expect(percent(1.7)).toBe("100%");
     expect(percent(-1)).toBe("0%");
+  });
+
+  it("says what the server last reported about a device", () => {
+    expect(serverLine(null, 1)).toBe("Not reported yet: the station asks after each sync.");
+    const report = { status: "online", last_seen: "2026-11-26T10:05:00Z", is_active: true, generation: 2, fetched_at: "2026-11-26T10:06:00Z" };
+    const line = serverLine(report, 2);
+    expect(line).toContain("Online · last seen ");
+    expect(line).toContain("generation 2 · as of ");
+    expect(line).not.toContain("waiting");
+    const behind = serverLine({ ...report, last_seen: null, is_active: false }, 3);
+    expect(behind).toContain("never seen");
+    expect(behind).toContain("generation 2 (older than the station's 3: waiting for sync)");
+    expect(behind).toContain("deactivated on the server");
   });
 });

@@ -1,7 +1,7 @@
 // Words the operator reads. One place, so the screens say the same thing the same way.
 // Times are shown as ISO-style 24-hour local times: no month names, no AM/PM.
 
-import type { DeviceStatus, FlashState, Step, SyncConnection, SyncState } from "./bindings";
+import type { DeviceStatus, FlashState, ServerReport, Step, SyncConnection, SyncState } from "./bindings";
 
 export const STEPS: Step[] = ["connect", "identify", "write", "verify", "record"];
 
@@ -113,6 +113,22 @@ export function when(rfc3339: string | null | undefined): string {
   const d = new Date(rfc3339);
   if (Number.isNaN(d.getTime())) return rfc3339;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** The device screen's "On the server" line: what the central server last reported. */
+export function serverLine(report: ServerReport | null, stationGeneration: number): string {
+  if (!report) return "Not reported yet: the station asks after each sync.";
+  const status = STATUS_WORDS[report.status as DeviceStatus] ?? report.status;
+  const parts = [
+    status,
+    report.last_seen ? `last seen ${when(report.last_seen)}` : "never seen",
+    report.generation < stationGeneration
+      ? `generation ${report.generation} (older than the station's ${stationGeneration}: waiting for sync)`
+      : `generation ${report.generation}`,
+  ];
+  if (!report.is_active) parts.push("deactivated on the server");
+  parts.push(`as of ${when(report.fetched_at)}`);
+  return parts.join(" · ");
 }
 
 export function percent(fraction: number): string {

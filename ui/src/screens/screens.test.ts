@@ -53,6 +53,7 @@ describe("screens", () => {
           { kind: "created", generation: null, detail: "batch 1", operator: "alice", station_id: "line-1", at: "2026-11-26T10:00:00Z" },
           { kind: "flashed", generation: 1, detail: "unit AB12", operator: "alice", station_id: "line-1", at: "2026-11-26T10:05:00Z" },
         ],
+        server: { status: "online", last_seen: "2026-11-26T10:07:00Z", is_active: true, generation: 1, fetched_at: "2026-11-26T10:08:00Z" },
       }),
     });
     const t = await render(Devices, { devices: new DevicesController(new FlashBoard()) });
@@ -62,6 +63,7 @@ describe("screens", () => {
     const history = [...t.querySelectorAll("[data-testid=history] li")].map((li) => li.getAttribute("data-kind"));
     expect(history).toEqual(["created", "flashed"]);
     expect(t.querySelector("[data-testid=history]")?.textContent).toContain("alice at line-1");
+    expect(t.querySelector("[data-testid=device-server]")?.textContent).toContain("Online · last seen ");
     t.querySelector<HTMLButtonElement>("[data-testid=deactivate]")!.click();
     await settle();
     flushSync();
