@@ -1,21 +1,13 @@
 // The app shell: it asks whether the station started before any screen touches the database.
 import { afterEach, describe, expect, it } from "vitest";
-import { flushSync, mount, unmount } from "svelte";
+import { flushSync } from "svelte";
 import App from "./App.svelte";
-import { ipc, reset, settle, stationHandlers } from "./test/fixtures";
+import { ipc, reset, settle, show, stationHandlers } from "./test/fixtures";
 
-let app: Record<string, unknown> | null = null;
-afterEach(() => {
-  if (app) unmount(app);
-  app = null;
-  document.body.innerHTML = "";
-  reset();
-});
+afterEach(reset);
 
 async function render() {
-  const target = document.createElement("div");
-  document.body.appendChild(target);
-  app = mount(App, { target, props: { boardConnected: false } });
+  const target = show(App, { boardConnected: false });
   await settle();
   flushSync();
   return target;

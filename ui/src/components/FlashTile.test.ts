@@ -1,24 +1,14 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { flushSync, mount, unmount } from "svelte";
 import FlashTile from "./FlashTile.svelte";
 import type { Tile } from "../lib/flashes.svelte.js";
-import { device } from "../test/fixtures";
+import { device, reset, show } from "../test/fixtures";
 
-let app: Record<string, unknown> | null = null;
-afterEach(() => {
-  if (app) unmount(app);
-  app = null;
-  document.body.innerHTML = "";
-});
+afterEach(reset);
 
 const request = { kind: "new_device", device_type: "WeatherStation", prefix: "" } as const;
 
 function render(tile: Tile | undefined, large = true) {
-  const target = document.createElement("div");
-  document.body.appendChild(target);
-  app = mount(FlashTile, { target, props: { port: "sim:1", label: "Simulated device", tile, large } });
-  flushSync();
-  return target;
+  return show(FlashTile, { port: "sim:1", label: "Simulated device", tile, large });
 }
 
 describe("flash tile", () => {

@@ -1,28 +1,20 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flushSync, mount, unmount } from "svelte";
+import { flushSync } from "svelte";
 import Station from "./Station.svelte";
 import { FlashBoard } from "../lib/flashes.svelte.js";
 import { StationController } from "../lib/station.svelte.js";
-import { ipc, reset, settle, stationHandlers } from "../test/fixtures";
+import { ipc, reset, settle, show, stationHandlers } from "../test/fixtures";
 
-let app: Record<string, unknown> | null = null;
-afterEach(() => {
-  if (app) unmount(app);
-  app = null;
-  document.body.innerHTML = "";
-  reset();
-});
+afterEach(reset);
 
 async function render(handlers = stationHandlers()) {
   const calls = ipc(handlers);
   const board = new FlashBoard();
   board.player = vi.fn(() => false);
   const station = new StationController(board);
-  const target = document.createElement("div");
-  document.body.appendChild(target);
   const ready = vi.fn();
   const goto = vi.fn();
-  app = mount(Station, { target, props: { station, onready: ready, ongoto: goto } });
+  const target = show(Station, { station, onready: ready, ongoto: goto });
   await settle();
   flushSync();
   return { target, calls, ready, goto, station };

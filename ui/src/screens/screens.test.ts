@@ -1,6 +1,6 @@
 // Each of the other screens renders from mocked IPC and shows what it must.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flushSync, mount, unmount, type Component } from "svelte";
+import { flushSync, type Component } from "svelte";
 import Batches from "./Batches.svelte";
 import Devices from "./Devices.svelte";
 import Sync from "./Sync.svelte";
@@ -10,20 +10,12 @@ import { DevicesController } from "../lib/devices.svelte.js";
 import { SyncController } from "../lib/sync.svelte.js";
 import { SettingsController } from "../lib/settings.svelte.js";
 import { FlashBoard } from "../lib/flashes.svelte.js";
-import { batch, device, ipc, port, reset, settings, settle, weather } from "../test/fixtures";
+import { batch, device, ipc, port, reset, settings, settle, show, weather } from "../test/fixtures";
 
-let app: Record<string, unknown> | null = null;
-afterEach(() => {
-  if (app) unmount(app);
-  app = null;
-  document.body.innerHTML = "";
-  reset();
-});
+afterEach(reset);
 
 async function render<P extends Record<string, unknown>>(C: Component<P>, props: P) {
-  const target = document.createElement("div");
-  document.body.appendChild(target);
-  app = mount(C, { target, props });
+  const target = show(C, props);
   await settle();
   flushSync();
   return target;

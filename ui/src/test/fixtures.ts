@@ -3,6 +3,7 @@
 
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
+import { flushSync, mount, unmount, type Component } from "svelte";
 import type { AppError, Batch, Device, DeviceTypeInfo, FlashFinished, FlashProgress, Port, Settings, Shift } from "../lib/bindings";
 
 export type Handler = (args: Record<string, unknown>) => unknown;
@@ -24,7 +25,22 @@ export function ipc(handlers: Record<string, Handler>): Call[] {
   return calls;
 }
 
+let mounted: Record<string, unknown> | null = null;
+
+/** Mount `C` into a fresh element of the page (one at a time; `reset` unmounts it). */
+export function show<P extends Record<string, unknown>>(C: Component<P>, props: P): HTMLElement {
+  const target = document.createElement("div");
+  document.body.appendChild(target);
+  mounted = mount(C, { target, props });
+  flushSync();
+  return target;
+}
+
+/** After each test: unmount what `show` mounted, empty the page, drop the IPC mocks. */
 export function reset(): void {
+  if (mounted) unmount(mounted);
+  mounted = null;
+  document.body.innerHTML = "";
   clearMocks();
 }
 
