@@ -406,3 +406,32 @@ pub struct StartupProblem {
     /// The database file it tried, when one was chosen.
     pub database_path: Option<String>,
 }
+
+/// What a unit holds, read on the Devices screen ("which device is this?").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct UnitInfo {
+    pub port: String,
+    pub hardware_id: String,
+    pub firmware_version: String,
+    /// The device id the unit holds, as the unit says; `None`: a blank unit.
+    pub device_id: Option<String>,
+    pub generation: Option<u32>,
+    /// Whether this station has a record of that device (then the screen opens it).
+    pub known: bool,
+    /// Unconfirmed flashes this contact settled.
+    pub recovered: Vec<String>,
+}
+
+impl UnitInfo {
+    pub fn new(port: String, r: station_core::flash::UnitReport) -> Self {
+        UnitInfo {
+            port,
+            hardware_id: r.hardware_id,
+            firmware_version: r.firmware_version,
+            device_id: r.device_id,
+            generation: r.generation,
+            known: r.device.is_some(),
+            recovered: r.recovered.into_iter().map(|(id, _)| id).collect(),
+        }
+    }
+}

@@ -14,7 +14,7 @@ use station_core::flash::{FlashJob, FlashOutcome};
 use station_core::hooks::Hooks;
 use station_core::{gang, Actor, CoreError, FlashTarget, Store};
 
-use crate::dto::{FlashRequest, FlashStarted, Shift};
+use crate::dto::{FlashRequest, FlashStarted, Shift, UnitInfo};
 use crate::error::{AppError, AppResult};
 use crate::events::{FlashFinished, FlashProgress, FlashResult};
 use crate::simulator::{is_sim_port, SimBench, SimFault};
@@ -46,6 +46,20 @@ impl Drop for PortClaim {
             b.remove(&self.port);
         }
     }
+}
+
+/// The port as the person gave it, trimmed; an empty one is refused.
+fn port_name(port: &str) -> AppResult<String> {
+    let port = port.trim();
+    if port.is_empty() {
+        return Err(CoreError::invalid(
+            "port",
+            "no port was chosen",
+            "pick a port, or type the path of one",
+        )
+        .into());
+    }
+    Ok(port.to_owned())
 }
 
 /// The person flashing, from the settings (the scanned badge), else the OS user.
@@ -133,6 +147,25 @@ impl Flasher {
         })
     }
 
+    /// Which device the unit on `port` holds: read, nothing written (unconfirmed flashes of it
+    /// are settled on the way). Blocks for a few round trips: call it off the window's thread.
+    pub fn identify(&self, port: &str) -> AppResult<UnitInfo> {
+        let port = port_name(port)?;
+        let _claim = self.claim(&port)?;
+        let mut store = Store::open(&self.db)?;
+        let actor = actor(&store)?;
+        let sim = if is_sim_port(&port) {
+            let fault = SimFault::parse(&store.app_settings()?.sim_fault);
+            Some(self.bench.plug_in(&port, None, &store, fault)?)
+        } else {
+            None
+        };
+        let path = sim.as_ref().map_or(port.as_str(), |s| s.port_path());
+        let report =
+            gang::identify_port(&mut store, path, &actor).map_err(|f| AppError::from(f.error))?;
+        Ok(UnitInfo::new(port, report))
+    }
+
     /// Start flashing the unit on `port`. Returns at once; the job reports to `sink`.
     pub fn start(
         &self,
@@ -140,15 +173,7 @@ impl Flasher {
         request: FlashRequest,
         sink: Arc<dyn Sink>,
     ) -> AppResult<FlashStarted> {
-        let port = port.trim().to_owned();
-        if port.is_empty() {
-            return Err(CoreError::invalid(
-                "port",
-                "no port was chosen",
-                "pick a port, or type the path of one",
-            )
-            .into());
-        }
+        let port = port_name(port)?;
         let claim = self.claim(&port)?;
         let job_id = self.next_job.fetch_add(1, Ordering::Relaxed);
         let db = self.db.clone();
@@ -215,7 +240,7 @@ fn run_job(
         let job = job_for(request);
         let sim = if is_sim_port(port) {
             let fault = SimFault::parse(&store.app_settings()?.sim_fault);
-            Some(bench.plug_in(request, &store, fault)?)
+            Some(bench.plug_in(port, Some(request), &store, fault)?)
         } else {
             None
         };

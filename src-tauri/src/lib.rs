@@ -52,6 +52,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             batches::export_batch,
             devices::search_devices,
             devices::device_detail,
+            devices::identify_unit,
             devices::deactivate_device,
             sync::sync_status,
             sync::sync_retry,

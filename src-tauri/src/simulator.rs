@@ -3,11 +3,14 @@
 //!
 //! Each flash on a simulated port plugs a unit in for that one job, as an operator would: a
 //! blank unit for a new device, or, for "Rotate and re-flash", the unit that holds the device
-//! (found by its hardware id). A unit's flash lives in a file under the app's data folder, so
+//! (found by its hardware id); to identify a unit, the one last flashed on that port (it is
+//! still plugged in). A unit's flash lives in a file under the app's data folder, so
 //! units keep what they were given across restarts. The unit speaks the real protocol on a
 //! pseudo-terminal at 115200 baud, so progress and timing look like hardware.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use station_core::{CoreError, Store};
@@ -72,21 +75,28 @@ impl SimFault {
 #[derive(Debug, Clone)]
 pub struct SimBench {
     dir: PathBuf,
+    /// The hardware id of the unit last plugged into each simulated port.
+    last_unit: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl SimBench {
     pub fn new(dir: PathBuf) -> Self {
-        SimBench { dir }
+        SimBench {
+            dir,
+            last_unit: Arc::default(),
+        }
     }
 
     fn flash_file(&self, hardware_id: &str) -> PathBuf {
         self.dir.join(format!("{hardware_id}.flash"))
     }
 
-    /// Plug in the unit a flash of `request` needs.
+    /// Plug into `port` the unit a flash of `request` needs; with no request (identifying a
+    /// unit), the unit last plugged in there, or a blank one.
     pub fn plug_in(
         &self,
-        request: &FlashRequest,
+        port: &str,
+        request: Option<&FlashRequest>,
         store: &Store,
         fault: SimFault,
     ) -> AppResult<SimHandle> {
@@ -97,8 +107,18 @@ impl SimBench {
                 source,
             })
         })?;
+        let last = self
+            .last_unit
+            .lock()
+            .map_err(|_| AppError::internal("the simulated bench is poisoned"))?
+            .get(port)
+            .cloned();
         let hardware_id = match request {
-            FlashRequest::Reflash { device_id } => {
+            None => match last {
+                Some(hw) => hw,
+                None => new_hardware_id()?,
+            },
+            Some(FlashRequest::Reflash { device_id }) => {
                 let device = store.find_device(device_id)?;
                 let hw = device.hardware_id.ok_or_else(|| {
                     AppError::from(CoreError::Refused {
@@ -119,8 +139,12 @@ impl SimBench {
                 }
                 hw
             }
-            _ => new_hardware_id()?,
+            Some(_) => new_hardware_id()?,
         };
+        self.last_unit
+            .lock()
+            .map_err(|_| AppError::internal("the simulated bench is poisoned"))?
+            .insert(port.to_owned(), hardware_id.clone());
         let mut opts = SimOptions {
             flash: Some(self.flash_file(&hardware_id)),
             hardware_id: Some(hardware_id),

@@ -4,10 +4,10 @@
 //! One app session walks through what the line worker, the technician and the production
 //! lead do: add a device type, provision one unit (PASS), see a simulated fault (FAIL with its
 //! reason), create a batch and flash three, export it as CSV through the native save dialog,
-//! rotate and re-flash a device, deactivate one. Along the way it takes a screenshot of every
-//! screen, checks that no IPC payload or page ever held a credential the units received, and
-//! measures launch-to-interactive time, resident memory idle and during an 8-port gang flash,
-//! and the longest frame gap while a batch flashes. A second session starts the app on a damaged
+//! rotate and re-flash a device, identify the unit on a port, deactivate one. Along the way it
+//! takes a screenshot of every screen, checks that no IPC payload or page ever held a
+//! credential the units received, and measures launch-to-interactive time, resident memory
+//! idle and during an 8-port gang flash, and the longest frame gap while a batch flashes. A second session starts the app on a damaged
 //! database: the window says why and what to do, and starts once the file is dealt with.
 //!
 //! Needs the UI built (`npm run build` in `ui/`, embedded when cargo builds the app),
@@ -726,6 +726,33 @@ async fn station_app_end_to_end() {
     s.screenshot("devices").await;
     s.screenshot_at("devices-reflash", "[data-testid=reflash-port]")
         .await;
+
+    // Which device is this unit? With another device open, the technician reads the unit
+    // still on sim:1: the screen names it and opens its device.
+    s.type_into("[data-testid=device-search]", "e2e-weatherstation-001")
+        .await;
+    s.click("[data-testid=device-search-go]").await;
+    s.click("[data-testid=device-row][data-device=e2e-weatherstation-001]")
+        .await;
+    s.wait_for("[data-testid=device-detail][data-device=e2e-weatherstation-001]")
+        .await;
+    s.select("[data-testid=identify-port]", "sim:1").await;
+    s.click("[data-testid=identify]").await;
+    s.wait_attr(
+        "[data-testid=unit-line]",
+        "data-device",
+        &["e2e-weatherstation-002"],
+        FLASH_WAIT,
+    )
+    .await;
+    let line = s.text("[data-testid=unit-line]").await;
+    assert!(
+        line.contains("holds e2e-weatherstation-002, generation 2."),
+        "{line}"
+    );
+    s.wait_for("[data-testid=device-detail][data-device=e2e-weatherstation-002]")
+        .await;
+    s.screenshot("devices-identify").await;
 
     // Deactivate, after a confirmation.
     s.click("[data-testid=deactivate]").await;

@@ -1,5 +1,5 @@
 //! Nothing the UI receives holds a plaintext password or api key: real flashes (provision,
-//! then rotate and re-flash) of a simulated unit on a pseudo-terminal, through the app's
+//! then rotate and re-flash, then identify) of a simulated unit on a pseudo-terminal, through the app's
 //! flasher, with every event serialised exactly as it is sent to the webview and searched for
 //! the credentials the unit actually received.
 
@@ -119,6 +119,19 @@ fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
     assert!(rotated);
     assert_eq!(device.generation, 2);
 
+    // The technician identifies the unit still on sim:1: it holds that device, generation 2;
+    // sim:2 has had no unit yet, so a blank one is read.
+    let unit = flasher.identify("sim:1").expect("identify");
+    assert_eq!(
+        (unit.device_id.as_deref(), unit.generation, unit.known),
+        (Some(device.device_id.as_str()), Some(2), true)
+    );
+    let blank = flasher.identify(" sim:2 ").expect("identify a blank unit");
+    assert_eq!(
+        (blank.port.as_str(), blank.device_id, blank.known),
+        ("sim:2", None, false)
+    );
+
     // What the screens read about the device afterwards goes through the same DTOs.
     let store = Store::open(&db).expect("reopen");
     let d: Device = store.find_device(&device.device_id).expect("device").into();
@@ -126,6 +139,7 @@ fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
     let mut payloads = sink.payloads.lock().expect("lock").clone();
     payloads.push(serde_json::to_string(&d).expect("json"));
     payloads.push(serde_json::to_string(&history).expect("json"));
+    payloads.push(serde_json::to_string(&unit).expect("json"));
 
     let secrets = secrets_on_bench(&bench_dir);
     assert_eq!(

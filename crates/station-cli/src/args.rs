@@ -60,8 +60,10 @@ pub enum Command {
     Flash(crate::flash_cmd::FlashArgs),
     /// Rotate the credentials of the device the unit on --port holds, and flash them.
     Reflash(crate::flash_cmd::ReflashArgs),
+    /// Which device the unit on --port holds (writes nothing; settles unconfirmed flashes).
+    Identify(crate::flash_cmd::UnitArgs),
     /// Settle unconfirmed flashes (after a crash or power loss) from what the unit reports.
-    Recover(crate::flash_cmd::RecoverArgs),
+    Recover(crate::flash_cmd::UnitArgs),
     /// Flash every unit plugged in, one after another.
     Watch(crate::flash_cmd::WatchArgs),
     /// Sync with the central django-devicehub server: status, run, retry, config.

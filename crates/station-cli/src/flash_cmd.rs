@@ -1,4 +1,4 @@
-//! `station ports | flash | reflash | recover | watch`: the serial side of the CLI.
+//! `station ports | flash | reflash | identify | recover | watch`: the serial side of the CLI.
 //!
 //! Progress goes to standard error as one line per step (readable on a terminal and in a log);
 //! the result goes to standard output: `PASS <device>` or `FAIL <reason>`, or JSON with --json.
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
-use station_core::flash::{FlashFailure, FlashJob, FlashOutcome, FlashStep};
+use station_core::flash::{FlashFailure, FlashJob, FlashOutcome, FlashStep, UnitReport};
 use station_core::gang;
 use station_core::hooks::Hooks;
 use station_core::{Actor, CoreError, FlashTarget, Store};
@@ -89,7 +89,7 @@ pub struct ReflashArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RecoverArgs {
+pub struct UnitArgs {
     /// The serial port of the unit.
     #[arg(long)]
     pub port: String,
@@ -130,6 +130,12 @@ enum JsonResult<'a> {
         port: &'a str,
         #[serde(flatten)]
         outcome: &'a FlashOutcome,
+    },
+    /// `station identify`: what the unit holds.
+    Identified {
+        port: &'a str,
+        #[serde(flatten)]
+        unit: &'a UnitReport,
     },
     Fail {
         port: &'a str,
@@ -318,9 +324,57 @@ pub fn reflash(
     })
 }
 
+pub fn identify(
+    store: &mut Store,
+    args: &UnitArgs,
+    actor: &Actor,
+    out: &mut impl Write,
+) -> Result<u8, CoreError> {
+    let unit_report = match gang::identify_port(store, &args.port, actor) {
+        Ok(r) => r,
+        Err(f) => {
+            report(out, &args.port, &Err(f), args.json)?;
+            return Ok(exit::DEVICE);
+        }
+    };
+    if args.json {
+        let j = JsonResult::Identified {
+            port: &args.port,
+            unit: &unit_report,
+        };
+        serde_json::to_writer(&mut *out, &j).map_err(|e| stdout_err(e.into()))?;
+        writeln!(out).map_err(stdout_err)?;
+        return Ok(exit::OK);
+    }
+    let report = unit_report;
+    let unit = format!(
+        "unit {} (firmware {}) on {}",
+        report.hardware_id, report.firmware_version, args.port
+    );
+    let line = match (&report.device_id, &report.device) {
+        (None, _) => format!("{unit} holds no device identity: provision it with `station flash`"),
+        (Some(id), Some(d)) => format!(
+            "{unit} holds {id}, generation {}; this station's record: {}, generation {}, {}",
+            report.generation.unwrap_or(0),
+            d.flash_state.as_str(),
+            d.generation,
+            if d.is_active { "active" } else { "deactivated" }
+        ),
+        (Some(id), None) => format!(
+            "{unit} holds {id}, generation {}, which this station has no record of",
+            report.generation.unwrap_or(0)
+        ),
+    };
+    writeln!(out, "{line}").map_err(stdout_err)?;
+    for (id, r) in &report.recovered {
+        writeln!(out, "settled an unconfirmed flash of {id}: {r:?}").map_err(stdout_err)?;
+    }
+    Ok(exit::OK)
+}
+
 pub fn recover(
     store: &mut Store,
-    args: &RecoverArgs,
+    args: &UnitArgs,
     actor: &Actor,
     out: &mut impl Write,
 ) -> Result<u8, CoreError> {

@@ -277,6 +277,7 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         Command::Ports(a) => return flash_cmd::ports(&a, &mut out),
         Command::Flash(a) => return flash_cmd::flash(&mut store, &a, &actor, &mut out),
         Command::Reflash(a) => return flash_cmd::reflash(&mut store, &a, &actor, &mut out),
+        Command::Identify(a) => return flash_cmd::identify(&mut store, &a, &actor, &mut out),
         Command::Recover(a) => return flash_cmd::recover(&mut store, &a, &actor, &mut out),
         Command::Watch(a) => return flash_cmd::watch(&mut store, &a, &actor, &mut out),
         Command::Sync(c) => return sync_cmd::run(&mut store, c, &mut out),

@@ -523,6 +523,22 @@ mod serial {
         assert_eq!(v["device"]["generation"], 2);
         let out = s.ok(&["recover", "--port", unit.port_path()]);
         assert!(out.contains("nothing to settle"), "{out}");
+        // The technician asks which device the unit holds: read, nothing written.
+        let before = unit.flash_contents();
+        let out = s.ok(&["identify", "--port", unit.port_path()]);
+        assert!(
+            out.contains("holds farm-weatherstation-001, generation 2")
+                && out.contains("flashed, generation 2, active"),
+            "{out}"
+        );
+        let v = s.json(&["identify", "--port", unit.port_path(), "--json"]);
+        assert_eq!(v["result"], "identified");
+        assert_eq!(v["hardware_id"], unit.hardware_id());
+        assert_eq!(v["device"]["device_id"], "farm-weatherstation-001");
+        assert_eq!(unit.flash_contents(), before);
+        let blank = sim(s.dir.path(), "u2", SimOptions::default());
+        let out = s.ok(&["identify", "--port", blank.port_path()]);
+        assert!(out.contains("holds no device identity"), "{out}");
         let out = s.run(&[
             "reflash",
             "--port",

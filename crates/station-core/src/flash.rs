@@ -209,6 +209,63 @@ pub fn recover_unit(
     Ok(out)
 }
 
+/// What a unit holds, read without writing anything to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitReport {
+    pub hardware_id: String,
+    pub firmware_version: String,
+    /// The device id the unit's committed config holds, as the unit says.
+    pub device_id: Option<String>,
+    /// The credential generation it holds.
+    pub generation: Option<u32>,
+    /// This station's record of that device, when it has one.
+    pub device: Option<Device>,
+    /// Earlier unconfirmed flashes settled by this contact.
+    pub recovered: Vec<(String, Resolution)>,
+}
+
+/// Say hello to the unit and settle whatever was unconfirmed about it: every contact with a
+/// unit does this first.
+fn contact<T: Transport>(
+    store: &mut Store,
+    client: &mut Client<T>,
+    actor: &Actor,
+) -> std::result::Result<(Identity, Vec<(String, Resolution)>), FlashFailure> {
+    let identity = client
+        .hello()
+        .map_err(|e| FlashFailure::new(None, device_error(&e)))?;
+    let recovered = recover_unit(store, &identity, actor)?;
+    Ok((identity, recovered))
+}
+
+/// Which device the unit on `transport` holds (the technician plugged it in to find out).
+/// Writes nothing to the unit; a blank unit or one holding a device this station does not
+/// know is an answer, not a failure.
+pub fn identify<T: Transport>(
+    store: &mut Store,
+    transport: T,
+    actor: &Actor,
+) -> std::result::Result<UnitReport, FlashFailure> {
+    let mut client = Client::new(transport);
+    let (identity, recovered) = contact(store, &mut client, actor)?;
+    let device = match &identity.device_id {
+        Some(id) => match store.find_device(id) {
+            Ok(d) => Some(d),
+            Err(CoreError::NotFound { .. }) => None,
+            Err(e) => return Err(FlashFailure::new(Some(id.clone()), e)),
+        },
+        None => None,
+    };
+    Ok(UnitReport {
+        hardware_id: identity.hardware_id,
+        firmware_version: identity.firmware_version,
+        device_id: identity.device_id,
+        generation: identity.generation,
+        device,
+        recovered,
+    })
+}
+
 /// Run one job against the unit on `transport`.
 pub fn run<T: Transport>(
     store: &mut Store,
@@ -221,10 +278,7 @@ pub fn run<T: Transport>(
     let started = Instant::now();
     let mut client = Client::new(transport);
     progress(FlashStep::Identify);
-    let identity = client
-        .hello()
-        .map_err(|e| FlashFailure::new(None, device_error(&e)))?;
-    let recovered = recover_unit(store, &identity, actor)?;
+    let (identity, recovered) = contact(store, &mut client, actor)?;
 
     let (target, rotated) = match job {
         FlashJob::Recover => {

@@ -9,7 +9,9 @@ use std::path::Path;
 use station_protocol::SerialTransport;
 
 use crate::devices::Actor;
-use crate::flash::{self, device_error, FlashFailure, FlashJob, FlashOutcome, FlashStep};
+use crate::flash::{
+    self, device_error, FlashFailure, FlashJob, FlashOutcome, FlashStep, UnitReport,
+};
 use crate::hooks::Hooks;
 use crate::store::Store;
 
@@ -23,11 +25,23 @@ pub fn flash_port(
     progress: &mut dyn FnMut(FlashStep),
 ) -> Result<FlashOutcome, FlashFailure> {
     progress(FlashStep::Connect);
-    let transport = SerialTransport::open(port).map_err(|e| FlashFailure {
+    flash::run(store, open(port)?, job, actor, hooks, progress)
+}
+
+fn open(port: &str) -> Result<SerialTransport, FlashFailure> {
+    SerialTransport::open(port).map_err(|e| FlashFailure {
         device_id: None,
         error: device_error(&e),
-    })?;
-    flash::run(store, transport, job, actor, hooks, progress)
+    })
+}
+
+/// Open the serial port at `port` and read which device the unit there holds.
+pub fn identify_port(
+    store: &mut Store,
+    port: &str,
+    actor: &Actor,
+) -> Result<UnitReport, FlashFailure> {
+    flash::identify(store, open(port)?, actor)
 }
 
 /// Run one job per port at the same time. `on_step(i, step)` reports port `i`'s progress

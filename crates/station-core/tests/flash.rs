@@ -928,3 +928,71 @@ fn a_unit_marked_rotation_due_is_rotated_when_plugged_in_for_provisioning() {
         "farm-weatherstation-001",
     );
 }
+
+#[test]
+fn identify_reads_which_device_a_unit_holds_and_writes_nothing() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim("u", SimOptions::default());
+
+    // A blank unit is an answer, not a failure.
+    let blank = gang::identify_port(&mut b.t.store, sim.port_path(), &b.t.actor).expect("identify");
+    assert_eq!(blank.hardware_id, sim.hardware_id());
+    assert_eq!((blank.device_id.as_deref(), blank.generation), (None, None));
+    assert!(blank.device.is_none() && blank.recovered.is_empty());
+    assert!(sim.flash_contents().is_none(), "identify wrote nothing");
+
+    let flashed = b.run(&sim, &provision(batch)).expect("flash");
+    let before = sim.flash_contents();
+    let report =
+        gang::identify_port(&mut b.t.store, sim.port_path(), &b.t.actor).expect("identify");
+    assert_eq!(report.device_id.as_deref(), Some("farm-weatherstation-001"));
+    assert_eq!(report.generation, Some(1));
+    let device = report.device.expect("this station knows it");
+    assert_eq!(device.device_id, flashed.device.device_id);
+    assert_eq!(device.hardware_id.as_deref(), Some(sim.hardware_id()));
+    assert_eq!(sim.flash_contents(), before, "identify wrote nothing");
+}
+
+#[test]
+fn identify_settles_an_unconfirmed_flash_and_names_a_foreign_device() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            power_loss: Some(PowerLoss::AfterCommit),
+            ..Default::default()
+        },
+    );
+    b.run(&sim, &provision(batch)).expect_err("power lost");
+    drop(sim);
+    assert_eq!(
+        b.device("farm-weatherstation-001").flash_state,
+        FlashState::Flashing
+    );
+    let sim = b.sim("u", SimOptions::default());
+    let report =
+        gang::identify_port(&mut b.t.store, sim.port_path(), &b.t.actor).expect("identify");
+    assert_eq!(
+        report.recovered,
+        vec![("farm-weatherstation-001".to_owned(), Resolution::Promoted)]
+    );
+    let device = report.device.expect("known");
+    assert_eq!(
+        (device.flash_state, device.generation),
+        (FlashState::Flashed, 1)
+    );
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        "farm-weatherstation-001",
+    );
+
+    // The same unit read by another station, which never made that device.
+    let mut other = common::store();
+    let report =
+        gang::identify_port(&mut other.store, sim.port_path(), &other.actor).expect("identify");
+    assert_eq!(report.device_id.as_deref(), Some("farm-weatherstation-001"));
+    assert!(report.device.is_none(), "not this station's device");
+}

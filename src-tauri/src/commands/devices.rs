@@ -1,10 +1,11 @@
-//! The Devices screen: search, detail with history, deactivation.
+//! The Devices screen: search, detail with history, identifying a plugged-in unit,
+//! deactivation.
 
 use station_core::DeviceFilter;
-use tauri::State;
+use tauri::{AppHandle, Manager, State};
 
-use crate::dto::{Device, DeviceDetail, DeviceQuery};
-use crate::error::AppResult;
+use crate::dto::{Device, DeviceDetail, DeviceQuery, UnitInfo};
+use crate::error::{AppError, AppResult};
 use crate::flashing::actor;
 use crate::state::AppState;
 
@@ -76,4 +77,19 @@ pub async fn deactivate_device(
     // The server must stop accepting the device as soon as it can be told.
     state.sync.wake();
     Ok(device)
+}
+
+/// Which device the unit plugged into `port` holds. Writes nothing to the unit; settles its
+/// unconfirmed flashes, as every contact does.
+#[tauri::command]
+#[specta::specta]
+pub async fn identify_unit(app: AppHandle, port: String) -> AppResult<UnitInfo> {
+    tauri::async_runtime::spawn_blocking(move || {
+        app.try_state::<AppState>()
+            .ok_or_else(|| AppError::internal("the station has not started"))?
+            .flasher
+            .identify(&port)
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("the identify task failed: {e}")))?
 }

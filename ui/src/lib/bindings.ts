@@ -43,6 +43,11 @@ export const commands = {
 	exportBatch: (batchId: number, format: ExportFormat) => typedError<ExportDone | null, AppError>(__TAURI_INVOKE("export_batch", { batchId, format })),
 	searchDevices: (query: DeviceQuery) => typedError<Device[], AppError>(__TAURI_INVOKE("search_devices", { query })),
 	deviceDetail: (deviceId: string) => typedError<DeviceDetail, AppError>(__TAURI_INVOKE("device_detail", { deviceId })),
+	/**
+	 *  Which device the unit plugged into `port` holds. Writes nothing to the unit; settles its
+	 *  unconfirmed flashes, as every contact does.
+	 */
+	identifyUnit: (port: string) => typedError<UnitInfo, AppError>(__TAURI_INVOKE("identify_unit", { port })),
 	/**  Block a device for good (django-devicehub's is_active = False); the record stays. */
 	deactivateDevice: (deviceId: string, reason: string) => typedError<Device, AppError>(__TAURI_INVOKE("deactivate_device", { deviceId, reason })),
 	syncStatus: () => typedError<SyncStatus, AppError>(__TAURI_INVOKE("sync_status")),
@@ -403,6 +408,20 @@ export type Topics = {
 	data: string,
 	status: string,
 	cmd: string,
+};
+
+/**  What a unit holds, read on the Devices screen ("which device is this?"). */
+export type UnitInfo = {
+	port: string,
+	hardware_id: string,
+	firmware_version: string,
+	/**  The device id the unit holds, as the unit says; `None`: a blank unit. */
+	device_id: string | null,
+	generation: number | null,
+	/**  Whether this station has a record of that device (then the screen opens it). */
+	known: boolean,
+	/**  Unconfirmed flashes this contact settled. */
+	recovered: string[],
 };
 
 /* Tauri Specta runtime */

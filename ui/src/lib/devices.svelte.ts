@@ -1,7 +1,7 @@
-// The Devices screen's logic: search, a device's detail and history, rotate and re-flash,
-// deactivation (always after a confirmation).
+// The Devices screen's logic: search, identify a plugged-in unit, a device's detail and
+// history, rotate and re-flash, deactivation (always after a confirmation).
 
-import type { AppError, Device, DeviceDetail, DeviceStatus, FlashFinished, FlashState, Port } from "./bindings";
+import type { AppError, Device, DeviceDetail, DeviceStatus, FlashFinished, FlashState, Port, UnitInfo } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, toAppError } from "./ipc";
 
@@ -14,7 +14,11 @@ export class DevicesController {
   detail: DeviceDetail | null = $state(null);
   error: AppError | null = $state(null);
   ports: Port[] = $state([]);
+  /** The port the technician plugs units into (to identify them, or to re-flash). */
   reflashPort = $state("");
+  /** The unit last read on that port. */
+  unit: UnitInfo | null = $state(null);
+  identifying = $state(false);
   confirming = $state(false);
   reason = $state("");
   /** Whether the Devices screen is on show (results are refreshed only then). */
@@ -72,6 +76,29 @@ export class DevicesController {
   close(): void {
     this.detail = null;
     this.confirming = false;
+  }
+
+  /** Read which device the unit on the port holds, and open it when this station knows it. */
+  async identify(): Promise<boolean> {
+    if (this.identifying) return false;
+    if (!this.reflashPort) {
+      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null };
+      return false;
+    }
+    this.identifying = true;
+    this.unit = null;
+    try {
+      const unit = await call(commands.identifyUnit(this.reflashPort));
+      this.unit = unit;
+      this.error = null;
+      if (unit.known && unit.device_id) await this.open(unit.device_id);
+      return true;
+    } catch (e) {
+      this.error = toAppError(e);
+      return false;
+    } finally {
+      this.identifying = false;
+    }
   }
 
   /** The port's tile while the open device is being re-flashed there. */

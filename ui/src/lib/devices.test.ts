@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DevicesController } from "./devices.svelte.js";
 import { FlashBoard } from "./flashes.svelte.js";
-import { device, emitFinished, ipc, nextFrame, passed, port, reset } from "../test/fixtures";
+import { device, emitFinished, fail, ipc, nextFrame, passed, port, reset } from "../test/fixtures";
+import { unitLine } from "./words";
 
 afterEach(reset);
 
@@ -29,6 +30,46 @@ describe("devices", () => {
     expect(q).toEqual({ search: "AB12", status: "provisioning", flash_state: null, batch_id: null, active: null, limit: null });
     expect(d.results).toHaveLength(1);
     expect(d.reflashPort).toBe("sim:1");
+  });
+
+  it("identifies the unit on the port and opens its device when the station knows it", async () => {
+    const unit = { port: "sim:1", hardware_id: "AB12", firmware_version: "1.4", device_id: "farm-weatherstation-001", generation: 2, known: true, recovered: [] };
+    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => [], identify_unit: () => unit, device_detail: () => detail() });
+    const d = make();
+    await d.load();
+    expect(await d.identify()).toBe(true);
+    expect(calls.find((c) => c.cmd === "identify_unit")?.args.port).toBe("sim:1");
+    expect(d.unit).toEqual(unit);
+    expect(d.detail?.device.device_id).toBe("farm-weatherstation-001");
+  });
+
+  it("says a blank or foreign unit in words and opens nothing", async () => {
+    let unit = { port: "sim:1", hardware_id: "AB12", firmware_version: "1.4", device_id: null as string | null, generation: null as number | null, known: false, recovered: [] as string[] };
+    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => [], identify_unit: () => unit });
+    const d = make();
+    await d.load();
+    await d.identify();
+    expect(unitLine(d.unit!)).toBe("Unit AB12 (firmware 1.4) on sim:1 holds no device identity: provision it on the Station screen.");
+    unit = { ...unit, device_id: "other-001", generation: 1, recovered: ["farm-weatherstation-004"] };
+    await d.identify();
+    expect(unitLine(d.unit!)).toContain("holds other-001, generation 1, which this station has no record of");
+    expect(unitLine(d.unit!)).toContain("Settled an unconfirmed flash of farm-weatherstation-004.");
+    expect(d.detail).toBeNull();
+    expect(calls.some((c) => c.cmd === "device_detail")).toBe(false);
+  });
+
+  it("reports a unit that does not answer, and keeps nothing of an earlier read", async () => {
+    ipc({
+      list_ports: () => [port("sim:1")],
+      search_devices: () => [],
+      identify_unit: () => fail({ code: "device", message: "The device did not answer.", help: "check the cable", reason: "timeout" }),
+    });
+    const d = make();
+    await d.load();
+    expect(await d.identify()).toBe(false);
+    expect(d.unit).toBeNull();
+    expect(d.error?.reason).toBe("timeout");
+    expect(d.identifying).toBe(false);
   });
 
   it("opens a device with its history", async () => {

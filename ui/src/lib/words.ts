@@ -1,7 +1,7 @@
 // Words the operator reads. One place, so the screens say the same thing the same way.
 // Times are shown as ISO-style 24-hour local times: no month names, no AM/PM.
 
-import type { DeviceStatus, FlashState, ServerReport, Step, SyncConnection, SyncState } from "./bindings";
+import type { DeviceStatus, FlashState, ServerReport, Step, SyncConnection, SyncState, UnitInfo } from "./bindings";
 
 export const STEPS: Step[] = ["connect", "identify", "write", "verify", "record"];
 
@@ -129,6 +129,17 @@ export function serverLine(report: ServerReport | null, stationGeneration: numbe
   if (!report.is_active) parts.push("deactivated on the server");
   parts.push(`as of ${when(report.fetched_at)}`);
   return parts.join(" · ");
+}
+
+/** What a unit read on the Devices screen holds, in one sentence (or two). */
+export function unitLine(u: UnitInfo): string {
+  const unit = `Unit ${u.hardware_id} (firmware ${u.firmware_version}) on ${u.port}`;
+  let line: string;
+  if (u.device_id === null) line = `${unit} holds no device identity: provision it on the Station screen.`;
+  else if (u.known) line = `${unit} holds ${u.device_id}, generation ${u.generation ?? 0}.`;
+  else line = `${unit} holds ${u.device_id}, generation ${u.generation ?? 0}, which this station has no record of: another station made it; look it up there or on the server.`;
+  if (u.recovered.length > 0) line += ` Settled an unconfirmed flash of ${u.recovered.join(", ")}.`;
+  return line;
 }
 
 export function percent(fraction: number): string {
