@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
 use crate::naming;
-use crate::store::Store;
+use crate::store::{KeyValueTable, Store};
 
 pub const SETTING_OPERATOR: &str = "app.operator";
 pub const SETTING_SOUNDS: &str = "app.sounds";
@@ -87,14 +87,7 @@ impl Store {
     /// Change one of the app's settings after checking its value.
     pub fn set_app_setting(&mut self, key: &str, value: &str) -> Result<()> {
         validate_app_setting(key, value)?;
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO settings(key, value) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )?;
-            Ok(())
-        })
+        self.set_key_values(KeyValueTable::Settings, &[(key, Some(value))])
     }
 
     /// The app's settings, with their defaults.

@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{CoreError, Result};
 use crate::naming;
-use crate::store::{now, Store};
+use crate::store::{now, KeyValueTable, Store};
 use crate::types::DeviceType;
 
 /// Id numbers at or above this are station-scoped offline ranges: station `S` mints
@@ -329,57 +329,21 @@ impl Store {
 
     /// Every `sync_config` entry (the token included: callers must not print it).
     pub fn sync_config(&self) -> Result<BTreeMap<String, String>> {
-        self.key_values("sync_config")
+        self.key_values(KeyValueTable::SyncConfig)
     }
 
     /// Set (`Some`) or remove (`None`) sync configuration entries, all in one transaction.
     /// The values are checked by the caller (`station-sync`'s config).
     pub fn set_sync_config(&mut self, entries: &[(&str, Option<&str>)]) -> Result<()> {
-        self.write(|tx| {
-            for (key, value) in entries {
-                match value {
-                    Some(v) => tx.execute(
-                        "INSERT INTO sync_config(key, value) VALUES (?1, ?2)
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        [key, v],
-                    )?,
-                    None => tx.execute("DELETE FROM sync_config WHERE key = ?1", [key])?,
-                };
-            }
-            Ok(())
-        })
+        self.set_key_values(KeyValueTable::SyncConfig, entries)
     }
 
     pub fn sync_runtime(&self) -> Result<BTreeMap<String, String>> {
-        self.key_values("sync_runtime")
+        self.key_values(KeyValueTable::SyncRuntime)
     }
 
     pub fn set_sync_runtime(&mut self, entries: &[(&str, Option<&str>)]) -> Result<()> {
-        self.write(|tx| {
-            for (key, value) in entries {
-                match value {
-                    Some(v) => tx.execute(
-                        "INSERT INTO sync_runtime(key, value) VALUES (?1, ?2)
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        [key, v],
-                    )?,
-                    None => tx.execute("DELETE FROM sync_runtime WHERE key = ?1", [key])?,
-                };
-            }
-            Ok(())
-        })
-    }
-
-    fn key_values(&self, table: &str) -> Result<BTreeMap<String, String>> {
-        let mut stmt = self
-            .conn()
-            .prepare(&format!("SELECT key, value FROM {table}"))
-            .map_err(|e| self.sql_err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.sql_err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.sql_err(e))
+        self.set_key_values(KeyValueTable::SyncRuntime, entries)
     }
 
     // ---- the outbox ----

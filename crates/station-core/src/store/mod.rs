@@ -5,6 +5,7 @@
 //! connection gets WAL, a busy timeout and `synchronous=FULL` (a flash the station reported as
 //! recorded must survive a power cut), and every multi-row change is one IMMEDIATE transaction.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -70,6 +71,27 @@ pub fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// The store's key-value tables (`key TEXT PRIMARY KEY, value TEXT`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyValueTable {
+    /// The station's and the app's settings.
+    Settings,
+    /// How to reach the sync server (the token included: never printed).
+    SyncConfig,
+    /// What the sync worker remembers between runs.
+    SyncRuntime,
+}
+
+impl KeyValueTable {
+    fn name(self) -> &'static str {
+        match self {
+            KeyValueTable::Settings => "settings",
+            KeyValueTable::SyncConfig => "sync_config",
+            KeyValueTable::SyncRuntime => "sync_runtime",
+        }
+    }
 }
 
 /// One open station database.
@@ -200,14 +222,44 @@ impl Store {
                 ))
             }
         }
+        self.set_key_values(KeyValueTable::Settings, &[(key, Some(value))])
+    }
+
+    /// Set (`Some`) or remove (`None`) entries of a key-value table, all in one transaction.
+    pub(crate) fn set_key_values(
+        &mut self,
+        table: KeyValueTable,
+        entries: &[(&str, Option<&str>)],
+    ) -> Result<()> {
+        let table = table.name();
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO settings(key, value) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )?;
+            for (key, value) in entries {
+                match value {
+                    Some(v) => tx.execute(
+                        &format!(
+                            "INSERT INTO {table}(key, value) VALUES (?1, ?2)
+                             ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                        ),
+                        [key, v],
+                    )?,
+                    None => tx.execute(&format!("DELETE FROM {table} WHERE key = ?1"), [key])?,
+                };
+            }
             Ok(())
         })
+    }
+
+    /// Every entry of a key-value table.
+    pub(crate) fn key_values(&self, table: KeyValueTable) -> Result<BTreeMap<String, String>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT key, value FROM {}", table.name()))
+            .map_err(|e| self.sql_err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.sql_err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.sql_err(e))
     }
 
     /// This station's id: the setting, else the host name.
