@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use station_core::{CoreError, Store};
-use station_devsim::{NakRule, SimHandle, SimOptions, Simulator};
+#[cfg(unix)]
+use station_devsim::{NakRule, SimOptions, Simulator};
+#[cfg(unix)]
 use station_protocol::{Command, DeviceErrorCode};
 
 use crate::dto::FlashRequest;
@@ -24,6 +26,25 @@ use crate::error::{AppError, AppResult};
 pub const SIM_PORT_PREFIX: &str = "sim:";
 /// How long a simulated unit takes to think before each reply, like a real microcontroller.
 const REPLY_DELAY: Duration = Duration::from_millis(15);
+
+/// Whether this system can run simulated units: they speak over pseudo-terminals, which
+/// Windows lacks (there, only real units are offered).
+pub const SIM_AVAILABLE: bool = cfg!(unix);
+
+/// A simulated unit plugged in; unplugged when dropped.
+#[cfg(unix)]
+pub type SimUnit = station_devsim::SimHandle;
+
+/// No simulated unit can exist on this system.
+#[cfg(not(unix))]
+pub enum SimUnit {}
+
+#[cfg(not(unix))]
+impl SimUnit {
+    pub fn port_path(&self) -> &str {
+        match *self {}
+    }
+}
 
 /// Whether `port` names a simulated port.
 pub fn is_sim_port(port: &str) -> bool {
@@ -56,6 +77,7 @@ impl SimFault {
         }
     }
 
+    #[cfg(unix)]
     fn apply(self, opts: &mut SimOptions) {
         match self {
             SimFault::None => {}
@@ -99,7 +121,7 @@ impl SimBench {
         request: Option<&FlashRequest>,
         store: &Store,
         fault: SimFault,
-    ) -> AppResult<SimHandle> {
+    ) -> AppResult<SimUnit> {
         std::fs::create_dir_all(&self.dir).map_err(|source| {
             AppError::from(CoreError::Io {
                 action: "create the simulated units' folder",
@@ -145,6 +167,11 @@ impl SimBench {
             .lock()
             .map_err(|_| AppError::internal("the simulated bench is poisoned"))?
             .insert(port.to_owned(), hardware_id.clone());
+        self.start_unit(hardware_id, fault)
+    }
+
+    #[cfg(unix)]
+    fn start_unit(&self, hardware_id: String, fault: SimFault) -> AppResult<SimUnit> {
         let mut opts = SimOptions {
             flash: Some(self.flash_file(&hardware_id)),
             hardware_id: Some(hardware_id),
@@ -161,6 +188,16 @@ impl SimBench {
                 reason: "simulator".into(),
             })
         })
+    }
+
+    #[cfg(not(unix))]
+    fn start_unit(&self, _hardware_id: String, _fault: SimFault) -> AppResult<SimUnit> {
+        Err(CoreError::Refused {
+            problem: "The simulated device needs pseudo-terminals, which this system lacks."
+                .into(),
+            fix: "plug a real unit in and pick its port".into(),
+        }
+        .into())
     }
 }
 

@@ -69,7 +69,8 @@ pub async fn ui_ready(state: State<'_, AppState>) -> AppResult<u32> {
     Ok(ms)
 }
 
-/// The ports to offer: USB-serial ports found now, then the simulated bench.
+/// The ports to offer: USB-serial ports found now, then the simulated bench (where this
+/// system can run it).
 #[tauri::command]
 #[specta::specta]
 pub async fn list_ports(state: State<'_, AppState>) -> AppResult<Vec<Port>> {
@@ -77,7 +78,9 @@ pub async fn list_ports(state: State<'_, AppState>) -> AppResult<Vec<Port>> {
     let mut ports = tauri::async_runtime::spawn_blocking(ports::machine_ports)
         .await
         .unwrap_or_default();
-    ports.extend(ports::simulated(sim_ports));
+    if crate::simulator::SIM_AVAILABLE {
+        ports.extend(ports::simulated(sim_ports));
+    }
     Ok(ports)
 }
 

@@ -21,7 +21,10 @@ export const commands = {
 	 *  process started (launch-to-interactive time), which is also logged.
 	 */
 	uiReady: () => typedError<number, AppError>(__TAURI_INVOKE("ui_ready")),
-	/**  The ports to offer: USB-serial ports found now, then the simulated bench. */
+	/**
+	 *  The ports to offer: USB-serial ports found now, then the simulated bench (where this
+	 *  system can run it).
+	 */
 	listPorts: () => typedError<Port[], AppError>(__TAURI_INVOKE("list_ports")),
 	/**
 	 *  Start flashing the unit on `port`; progress and the result arrive as events. Refused
