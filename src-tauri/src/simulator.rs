@@ -193,8 +193,7 @@ impl SimBench {
     #[cfg(not(unix))]
     fn start_unit(&self, _hardware_id: String, _fault: SimFault) -> AppResult<SimUnit> {
         Err(CoreError::Refused {
-            problem: "The simulated device needs pseudo-terminals, which this system lacks."
-                .into(),
+            problem: "The simulated device needs pseudo-terminals, which this system lacks.".into(),
             fix: "plug a real unit in and pick its port".into(),
         }
         .into())

@@ -6,7 +6,7 @@
 //! keep `g`, so a failed or interrupted flash never locks a device out. Generation numbers are
 //! never reused (`last_generation`), so what a device reports identifies exactly one issue.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use crate::batches::{allocate_numbers, insert_device};
@@ -238,26 +238,15 @@ impl Store {
                 fix: "run `station recover` with the unit plugged in".into(),
             });
         }
-        let first = device.generation == 0;
         self.write(|tx| {
-            let ts = now();
-            tx.execute(
-                "UPDATE devices SET generation = pending_generation,
-                     mqtt_password_hash = pending_password_hash, api_key = pending_api_key,
-                     api_key_fingerprint = pending_api_key_fingerprint,
-                     pending_generation = NULL, pending_password_hash = NULL, pending_api_key = NULL,
-                     pending_api_key_fingerprint = NULL, pending_since = NULL, pending_hardware_id = NULL,
-                     flash_state = 'flashed', flash_error = NULL, hardware_id = ?2,
-                     firmware_version = ?3, flashed_at = ?4, rotation_due = 0,
-                     status = CASE WHEN generation = 0 THEN 'provisioning' ELSE status END,
-                     station_id = ?5, operator = ?6, updated_at = ?4
-                 WHERE id = ?1",
-                params![device.pk, hardware_id, firmware_version, ts, actor.station_id, actor.operator],
-            )?;
-            let kind = if first { event::FLASHED } else { event::ROTATED };
-            record_event(tx, device.pk, kind, Some(generation), &format!("unit {hardware_id}"), actor)?;
-            enqueue_sync(tx, device.pk, generation)?;
-            Ok(())
+            promote(
+                tx,
+                &device,
+                generation,
+                hardware_id,
+                firmware_version,
+                actor,
+            )
         })?;
         self.find_device(device_id)
     }
@@ -325,8 +314,9 @@ impl Store {
             return Ok(Resolution::NothingPending);
         };
         if reported_generation == Some(pending) {
-            self.confirm_flash(device_id, pending, hardware_id, firmware_version, actor)?;
+            // Promotion and its "recovered" line in one transaction: a crash loses neither.
             self.write(|tx| {
+                promote(tx, &device, pending, hardware_id, firmware_version, actor)?;
                 record_event(
                     tx,
                     device.pk,
@@ -363,6 +353,58 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<String>>>()
             .map_err(|e| self.sql_err(e))
     }
+}
+
+/// The device confirmed `generation`: make the pending credentials current, record it and
+/// queue it for the server. Refused when another process settled the flash meanwhile.
+fn promote(
+    tx: &Transaction<'_>,
+    device: &Device,
+    generation: u32,
+    hardware_id: &str,
+    firmware_version: &str,
+    actor: &Actor,
+) -> Result<()> {
+    let ts = now();
+    let changed = tx.execute(
+        "UPDATE devices SET generation = pending_generation,
+             mqtt_password_hash = pending_password_hash, api_key = pending_api_key,
+             api_key_fingerprint = pending_api_key_fingerprint,
+             pending_generation = NULL, pending_password_hash = NULL, pending_api_key = NULL,
+             pending_api_key_fingerprint = NULL, pending_since = NULL, pending_hardware_id = NULL,
+             flash_state = 'flashed', flash_error = NULL, hardware_id = ?2,
+             firmware_version = ?3, flashed_at = ?4, rotation_due = 0,
+             status = CASE WHEN generation = 0 THEN 'provisioning' ELSE status END,
+             station_id = ?5, operator = ?6, updated_at = ?4
+         WHERE id = ?1 AND pending_generation = ?7",
+        params![
+            device.pk,
+            hardware_id,
+            firmware_version,
+            ts,
+            actor.station_id,
+            actor.operator,
+            generation
+        ],
+    )?;
+    if changed != 1 {
+        return Err(concurrent_change(&device.device_id));
+    }
+    let kind = if device.generation == 0 {
+        event::FLASHED
+    } else {
+        event::ROTATED
+    };
+    record_event(
+        tx,
+        device.pk,
+        kind,
+        Some(generation),
+        &format!("unit {hardware_id}"),
+        actor,
+    )?;
+    enqueue_sync(tx, device.pk, generation)?;
+    Ok(())
 }
 
 fn pending_conflict(device_id: &str, generation: u32) -> CoreError {

@@ -983,6 +983,21 @@ fn identify_settles_an_unconfirmed_flash_and_names_a_foreign_device() {
         (device.flash_state, device.generation),
         (FlashState::Flashed, 1)
     );
+    // The promotion and its "recovered" line are written together.
+    let kinds: Vec<(String, Option<u32>)> =
+        b.t.store
+            .device_history("farm-weatherstation-001")
+            .expect("history")
+            .into_iter()
+            .map(|e| (e.kind, e.generation))
+            .collect();
+    assert!(
+        kinds.ends_with(&[
+            ("flashed".to_owned(), Some(1)),
+            ("recovered".to_owned(), Some(1))
+        ]),
+        "{kinds:?}"
+    );
     assert_consistent(
         &b.t.store,
         sim.flash_contents().as_ref(),
