@@ -1,8 +1,10 @@
 //! What the UI receives and sends: the IPC contract, exported to TypeScript.
 //!
-//! Records are the public faces of the core's types, built field by field, so what crosses to the
-//! webview is chosen here and nowhere else; plain enums and value types are the core's own. No type in this module can hold a password, an api
-//! key or the server token: the core's [`station_core::IssuedCredentials`] is never converted.
+//! Records are the public faces of the core's types, built field by field, so what crosses to
+//! the webview is chosen here and nowhere else; plain enums and value types (which hold no
+//! secret) are the core's own, exported as they are. No type in this module can hold a
+//! password, an api key or the server token: the core's [`station_core::IssuedCredentials`]
+//! is never converted.
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
