@@ -7,8 +7,9 @@
 //! rotate and re-flash a device, identify the unit on a port, deactivate one. Along the way it
 //! takes a screenshot of every screen, checks that no IPC payload or page ever held a
 //! credential the units received, and measures launch-to-interactive time, resident memory
-//! idle and during an 8-port gang flash, and the longest frame gap while a batch flashes. A second session starts the app on a damaged
-//! database: the window says why and what to do, and starts once the file is dealt with.
+//! idle and during an 8-port gang flash, and the longest frame gap during that gang flash.
+//! A second session starts the app on a damaged database: the window says why and what to
+//! do, and starts once the file is dealt with.
 //!
 //! Needs the UI built (`npm run build` in `ui/`, embedded when cargo builds the app),
 //! `tauri-driver` on PATH, WebKitWebDriver, xdotool, and a display. `scripts/test-all.sh`
