@@ -274,13 +274,63 @@ async fn start(home: &Path) -> (Driver, Session, Duration) {
 }
 
 /// Starts tauri-driver and the app on `home` (its database `home/station.sqlite3`).
+///
+/// tauri-driver listens before the WebKitWebDriver it starts is ready (tauri-apps/tauri#15156;
+/// seen once in CI: the session request's connection closed with nothing sent back), so
+/// [`start_driver`] also waits for WebKitWebDriver's own port. Should a session still fail to
+/// start, that is the harness, not the app: it is retried with a fresh tauri-driver, and what
+/// tauri-driver logged is printed.
 async fn launch(home: &Path) -> (Driver, Session, Instant) {
+    const ATTEMPTS: u32 = 3;
     let bin = app_binary();
     assert!(
         bin.exists(),
         "{} is missing: build the UI and the app first",
         bin.display()
     );
+    let mut attempt = 1;
+    loop {
+        let (driver, port) = start_driver(home).await;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            json!({ "application": bin.display().to_string() }),
+        );
+        caps.insert("browserName".into(), json!("wry"));
+        let launched = Instant::now();
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await;
+        match client {
+            Ok(client) => {
+                let session = Session {
+                    client,
+                    home: home.to_path_buf(),
+                    shots: Vec::new(),
+                };
+                return (driver, session, launched);
+            }
+            Err(e) => {
+                drop(driver);
+                let log = std::fs::read_to_string(home.join("driver.log")).unwrap_or_default();
+                assert!(
+                    attempt < ATTEMPTS,
+                    "WebDriver session, attempt {attempt}: {e}\ntauri-driver said:\n{log}"
+                );
+                eprintln!(
+                    "WebDriver session, attempt {attempt}: {e}; starting again\ntauri-driver said:\n{log}"
+                );
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// tauri-driver on a free port, for the app on `home`; returns once it and the
+/// WebKitWebDriver behind it both accept connections.
+async fn start_driver(home: &Path) -> (Driver, u16) {
     let port = free_port();
     let native = free_port();
     let log = std::fs::File::create(home.join("driver.log")).expect("log");
@@ -305,28 +355,13 @@ async fn launch(home: &Path) -> (Driver, Session, Instant) {
         .expect("start tauri-driver (cargo install tauri-driver --locked)");
     let driver = Driver { child };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tauri-driver did not listen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for (what, p) in [("tauri-driver", port), ("WebKitWebDriver", native)] {
+        while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+            assert!(Instant::now() < deadline, "{what} did not listen on {p}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "tauri:options".into(),
-        json!({ "application": bin.display().to_string() }),
-    );
-    caps.insert("browserName".into(), json!("wry"));
-    let launched = Instant::now();
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("WebDriver session");
-    let session = Session {
-        client,
-        home: home.to_path_buf(),
-        shots: Vec::new(),
-    };
-    (driver, session, launched)
+    (driver, port)
 }
 
 fn proc_field(pid: u32, key: &str) -> u64 {
