@@ -79,6 +79,11 @@ impl Bench {
         r
     }
 
+    /// Which device the unit on `sim` holds, read by this bench's station.
+    fn identify(&mut self, sim: &SimHandle) -> flash::UnitReport {
+        gang::identify_port(&mut self.t.store, sim.port_path(), &self.t.actor).expect("identify")
+    }
+
     fn device(&self, id: &str) -> Device {
         self.t.store.find_device(id).expect("device")
     }
@@ -936,7 +941,7 @@ fn identify_reads_which_device_a_unit_holds_and_writes_nothing() {
     let sim = b.sim("u", SimOptions::default());
 
     // A blank unit is an answer, not a failure.
-    let blank = gang::identify_port(&mut b.t.store, sim.port_path(), &b.t.actor).expect("identify");
+    let blank = b.identify(&sim);
     assert_eq!(blank.hardware_id, sim.hardware_id());
     assert_eq!((blank.device_id.as_deref(), blank.generation), (None, None));
     assert!(blank.device.is_none() && blank.recovered.is_empty());
@@ -944,8 +949,7 @@ fn identify_reads_which_device_a_unit_holds_and_writes_nothing() {
 
     let flashed = b.run(&sim, &provision(batch)).expect("flash");
     let before = sim.flash_contents();
-    let report =
-        gang::identify_port(&mut b.t.store, sim.port_path(), &b.t.actor).expect("identify");
+    let report = b.identify(&sim);
     assert_eq!(report.device_id.as_deref(), Some("farm-weatherstation-001"));
     assert_eq!(report.generation, Some(1));
     let device = report.device.expect("this station knows it");
@@ -972,8 +976,7 @@ fn identify_settles_an_unconfirmed_flash_and_names_a_foreign_device() {
         FlashState::Flashing
     );
     let sim = b.sim("u", SimOptions::default());
-    let report =
-        gang::identify_port(&mut b.t.store, sim.port_path(), &b.t.actor).expect("identify");
+    let report = b.identify(&sim);
     assert_eq!(
         report.recovered,
         vec![("farm-weatherstation-001".to_owned(), Resolution::Promoted)]
