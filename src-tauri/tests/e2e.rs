@@ -112,6 +112,22 @@ impl Session {
         self.find(css).await.text().await.unwrap_or_default()
     }
 
+    /// Wait until the text of `css` contains `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text(css).await;
+            if text.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} did not come to say {needle:?}: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn js(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])
@@ -743,18 +759,8 @@ async fn station_app_end_to_end() {
         "{}",
         s.text("[data-testid=device-detail]").await
     );
-    let deadline = Instant::now() + WAIT;
-    while !s
-        .text("[data-testid=device-generation]")
-        .await
-        .contains("generation 2")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the detail did not show generation 2"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.wait_text("[data-testid=device-generation]", "generation 2")
+        .await;
     assert!(
         s.exists("[data-testid=history] li[data-kind=rotated]")
             .await
@@ -801,18 +807,8 @@ async fn station_app_end_to_end() {
     )
     .await;
     s.click("[data-testid=deactivate-confirm]").await;
-    let deadline = Instant::now() + WAIT;
-    while !s
-        .text("[data-testid=device-active]")
-        .await
-        .contains("Deactivated")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the device was not shown deactivated"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.wait_text("[data-testid=device-active]", "Deactivated")
+        .await;
     assert!(
         s.exists("[data-testid=history] li[data-kind=deactivated]")
             .await
