@@ -43,7 +43,13 @@ impl AppError {
 
 impl From<CoreError> for AppError {
     fn from(e: CoreError) -> Self {
-        let reason = match &e {
+        AppError::from(&e)
+    }
+}
+
+impl From<&CoreError> for AppError {
+    fn from(e: &CoreError) -> Self {
+        let reason = match e {
             CoreError::Device { reason, .. } => Some(reason.clone()),
             _ => None,
         };

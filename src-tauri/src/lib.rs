@@ -11,7 +11,6 @@ pub mod error;
 pub mod events;
 pub mod flashing;
 pub mod ports;
-pub mod simulator;
 pub mod state;
 
 use std::time::Instant;
@@ -23,7 +22,6 @@ use crate::dto::{Shift, StartupProblem};
 use crate::error::AppError;
 use crate::events::{FlashFinished, FlashProgress, PortsChanged, ShiftChanged};
 use crate::flashing::{Flasher, Sink};
-use crate::simulator::SimBench;
 use crate::state::{AppState, Startup};
 
 /// Environment variable: `1` makes the UI keep a copy of every IPC payload it receives, for
@@ -131,8 +129,7 @@ pub fn start_station(app: &AppHandle, started: Instant) -> Result<(), StartupPro
         error: AppError::internal(format!("the app's data folder is unknown: {e}")),
         database_path: Some(db_path.display().to_string()),
     })?;
-    let bench = SimBench::new(data_dir.join("simulated-units"));
-    let flasher = Flasher::new(db_path.clone(), bench);
+    let flasher = Flasher::new(db_path.clone(), data_dir.join("simulated-units"));
     let audit = std::env::var(IPC_AUDIT_ENV).is_ok_and(|v| v == "1");
     tracing::info!(db = %db_path.display(), data = %data_dir.display(), "station app starting");
     app.manage(AppState::new(store, flasher, started, audit));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use station_protocol::{PortEvent, PortInfo, PortWatcher};
 
 use crate::dto::{Port, PortKind};
-use crate::simulator::SIM_PORT_PREFIX;
+use station_service::bench::SIM_PORT_PREFIX;
 
 /// How often the machine's ports are listed to notice a unit being plugged in.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(750);

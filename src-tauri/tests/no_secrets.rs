@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use station_app::dto::{Device, DeviceEvent, FlashRequest, Shift};
 use station_app::events::{FlashFinished, FlashProgress, FlashResult};
 use station_app::flashing::{Flasher, Sink};
-use station_app::simulator::SimBench;
 use station_core::{NewDeviceType, Store};
 use station_devsim::Flash;
 use station_protocol::Key;
@@ -80,7 +79,7 @@ fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
         })
         .expect("type");
     let bench_dir = dir.path().join("units");
-    let flasher = Flasher::new(db.clone(), SimBench::new(bench_dir.clone()));
+    let flasher = Flasher::new(db.clone(), bench_dir.clone());
     let sink = Arc::new(Recorder::default());
 
     flasher
@@ -177,7 +176,7 @@ fn a_second_flash_on_a_busy_port_is_refused() {
             ..Default::default()
         })
         .expect("type");
-    let flasher = Flasher::new(db, SimBench::new(dir.path().join("units")));
+    let flasher = Flasher::new(db, dir.path().join("units"));
     let sink = Arc::new(Recorder::default());
     let req = FlashRequest::NewDevice {
         device_type: "WeatherStation".into(),

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
-use station_core::flash::{FlashFailure, FlashJob, FlashOutcome, FlashStep, UnitReport};
-use station_core::gang;
-use station_core::hooks::Hooks;
-use station_core::{Actor, CoreError, FlashTarget, Store};
+use station_core::app::ShiftCounters;
+use station_core::flash::{FlashFailure, FlashOutcome, FlashStep, UnitReport};
+use station_core::CoreError;
 use station_protocol::{list_ports, PortEvent, PortInfo, PortWatcher};
+use station_service::{FlashRequest, Flasher, JobReport, Passed, Sink};
 
-use crate::{exit, stdout_err};
+use crate::{exit, exit_code, stdout_err};
 
 /// How often `watch` looks for ports arriving and leaving.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
@@ -48,17 +48,17 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    fn job(&self) -> FlashJob {
-        let target = match (self.batch, &self.device_type) {
-            (Some(b), _) => FlashTarget::NextInBatch(b),
-            (None, t) => FlashTarget::New {
+    fn request(&self) -> FlashRequest {
+        match (self.batch, &self.device_type) {
+            (Some(batch_id), _) => FlashRequest::NextInBatch {
+                batch_id,
+                overwrite_foreign: self.overwrite_foreign,
+            },
+            (None, t) => FlashRequest::NewDevice {
                 device_type: t.clone().unwrap_or_default(),
                 prefix: self.prefix.clone(),
+                overwrite_foreign: self.overwrite_foreign,
             },
-        };
-        FlashJob::Provision {
-            target,
-            overwrite_foreign: self.overwrite_foreign,
         }
     }
 }
@@ -130,6 +130,7 @@ enum JsonResult<'a> {
         port: &'a str,
         #[serde(flatten)]
         outcome: &'a FlashOutcome,
+        hook_error: Option<&'a str>,
     },
     /// `station identify`: what the unit holds.
     Identified {
@@ -147,81 +148,113 @@ enum JsonResult<'a> {
     },
 }
 
-/// Print one port's result; returns whether it passed.
-fn report(
-    out: &mut impl Write,
-    port: &str,
-    result: &Result<FlashOutcome, FlashFailure>,
-    as_json: bool,
-) -> Result<bool, CoreError> {
-    if as_json {
-        let j = match result {
-            Ok(outcome) => JsonResult::Pass { port, outcome },
-            Err(f) => JsonResult::Fail {
-                port,
-                device_id: f.device_id.as_deref(),
-                code: f.error.code().as_str(),
-                reason: match &f.error {
-                    CoreError::Device { reason, .. } => Some(reason.as_str()),
-                    _ => None,
-                },
-                message: f.error.to_string(),
-                help: f.error.help(),
-            },
-        };
-        serde_json::to_writer(&mut *out, &j).map_err(|e| stdout_err(e.into()))?;
-        writeln!(out).map_err(stdout_err)?;
-        return Ok(result.is_ok());
-    }
-    match result {
-        Ok(o) => {
-            for (id, r) in &o.recovered {
-                writeln!(
-                    out,
-                    "note: settled an earlier unconfirmed flash of {id}: {r:?}"
-                )
-                .map_err(stdout_err)?;
-            }
-            writeln!(
-                out,
-                "PASS {}  {} generation {} into unit {} (firmware {}) in {:.1} s",
-                o.device.device_id,
-                if o.rotated { "rotated to" } else { "flashed" },
-                o.device.generation,
-                o.hardware_id,
-                o.firmware_version,
-                o.elapsed_ms as f64 / 1000.0
-            )
-            .map_err(stdout_err)?;
-            if let Some(h) = &o.hook_error {
-                writeln!(
-                    out,
-                    "warning: the after-flash hook failed ({h}); the flash stands"
-                )
-                .map_err(stdout_err)?;
-            }
-            Ok(true)
-        }
-        Err(f) => {
-            let who = f
-                .device_id
-                .as_deref()
-                .map(|d| format!(" {d}"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "FAIL{who} on {port}: {}\n  help: {}",
-                f.error,
-                f.error.help()
-            )
-            .map_err(stdout_err)?;
-            Ok(false)
-        }
+fn json_fail<'a>(port: &'a str, f: &'a FlashFailure) -> JsonResult<'a> {
+    JsonResult::Fail {
+        port,
+        device_id: f.device_id.as_deref(),
+        code: f.error.code().as_str(),
+        reason: match &f.error {
+            CoreError::Device { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        },
+        message: f.error.to_string(),
+        help: f.error.help(),
     }
 }
 
-fn progress_line(port: &str, step: FlashStep) {
-    eprintln!("[{port}] {}", step_words(step));
+fn write_json(out: &mut impl Write, j: &JsonResult<'_>) -> Result<(), CoreError> {
+    serde_json::to_writer(&mut *out, j).map_err(|e| stdout_err(e.into()))?;
+    writeln!(out).map_err(stdout_err)
+}
+
+/// Print one port's result.
+fn report(out: &mut impl Write, r: &JobReport, as_json: bool) -> Result<(), CoreError> {
+    if let Some(note) = &r.id_note {
+        eprintln!("note: {note}");
+    }
+    if as_json {
+        return write_json(
+            out,
+            &match &r.result {
+                Ok(p) => JsonResult::Pass {
+                    port: &r.port,
+                    outcome: &p.outcome,
+                    hook_error: p.hook_error.as_deref(),
+                },
+                Err(f) => json_fail(&r.port, f),
+            },
+        );
+    }
+    match &r.result {
+        Ok(p) => print_pass(out, p),
+        Err(f) => print_fail(out, &r.port, f),
+    }
+}
+
+fn print_pass(out: &mut impl Write, p: &Passed) -> Result<(), CoreError> {
+    let o = &p.outcome;
+    for (id, r) in &o.recovered {
+        writeln!(
+            out,
+            "note: settled an earlier unconfirmed flash of {id}: {r:?}"
+        )
+        .map_err(stdout_err)?;
+    }
+    writeln!(
+        out,
+        "PASS {}  {} generation {} into unit {} (firmware {}) in {:.1} s",
+        o.device.device_id,
+        if o.rotated { "rotated to" } else { "flashed" },
+        o.device.generation,
+        o.hardware_id,
+        o.firmware_version,
+        o.elapsed_ms as f64 / 1000.0
+    )
+    .map_err(stdout_err)?;
+    if let Some(h) = &p.hook_error {
+        writeln!(
+            out,
+            "warning: the after-flash hook failed ({h}); the flash stands"
+        )
+        .map_err(stdout_err)?;
+    }
+    Ok(())
+}
+
+fn print_fail(out: &mut impl Write, port: &str, f: &FlashFailure) -> Result<(), CoreError> {
+    let who = f
+        .device_id
+        .as_deref()
+        .map(|d| format!(" {d}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "FAIL{who} on {port}: {}\n  help: {}",
+        f.error,
+        f.error.help()
+    )
+    .map_err(stdout_err)
+}
+
+/// The exit code for a set of jobs: OK when all passed, else the code of the first failure's
+/// kind (a unit's failure is DEVICE; a busy database or a full disk is DATABASE, as for every
+/// other command).
+fn exit_for(reports: &[JobReport]) -> u8 {
+    reports
+        .iter()
+        .find_map(|r| r.result.as_ref().err())
+        .map_or(exit::OK, |f| exit_code(f.error.code()))
+}
+
+/// Progress goes to standard error, one line per step.
+struct StderrProgress;
+
+impl Sink for StderrProgress {
+    fn progress(&self, _job: u32, port: &str, step: FlashStep) {
+        eprintln!("[{port}] {}", step_words(step));
+    }
+    fn finished(&self, _: &JobReport) {}
+    fn shift(&self, _: &ShiftCounters) {}
 }
 
 pub fn ports(args: &PortsArgs, out: &mut impl Write) -> Result<u8, CoreError> {
@@ -269,89 +302,64 @@ fn port_line(p: &PortInfo) -> String {
     s
 }
 
-pub fn flash(
-    store: &mut Store,
-    args: &FlashArgs,
-    actor: &Actor,
-    out: &mut impl Write,
-) -> Result<u8, CoreError> {
-    let hooks = Hooks::from_store(store)?;
-    let job = args.target.job();
-    if let Some(t) = &args.target.device_type {
-        crate::prepare_ids(store, t, &args.target.prefix, args.port.len() as u32)?;
+pub fn flash(flasher: &Flasher, args: &FlashArgs, out: &mut impl Write) -> Result<u8, CoreError> {
+    let reports = flasher.run_ports(&args.port, &args.target.request(), &StderrProgress)?;
+    for r in &reports {
+        report(out, r, args.json)?;
     }
-    let results = if args.port.len() == 1 {
-        let port = &args.port[0];
-        vec![gang::flash_port(
-            store,
-            port,
-            &job,
-            actor,
-            &hooks,
-            &mut |s| progress_line(port, s),
-        )]
-    } else {
-        let jobs: Vec<(String, FlashJob)> =
-            args.port.iter().map(|p| (p.clone(), job.clone())).collect();
-        gang::flash_ports(store.path(), &jobs, actor, &hooks, &|i, s| {
-            progress_line(&args.port[i], s)
-        })
-    };
-    let mut all_passed = true;
-    for (port, result) in args.port.iter().zip(&results) {
-        all_passed &= report(out, port, result, args.json)?;
-    }
-    Ok(if all_passed { exit::OK } else { exit::DEVICE })
+    Ok(exit_for(&reports))
 }
 
 pub fn reflash(
-    store: &mut Store,
+    flasher: &Flasher,
     args: &ReflashArgs,
-    actor: &Actor,
     out: &mut impl Write,
 ) -> Result<u8, CoreError> {
-    let hooks = Hooks::from_store(store)?;
-    let job = FlashJob::Reflash {
-        expected_device_id: args.device.clone(),
+    let request = FlashRequest::Reflash {
+        device_id: args.device.clone(),
     };
-    let result = gang::flash_port(store, &args.port, &job, actor, &hooks, &mut |s| {
-        progress_line(&args.port, s)
-    });
-    Ok(if report(out, &args.port, &result, args.json)? {
-        exit::OK
-    } else {
-        exit::DEVICE
-    })
+    let reports = flasher.run_ports(std::slice::from_ref(&args.port), &request, &StderrProgress)?;
+    for r in &reports {
+        report(out, r, args.json)?;
+    }
+    Ok(exit_for(&reports))
 }
 
-pub fn identify(
-    store: &mut Store,
-    args: &UnitArgs,
-    actor: &Actor,
-    out: &mut impl Write,
-) -> Result<u8, CoreError> {
-    let unit_report = match gang::identify_port(store, &args.port, actor) {
+pub fn identify(flasher: &Flasher, args: &UnitArgs, out: &mut impl Write) -> Result<u8, CoreError> {
+    let unit = match flasher.identify(&args.port) {
         Ok(r) => r,
         Err(f) => {
-            report(out, &args.port, &Err(f), args.json)?;
-            return Ok(exit::DEVICE);
+            if args.json {
+                write_json(out, &json_fail(&args.port, &f))?;
+            } else {
+                print_fail(out, &args.port, &f)?;
+            }
+            return Ok(exit_code(f.error.code()));
         }
     };
     if args.json {
-        let j = JsonResult::Identified {
-            port: &args.port,
-            unit: &unit_report,
-        };
-        serde_json::to_writer(&mut *out, &j).map_err(|e| stdout_err(e.into()))?;
-        writeln!(out).map_err(stdout_err)?;
+        write_json(
+            out,
+            &JsonResult::Identified {
+                port: &args.port,
+                unit: &unit,
+            },
+        )?;
         return Ok(exit::OK);
     }
-    let report = unit_report;
+    writeln!(out, "{}", identify_line(&unit, &args.port)).map_err(stdout_err)?;
+    for (id, r) in &unit.recovered {
+        writeln!(out, "settled an unconfirmed flash of {id}: {r:?}").map_err(stdout_err)?;
+    }
+    Ok(exit::OK)
+}
+
+fn identify_line(report: &UnitReport, port: &str) -> String {
     let unit = format!(
-        "unit {} (firmware {}) on {}",
-        report.hardware_id, report.firmware_version, args.port
+        "unit {} (firmware {}) on {port}",
+        report.hardware_id, report.firmware_version
     );
-    let line = match (&report.device_id, &report.device) {
+    match (&report.device_id, &report.device) {
         (None, _) => format!("{unit} holds no device identity: provision it with `station flash`"),
         (Some(id), Some(d)) => format!(
             "{unit} holds {id}, generation {}; this station's record: {}, generation {}, {}",
@@ -364,74 +372,47 @@ pub fn identify(
             "{unit} holds {id}, generation {}, which this station has no record of",
             report.generation.unwrap_or(0)
         ),
-    };
-    writeln!(out, "{line}").map_err(stdout_err)?;
-    for (id, r) in &report.recovered {
-        writeln!(out, "settled an unconfirmed flash of {id}: {r:?}").map_err(stdout_err)?;
     }
-    Ok(exit::OK)
 }
 
-pub fn recover(
-    store: &mut Store,
-    args: &UnitArgs,
-    actor: &Actor,
-    out: &mut impl Write,
-) -> Result<u8, CoreError> {
-    let result = gang::flash_port(
-        store,
-        &args.port,
-        &FlashJob::Recover,
-        actor,
-        &Hooks::none(),
-        &mut |s| progress_line(&args.port, s),
-    );
+pub fn recover(flasher: &Flasher, args: &UnitArgs, out: &mut impl Write) -> Result<u8, CoreError> {
+    let reports = flasher.run_ports(
+        std::slice::from_ref(&args.port),
+        &FlashRequest::Recover,
+        &StderrProgress,
+    )?;
     if args.json {
-        return Ok(if report(out, &args.port, &result, true)? {
-            exit::OK
-        } else {
-            exit::DEVICE
-        });
-    }
-    match result {
-        Ok(o) => {
-            if o.recovered.is_empty() {
-                writeln!(
-                    out,
-                    "{}: nothing to settle; the unit holds generation {}",
-                    o.device.device_id, o.device.generation
-                )
-                .map_err(stdout_err)?;
-            }
-            for (id, r) in &o.recovered {
-                writeln!(out, "{id}: {r:?}").map_err(stdout_err)?;
-            }
-            Ok(exit::OK)
+        for r in &reports {
+            report(out, r, true)?;
         }
-        Err(f) => {
-            writeln!(
-                out,
-                "FAIL on {}: {}\n  help: {}",
-                args.port,
-                f.error,
-                f.error.help()
-            )
-            .map_err(stdout_err)?;
-            Ok(exit::DEVICE)
+        return Ok(exit_for(&reports));
+    }
+    for r in &reports {
+        match &r.result {
+            Ok(p) => {
+                let o = &p.outcome;
+                if o.recovered.is_empty() {
+                    writeln!(
+                        out,
+                        "{}: nothing to settle; the unit holds generation {}",
+                        o.device.device_id, o.device.generation
+                    )
+                    .map_err(stdout_err)?;
+                }
+                for (id, res) in &o.recovered {
+                    writeln!(out, "{id}: {res:?}").map_err(stdout_err)?;
+                }
+            }
+            Err(f) => print_fail(out, &r.port, f)?,
         }
     }
+    Ok(exit_for(&reports))
 }
 
 /// Flash every unit that is plugged in, one after another per port, until interrupted or
 /// `--count` units are done. A port is flashed once per arrival: unplug and plug in the next.
-pub fn watch(
-    store: &mut Store,
-    args: &WatchArgs,
-    actor: &Actor,
-    out: &mut impl Write,
-) -> Result<u8, CoreError> {
-    let hooks = Hooks::from_store(store)?;
-    let job = args.target.job();
+pub fn watch(flasher: &Flasher, args: &WatchArgs, out: &mut impl Write) -> Result<u8, CoreError> {
+    let request = args.target.request();
     let listed: Vec<String> = args.port.clone();
     let usb = !args.only_listed;
     let mut watcher = PortWatcher::with_lister(WATCH_INTERVAL, move || {
@@ -446,7 +427,7 @@ pub fn watch(
     });
     eprintln!("watching for units; plug one in (Ctrl-C to stop)");
     let mut done = 0u32;
-    let mut failed = 0u32;
+    let mut first_failure: Option<u8> = None;
     let mut seen: BTreeSet<String> = BTreeSet::new();
     loop {
         for event in watcher.wait_and_poll() {
@@ -458,21 +439,22 @@ pub fn watch(
                     if !seen.insert(info.path.clone()) {
                         continue;
                     }
-                    let port = info.path.clone();
-                    eprintln!("[{port}] unit arrived: {}", port_line(&info));
-                    if let Some(t) = &args.target.device_type {
-                        crate::prepare_ids(store, t, &args.target.prefix, 1)?;
-                    }
-                    let result = gang::flash_port(store, &port, &job, actor, &hooks, &mut |s| {
-                        progress_line(&port, s)
-                    });
-                    if !report(out, &port, &result, false)? {
-                        failed += 1;
+                    eprintln!("[{}] unit arrived: {}", info.path, port_line(&info));
+                    let reports = flasher.run_ports(
+                        std::slice::from_ref(&info.path),
+                        &request,
+                        &StderrProgress,
+                    )?;
+                    for r in &reports {
+                        report(out, r, false)?;
                     }
                     out.flush().map_err(stdout_err)?;
+                    if exit_for(&reports) != exit::OK {
+                        first_failure.get_or_insert(exit_for(&reports));
+                    }
                     done += 1;
                     if args.count.is_some_and(|c| done >= c) {
-                        return Ok(if failed == 0 { exit::OK } else { exit::DEVICE });
+                        return Ok(first_failure.unwrap_or(exit::OK));
                     }
                 }
             }

@@ -13,11 +13,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use station_core::devices::DeviceFilter;
 use station_core::export::{self, ExportFormat};
-use station_core::{
-    Actor, BatchRequest, CoreError, ErrorCode, NewDeviceType, Secret, Store, TypeEdit,
-};
+use station_core::{BatchRequest, CoreError, ErrorCode, NewDeviceType, Secret, Store, TypeEdit};
 
 use args::*;
+use station_service::{records, Flasher, FlasherOptions};
 
 /// Exit codes, documented in `station --help`.
 pub mod exit {
@@ -68,14 +67,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn actor(cli_operator: Option<String>, store: &Store) -> Result<Actor, CoreError> {
-    let operator = cli_operator
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .unwrap_or_else(|| "operator".into());
-    Actor::new(operator, store.station_id()?)
-}
-
 fn open(db: Option<std::path::PathBuf>) -> Result<Store, CoreError> {
     let path = match db {
         Some(p) => p,
@@ -106,7 +97,8 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         refuse_plaintext_to_file(p)?;
     }
     let mut store = open(cli.db)?;
-    let actor = actor(cli.operator, &store)?;
+    let operator = cli.operator.as_deref();
+    let actor = station_service::operator::actor(&store, operator)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Type(TypeCommand::Add(a)) => {
@@ -144,16 +136,17 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             output::print_types(&mut out, &[t], false)?;
         }
         Command::Provision(p) => {
-            prepare_ids(&mut store, &p.device_type, &p.prefix, p.count)?;
-            let created = store.create_batch(
+            let (created, ids) = records::provision(
+                &mut store,
                 &BatchRequest {
                     device_type: p.device_type,
                     prefix: p.prefix,
                     count: p.count,
                     with_credentials: true,
                 },
-                &actor,
+                operator,
             )?;
+            note_ids(&ids);
             output::print_provisioned(&mut out, &created)?;
         }
         Command::Devices(DevicesCommand::List(l)) => {
@@ -207,17 +200,17 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             .map_err(stdout_err)?;
         }
         Command::Batch(BatchCommand::Create(b)) => {
-            prepare_ids(&mut store, &b.device_type, &b.prefix, b.count)?;
-            let created = store.create_batch(
+            let (progress, ids) = records::create_batch(
+                &mut store,
                 &BatchRequest {
                     device_type: b.device_type,
                     prefix: b.prefix,
                     count: b.count,
                     with_credentials: false,
                 },
-                &actor,
+                operator,
             )?;
-            let progress = store.find_batch(created.batch.id)?;
+            note_ids(&ids);
             output::print_batches(&mut out, &[progress], b.json)?;
         }
         Command::Batch(BatchCommand::List(f)) => {
@@ -275,37 +268,34 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             writeln!(out, "{key} = {value}").map_err(stdout_err)?;
         }
         Command::Ports(a) => return flash_cmd::ports(&a, &mut out),
-        Command::Flash(a) => return flash_cmd::flash(&mut store, &a, &actor, &mut out),
-        Command::Reflash(a) => return flash_cmd::reflash(&mut store, &a, &actor, &mut out),
-        Command::Identify(a) => return flash_cmd::identify(&mut store, &a, &actor, &mut out),
-        Command::Recover(a) => return flash_cmd::recover(&mut store, &a, &actor, &mut out),
-        Command::Watch(a) => return flash_cmd::watch(&mut store, &a, &actor, &mut out),
+        Command::Flash(a) => return flash_cmd::flash(&flasher(&store, operator), &a, &mut out),
+        Command::Reflash(a) => return flash_cmd::reflash(&flasher(&store, operator), &a, &mut out),
+        Command::Identify(a) => {
+            return flash_cmd::identify(&flasher(&store, operator), &a, &mut out)
+        }
+        Command::Recover(a) => return flash_cmd::recover(&flasher(&store, operator), &a, &mut out),
+        Command::Watch(a) => return flash_cmd::watch(&flasher(&store, operator), &a, &mut out),
         Command::Sync(c) => return sync_cmd::run(&mut store, c, &mut out),
     }
     Ok(exit::OK)
 }
 
-/// With sync on, make sure the ids about to be minted come from a block the server leased
-/// (never fails for network reasons: the station's offline range is used then, and said).
-pub(crate) fn prepare_ids(
-    store: &mut Store,
-    device_type: &str,
-    prefix: &str,
-    count: u32,
-) -> Result<(), CoreError> {
-    // An unknown type or a bad prefix is reported by the creation itself, with its own words.
-    if store.find_type(device_type).is_err()
-        || station_core::naming::validate_prefix(prefix).is_err()
-    {
-        return Ok(());
-    }
-    match station_sync::prepare_ids(store, device_type, prefix, count) {
-        Ok(station_sync::IdSource::Offline { reason }) => {
-            eprintln!("note: the server could not lease device ids ({reason}); using this station's offline id range");
-            Ok(())
-        }
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.into()),
+/// The CLI's flasher: the service's, with the operator named for this run and no simulated
+/// ports (the CLI names a simulator's pty path instead).
+fn flasher(store: &Store, operator: Option<&str>) -> Flasher {
+    Flasher::new(
+        store.path(),
+        FlasherOptions {
+            operator: operator.map(str::to_owned),
+            ..FlasherOptions::default()
+        },
+    )
+}
+
+/// Say so on standard error when ids came from the station's offline range.
+fn note_ids(source: &station_service::ids::IdSource) {
+    if let Some(note) = station_service::ids::note(source) {
+        eprintln!("note: {note}");
     }
 }
 

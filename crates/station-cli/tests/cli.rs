@@ -637,3 +637,104 @@ mod serial {
         assert_eq!(b[0]["remaining"], 1);
     }
 }
+
+mod drift {
+    //! Rules the CLI and the app once wrote twice and that drifted apart (issue 9): now each is
+    //! the service layer's, and each has a regression test here, through the real binary.
+    use super::*;
+    use station_devsim::{SimOptions, Simulator};
+
+    fn unit(dir: &Path, name: &str, naks: &[&str]) -> station_devsim::SimHandle {
+        Simulator::start(SimOptions {
+            flash: Some(dir.join(format!("{name}.flash"))),
+            naks: naks.iter().map(|n| n.parse().expect("rule")).collect(),
+            ..SimOptions::default()
+        })
+        .expect("simulator")
+    }
+
+    fn store(s: &Station) -> station_core::Store {
+        station_core::Store::open(s.db()).expect("store")
+    }
+
+    /// Only the app counted flashes into the shift: flashes made with the CLI on the same
+    /// station were missing from it.
+    #[test]
+    fn cli_flashes_count_into_the_shift() {
+        let s = Station::new();
+        s.ok(&["batch", "create", "WeatherStation", "--count", "2"]);
+        let before = store(&s).shift().expect("shift");
+        let good = unit(s.dir.path(), "good", &[]);
+        s.ok(&["flash", "--port", good.port_path(), "--batch", "1"]);
+        let bad = unit(s.dir.path(), "bad", &["COMMIT:STORAGE_FULL"]);
+        let out = s.run(&["flash", "--port", bad.port_path(), "--batch", "1"]);
+        assert_eq!(code(&out), 7, "{}", stderr(&out));
+        let after = store(&s).shift().expect("shift");
+        assert_eq!(
+            (after.passed - before.passed, after.failed - before.failed),
+            (1, 1)
+        );
+    }
+
+    /// The CLI ignored the operator signed in on the station (the app's operator setting) and
+    /// recorded the OS user instead; a name given for the run still comes first.
+    #[test]
+    fn cli_records_the_operator_signed_in_on_the_station() {
+        let s = Station::new();
+        s.ok(&["batch", "create", "WeatherStation", "--count", "2"]);
+        store(&s)
+            .set_app_setting(station_core::app::SETTING_OPERATOR, "badge-0042")
+            .expect("sign in");
+        let first = unit(s.dir.path(), "u1", &[]);
+        let out = s
+            .cmd(&["flash", "--port", first.port_path(), "--batch", "1"])
+            .env_remove("STATION_OPERATOR")
+            .env("USER", "root")
+            .output()
+            .expect("run");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let d = s.json(&["devices", "show", "weatherstation-001", "--json"]);
+        assert_eq!(d["operator"], "badge-0042", "{d}");
+        let second = unit(s.dir.path(), "u2", &[]);
+        s.ok(&[
+            "--operator",
+            "bob",
+            "flash",
+            "--port",
+            second.port_path(),
+            "--batch",
+            "1",
+        ]);
+        let d = s.json(&["devices", "show", "weatherstation-002", "--json"]);
+        assert_eq!(d["operator"], "bob", "{d}");
+    }
+
+    /// `flash --port P --port P` was not a usage error: it tried to flash one unit twice.
+    #[test]
+    fn flash_naming_a_port_twice_is_a_usage_error_and_touches_nothing() {
+        let s = Station::new();
+        s.ok(&["batch", "create", "WeatherStation", "--count", "2"]);
+        let u = unit(s.dir.path(), "u1", &[]);
+        let before = u.flash_contents();
+        let out = s.run(&[
+            "flash",
+            "--port",
+            u.port_path(),
+            "--port",
+            u.port_path(),
+            "--batch",
+            "1",
+        ]);
+        assert_eq!(code(&out), 4, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("named more than once"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(u.flash_contents(), before);
+        let shift = store(&s).shift().expect("shift");
+        assert_eq!((shift.passed, shift.failed), (0, 0));
+        let v = s.json(&["devices", "list", "--json", "--flash-state", "flashed"]);
+        assert_eq!(v.as_array().map(Vec::len), Some(0));
+    }
+}

@@ -7,7 +7,6 @@ use tauri_plugin_dialog::DialogExt;
 
 use crate::dto::{Batch, ExportDone, ExportFormat, NewBatch};
 use crate::error::{AppError, AppResult};
-use crate::flashing::actor;
 use crate::state::AppState;
 
 #[tauri::command]
@@ -33,18 +32,20 @@ pub async fn list_batches(state: State<'_, AppState>) -> AppResult<Vec<Batch>> {
 pub async fn create_batch(state: State<'_, AppState>, batch: NewBatch) -> AppResult<Batch> {
     state
         .db(move |s| {
-            let actor = actor(s)?;
-            let created = s.create_batch(
-                &BatchRequest {
-                    device_type: batch.device_type,
-                    prefix: batch.prefix,
-                    count: batch.count,
-                    with_credentials: false,
-                },
-                &actor,
-            )?;
-            let id = created.batch.id;
-            Ok(Batch::new(s.find_batch(id)?, s.next_in_batch(id)?))
+            let request = BatchRequest {
+                device_type: batch.device_type,
+                prefix: batch.prefix,
+                count: batch.count,
+                with_credentials: false,
+            };
+            // Ids are leased from the server first, as the CLI's `batch create` does; an
+            // offline range is logged (the batch is still right).
+            let (progress, ids) = station_service::records::create_batch(s, &request, None)?;
+            if let Some(note) = station_service::ids::note(&ids) {
+                tracing::warn!("{note}");
+            }
+            let next = s.next_in_batch(progress.batch.id)?;
+            Ok(Batch::new(progress, next))
         })
         .await
 }

@@ -6,7 +6,6 @@ use tauri::{AppHandle, Manager, State};
 
 use crate::dto::{Device, DeviceDetail, DeviceQuery, UnitInfo};
 use crate::error::{AppError, AppResult};
-use crate::flashing::actor;
 use crate::state::AppState;
 
 /// How many devices one search returns at most: a screen cannot show more.
@@ -69,10 +68,7 @@ pub async fn deactivate_device(
     reason: String,
 ) -> AppResult<Device> {
     let device = state
-        .db(move |s| {
-            let actor = actor(s)?;
-            Ok(s.deactivate(&device_id, &actor, reason.trim())?.into())
-        })
+        .db(move |s| Ok(station_service::records::deactivate(s, &device_id, &reason, None)?.into()))
         .await?;
     // The server must stop accepting the device as soon as it can be told.
     state.sync.wake();

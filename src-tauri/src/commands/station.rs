@@ -78,7 +78,7 @@ pub async fn list_ports(state: State<'_, AppState>) -> AppResult<Vec<Port>> {
     let mut ports = tauri::async_runtime::spawn_blocking(ports::machine_ports)
         .await
         .unwrap_or_default();
-    if crate::simulator::SIM_AVAILABLE {
+    if station_service::bench::SIM_AVAILABLE {
         ports.extend(ports::simulated(sim_ports));
     }
     Ok(ports)

@@ -1,5 +1,5 @@
-//! The "Simulated device" ports: a bench of simulated units, so the app can be tried, taught
-//! and tested with no hardware.
+//! The "Simulated device" ports (`sim:1` ... `sim:8`): a bench of simulated units, so the
+//! station can be tried, taught and tested with no hardware.
 //!
 //! Each flash on a simulated port plugs a unit in for that one job, as an operator would: a
 //! blank unit for a new device, or, for "Rotate and re-flash", the unit that holds the device
@@ -13,14 +13,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use station_core::{CoreError, Store};
+use station_core::{CoreError, Result, Store};
 #[cfg(unix)]
 use station_devsim::{NakRule, SimOptions, Simulator};
 #[cfg(unix)]
 use station_protocol::{Command, DeviceErrorCode};
 
-use crate::dto::FlashRequest;
-use crate::error::{AppError, AppResult};
+use crate::request::FlashRequest;
 
 /// The prefix of a simulated port's id: `sim:1` ... `sim:8`.
 pub const SIM_PORT_PREFIX: &str = "sim:";
@@ -121,18 +120,16 @@ impl SimBench {
         request: Option<&FlashRequest>,
         store: &Store,
         fault: SimFault,
-    ) -> AppResult<SimUnit> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| {
-            AppError::from(CoreError::Io {
-                action: "create the simulated units' folder",
-                path: self.dir.clone(),
-                source,
-            })
+    ) -> Result<SimUnit> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| CoreError::Io {
+            action: "create the simulated units' folder",
+            path: self.dir.clone(),
+            source,
         })?;
         let last = self
             .last_unit
             .lock()
-            .map_err(|_| AppError::internal("the simulated bench is poisoned"))?
+            .map_err(|_| poisoned())?
             .get(port)
             .cloned();
         let hardware_id = match request {
@@ -140,15 +137,13 @@ impl SimBench {
                 Some(hw) => hw,
                 None => new_hardware_id()?,
             },
-            Some(FlashRequest::Reflash { device_id }) => {
+            Some(FlashRequest::Reflash {
+                device_id: Some(device_id),
+            }) => {
                 let device = store.find_device(device_id)?;
-                let hw = device.hardware_id.ok_or_else(|| {
-                    AppError::from(CoreError::Refused {
-                        problem: format!(
-                            "Device {device_id} was never flashed, so no unit holds it."
-                        ),
-                        fix: "provision it on the Station screen first".into(),
-                    })
+                let hw = device.hardware_id.ok_or_else(|| CoreError::Refused {
+                    problem: format!("Device {device_id} was never flashed, so no unit holds it."),
+                    fix: "provision it first".into(),
                 })?;
                 if !self.flash_file(&hw).exists() {
                     return Err(CoreError::Refused {
@@ -156,8 +151,7 @@ impl SimBench {
                             "The unit of device {device_id} ({hw}) is not on this station's simulated bench."
                         ),
                         fix: "plug the real unit in and pick its port".into(),
-                    }
-                    .into());
+                    });
                 }
                 hw
             }
@@ -165,13 +159,13 @@ impl SimBench {
         };
         self.last_unit
             .lock()
-            .map_err(|_| AppError::internal("the simulated bench is poisoned"))?
+            .map_err(|_| poisoned())?
             .insert(port.to_owned(), hardware_id.clone());
         self.start_unit(hardware_id, fault)
     }
 
     #[cfg(unix)]
-    fn start_unit(&self, hardware_id: String, fault: SimFault) -> AppResult<SimUnit> {
+    fn start_unit(&self, hardware_id: String, fault: SimFault) -> Result<SimUnit> {
         let mut opts = SimOptions {
             flash: Some(self.flash_file(&hardware_id)),
             hardware_id: Some(hardware_id),
@@ -181,30 +175,31 @@ impl SimBench {
             ..SimOptions::default()
         };
         fault.apply(&mut opts);
-        Simulator::start(opts).map_err(|e| {
-            AppError::from(CoreError::Device {
-                message: format!("The simulated device could not start: {e}"),
-                fix: "restart the station; if it keeps failing, tell the engineer".into(),
-                reason: "simulator".into(),
-            })
+        Simulator::start(opts).map_err(|e| CoreError::Device {
+            message: format!("The simulated device could not start: {e}"),
+            fix: "restart the station; if it keeps failing, tell the engineer".into(),
+            reason: "simulator".into(),
         })
     }
 
     #[cfg(not(unix))]
-    fn start_unit(&self, _hardware_id: String, _fault: SimFault) -> AppResult<SimUnit> {
+    fn start_unit(&self, _hardware_id: String, _fault: SimFault) -> Result<SimUnit> {
         Err(CoreError::Refused {
             problem: "The simulated device needs pseudo-terminals, which this system lacks.".into(),
             fix: "plug a real unit in and pick its port".into(),
-        }
-        .into())
+        })
     }
 }
 
+fn poisoned() -> CoreError {
+    CoreError::Internal("the simulated bench is poisoned".into())
+}
+
 /// A fresh unit's chip id: 8 random bytes as hex, like a real MCU's unique id.
-fn new_hardware_id() -> AppResult<String> {
+fn new_hardware_id() -> Result<String> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes)
-        .map_err(|e| AppError::internal(format!("no randomness for a hardware id: {e}")))?;
+        .map_err(|e| CoreError::Internal(format!("no randomness for a hardware id: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02X}")).collect())
 }
 

@@ -1,0 +1,399 @@
+//! The flasher: jobs on serial ports, for every face. Each job runs on its own thread with its
+//! own database connection (the store's WAL, busy timeout and IMMEDIATE writes keep parallel
+//! jobs from taking the same device or id); a port runs at most one job however often it is
+//! asked; progress and results go to a [`Sink`] the face supplies.
+//!
+//! What every job does, whichever face started it, in this order: claim the port; resolve the
+//! operator ([`crate::operator`]); lease ids before minting ([`crate::ids`]); plug in the
+//! simulated unit on a `sim:` port; run the core's pipeline ([`station_core::flash`]); after a
+//! verified flash, run the after-flash hooks ([`crate::hooks`]); count the result into the
+//! shift; report it; free the port.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use station_core::app::ShiftCounters;
+use station_core::flash::{self, device_error, FlashFailure, FlashOutcome, FlashStep, UnitReport};
+use station_core::{CoreError, Result, Store};
+use station_protocol::SerialTransport;
+
+use crate::bench::{is_sim_port, SimBench, SimFault, SimUnit};
+use crate::hooks::Hooks;
+use crate::ids;
+use crate::operator;
+use crate::request::FlashRequest;
+
+/// Where a running job reports. Called from the job's own thread.
+pub trait Sink: Send + Sync {
+    /// A step of job `job` on `port` began.
+    fn progress(&self, job: u32, port: &str, step: FlashStep);
+    /// The job ended.
+    fn finished(&self, report: &JobReport);
+    /// The shift's counters after the job was counted.
+    fn shift(&self, shift: &ShiftCounters);
+}
+
+/// A sink that ignores everything.
+pub struct NoSink;
+
+impl Sink for NoSink {
+    fn progress(&self, _: u32, _: &str, _: FlashStep) {}
+    fn finished(&self, _: &JobReport) {}
+    fn shift(&self, _: &ShiftCounters) {}
+}
+
+/// A job that passed: what the core reports, and what the hooks said.
+#[derive(Debug)]
+pub struct Passed {
+    pub outcome: FlashOutcome,
+    /// The after-flash hook failed; the flash itself stands.
+    pub hook_error: Option<String>,
+}
+
+/// How one job ended.
+#[derive(Debug)]
+pub struct JobReport {
+    pub job_id: u32,
+    pub port: String,
+    pub elapsed_ms: u32,
+    /// Ids for this job came from the station's offline range, and why.
+    pub id_note: Option<String>,
+    pub result: std::result::Result<Passed, FlashFailure>,
+}
+
+/// A job the flasher accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub job_id: u32,
+    pub port: String,
+}
+
+/// How the flasher's threads behave.
+#[derive(Debug, Clone, Default)]
+pub struct FlasherOptions {
+    /// The operator named for this run (the CLI's `--operator`), above the signed-in one.
+    pub operator: Option<String>,
+    /// Where simulated units live; `None`: no `sim:` ports.
+    pub bench_dir: Option<PathBuf>,
+    /// Run flashing threads this much nicer than the process (Linux), so a window stays smooth
+    /// while passwords are hashed.
+    pub thread_nice: Option<i32>,
+}
+
+/// Starts jobs and remembers which ports are busy.
+pub struct Flasher {
+    db: PathBuf,
+    options: FlasherOptions,
+    bench: Option<SimBench>,
+    busy: Arc<Mutex<HashSet<String>>>,
+    next_job: AtomicU32,
+}
+
+/// Frees the port when the job ends, however it ends.
+pub struct PortClaim {
+    busy: Arc<Mutex<HashSet<String>>>,
+    port: String,
+}
+
+impl Drop for PortClaim {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.busy.lock() {
+            b.remove(&self.port);
+        }
+    }
+}
+
+/// The port as the person gave it, trimmed; an empty one is refused.
+pub fn port_name(port: &str) -> Result<String> {
+    let port = port.trim();
+    if port.is_empty() {
+        return Err(CoreError::invalid(
+            "port",
+            "no port was chosen",
+            "pick a port, or type the path of one",
+        ));
+    }
+    Ok(port.to_owned())
+}
+
+/// The ports of a gang press: each named once.
+pub fn port_names(ports: &[String]) -> Result<Vec<String>> {
+    if ports.is_empty() {
+        return Err(CoreError::invalid(
+            "port",
+            "no port was chosen",
+            "pick at least one port",
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(ports.len());
+    for p in ports {
+        let p = port_name(p)?;
+        if !seen.insert(p.clone()) {
+            return Err(CoreError::invalid(
+                "port",
+                format!("port {p} is named more than once"),
+                "name each port once: one unit per port",
+            ));
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+impl Flasher {
+    pub fn new(db: impl Into<PathBuf>, options: FlasherOptions) -> Self {
+        Flasher {
+            db: db.into(),
+            bench: options.bench_dir.clone().map(SimBench::new),
+            options,
+            busy: Arc::new(Mutex::new(HashSet::new())),
+            next_job: AtomicU32::new(1),
+        }
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    /// The ports with a job running now, sorted.
+    pub fn busy_ports(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .busy
+            .lock()
+            .map(|b| b.iter().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Claim `port` for one job; refused while another job runs there.
+    pub fn claim(&self, port: &str) -> Result<PortClaim> {
+        let mut busy = self
+            .busy
+            .lock()
+            .map_err(|_| CoreError::Internal("the port table is poisoned".into()))?;
+        if !busy.insert(port.to_owned()) {
+            return Err(CoreError::Conflict {
+                problem: format!("Port {port} is already flashing a unit."),
+                fix: "wait for that flash to finish; its result shows on the port".into(),
+            });
+        }
+        Ok(PortClaim {
+            busy: Arc::clone(&self.busy),
+            port: port.to_owned(),
+        })
+    }
+
+    fn claim_all(&self, ports: &[String]) -> Result<Vec<PortClaim>> {
+        ports.iter().map(|p| self.claim(p)).collect()
+    }
+
+    fn job_id(&self) -> u32 {
+        self.next_job.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Start `request` on `port` on a thread of its own. Returns at once; the job reports to
+    /// `sink`.
+    pub fn start(
+        self: &Arc<Self>,
+        port: &str,
+        request: FlashRequest,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Started> {
+        let port = port_name(port)?;
+        let claim = self.claim(&port)?;
+        let job_id = self.job_id();
+        let this = Arc::clone(self);
+        let thread_port = port.clone();
+        std::thread::Builder::new()
+            .name(format!("flash {port}"))
+            .spawn(move || {
+                let _claim = claim;
+                this.lower_thread_priority();
+                let report = this.run_job(job_id, &thread_port, &request, &*sink);
+                sink.finished(&report);
+            })
+            .map_err(|e| CoreError::Internal(format!("cannot start a flashing thread: {e}")))?;
+        Ok(Started { job_id, port })
+    }
+
+    /// Run `request` on every port at once (a gang press) and wait for all of them. The ports
+    /// are checked (each named once, none busy) and the ids leased before any unit is touched.
+    /// Reports come back in the order of `ports`, and also go to `sink`.
+    pub fn run_ports(
+        &self,
+        ports: &[String],
+        request: &FlashRequest,
+        sink: &dyn Sink,
+    ) -> Result<Vec<JobReport>> {
+        let ports = port_names(ports)?;
+        let _claims = self.claim_all(&ports)?;
+        if let Some((device_type, prefix)) = request.mints() {
+            let mut store = Store::open(&self.db)?;
+            let source = ids::prepare(&mut store, device_type, prefix, ports.len() as u32)?;
+            if let Some(note) = ids::note(&source) {
+                tracing::warn!("{note}");
+            }
+        }
+        let reports = std::thread::scope(|scope| {
+            let handles: Vec<_> = ports
+                .iter()
+                .map(|port| {
+                    let job_id = self.job_id();
+                    scope.spawn(move || {
+                        self.lower_thread_priority();
+                        let report = self.run_job(job_id, port, request, sink);
+                        sink.finished(&report);
+                        report
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&ports)
+                .map(|(h, port)| {
+                    h.join().unwrap_or_else(|_| JobReport {
+                        job_id: 0,
+                        port: port.clone(),
+                        elapsed_ms: 0,
+                        id_note: None,
+                        result: Err(FlashFailure {
+                            device_id: None,
+                            error: CoreError::Internal("a flashing thread panicked".into()),
+                        }),
+                    })
+                })
+                .collect()
+        });
+        Ok(reports)
+    }
+
+    /// Which device the unit on `port` holds: read, nothing written (unconfirmed flashes of it
+    /// are settled on the way). Blocks for a few round trips.
+    pub fn identify(&self, port: &str) -> std::result::Result<UnitReport, FlashFailure> {
+        let port = port_name(port)?;
+        let _claim = self.claim(&port)?;
+        let mut store = Store::open(&self.db)?;
+        let actor = operator::actor(&store, self.options.operator.as_deref())?;
+        let sim = self.plug_in(&port, None, &store)?;
+        let path = sim.as_ref().map_or(port.as_str(), |s| s.port_path());
+        flash::identify(&mut store, open(path)?, &actor)
+    }
+
+    /// One job, start to end; never panics on a device or database failure: it reports it.
+    fn run_job(
+        &self,
+        job_id: u32,
+        port: &str,
+        request: &FlashRequest,
+        sink: &dyn Sink,
+    ) -> JobReport {
+        let started = Instant::now();
+        let mut id_note = None;
+        let result = Store::open(&self.db)
+            .map_err(FlashFailure::from)
+            .and_then(|mut store| {
+                let result = self.flash(&mut store, port, request, &mut id_note, &mut |step| {
+                    sink.progress(job_id, port, step)
+                });
+                if request.writes_credentials() {
+                    count_into_shift(&mut store, result.is_ok(), sink);
+                }
+                result
+            });
+        JobReport {
+            job_id,
+            port: port.to_owned(),
+            elapsed_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+            id_note,
+            result,
+        }
+    }
+
+    fn flash(
+        &self,
+        store: &mut Store,
+        port: &str,
+        request: &FlashRequest,
+        id_note: &mut Option<String>,
+        progress: &mut dyn FnMut(FlashStep),
+    ) -> std::result::Result<Passed, FlashFailure> {
+        let actor = operator::actor(store, self.options.operator.as_deref())?;
+        let hooks = if request.writes_credentials() {
+            Hooks::from_store(store)?
+        } else {
+            Hooks::none()
+        };
+        if let Some((device_type, prefix)) = request.mints() {
+            *id_note = ids::note(&ids::prepare(store, device_type, prefix, 1)?);
+        }
+        let sim = self.plug_in(port, Some(request), store)?;
+        let path = sim.as_ref().map_or(port, |s| s.port_path());
+        progress(FlashStep::Connect);
+        let outcome = flash::run(
+            store,
+            open(path)?,
+            &request.job(),
+            &actor,
+            &station_core::hooks::Hooks::none(),
+            progress,
+        )?;
+        // The unit is unplugged once the job is over.
+        drop(sim);
+        let hook_error = hooks.after_flash(&outcome.device, &actor).err();
+        if let Some(e) = &hook_error {
+            tracing::warn!(device_id = outcome.device.device_id, error = %e, "after-flash hook failed; the flash stands");
+        }
+        Ok(Passed {
+            outcome,
+            hook_error,
+        })
+    }
+
+    /// The simulated unit a job on `port` needs, when `port` is a simulated one.
+    fn plug_in(
+        &self,
+        port: &str,
+        request: Option<&FlashRequest>,
+        store: &Store,
+    ) -> Result<Option<SimUnit>> {
+        let Some(bench) = self.bench.as_ref().filter(|_| is_sim_port(port)) else {
+            return Ok(None);
+        };
+        let fault = SimFault::parse(&store.app_settings()?.sim_fault);
+        bench.plug_in(port, request, store, fault).map(Some)
+    }
+
+    /// Hashing credentials (Argon2 at Django's parameters: 100 MB and most of a core, per port)
+    /// must not starve a window: a flashing thread may ask to run behind it. The serial
+    /// protocol's timeouts are hundreds of milliseconds, far above what a niced thread waits.
+    fn lower_thread_priority(&self) {
+        #[cfg(target_os = "linux")]
+        if let Some(nice) = self.options.thread_nice {
+            // On Linux the nice value belongs to the thread, so only this thread is lowered.
+            let tid = rustix::thread::gettid();
+            if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+                tracing::debug!(error = %e, "cannot lower the flashing thread's priority");
+            }
+        }
+    }
+}
+
+/// Count one flash into the shift (every face counts the same way) and tell the sink.
+fn count_into_shift(store: &mut Store, passed: bool, sink: &dyn Sink) {
+    match store.record_shift_result(passed) {
+        Ok(shift) => sink.shift(&shift),
+        Err(e) => tracing::warn!(error = %e, "cannot count the flash into the shift"),
+    }
+}
+
+fn open(port: &str) -> std::result::Result<SerialTransport, FlashFailure> {
+    SerialTransport::open(port).map_err(|e| FlashFailure {
+        device_id: None,
+        error: device_error(&e),
+    })
+}

@@ -1,0 +1,26 @@
+//! DeviceHub Station's service layer: the running station, once, under both faces.
+//!
+//! The `station` CLI and the desktop app (`src-tauri`) only parse input, call this crate and
+//! render its results; every rule about *how the station runs* lives here, so the faces cannot
+//! drift apart (gitbutler's `but-api` over its core crates is the model):
+//! - [`flasher`]: jobs per port, port claims, a progress [`flasher::Sink`], gang presses,
+//!   shift counting and the after-flash [`hooks`], for every flash whichever face started it;
+//! - [`operator`]: who is operating, by one precedence;
+//! - [`ids`]: device ids leased from the server before any is minted;
+//! - [`records`]: batches, `provision`, rotation and deactivation with the above applied;
+//! - [`bench`]: the simulated units behind `sim:` ports;
+//! - [`request`]: what a face may ask the flasher to do.
+//!
+//! Below it, `station-core` owns the domain and the database (and the safety argument of a
+//! flash, `station_core::flash`), `station-sync` the server, `station-protocol` the wire.
+
+pub mod bench;
+pub mod flasher;
+pub mod hooks;
+pub mod ids;
+pub mod operator;
+pub mod records;
+pub mod request;
+
+pub use flasher::{Flasher, FlasherOptions, JobReport, NoSink, Passed, Sink, Started};
+pub use request::FlashRequest;

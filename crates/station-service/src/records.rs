@@ -1,0 +1,63 @@
+//! Changes to the station's records that every face makes the same way: batches and
+//! `provision` lease their ids before minting, and every change names the operator by the one
+//! precedence of [`crate::operator`].
+
+use station_core::{
+    BatchProgress, BatchRequest, CreatedBatch, Device, IssuedCredentials, Result, Store,
+};
+
+use crate::ids::{self, IdSource};
+use crate::operator;
+
+/// A batch of exactly `count` devices, credentials issued at flash time, ids leased first.
+pub fn create_batch(
+    store: &mut Store,
+    request: &BatchRequest,
+    operator: Option<&str>,
+) -> Result<(BatchProgress, IdSource)> {
+    let actor = operator::actor(store, operator)?;
+    let source = ids::prepare(store, &request.device_type, &request.prefix, request.count)?;
+    let request = BatchRequest {
+        with_credentials: false,
+        ..request.clone()
+    };
+    let created = store.create_batch(&request, &actor)?;
+    Ok((store.find_batch(created.batch.id)?, source))
+}
+
+/// `iot_provision`'s equivalent: exactly `count` devices with their credentials issued now
+/// (the plaintext is in the result, once), ids leased first.
+pub fn provision(
+    store: &mut Store,
+    request: &BatchRequest,
+    operator: Option<&str>,
+) -> Result<(CreatedBatch, IdSource)> {
+    let actor = operator::actor(store, operator)?;
+    let source = ids::prepare(store, &request.device_type, &request.prefix, request.count)?;
+    let request = BatchRequest {
+        with_credentials: true,
+        ..request.clone()
+    };
+    Ok((store.create_batch(&request, &actor)?, source))
+}
+
+/// Block a device for good (django-devicehub's is_active = False); the record stays.
+pub fn deactivate(
+    store: &mut Store,
+    device_id: &str,
+    reason: &str,
+    operator: Option<&str>,
+) -> Result<Device> {
+    let actor = operator::actor(store, operator)?;
+    store.deactivate(device_id, &actor, reason.trim())
+}
+
+/// Issue a new generation now (the plaintext is in the result, once).
+pub fn rotate_now(
+    store: &mut Store,
+    device_id: &str,
+    operator: Option<&str>,
+) -> Result<IssuedCredentials> {
+    let actor = operator::actor(store, operator)?;
+    store.rotate_now(device_id, &actor)
+}

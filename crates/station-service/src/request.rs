@@ -1,0 +1,77 @@
+//! What a face asks the flasher to do to the unit on a port, and how that becomes the core's
+//! [`FlashJob`].
+
+use serde::{Deserialize, Serialize};
+use station_core::flash::FlashJob;
+use station_core::FlashTarget;
+
+/// One job for one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FlashRequest {
+    /// A new device of a type (`{prefix}{type}-{NNN}`, after the highest number).
+    NewDevice {
+        device_type: String,
+        prefix: String,
+        /// Also overwrite a unit that holds an identity this station does not know.
+        overwrite_foreign: bool,
+    },
+    /// The next device of a batch.
+    NextInBatch {
+        batch_id: i64,
+        overwrite_foreign: bool,
+    },
+    /// Rotate the credentials of the device the unit holds and write them; with a device id,
+    /// the unit must hold exactly that one.
+    Reflash { device_id: Option<String> },
+    /// Only settle earlier, unconfirmed flashes from what the unit reports.
+    Recover,
+}
+
+impl FlashRequest {
+    /// The core's job for this request.
+    pub fn job(&self) -> FlashJob {
+        match self {
+            FlashRequest::NewDevice {
+                device_type,
+                prefix,
+                overwrite_foreign,
+            } => FlashJob::Provision {
+                target: FlashTarget::New {
+                    device_type: device_type.clone(),
+                    prefix: prefix.clone(),
+                },
+                overwrite_foreign: *overwrite_foreign,
+            },
+            FlashRequest::NextInBatch {
+                batch_id,
+                overwrite_foreign,
+            } => FlashJob::Provision {
+                target: FlashTarget::NextInBatch(*batch_id),
+                overwrite_foreign: *overwrite_foreign,
+            },
+            FlashRequest::Reflash { device_id } => FlashJob::Reflash {
+                expected_device_id: device_id.clone(),
+            },
+            FlashRequest::Recover => FlashJob::Recover,
+        }
+    }
+
+    /// Whether a pass is a flash that counts into the shift and runs the after-flash hooks
+    /// (a recovery only settles what an earlier flash left).
+    pub fn writes_credentials(&self) -> bool {
+        !matches!(self, FlashRequest::Recover)
+    }
+
+    /// The type and prefix whose ids this request may mint.
+    pub fn mints(&self) -> Option<(&str, &str)> {
+        match self {
+            FlashRequest::NewDevice {
+                device_type,
+                prefix,
+                ..
+            } => Some((device_type, prefix)),
+            _ => None,
+        }
+    }
+}
