@@ -312,7 +312,7 @@ fn faults_down_500s_timeouts_and_replays_leave_every_record_on_the_server_once()
     assert_eq!((r.acknowledged, r.remaining), (0, 30));
     assert_eq!(
         station_sync::status(&store).expect("status").health,
-        Health::Retrying
+        Health::Offline
     );
     assert!(
         store.outbox_next_batch(10, true).expect("batch").is_empty(),
@@ -795,7 +795,7 @@ fn background_worker_drains_the_outbox_retries_after_an_outage_and_survives_a_re
     }
     assert_eq!(
         station_sync::status(&store).expect("status").health,
-        Health::Retrying
+        Health::Offline
     );
     server.restart();
     worker.wake();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use station_core::app::{AppSettings, ShiftCounters, SyncOverview};
 use station_core::{devices, BatchProgress, DeviceType};
+pub use station_sync::Health;
 
 /// The core's own types, exported as they are: they hold nothing the UI may not see.
 pub use station_core::devices::{DeviceEvent, DeviceStatus, FlashState, SyncState};
@@ -325,19 +326,6 @@ impl From<ShiftCounters> for Shift {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncConnection {
-    /// No server is configured: nothing is sent.
-    Off,
-    /// A server is configured but this app does not run the sync engine yet (the `station
-    /// sync run` command and the engine's worker send the queue).
-    NotRunning,
-    Connected,
-    Offline,
-    Error,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 /// A change the server refused, with its own reason.
 pub struct SyncError {
@@ -347,9 +335,11 @@ pub struct SyncError {
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+/// The Sync screen's state: the service's one sync-health model (`station_sync::SyncStatus`,
+/// what `station sync status` prints), with what the screen shows of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
 pub struct SyncStatus {
-    pub connection: SyncConnection,
+    pub connection: Health,
     /// One sentence for the screen, e.g. "Sync is off: no server configured".
     pub summary: String,
     pub server_url: Option<String>,
@@ -363,24 +353,28 @@ pub struct SyncStatus {
     pub errors: Vec<SyncError>,
 }
 
-impl SyncStatus {
-    pub fn new(connection: SyncConnection, summary: String, o: SyncOverview) -> Self {
+/// How many refused changes the screen lists.
+const SYNC_ERRORS_SHOWN: usize = 10;
+
+impl From<station_sync::SyncStatus> for SyncStatus {
+    fn from(s: station_sync::SyncStatus) -> Self {
         SyncStatus {
-            connection,
-            summary,
-            server_url: o.server_url,
-            queue_length: o.pending.min(u32::MAX as u64) as u32,
-            rejected: o.rejected.min(u32::MAX as u64) as u32,
-            last_attempt_at: o.last_attempt_at,
-            last_success_at: o.last_success_at,
-            last_error: o.last_error,
-            errors: o
-                .rejected_records
+            connection: s.health,
+            summary: s.summary,
+            server_url: s.server_url,
+            queue_length: s.outbox.pending.min(u32::MAX as u64) as u32,
+            rejected: s.outbox.rejected.min(u32::MAX as u64) as u32,
+            last_attempt_at: s.last_attempt_at,
+            last_success_at: s.last_success_at,
+            last_error: s.last_error,
+            errors: s
+                .rejected
                 .into_iter()
+                .take(SYNC_ERRORS_SHOWN)
                 .map(|e| SyncError {
                     device_id: e.device_id,
-                    message: e.message,
-                    at: e.at,
+                    message: e.reason,
+                    at: e.queued_at,
                 })
                 .collect(),
         }

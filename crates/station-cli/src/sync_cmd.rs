@@ -249,7 +249,10 @@ fn print_status(out: &mut dyn Write, s: &SyncStatus) -> Result<(), CoreError> {
         Health::Off => "off (not configured: `station sync config --url URL --token-stdin`)",
         Health::Synced => "synced: the server has every record",
         Health::Pending => "pending: records wait to be sent",
-        Health::Retrying => "retrying: records wait, the last attempt failed",
+        Health::Offline => "offline: the server cannot be reached; records wait and are retried",
+        Health::Failing => {
+            "failing: the server does not accept this station (check `station sync config`)"
+        }
         Health::NeedsAttention => "needs attention: the server refused records",
     };
     w(format!("sync: {health}"))?;

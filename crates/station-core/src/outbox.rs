@@ -53,6 +53,8 @@ pub mod runtime_key {
     pub const LAST_ATTEMPT_AT: &str = "last_attempt_at";
     pub const LAST_SUCCESS_AT: &str = "last_success_at";
     pub const LAST_ERROR: &str = "last_error";
+    /// The stable code of the last failure (`station_sync::SyncError::code`).
+    pub const LAST_ERROR_CODE: &str = "last_error_code";
     pub const SERVER_STATION: &str = "server_station";
     pub const CATALOG_NOTES: &str = "catalog_notes";
 }

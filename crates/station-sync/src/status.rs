@@ -16,25 +16,69 @@ pub const REJECTED_SHOWN: u32 = 50;
 /// Devices asked about per status request (the server's limit is 1000).
 pub const STATUS_PAGE: u32 = 500;
 
-/// One word for the state, for a badge in the UI.
+/// The one model of sync health, for `station sync status` and the app's Sync screen alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Sync is not configured.
     Off,
-    /// Nothing waiting, nothing refused.
+    /// Nothing waiting, nothing refused, and the last attempt did not fail.
     Synced,
-    /// Records wait; the last attempt did not fail.
+    /// Records wait; the last attempt did not fail (or none was made yet).
     Pending,
-    /// Records wait and the last attempt failed (offline, server error, token): retrying.
-    Retrying,
-    /// The server refused records: a person must act (`station sync retry` after fixing).
+    /// The last attempt could not reach the server (network, timeout, the server down or
+    /// overloaded): the station keeps working and retries by itself.
+    Offline,
+    /// The server answered but will not take this station's requests (token, address,
+    /// configuration): retrying alone will not help; a person must fix the setting.
+    Failing,
+    /// The server refused records: a person must act on each, then retry them.
     NeedsAttention,
 }
+
+impl Health {
+    /// From what the station knows: whether sync is configured, the queue, and the code of the
+    /// last failure (`None` when the last attempt worked).
+    pub fn of(configured: bool, outbox: &OutboxCounts, last_error_code: Option<&str>) -> Health {
+        if !configured {
+            return Health::Off;
+        }
+        if outbox.rejected > 0 {
+            return Health::NeedsAttention;
+        }
+        match last_error_code {
+            Some(code) if OFFLINE_CODES.contains(&code) => Health::Offline,
+            Some(_) => Health::Failing,
+            None if outbox.pending > 0 => Health::Pending,
+            None => Health::Synced,
+        }
+    }
+
+    /// One sentence for a person (no command names: each face adds its own).
+    pub fn summary(self, server_url: Option<&str>) -> String {
+        let url = server_url.unwrap_or("the server");
+        match self {
+            Health::Off => "Sync is off: no server configured".into(),
+            Health::Synced => format!("Everything is sent to {url}"),
+            Health::Pending => format!("Changes wait to be sent to {url}"),
+            Health::Offline => {
+                format!("{url} cannot be reached; the station keeps working and retries by itself")
+            }
+            Health::Failing => format!("{url} does not accept this station; check its settings"),
+            Health::NeedsAttention => format!("{url} refused some changes; each needs a look"),
+        }
+    }
+}
+
+/// Failure codes that mean "not reached", not "refused" ([`crate::SyncError::code`]).
+const OFFLINE_CODES: &[&str] = &["unreachable", "server_unavailable", "database_busy"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncStatus {
     pub health: Health,
+    /// [`Health::summary`], for a person.
+    pub summary: String,
     pub server_url: Option<String>,
     /// Only the token's first characters.
     pub token_hint: Option<String>,
@@ -66,29 +110,33 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
     let (configured, config_error) = match &config {
         Ok(Some(_)) => (true, None),
         Ok(None) => (false, None),
-        Err(e) => (true, Some(e.to_string())),
+        Err(e) => (true, Some(e)),
     };
-    let health = if !configured {
-        Health::Off
-    } else if outbox.rejected > 0 {
-        Health::NeedsAttention
-    } else if outbox.pending > 0 && (last_error.is_some() || config_error.is_some()) {
-        Health::Retrying
-    } else if outbox.pending > 0 {
-        Health::Pending
-    } else {
-        Health::Synced
+    // A configuration the station cannot use fails every attempt: that is `Failing` too.
+    let last_code = match (config_error, &last_error) {
+        (Some(e), _) => Some(e.code().to_owned()),
+        (None, Some(_)) => Some(
+            runtime
+                .get(runtime_key::LAST_ERROR_CODE)
+                .cloned()
+                .unwrap_or_else(|| "unknown".into()),
+        ),
+        (None, None) => None,
     };
-    let config = config.ok().flatten();
+    let health = Health::of(configured, &outbox, last_code.as_deref());
+    let config_error = config_error.map(|e| e.to_string());
+    let server_url = raw.get(config_key::SERVER_URL).cloned();
+    let config = config.as_ref().ok().and_then(Option::as_ref);
     Ok(SyncStatus {
         health,
-        server_url: raw.get(config_key::SERVER_URL).cloned(),
-        token_hint: config.as_ref().map(|c| c.token.hint()),
-        station_number: config.as_ref().map(|c| c.token.station_number()),
+        summary: health.summary(server_url.as_deref()),
+        server_url,
+        token_hint: config.map(|c| c.token.hint()),
+        station_number: config.map(|c| c.token.station_number()),
         server_station: runtime.get(runtime_key::SERVER_STATION).cloned(),
-        tls_verify: config.as_ref().is_none_or(|c| c.tls_verify),
+        tls_verify: config.is_none_or(|c| c.tls_verify),
         ca_file: raw.get(config_key::CA_FILE).cloned(),
-        batch_size: config.as_ref().map(|c| c.batch_size),
+        batch_size: config.map(|c| c.batch_size),
         outbox,
         rejected,
         last_attempt_at: runtime.get(runtime_key::LAST_ATTEMPT_AT).cloned(),
@@ -118,4 +166,42 @@ pub fn refresh_device_status(store: &mut Store, client: &Client) -> Result<u32> 
         }
     }
     Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pending: u64, rejected: u64) -> OutboxCounts {
+        OutboxCounts {
+            pending,
+            rejected,
+            ..OutboxCounts::default()
+        }
+    }
+
+    /// The app's Sync screen had an `Offline` state that nothing ever produced: a server that
+    /// cannot be reached is `Offline`, one that refuses the station is `Failing`.
+    #[test]
+    fn an_unreachable_server_is_offline_and_a_refusing_one_is_failing() {
+        assert_eq!(Health::of(false, &counts(3, 0), None), Health::Off);
+        assert_eq!(Health::of(true, &counts(0, 0), None), Health::Synced);
+        assert_eq!(Health::of(true, &counts(3, 0), None), Health::Pending);
+        assert_eq!(
+            Health::of(true, &counts(3, 0), Some("unreachable")),
+            Health::Offline
+        );
+        assert_eq!(
+            Health::of(true, &counts(3, 0), Some("server_unavailable")),
+            Health::Offline
+        );
+        assert_eq!(
+            Health::of(true, &counts(3, 0), Some("unauthorized")),
+            Health::Failing
+        );
+        assert_eq!(
+            Health::of(true, &counts(0, 2), Some("unreachable")),
+            Health::NeedsAttention
+        );
+    }
 }

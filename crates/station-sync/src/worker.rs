@@ -151,6 +151,18 @@ fn defer(store: &mut Store, batch: &[OutboxRecord], e: &SyncError) -> Result<Str
     Ok(timestamp(at))
 }
 
+/// Remember the last failure, in words and as its stable code (which tells the station being
+/// offline apart from the server refusing it: [`crate::status::Health`]).
+fn note_error(store: &mut Store, e: &SyncError) {
+    note(
+        store,
+        &[
+            (runtime_key::LAST_ERROR, Some(&e.to_string())),
+            (runtime_key::LAST_ERROR_CODE, Some(e.code())),
+        ],
+    );
+}
+
 fn note(store: &mut Store, entries: &[(&str, Option<&str>)]) {
     if let Err(e) = store.set_sync_runtime(entries) {
         tracing::warn!(error = %e, "could not record the sync state");
@@ -194,6 +206,7 @@ pub fn push_outbox(store: &mut Store, client: &Client, opts: &PushOptions) -> Re
                     &[
                         (runtime_key::LAST_SUCCESS_AT, Some(&ts)),
                         (runtime_key::LAST_ERROR, None),
+                        (runtime_key::LAST_ERROR_CODE, None),
                     ],
                 );
             }
@@ -215,7 +228,7 @@ pub fn push_outbox(store: &mut Store, client: &Client, opts: &PushOptions) -> Re
                 report.batches += 1;
                 report.sent += batch.len() as u64;
                 report.rejected += rejects.len() as u64;
-                note(store, &[(runtime_key::LAST_ERROR, Some(&e.to_string()))]);
+                note_error(store, &e);
             }
             Err(SyncError::Store(e)) => return Err(SyncError::Store(e)),
             Err(e) => {
@@ -223,7 +236,7 @@ pub fn push_outbox(store: &mut Store, client: &Client, opts: &PushOptions) -> Re
                 // the records are fine, so they stay pending and are tried again later.
                 let retry_at = defer(store, &batch, &e)?;
                 tracing::warn!(error = %e, retry_at, "sync deferred");
-                note(store, &[(runtime_key::LAST_ERROR, Some(&e.to_string()))]);
+                note_error(store, &e);
                 report.error = Some(Failure::from(&e, Some(retry_at)));
                 break;
             }
@@ -270,7 +283,7 @@ pub fn run_once(store: &mut Store, config: &SyncConfig) -> Result<RunReport> {
         Err(SyncError::Store(e)) => return Err(e.into()),
         Err(e) => {
             // Unreachable or refused: nothing else can work; record it like a failed push.
-            note(store, &[(runtime_key::LAST_ERROR, Some(&e.to_string()))]);
+            note_error(store, &e);
             report.push = PushReport {
                 batch_size: config.batch_size,
                 remaining: store.outbox_counts()?.pending,
@@ -383,7 +396,7 @@ fn worker_cycle(store: &mut Store, first: bool, idle: Duration) -> Duration {
     let client = match Client::new(&config) {
         Ok(c) => c,
         Err(e) => {
-            note(store, &[(runtime_key::LAST_ERROR, Some(&e.to_string()))]);
+            note_error(store, &e);
             return idle;
         }
     };

@@ -260,6 +260,27 @@ export type FlashState =
 /**  The last flash failed; the device holds none of this station's credentials. */
 "failed";
 
+/**  The one model of sync health, for `station sync status` and the app's Sync screen alike. */
+export type Health = 
+/**  Sync is not configured. */
+"off" | 
+/**  Nothing waiting, nothing refused, and the last attempt did not fail. */
+"synced" | 
+/**  Records wait; the last attempt did not fail (or none was made yet). */
+"pending" | 
+/**
+ *  The last attempt could not reach the server (network, timeout, the server down or
+ *  overloaded): the station keeps working and retries by itself.
+ */
+"offline" | 
+/**
+ *  The server answered but will not take this station's requests (token, address,
+ *  configuration): retrying alone will not help; a person must fix the setting.
+ */
+"failing" | 
+/**  The server refused records: a person must act on each, then retry them. */
+"needs_attention";
+
 export type NewBatch = {
 	device_type: string,
 	prefix: string,
@@ -363,15 +384,6 @@ export type StartupProblem = {
 /**  The steps an operator sees, in order. */
 export type Step = "connect" | "identify" | "write" | "verify" | "record";
 
-export type SyncConnection = 
-/**  No server is configured: nothing is sent. */
-"off" | 
-/**
- *  A server is configured but this app does not run the sync engine yet (the `station
- *  sync run` command and the engine's worker send the queue).
- */
-"not_running" | "connected" | "offline" | "error";
-
 /**  A change the server refused, with its own reason. */
 export type SyncError = {
 	device_id: string,
@@ -391,8 +403,12 @@ export type SyncState =
 /**  The server refused the latest change; a person must act. */
 "rejected";
 
+/**
+ *  The Sync screen's state: the service's one sync-health model (`station_sync::SyncStatus`,
+ *  what `station sync status` prints), with what the screen shows of it.
+ */
 export type SyncStatus = {
-	connection: SyncConnection,
+	connection: Health,
 	/**  One sentence for the screen, e.g. "Sync is off: no server configured". */
 	summary: string,
 	server_url: string | null,

@@ -27,7 +27,7 @@ describe("sync", () => {
 
   it("retries now and shows the server's own message", async () => {
     const calls = ipc({
-      sync_retry: () => ({ ...off, connection: "error", summary: "The last attempt failed", last_error: "HTTP 403: token expired", errors: [{ device_id: "d1", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),
+      sync_retry: () => ({ ...off, connection: "failing", summary: "The last attempt failed", last_error: "HTTP 403: token expired", errors: [{ device_id: "d1", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),
     });
     const s = new SyncController();
     await s.retry();

@@ -1,7 +1,7 @@
 // Words the operator reads. One place, so the screens say the same thing the same way.
 // Times are shown as ISO-style 24-hour local times: no month names, no AM/PM.
 
-import type { DeviceStatus, FlashState, ServerReport, Step, SyncConnection, SyncState, UnitInfo } from "./bindings";
+import type { DeviceStatus, FlashState, ServerReport, Step, Health, SyncState, UnitInfo } from "./bindings";
 
 export const STEPS: Step[] = ["connect", "identify", "write", "verify", "record"];
 
@@ -82,12 +82,13 @@ export const SYNC_STATE_WORDS: Record<SyncState, string> = {
   rejected: "Refused by server",
 };
 
-export const CONNECTION_WORDS: Record<SyncConnection, string> = {
+export const CONNECTION_WORDS: Record<Health, string> = {
   off: "Off",
-  not_running: "Not running",
-  connected: "Connected",
+  synced: "Synced",
+  pending: "Sending",
   offline: "Offline",
-  error: "Error",
+  failing: "Not accepted",
+  needs_attention: "Needs attention",
 };
 
 export const EVENT_WORDS: Record<string, string> = {

@@ -87,7 +87,7 @@ describe("screens", () => {
 
   it("Sync: the server's own error", async () => {
     ipc({
-      sync_status: () => ({ connection: "error", summary: "The last attempt failed: HTTP 401", server_url: "https://hub/", queue_length: 5, rejected: 1, last_attempt_at: null, last_success_at: null, last_error: "HTTP 401: station token revoked", errors: [{ device_id: "d-001", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),
+      sync_status: () => ({ connection: "failing", summary: "The last attempt failed: HTTP 401", server_url: "https://hub/", queue_length: 5, rejected: 1, last_attempt_at: null, last_success_at: null, last_error: "HTTP 401: station token revoked", errors: [{ device_id: "d-001", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),
     });
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-last-error]")?.textContent).toContain("HTTP 401: station token revoked");
