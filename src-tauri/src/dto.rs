@@ -195,6 +195,8 @@ pub struct Settings {
     pub station_name: String,
     pub operator: String,
     pub hash_algorithm: String,
+    /// What the station uses while no hash algorithm is set (the registry's default).
+    pub hash_algorithm_default: String,
     pub server_url: String,
     pub server_token_set: bool,
     pub sounds: bool,
@@ -210,6 +212,7 @@ impl Settings {
     pub fn new(
         station_name: String,
         hash_algorithm: String,
+        hash_algorithm_default: String,
         app: AppSettings,
         sync: &SyncOverview,
         database_path: String,
@@ -218,13 +221,14 @@ impl Settings {
             station_name,
             operator: app.operator,
             hash_algorithm,
+            hash_algorithm_default,
             server_url: sync.server_url.clone().unwrap_or_default(),
             server_token_set: sync.token_set,
             sounds: app.sounds,
             auto_flash: app.auto_flash,
             sim_ports: app.sim_ports,
             sim_fault: app.sim_fault,
-            sim_faults: station_core::app::SIM_FAULTS
+            sim_faults: station_core::settings::SIM_FAULTS
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),

@@ -254,13 +254,14 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             }
         }
         Command::Settings(SettingsCommand::List) => {
-            for (key, about) in station_core::store::SETTINGS {
-                let value = setting_value(&store, key)?;
+            for setting in station_core::settings::SETTINGS.iter().filter(|s| s.shown) {
+                let value = store.setting_value(setting.key)?;
+                let (key, about) = (setting.key, setting.about);
                 writeln!(out, "{key} = {value}\n    {about}").map_err(stdout_err)?;
             }
         }
         Command::Settings(SettingsCommand::Get { key }) => {
-            let value = setting_value(&store, &key)?;
+            let value = store.setting_value(&key)?;
             writeln!(out, "{value}").map_err(stdout_err)?;
         }
         Command::Settings(SettingsCommand::Set { key, value }) => {
@@ -296,23 +297,6 @@ fn flasher(store: &Store, operator: Option<&str>) -> Flasher {
 fn note_ids(source: &station_service::ids::IdSource) {
     if let Some(note) = station_service::ids::note(source) {
         eprintln!("note: {note}");
-    }
-}
-
-/// A setting's value as it takes effect (defaults included).
-fn setting_value(store: &Store, key: &str) -> Result<String, CoreError> {
-    use station_core::store::{SETTINGS, SETTING_HASH_ALGORITHM, SETTING_STATION_ID};
-    match key {
-        SETTING_STATION_ID => store.station_id(),
-        SETTING_HASH_ALGORITHM => Ok(store.hash_algorithm()?.to_string()),
-        k if SETTINGS.iter().any(|(known, _)| *known == k) => {
-            Ok(store.setting(k)?.unwrap_or_default())
-        }
-        other => Err(CoreError::invalid(
-            "setting",
-            format!("unknown setting '{other}'"),
-            "`station settings list` shows them",
-        )),
     }
 }
 

@@ -272,6 +272,54 @@ fn every_command_has_help() {
 }
 
 #[test]
+fn settings_list_shows_every_registered_setting_with_its_description_and_value() {
+    use station_core::settings::{key, SETTINGS};
+    let s = Station::new();
+    s.ok(&["settings", "set", "app.operator", "badge-4711"]);
+    let listed = s.ok(&["settings", "list"]);
+    let shown: Vec<_> = SETTINGS.iter().filter(|x| x.shown).collect();
+    assert!(shown.len() >= 5, "{listed}");
+    for setting in &shown {
+        let value = s.ok(&["settings", "get", setting.key]);
+        let line = format!("{} = {}", setting.key, value.trim_end());
+        assert!(listed.contains(&line), "missing {line:?} in:\n{listed}");
+        assert!(listed.contains(setting.about), "{}: {listed}", setting.key);
+    }
+    for hidden in SETTINGS.iter().filter(|x| !x.shown) {
+        assert!(
+            !listed.contains(hidden.key),
+            "{} is the app's own",
+            hidden.key
+        );
+    }
+    assert!(listed.contains(&format!("{} = {FAST_HASH}", key::HASH_ALGORITHM)));
+    assert!(listed.contains(&format!("{} = badge-4711", key::OPERATOR)));
+    // Unset settings show the default the station applies.
+    assert_eq!(s.ok(&["settings", "get", key::HOOK_WEBHOOK_URL]), "\n");
+    assert_eq!(s.ok(&["settings", "get", key::SOUNDS]), "on\n");
+}
+
+#[test]
+fn settings_set_refuses_what_the_registry_refuses_and_changes_nothing() {
+    let s = Station::new();
+    for (key, bad) in [
+        ("station_id", "line 3"),
+        ("hook_webhook_url", "ftp://mes.local/x"),
+        ("app.sim_ports", "9"),
+        ("app.sim_fault", "explode"),
+    ] {
+        let before = s.ok(&["settings", "get", key]);
+        let out = s.run(&["settings", "set", key, bad]);
+        assert_eq!(code(&out), 4, "{key}: {}", stderr(&out));
+        assert!(stderr(&out).contains("help:"), "{}", stderr(&out));
+        assert_eq!(s.ok(&["settings", "get", key]), before, "{key}");
+    }
+    let out = s.run(&["settings", "set", "colour", "red"]);
+    assert_eq!(code(&out), 4);
+    assert!(stderr(&out).contains("known settings: station_id, hash_algorithm"));
+}
+
+#[test]
 fn rotate_prints_new_credentials_once_and_old_password_stops_verifying() {
     let s = Station::new();
     let v = s.json(&["provision", "WeatherStation", "--count", "1"]);

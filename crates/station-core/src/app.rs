@@ -3,7 +3,7 @@
 //! sync state at a glance, and which device a batch flashes next.
 //!
 //! The app's settings live in the same `settings` table as the station's, under their own
-//! keys, each checked here before it is stored. The server's URL and token are the sync
+//! keys, registered with their defaults and rules in [`crate::settings`]. The server's URL and token are the sync
 //! configuration ([`crate::outbox`]'s `sync_config`), the one place the sync engine reads; the
 //! token is a secret of the station: nothing here returns it, only whether one is set.
 
@@ -13,27 +13,13 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
-use crate::naming;
-use crate::store::{KeyValueTable, Store};
+use crate::settings::{self, key};
+use crate::store::Store;
 
-pub const SETTING_OPERATOR: &str = "app.operator";
-pub const SETTING_SOUNDS: &str = "app.sounds";
-pub const SETTING_AUTO_FLASH: &str = "app.auto_flash";
-pub const SETTING_SIM_PORTS: &str = "app.sim_ports";
-pub const SETTING_SIM_FAULT: &str = "app.sim_fault";
+/// Where the shift's counters are kept: state, not a setting (not in the registry).
 const SETTING_SHIFT: &str = "app.shift";
 
-/// The most simulated ports the app offers (one gang-flashing bench).
-pub const MAX_SIM_PORTS: u32 = 8;
-
-/// Faults the simulated device can be told to show, for training and tests.
-pub const SIM_FAULTS: &[&str] = &[
-    "none",
-    "unplugged_during_write",
-    "refuses_to_save",
-    "no_answer",
-    "noisy_line",
-];
+pub use crate::settings::{MAX_SIM_PORTS, SIM_FAULTS};
 
 /// The app's settings as the app shows them.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -45,65 +31,20 @@ pub struct AppSettings {
     pub sim_fault: String,
 }
 
-fn on_off(field: &'static str, value: &str) -> Result<()> {
-    match value {
-        "on" | "off" => Ok(()),
-        _ => Err(CoreError::invalid(
-            field,
-            format!("'{}' is neither on nor off", value.escape_default()),
-            "use on or off",
-        )),
-    }
-}
-
-fn validate_app_setting(key: &str, value: &str) -> Result<()> {
-    match key {
-        SETTING_OPERATOR => naming::validate_text("operator", value, 128),
-        SETTING_SOUNDS => on_off("sounds", value),
-        SETTING_AUTO_FLASH => on_off("auto-flash", value),
-        SETTING_SIM_PORTS => match value.parse::<u32>() {
-            Ok(n) if (1..=MAX_SIM_PORTS).contains(&n) => Ok(()),
-            _ => Err(CoreError::invalid(
-                "simulated ports",
-                format!("'{}' is not a number of ports", value.escape_default()),
-                format!("give a number from 1 to {MAX_SIM_PORTS}"),
-            )),
-        },
-        SETTING_SIM_FAULT if SIM_FAULTS.contains(&value) => Ok(()),
-        SETTING_SIM_FAULT => Err(CoreError::invalid(
-            "simulated fault",
-            format!("'{}' is not a simulated fault", value.escape_default()),
-            format!("use one of: {}", SIM_FAULTS.join(", ")),
-        )),
-        other => Err(CoreError::invalid(
-            "setting",
-            format!("unknown app setting '{}'", other.escape_default()),
-            "this is a bug in the app; report it",
-        )),
-    }
-}
-
 impl Store {
-    /// Change one of the app's settings after checking its value.
-    pub fn set_app_setting(&mut self, key: &str, value: &str) -> Result<()> {
-        validate_app_setting(key, value)?;
-        self.set_key_values(KeyValueTable::Settings, &[(key, Some(value))])
-    }
-
-    /// The app's settings, with their defaults.
+    /// The app's settings as they take effect, each read through the registry
+    /// ([`crate::settings`]); a stored value the registry's rule no longer accepts (written by
+    /// an older station) reads as the default.
     pub fn app_settings(&self) -> Result<AppSettings> {
-        let get = |k: &str| self.setting(k);
         Ok(AppSettings {
-            operator: get(SETTING_OPERATOR)?.unwrap_or_default(),
-            sounds: get(SETTING_SOUNDS)?.as_deref() != Some("off"),
-            auto_flash: get(SETTING_AUTO_FLASH)?.as_deref() == Some("on"),
-            sim_ports: get(SETTING_SIM_PORTS)?
-                .and_then(|v| v.parse().ok())
-                .filter(|n| (1..=MAX_SIM_PORTS).contains(n))
+            operator: self.setting_value(key::OPERATOR)?,
+            sounds: settings::is_on(&self.valid_setting_value(key::SOUNDS)?),
+            auto_flash: settings::is_on(&self.valid_setting_value(key::AUTO_FLASH)?),
+            sim_ports: self
+                .valid_setting_value(key::SIM_PORTS)?
+                .parse()
                 .unwrap_or(1),
-            sim_fault: get(SETTING_SIM_FAULT)?
-                .filter(|f| SIM_FAULTS.contains(&f.as_str()))
-                .unwrap_or_else(|| "none".into()),
+            sim_fault: self.valid_setting_value(key::SIM_FAULT)?,
         })
     }
 
@@ -310,22 +251,44 @@ mod tests {
     }
 
     #[test]
-    fn app_settings_have_defaults_and_are_validated() {
+    fn app_settings_read_through_the_registry() {
         let (_d, mut s) = store();
+        s.set_setting(key::SIM_PORTS, "8").expect("ports");
+        s.set_setting(key::SOUNDS, "off").expect("sounds");
+        s.set_setting(key::AUTO_FLASH, "on").expect("auto-flash");
+        s.set_setting(key::SIM_FAULT, "no_answer").expect("fault");
+        s.set_setting(key::OPERATOR, "badge-4711")
+            .expect("operator");
         let a = s.app_settings().expect("settings");
-        assert_eq!(a.sim_ports, 1);
-        assert!(a.sounds);
-        assert!(!a.auto_flash);
-        assert_eq!(a.sim_fault, "none");
-        assert!(s.set_app_setting(SETTING_SIM_PORTS, "9").is_err());
-        assert!(s.set_app_setting(SETTING_SIM_FAULT, "explode").is_err());
-        assert!(s.set_app_setting(SETTING_SOUNDS, "loud").is_err());
-        assert!(s.set_app_setting("app.colour", "red").is_err());
-        s.set_app_setting(SETTING_SIM_PORTS, "8").expect("ports");
-        s.set_app_setting(SETTING_SOUNDS, "off").expect("sounds");
+        assert_eq!(
+            a,
+            AppSettings {
+                operator: "badge-4711".into(),
+                sounds: false,
+                auto_flash: true,
+                sim_ports: 8,
+                sim_fault: "no_answer".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_stored_app_setting_the_rules_refuse_reads_as_its_default() {
+        let (_d, mut s) = store();
+        s.set_key_values(
+            crate::store::KeyValueTable::Settings,
+            &[
+                (key::SIM_PORTS, Some("99")),
+                (key::SOUNDS, Some("loud")),
+                (key::SIM_FAULT, Some("explode")),
+            ],
+        )
+        .expect("write old values");
         let a = s.app_settings().expect("settings");
-        assert_eq!(a.sim_ports, 8);
-        assert!(!a.sounds);
+        assert_eq!(
+            (a.sim_ports, a.sounds, a.sim_fault.as_str()),
+            (1, true, "none")
+        );
     }
 
     #[test]

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::devices::{Actor, Device};
-use crate::error::{CoreError, Result};
+use crate::error::Result;
+use crate::settings::key::{
+    HOOK_COMMAND as SETTING_HOOK_COMMAND, HOOK_WEBHOOK_URL as SETTING_HOOK_WEBHOOK,
+};
 use crate::store::Store;
 
-/// Settings keys for the hooks.
-pub const SETTING_HOOK_COMMAND: &str = "hook_command";
-pub const SETTING_HOOK_WEBHOOK: &str = "hook_webhook_url";
 /// How long a hook may take before it is reported as failed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The event name in the payload.
@@ -37,20 +37,6 @@ struct Payload<'a> {
     device: &'a Device,
     station_id: &'a str,
     operator: &'a str,
-}
-
-/// A webhook address must be http(s).
-pub fn validate_webhook_url(url: &str) -> Result<()> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && reqwest::Url::parse(url).is_ok();
-    if !ok {
-        return Err(CoreError::invalid(
-            "webhook url",
-            format!("'{}' is not an http(s) URL", url.escape_default()),
-            "give a full address such as https://mes.factory.local/hooks/provisioned",
-        ));
-    }
-    Ok(())
 }
 
 impl Hooks {

@@ -1,8 +1,8 @@
 //! DeviceHub Station core: the station's domain and its local database.
 //!
-//! Device types, devices, Django-compatible MQTT credentials, batches, credential rotation and
-//! export, over one SQLite file. Nothing here depends on Tauri: the `station` CLI, the desktop
-//! app and the serial flasher all call this crate.
+//! Device types, devices, Django-compatible MQTT credentials, batches, credential rotation,
+//! export and the settings registry, over one SQLite file. Nothing here depends on Tauri: the
+//! `station` CLI, the desktop app and the serial flasher all call this crate.
 
 pub mod app;
 pub mod batches;
@@ -16,6 +16,7 @@ pub mod hooks;
 pub mod naming;
 pub mod outbox;
 pub mod rotation;
+pub mod settings;
 pub mod store;
 pub mod types;
 

@@ -1,7 +1,6 @@
 //! The Settings screen: the station, the operator, the server, device types, the simulator.
 
-use station_core::app as keys;
-use station_core::store::{SETTING_HASH_ALGORITHM, SETTING_STATION_ID};
+use station_core::settings::{self as registry, key};
 use station_core::{NewDeviceType, Store, TypeEdit};
 use tauri::State;
 
@@ -9,11 +8,12 @@ use crate::dto::{DeviceTypeInfo, DeviceTypeInput, SettingChange, Settings};
 use crate::error::AppResult;
 use crate::state::AppState;
 
+/// Every setting as it takes effect, defaults from the registry (`station_core::settings`).
 fn settings(s: &Store) -> Result<Settings, station_core::CoreError> {
     Ok(Settings::new(
         s.station_id()?,
-        s.setting(SETTING_HASH_ALGORITHM)?
-            .unwrap_or_else(|| "argon2".into()),
+        s.setting_value(key::HASH_ALGORITHM)?,
+        registry::find(key::HASH_ALGORITHM)?.default_value(),
         s.app_settings()?,
         &s.sync_overview()?,
         s.path().display().to_string(),
@@ -50,14 +50,6 @@ fn set_sync_server(
     Ok(())
 }
 
-fn on_off(b: bool) -> &'static str {
-    if b {
-        "on"
-    } else {
-        "off"
-    }
-}
-
 #[tauri::command]
 #[specta::specta]
 pub async fn get_settings(state: State<'_, AppState>) -> AppResult<Settings> {
@@ -71,29 +63,26 @@ pub async fn change_setting(
     state: State<'_, AppState>,
     change: SettingChange,
 ) -> AppResult<Settings> {
-    state
-        .db(move |s| {
-            match change {
-                SettingChange::StationName(v) => s.set_setting(SETTING_STATION_ID, v.trim())?,
-                SettingChange::HashAlgorithm(v) => {
-                    s.set_setting(SETTING_HASH_ALGORITHM, v.trim())?
-                }
-                SettingChange::Operator(v) => {
-                    s.set_app_setting(keys::SETTING_OPERATOR, v.trim())?
-                }
-                SettingChange::SyncServer { url, token } => set_sync_server(s, &url, token)?,
-                SettingChange::Sounds(b) => s.set_app_setting(keys::SETTING_SOUNDS, on_off(b))?,
-                SettingChange::AutoFlash(b) => {
-                    s.set_app_setting(keys::SETTING_AUTO_FLASH, on_off(b))?
-                }
-                SettingChange::SimPorts(n) => {
-                    s.set_app_setting(keys::SETTING_SIM_PORTS, &n.to_string())?
-                }
-                SettingChange::SimFault(v) => s.set_app_setting(keys::SETTING_SIM_FAULT, &v)?,
-            }
-            settings(s)
-        })
-        .await
+    state.db(move |s| apply_change(s, change)).await
+}
+
+/// Store one change through the registry's rules; a refused value changes nothing.
+fn apply_change(s: &mut Store, change: SettingChange) -> Result<Settings, station_core::CoreError> {
+    let (k, value) = match change {
+        SettingChange::SyncServer { url, token } => {
+            set_sync_server(s, &url, token)?;
+            return settings(s);
+        }
+        SettingChange::StationName(v) => (key::STATION_ID, v.trim().to_owned()),
+        SettingChange::HashAlgorithm(v) => (key::HASH_ALGORITHM, v.trim().to_owned()),
+        SettingChange::Operator(v) => (key::OPERATOR, v.trim().to_owned()),
+        SettingChange::Sounds(b) => (key::SOUNDS, registry::on_off(b).to_owned()),
+        SettingChange::AutoFlash(b) => (key::AUTO_FLASH, registry::on_off(b).to_owned()),
+        SettingChange::SimPorts(n) => (key::SIM_PORTS, n.to_string()),
+        SettingChange::SimFault(v) => (key::SIM_FAULT, v),
+    };
+    s.set_setting(k, &value)?;
+    settings(s)
 }
 
 #[tauri::command]
@@ -150,4 +139,57 @@ pub async fn edit_type(
             .into())
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use station_core::HashAlgorithm;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("s.db")).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn settings_screen_hash_default_comes_from_the_store() {
+        let (_d, mut s) = store();
+        let fresh = settings(&s).expect("settings");
+        assert_eq!(fresh.hash_algorithm, fresh.hash_algorithm_default);
+        assert_eq!(
+            fresh
+                .hash_algorithm
+                .parse::<HashAlgorithm>()
+                .expect("parses"),
+            s.hash_algorithm().expect("the store's algorithm"),
+            "the screen shows what the store hashes with"
+        );
+        let changed = apply_change(&mut s, SettingChange::HashAlgorithm("pbkdf2_sha256".into()))
+            .expect("change");
+        assert_eq!(changed.hash_algorithm, "pbkdf2_sha256");
+        assert_eq!(changed.hash_algorithm_default, fresh.hash_algorithm_default);
+    }
+
+    #[test]
+    fn a_refused_change_keeps_every_setting() {
+        let (_d, mut s) = store();
+        let before = settings(&s).expect("settings");
+        for change in [
+            SettingChange::StationName("line 3".into()),
+            SettingChange::HashAlgorithm("md5".into()),
+            SettingChange::Operator("a\u{7}b".into()),
+            SettingChange::SimPorts(0),
+            SettingChange::SimPorts(registry::MAX_SIM_PORTS + 1),
+            SettingChange::SimFault("explode".into()),
+        ] {
+            let err = apply_change(&mut s, change.clone()).expect_err("refused");
+            assert_eq!(
+                err.code(),
+                station_core::ErrorCode::InvalidInput,
+                "{change:?}"
+            );
+            assert_eq!(settings(&s).expect("settings"), before, "{change:?}");
+        }
+    }
 }

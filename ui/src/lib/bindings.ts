@@ -349,6 +349,8 @@ export type Settings = {
 	station_name: string,
 	operator: string,
 	hash_algorithm: string,
+	/**  What the station uses while no hash algorithm is set (the registry's default). */
+	hash_algorithm_default: string,
 	server_url: string,
 	server_token_set: boolean,
 	sounds: boolean,

@@ -4,9 +4,24 @@ import type { AppError, DeviceTypeInfo, DeviceTypeInput, SettingChange, Settings
 import { call, commands, toAppError } from "./ipc";
 
 export const HASH_CHOICES = [
-  { value: "argon2", label: "Argon2 (django-devicehub's default)" },
+  { value: "argon2", label: "Argon2" },
   { value: "pbkdf2_sha256", label: "PBKDF2-SHA256 (servers without argon2-cffi)" },
 ];
+
+export type HashChoice = { value: string; label: string };
+
+/**
+ * The hash algorithms to offer: the usual ones, plus the current value and the station's
+ * default when they are something else; the station's default (from the store, never assumed
+ * here) is labelled as such.
+ */
+export function hashChoices(current: string, stationDefault: string): HashChoice[] {
+  const choices: HashChoice[] = [...HASH_CHOICES];
+  for (const v of [stationDefault, current]) {
+    if (v && !choices.some((c) => c.value === v)) choices.push({ value: v, label: v });
+  }
+  return choices.map((c) => (c.value === stationDefault ? { ...c, label: `${c.label} (the station's default)` } : c));
+}
 
 export function emptyType(): DeviceTypeInput {
   return { name: "", app_label: "", topic_prefix: null, topic_template: null, broker_host: null, broker_port: null, broker_tls: null };

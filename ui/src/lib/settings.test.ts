@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { SettingsController } from "./settings.svelte.js";
+import { SettingsController, hashChoices } from "./settings.svelte.js";
 import { fail, ipc, reset, settings, weather } from "../test/fixtures";
 
 afterEach(reset);
@@ -44,5 +44,14 @@ describe("settings", () => {
     expect(await s.saveType()).toBe(true);
     expect(calls.find((c) => c.cmd === "edit_type")?.args.input).toMatchObject({ name: "WeatherStation", broker_host: "mqtt.factory.local" });
     expect(s.editing).toBeNull();
+  });
+
+  it("labels only the store's default as the default, and keeps a value it does not list", () => {
+    const c = hashChoices("argon2:m=64,t=1,p=1", "pbkdf2_sha256");
+    expect(c.map((x) => x.value)).toEqual(["argon2", "pbkdf2_sha256", "argon2:m=64,t=1,p=1"]);
+    expect(c.filter((x) => x.label.includes("default")).map((x) => x.value)).toEqual(["pbkdf2_sha256"]);
+    const odd = hashChoices("argon2", "argon2:m=1024,t=2,p=1");
+    expect(odd.map((x) => x.value)).toEqual(["argon2", "pbkdf2_sha256", "argon2:m=1024,t=2,p=1"]);
+    expect(odd.find((x) => x.value === "argon2:m=1024,t=2,p=1")?.label).toContain("the station's default");
   });
 });

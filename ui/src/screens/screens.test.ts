@@ -85,6 +85,25 @@ describe("screens", () => {
     expect(t.querySelector<HTMLInputElement>("[data-testid=server-url]")!.value).toBe("https://hub.local/station-sync/");
   });
 
+  it("settings_screen_hash_default_comes_from_the_store", async () => {
+    // The store decides the default; the screen must not call another algorithm the default.
+    ipc({ get_settings: () => settings({ hash_algorithm: "pbkdf2_sha256", hash_algorithm_default: "pbkdf2_sha256" }), list_types: () => [] });
+    const t = await render(Settings, { settings: new SettingsController() });
+    const select = t.querySelector<HTMLSelectElement>("#hash")!;
+    expect(select.value).toBe("pbkdf2_sha256");
+    const options = [...select.options];
+    const defaults = options.filter((o) => /default/i.test(o.textContent ?? "")).map((o) => o.value);
+    expect(defaults).toEqual(["pbkdf2_sha256"]);
+  });
+
+  it("Settings: an algorithm the store set that the screen does not list is shown, not replaced", async () => {
+    ipc({ get_settings: () => settings({ hash_algorithm: "argon2:m=65536,t=3,p=4" }), list_types: () => [] });
+    const t = await render(Settings, { settings: new SettingsController() });
+    const select = t.querySelector<HTMLSelectElement>("#hash")!;
+    expect(select.value).toBe("argon2:m=65536,t=3,p=4");
+    expect([...select.options].find((o) => o.value === "argon2")?.textContent).toContain("the station's default");
+  });
+
   it("Sync: the server's own error", async () => {
     ipc({
       sync_status: () => ({ connection: "failing", summary: "The last attempt failed: HTTP 401", server_url: "https://hub/", queue_length: 5, rejected: 1, last_attempt_at: null, last_success_at: null, last_error: "HTTP 401: station token revoked", errors: [{ device_id: "d-001", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),

@@ -127,6 +127,7 @@ export function settings(over: Partial<Settings> = {}): Settings {
     station_name: "line-1",
     operator: "alice",
     hash_algorithm: "argon2",
+    hash_algorithm_default: "argon2",
     server_url: "",
     server_token_set: false,
     sounds: false,

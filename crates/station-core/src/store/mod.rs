@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
-use crate::credentials::HashAlgorithm;
 use crate::error::{CoreError, Result};
 
 /// How long a connection waits for another process's write lock before reporting busy.
@@ -31,26 +30,6 @@ pub const MIGRATION_SQL: &[&str] = &[
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())
 }
-
-/// Settings keys.
-pub const SETTING_STATION_ID: &str = "station_id";
-pub const SETTING_HASH_ALGORITHM: &str = "hash_algorithm";
-/// Every setting a person may change, with what it is for.
-pub const SETTINGS: &[(&str, &str)] = &[
-    (SETTING_STATION_ID, "this station's name, recorded on every device it touches"),
-    (
-        SETTING_HASH_ALGORITHM,
-        "how MQTT password hashes are made: argon2[:m=..,t=..,p=..] or pbkdf2_sha256[:iterations=..]",
-    ),
-    (
-        crate::hooks::SETTING_HOOK_COMMAND,
-        "a command run after every verified flash, with the device as JSON on standard input",
-    ),
-    (
-        crate::hooks::SETTING_HOOK_WEBHOOK,
-        "an http(s) URL POSTed the device as JSON after every verified flash",
-    ),
-];
 
 /// The default database path: `$STATION_DB`, else the OS data directory.
 pub fn default_db_path() -> Result<PathBuf> {
@@ -180,51 +159,6 @@ impl Store {
         Ok(out)
     }
 
-    pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.sql_err(e))
-    }
-
-    /// Change a setting after checking its value.
-    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
-        match key {
-            SETTING_STATION_ID => crate::naming::validate_device_id(value).map_err(|_| {
-                CoreError::invalid(
-                    "station id",
-                    format!("'{}' is not a usable station id", value.escape_default()),
-                    "use letters, digits, '-', '_' or '.', at most 128 characters",
-                )
-            })?,
-            SETTING_HASH_ALGORITHM => {
-                value.parse::<HashAlgorithm>()?;
-            }
-            crate::hooks::SETTING_HOOK_COMMAND => {
-                crate::naming::validate_text("hook command", value, 2000)?
-            }
-            crate::hooks::SETTING_HOOK_WEBHOOK if value.is_empty() => {}
-            crate::hooks::SETTING_HOOK_WEBHOOK => crate::hooks::validate_webhook_url(value)?,
-            other => {
-                return Err(CoreError::invalid(
-                    "setting",
-                    format!("unknown setting '{other}'"),
-                    format!(
-                        "known settings: {}",
-                        SETTINGS
-                            .iter()
-                            .map(|(k, _)| *k)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ))
-            }
-        }
-        self.set_key_values(KeyValueTable::Settings, &[(key, Some(value))])
-    }
-
     /// Set (`Some`) or remove (`None`) entries of a key-value table, all in one transaction.
     pub(crate) fn set_key_values(
         &mut self,
@@ -261,34 +195,6 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.sql_err(e))
     }
-
-    /// This station's id: the setting, else the host name.
-    pub fn station_id(&self) -> Result<String> {
-        if let Some(id) = self.setting(SETTING_STATION_ID)? {
-            return Ok(id);
-        }
-        Ok(host_name().unwrap_or_else(|| "station".into()))
-    }
-
-    pub fn hash_algorithm(&self) -> Result<HashAlgorithm> {
-        match self.setting(SETTING_HASH_ALGORITHM)? {
-            Some(v) => v.parse(),
-            None => Ok(HashAlgorithm::default()),
-        }
-    }
-}
-
-fn host_name() -> Option<String> {
-    let name = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())?;
-    let name: String = name
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    (!name.is_empty()).then_some(name)
 }
 
 impl From<rusqlite::Error> for CoreError {
@@ -328,24 +234,5 @@ mod tests {
             .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
             .expect("q");
         assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
-    }
-
-    #[test]
-    fn settings_are_validated() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(dir.path().join("s.db")).expect("open");
-        assert!(store.set_setting("hash_algorithm", "md5").is_err());
-        assert!(store.set_setting("colour", "red").is_err());
-        store
-            .set_setting("hash_algorithm", "pbkdf2_sha256")
-            .expect("set");
-        assert_eq!(
-            store.hash_algorithm().expect("get"),
-            HashAlgorithm::Pbkdf2Sha256 {
-                iterations: 1_000_000
-            }
-        );
-        store.set_setting("station_id", "line-3").expect("set");
-        assert_eq!(store.station_id().expect("get"), "line-3");
     }
 }
