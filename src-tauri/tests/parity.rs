@@ -92,12 +92,22 @@ impl Face for Cli {
             &["sync", "config", "--url", url, "--token-stdin"],
             Some(token),
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     fn create_batch(&mut self, count: u32) {
         let n = count.to_string();
         self.ok(&[
-            "batch", "create", "WeatherStation", "--count", &n, "--prefix", PREFIX,
+            "batch",
+            "create",
+            "WeatherStation",
+            "--count",
+            &n,
+            "--prefix",
+            PREFIX,
         ]);
     }
     fn flash_batch(&mut self, ports: &[&str]) -> Vec<bool> {
@@ -181,7 +191,12 @@ impl App {
             if done.len() >= before + jobs.len() {
                 let mut out: Vec<(String, bool)> = done[before..]
                     .iter()
-                    .map(|f| (f.port.clone(), matches!(f.result, FlashResult::Passed { .. })))
+                    .map(|f| {
+                        (
+                            f.port.clone(),
+                            matches!(f.result, FlashResult::Passed { .. }),
+                        )
+                    })
                     .collect();
                 let order: Vec<&str> = jobs.iter().map(|(p, _)| *p).collect();
                 out.sort_by_key(|(p, _)| order.iter().position(|o| o == p));
@@ -335,7 +350,7 @@ fn station_state(db: &Path) -> Vec<String> {
     state.extend(rows(
         "SELECT 'device', coalesce(hardware_id, '-'), batch_id, status, is_active, generation,
                 pending_generation, flash_state, flash_error IS NOT NULL, rotation_due,
-                station_id, operator, firmware_version, password_hash IS NOT NULL
+                station_id, operator, firmware_version, mqtt_password_hash IS NOT NULL
          FROM devices",
     ));
     state.extend(rows("SELECT 'device_id', device_id FROM devices"));
@@ -344,9 +359,7 @@ fn station_state(db: &Path) -> Vec<String> {
                 e.station_id
          FROM device_events e JOIN devices d ON d.id = e.device_pk",
     ));
-    state.extend(rows(
-        "SELECT 'batch', id, prefix, count FROM batches",
-    ));
+    state.extend(rows("SELECT 'batch', id, prefix, count FROM batches"));
     let store = Store::open(db).expect("store");
     let shift = store.shift().expect("shift");
     state.push(format!("shift|{}|{}", shift.passed, shift.failed));
@@ -391,6 +404,10 @@ fn the_cli_and_the_app_end_in_the_same_station_and_server_state() {
     assert_eq!(cli_state.0, app_state.0, "station databases differ");
     assert_eq!(cli_state.1, app_state.1, "server states differ");
     // The scenario did what it says.
-    assert!(cli_state.0.iter().any(|r| r == "shift|4|1"), "{:?}", cli_state.0);
+    assert!(
+        cli_state.0.iter().any(|r| r == "shift|4|1"),
+        "{:?}",
+        cli_state.0
+    );
     assert_eq!(cli_state.1.len(), 6, "{:?}", cli_state.1);
 }

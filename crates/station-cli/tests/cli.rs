@@ -731,7 +731,7 @@ mod drift {
         let s = Station::new();
         s.ok(&["batch", "create", "WeatherStation", "--count", "2"]);
         store(&s)
-            .set_app_setting(station_core::app::SETTING_OPERATOR, "badge-0042")
+            .set_setting(station_core::settings::key::OPERATOR, "badge-0042")
             .expect("sign in");
         let first = unit(s.dir.path(), "u1", &[]);
         let out = s

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use station_core::hooks::{SETTING_HOOK_COMMAND, SETTING_HOOK_WEBHOOK};
+use station_core::settings::key::{
+    HOOK_COMMAND as SETTING_HOOK_COMMAND, HOOK_WEBHOOK_URL as SETTING_HOOK_WEBHOOK,
+};
 use station_core::{Actor, Device, Result, Store};
 
 /// How long a hook may take before it is reported as failed.
