@@ -13,7 +13,7 @@ use station_core::{devices, BatchProgress, DeviceType};
 
 /// The core's own types, exported as they are: they hold nothing the UI may not see.
 pub use station_core::devices::{DeviceEvent, DeviceStatus, FlashState, SyncState};
-pub use station_core::outbox::ServerReport;
+pub use station_core::store::server_status::ServerReport;
 pub use station_core::Topics;
 
 /// One device as the screens show it.

@@ -4,6 +4,9 @@
 //! The CLI and the desktop app may share one database file at the same time, so every
 //! connection gets WAL, a busy timeout and `synchronous=FULL` (a flash the station reported as
 //! recorded must survive a power cut), and every multi-row change is one IMMEDIATE transaction.
+//!
+//! The sync side's tables each have their module: [`outbox`] (the queue for the server),
+//! [`sync_config`], [`leases`] (id numbers leased from the server) and [`server_status`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,13 @@ use rusqlite_migration::{Migrations, M};
 
 use crate::credentials::HashAlgorithm;
 use crate::error::{CoreError, Result};
+
+pub mod leases;
+pub mod outbox;
+pub mod server_status;
+pub mod sync_config;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// How long a connection waits for another process's write lock before reporting busy.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
