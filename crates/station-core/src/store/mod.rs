@@ -6,7 +6,8 @@
 //! recorded must survive a power cut), and every multi-row change is one IMMEDIATE transaction.
 //!
 //! The sync side's tables each have their module: [`outbox`] (the queue for the server),
-//! [`sync_config`], [`leases`] (id numbers leased from the server) and [`server_status`].
+//! [`sync_config`], [`leases`] (id numbers leased from the server) and [`server_status`];
+//! [`schema`] refuses a database written by a newer station before anything touches it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use crate::error::{CoreError, Result};
 
 pub mod leases;
 pub mod outbox;
+pub mod schema;
 pub mod server_status;
 pub mod sync_config;
 #[cfg(test)]
@@ -143,6 +145,8 @@ impl Store {
         self.conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(sql)?;
+        // Before any pragma writes: a newer station's file is refused untouched.
+        schema::refuse_newer(&self.conn, &self.path)?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
