@@ -2,7 +2,7 @@
 //!
 //! The server leases blocks of numbers for `{prefix}{type}-NNN` ids (`id_leases`); a batch or a
 //! flash takes its numbers from a block with room for all of them, in the caller's transaction
-//! ([`allocate_synced`]). With no such block the station mints from its own offline range
+//! (`allocate_synced`). With no such block the station mints from its own offline range
 //! (`station_number * OFFLINE_SPAN + 1 ..`), which the server never leases, so two stations
 //! never mint the same id. Numbers are only ever taken after the highest one this station holds
 //! in a range, and a used-up block is dropped. With sync off the caller numbers locally.
