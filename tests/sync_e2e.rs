@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use station_core::flash::FlashJob;
 use station_core::gang;
 use station_core::hooks::Hooks;
-use station_core::outbox::OFFLINE_SPAN;
+use station_core::store::leases::OFFLINE_SPAN;
 use station_core::{Actor, BatchRequest, DeviceStatus, FlashTarget, NewDeviceType, Store};
 use station_devsim::{SimOptions, Simulator};
 use station_e2e::{free_port, workspace_bin, DjangoServer};

@@ -14,7 +14,7 @@ pub use station_sync::Health;
 
 /// The core's own types, exported as they are: they hold nothing the UI may not see.
 pub use station_core::devices::{DeviceEvent, DeviceStatus, FlashState, SyncState};
-pub use station_core::outbox::ServerReport;
+pub use station_core::store::server_status::ServerReport;
 pub use station_core::Topics;
 
 /// One device as the screens show it.

@@ -40,6 +40,7 @@ fn exit_code(code: ErrorCode) -> u8 {
         ErrorCode::DatabaseBusy
         | ErrorCode::DatabaseReadOnly
         | ErrorCode::DatabaseCorrupt
+        | ErrorCode::DatabaseTooNew
         | ErrorCode::DiskFull
         | ErrorCode::Database => exit::DATABASE,
         ErrorCode::Io => exit::IO,

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use station_core::batches::CreatedBatch;
-use station_core::outbox::ServerReport;
+use station_core::store::server_status::ServerReport;
 use station_core::{BatchProgress, CoreError, Device, DeviceEvent, DeviceType, IssuedCredentials};
 
 use crate::stdout_err;

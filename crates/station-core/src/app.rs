@@ -4,7 +4,7 @@
 //!
 //! The app's settings live in the same `settings` table as the station's, under their own
 //! keys, registered with their defaults and rules in [`crate::settings`]. The server's URL and token are the sync
-//! configuration ([`crate::outbox`]'s `sync_config`), the one place the sync engine reads; the
+//! configuration ([`crate::store::sync_config`]), the one place the sync engine reads; the
 //! token is a secret of the station: nothing here returns it, only whether one is set.
 
 use std::collections::VecDeque;
@@ -50,7 +50,7 @@ impl Store {
 
     /// The sync state for a screen: configuration (never the token), queue, last results.
     pub fn sync_overview(&self) -> Result<SyncOverview> {
-        use crate::outbox::{config_key, runtime_key};
+        use crate::store::sync_config::{config_key, runtime_key};
         let config = self.sync_config()?;
         let runtime = self.sync_runtime()?;
         let counts = self.outbox_counts()?;
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn the_sync_overview_shows_the_configuration_but_never_the_token() {
-        use crate::outbox::config_key;
+        use crate::store::sync_config::config_key;
         let (_d, mut s) = store();
         let off = s.sync_overview().expect("overview");
         assert_eq!(off.server_url, None);

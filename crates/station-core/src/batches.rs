@@ -113,7 +113,7 @@ fn highest_number(tx: &Transaction<'_>, device_type: &DeviceType, prefix: &str) 
 /// station's database. With sync configured, several stations mint ids for one server: the
 /// numbers come from a block the server leased to this station, or, with no leased block
 /// holding `count` numbers (offline), from this station's own offline range
-/// (`station_number * OFFLINE_SPAN + 1 ..`, see [`crate::outbox`]), so two stations never
+/// (`station_number * OFFLINE_SPAN + 1 ..`, see [`crate::store::leases`]), so two stations never
 /// mint the same id.
 pub(crate) fn allocate_numbers(
     tx: &Transaction<'_>,
@@ -122,7 +122,8 @@ pub(crate) fn allocate_numbers(
     count: u32,
 ) -> Result<std::ops::Range<u64>> {
     naming::validate_prefix(prefix)?;
-    let (start, end) = match crate::outbox::allocate_synced(tx, device_type, prefix, count)? {
+    let (start, end) = match crate::store::leases::allocate_synced(tx, device_type, prefix, count)?
+    {
         Some(range) => (range.start, range.end),
         None => {
             let start = highest_number(tx, device_type, prefix)? + 1;

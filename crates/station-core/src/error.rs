@@ -19,6 +19,7 @@ pub enum ErrorCode {
     DatabaseBusy,
     DatabaseReadOnly,
     DatabaseCorrupt,
+    DatabaseTooNew,
     DiskFull,
     Database,
     Io,
@@ -38,6 +39,7 @@ impl ErrorCode {
             ErrorCode::DatabaseBusy => "database_busy",
             ErrorCode::DatabaseReadOnly => "database_read_only",
             ErrorCode::DatabaseCorrupt => "database_corrupt",
+            ErrorCode::DatabaseTooNew => "database_too_new",
             ErrorCode::DiskFull => "disk_full",
             ErrorCode::Database => "database",
             ErrorCode::Io => "io",
@@ -70,6 +72,15 @@ pub enum CoreError {
     DatabaseReadOnly { path: PathBuf },
     #[error("the station database {path} is damaged or is not a station database")]
     DatabaseCorrupt { path: PathBuf },
+    #[error(
+        "the station database {path} was written by a newer DeviceHub Station \
+         (schema version {found}; this station knows versions up to {supported})"
+    )]
+    DatabaseTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("the disk holding {path} is full")]
     DiskFull { path: PathBuf },
     #[error("the station database {path} failed: {source}")]
@@ -111,6 +122,7 @@ impl CoreError {
             CoreError::DatabaseBusy { .. } => ErrorCode::DatabaseBusy,
             CoreError::DatabaseReadOnly { .. } => ErrorCode::DatabaseReadOnly,
             CoreError::DatabaseCorrupt { .. } => ErrorCode::DatabaseCorrupt,
+            CoreError::DatabaseTooNew { .. } => ErrorCode::DatabaseTooNew,
             CoreError::DiskFull { .. } => ErrorCode::DiskFull,
             CoreError::Database { .. } => ErrorCode::Database,
             CoreError::Io { .. } => ErrorCode::Io,
@@ -150,6 +162,11 @@ impl CoreError {
                 "restore {} from a backup, or point --db / STATION_DB at another file; nothing was changed",
                 path.display()
             ),
+            CoreError::DatabaseTooNew { .. } => {
+                "this database was written by a newer DeviceHub Station; update this station \
+                 (or open another database); nothing was changed"
+                    .into()
+            }
             CoreError::DiskFull { .. } => "free some disk space, then try again; nothing was changed".into(),
             CoreError::Database { .. } => {
                 "nothing was changed; try again, and report this error if it repeats".into()
@@ -227,6 +244,7 @@ mod tests {
             ErrorCode::DatabaseBusy,
             ErrorCode::DatabaseReadOnly,
             ErrorCode::DatabaseCorrupt,
+            ErrorCode::DatabaseTooNew,
             ErrorCode::DiskFull,
             ErrorCode::Database,
             ErrorCode::Io,

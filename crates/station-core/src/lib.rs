@@ -14,7 +14,6 @@ pub mod flash;
 pub mod gang;
 pub mod hooks;
 pub mod naming;
-pub mod outbox;
 pub mod rotation;
 pub mod settings;
 pub mod store;

@@ -2,7 +2,8 @@
 //! built by the core; these are the answers.
 
 use serde::{Deserialize, Serialize};
-pub use station_core::outbox::{OutboxRecord, ServerDeviceStatus};
+pub use station_core::store::outbox::OutboxRecord;
+pub use station_core::store::server_status::ServerDeviceStatus;
 
 /// The API version this station speaks (the URL's `v1/`).
 pub const API_VERSION: u32 = 1;

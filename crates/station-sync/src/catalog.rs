@@ -89,7 +89,7 @@ pub fn pull(store: &mut Store, client: &Client) -> Result<CatalogReport> {
     }
     let notes = report.mismatched.join("\n");
     let _ = store.set_sync_runtime(&[(
-        station_core::outbox::runtime_key::CATALOG_NOTES,
+        station_core::store::sync_config::runtime_key::CATALOG_NOTES,
         (!notes.is_empty()).then_some(notes.as_str()),
     )]);
     Ok(report)

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
-use station_core::outbox::{config_key, MAX_STATION_NUMBER};
+use station_core::store::leases::MAX_STATION_NUMBER;
+use station_core::store::sync_config::config_key;
 use station_core::Store;
 use zeroize::Zeroizing;
 

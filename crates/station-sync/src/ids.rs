@@ -1,6 +1,6 @@
 //! Id numbers for several stations: the server leases each station blocks of numbers for
 //! `{prefix}{type}-NNN` ids; with no block at hand (offline), the core mints from the
-//! station's own offline range instead (`station_core::outbox::OFFLINE_SPAN`). Either way two
+//! station's own offline range instead (`station_core::store::leases::OFFLINE_SPAN`). Either way two
 //! stations never mint the same id. The minting itself is `station_core`'s (one place); this
 //! module only fetches blocks ahead of time.
 

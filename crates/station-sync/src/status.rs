@@ -4,7 +4,9 @@
 //! of device status and last_seen from the server, for the device screen.
 
 use serde::Serialize;
-use station_core::outbox::{config_key, runtime_key, IdLease, OutboxCounts, RejectedRecord};
+use station_core::store::leases::IdLease;
+use station_core::store::outbox::{OutboxCounts, RejectedRecord};
+use station_core::store::sync_config::{config_key, runtime_key};
 use station_core::Store;
 
 use crate::client::Client;

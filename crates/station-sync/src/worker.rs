@@ -11,7 +11,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::Serialize;
-use station_core::outbox::{runtime_key, timestamp, Ack, OutboxRecord, Reject};
+use station_core::store::outbox::{timestamp, Ack, OutboxRecord, Reject};
+use station_core::store::sync_config::runtime_key;
 use station_core::Store;
 
 use crate::api::{Outcome, PushResponse};

@@ -197,7 +197,7 @@ export type DeviceTypeInput = {
 };
 
 /**  A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it. */
-export type ErrorCode = "invalid_input" | "unknown_type" | "duplicate_type" | "not_found" | "conflict" | "database_busy" | "database_read_only" | "database_corrupt" | "disk_full" | "database" | "io" | "refused" | "device" | "internal";
+export type ErrorCode = "invalid_input" | "unknown_type" | "duplicate_type" | "not_found" | "conflict" | "database_busy" | "database_read_only" | "database_corrupt" | "database_too_new" | "disk_full" | "database" | "io" | "refused" | "device" | "internal";
 
 /**  A finished export; `None` from the command when the person cancelled the dialog. */
 export type ExportDone = {

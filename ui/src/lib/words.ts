@@ -47,6 +47,7 @@ const CODE_HEADLINES: Record<string, string> = {
   database_busy: "The database is busy",
   database_read_only: "The database cannot be written",
   database_corrupt: "The database is damaged",
+  database_too_new: "The database is from a newer station",
   disk_full: "The disk is full",
   database: "Database problem",
   io: "File problem",

@@ -4,6 +4,10 @@
 //! The CLI and the desktop app may share one database file at the same time, so every
 //! connection gets WAL, a busy timeout and `synchronous=FULL` (a flash the station reported as
 //! recorded must survive a power cut), and every multi-row change is one IMMEDIATE transaction.
+//!
+//! The sync side's tables each have their module: [`outbox`] (the queue for the server),
+//! [`sync_config`], [`leases`] (id numbers leased from the server) and [`server_status`];
+//! [`schema`] refuses a database written by a newer station before anything touches it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +17,14 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
 use crate::error::{CoreError, Result};
+
+pub mod leases;
+pub mod outbox;
+pub mod schema;
+pub mod server_status;
+pub mod sync_config;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// How long a connection waits for another process's write lock before reporting busy.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,6 +124,8 @@ impl Store {
         self.conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(sql)?;
+        // Before any pragma writes: a newer station's file is refused untouched.
+        schema::refuse_newer(&self.conn, &self.path)?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

@@ -1,0 +1,60 @@
+//! How this station reaches the central server, and what the sync worker remembers between runs.
+//!
+//! Two key-value tables of the store: `sync_config` (server URL, station token, station number,
+//! TLS; the token is a secret: nothing here prints it, callers must not either) and
+//! `sync_runtime` (last attempt, last success, last error, what the server calls this station).
+//! Values are checked by their writer (`station-sync`'s config); this module only names the keys
+//! and stores them, each change in one transaction. No row `server_url` means sync is off.
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::store::{KeyValueTable, Store};
+
+/// Keys of `sync_config`.
+pub mod config_key {
+    /// The receiver's root, e.g. `https://devicehub.factory.local/station-sync/`. Present = sync on.
+    pub const SERVER_URL: &str = "server_url";
+    /// The station token (`dhs_<number>_<secret>`).
+    pub const TOKEN: &str = "token";
+    /// The station number, from the token: selects this station's offline id range.
+    pub const STATION_NUMBER: &str = "station_number";
+    /// A PEM file of extra CA certificates (a factory network's own CA).
+    pub const CA_FILE: &str = "ca_file";
+    /// "false" turns TLS certificate verification off.
+    pub const TLS_VERIFY: &str = "tls_verify";
+    /// Records per request.
+    pub const BATCH_SIZE: &str = "batch_size";
+}
+
+/// Keys of `sync_runtime`.
+pub mod runtime_key {
+    pub const LAST_ATTEMPT_AT: &str = "last_attempt_at";
+    pub const LAST_SUCCESS_AT: &str = "last_success_at";
+    pub const LAST_ERROR: &str = "last_error";
+    /// The stable code of the last failure (`station_sync::SyncError::code`).
+    pub const LAST_ERROR_CODE: &str = "last_error_code";
+    pub const SERVER_STATION: &str = "server_station";
+    pub const CATALOG_NOTES: &str = "catalog_notes";
+}
+
+impl Store {
+    /// Every `sync_config` entry (the token included: callers must not print it).
+    pub fn sync_config(&self) -> Result<BTreeMap<String, String>> {
+        self.key_values(KeyValueTable::SyncConfig)
+    }
+
+    /// Set (`Some`) or remove (`None`) sync configuration entries, all in one transaction.
+    /// The values are checked by the caller (`station-sync`'s config).
+    pub fn set_sync_config(&mut self, entries: &[(&str, Option<&str>)]) -> Result<()> {
+        self.set_key_values(KeyValueTable::SyncConfig, entries)
+    }
+
+    pub fn sync_runtime(&self) -> Result<BTreeMap<String, String>> {
+        self.key_values(KeyValueTable::SyncRuntime)
+    }
+
+    pub fn set_sync_runtime(&mut self, entries: &[(&str, Option<&str>)]) -> Result<()> {
+        self.set_key_values(KeyValueTable::SyncRuntime, entries)
+    }
+}
