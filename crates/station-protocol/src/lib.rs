@@ -8,7 +8,8 @@
 //! - [`transport`], [`client`]: the station side over any byte pipe ([`Transport`]);
 //! - `serial` (feature `serial`, off by default): real serial ports, the only part that links
 //!   the `serialport` crate, so database-only users of this crate do not;
-//! - [`device`]: the device side as a pure state machine ([`device::DeviceModel`]).
+//! - [`device`]: the device side as a pure state machine ([`device::DeviceModel`]);
+//! - [`slot_image`]: the A/B slot image the reference AVR firmware stores its config in.
 
 pub mod client;
 pub mod codec;
@@ -20,6 +21,7 @@ pub mod error_code;
 pub mod message;
 #[cfg(feature = "serial")]
 pub mod serial;
+pub mod slot_image;
 pub mod spec;
 pub mod transport;
 
