@@ -776,21 +776,10 @@ fn wait_for_pty_name(output: &Path, limit: Duration) -> String {
     }
 }
 
-/// The committed blob in the AVR firmware's storage region (`struct nv` in firmware/avr/main.c:
-/// "DHNV", active slot, reserved byte, two little-endian lengths, two slots).
+/// The committed blob in the AVR firmware's storage region (`struct nv` in firmware/avr/main.c,
+/// whose layout `station_protocol::slot_image` owns).
 fn avr_blob(nv: &[u8]) -> Option<Vec<u8>> {
-    const HEADER: usize = 10;
-    if nv.len() < HEADER || &nv[..4] != b"DHNV" || nv[4] > 1 {
-        return None;
-    }
-    let active = usize::from(nv[4]);
-    let slot = (nv.len() - HEADER) / 2;
-    let len = usize::from(u16::from_le_bytes([nv[6 + 2 * active], nv[7 + 2 * active]]));
-    if len == 0 || len > slot {
-        return None;
-    }
-    let start = HEADER + active * slot;
-    Some(nv[start..start + len].to_vec())
+    station_protocol::slot_image::committed_blob(nv).map(<[u8]>::to_vec)
 }
 
 // ---- Scenarios -----------------------------------------------------------------------------

@@ -31,7 +31,8 @@
 
 enum fault { FAULT_NONE, FAULT_BEFORE_COMMIT, FAULT_DURING_COMMIT, FAULT_AFTER_COMMIT };
 
-/* Layout read by tests/firmware_e2e.rs: keep in step with NvLayout there. */
+/* The station reads this image with station_protocol::slot_image (the QEMU tests dump it);
+ * crates/station-protocol/tests/avr_example.rs fails if the two layouts part. */
 struct nv {
     uint8_t magic[4];  /* NV_MAGIC once formatted */
     uint8_t active;    /* slot holding the committed blob: the atomic switch */
@@ -58,7 +59,7 @@ extern uint8_t __heap_start;
 static void uart_init(void)
 {
     UBRR0H = 0;
-    UBRR0L = 16; /* 115200 baud at 16 MHz with U2X: -0.8 % */
+    UBRR0L = 16; /* 115200 baud at 16 MHz with U2X: 117,647 baud, +2.1 % */
     UCSR0A = _BV(U2X0);
     UCSR0B = _BV(RXEN0) | _BV(TXEN0);
     UCSR0C = _BV(UCSZ01) | _BV(UCSZ00);

@@ -1,9 +1,11 @@
 /*
  * dh_spec.h - every number and name of DeviceHub provisioning protocol version 1.
  *
- * This header owns the constants of docs/protocol.md for the C side; it mirrors
- * crates/station-protocol/src/spec.rs, and each value names the spec section it comes from.
- * Nothing else in firmware/ may repeat one of these values as a literal.
+ * This header owns the constants of docs/protocol.md for the C side, and each value names the
+ * spec section it comes from. crates/station-protocol/tests/c_header.rs checks every one against
+ * the Rust tables (crates/station-protocol/src/spec.rs), both ways: a constant added, removed or
+ * changed on one side only fails that test. Nothing else in firmware/ may repeat one of these
+ * values as a literal.
  */
 #ifndef DH_SPEC_H
 #define DH_SPEC_H
@@ -34,6 +36,14 @@
 
 /* Sequence number reserved for unsolicited device frames (spec 2.4). */
 #define DH_SEQ_UNSOLICITED 0u
+
+/* The empty value in a value position (spec 2.5), and "none" in HELLO's generation (4.1). */
+#define DH_EMPTY_TOKEN '-'
+#define DH_NONE_TOKEN '-'
+
+/* Reply status words (spec 3). */
+#define DH_STATUS_OK "OK"
+#define DH_STATUS_ERR "ERR"
 
 /* Capabilities of a version-1 device (spec 4.1). */
 #define DH_CAPABILITIES "CHUNK,READ"

@@ -92,8 +92,8 @@ static const char ERRORS[DH_ERROR_CODE_COUNT][20] DH_ROM = {
 static const char MARKER[] DH_ROM = DH_MARKER;
 static const char MAGIC[] DH_ROM = DH_CANONICAL_MAGIC;
 static const char CAPS[] DH_ROM = DH_CAPABILITIES;
-static const char S_OK[] DH_ROM = "OK";
-static const char S_ERR[] DH_ROM = "ERR";
+static const char S_OK[] DH_ROM = DH_STATUS_OK;
+static const char S_ERR[] DH_ROM = DH_STATUS_ERR;
 static const char HEX[] DH_ROM = "0123456789ABCDEF";
 static const char DBG_PREFIX[] DH_ROM = "[dh] ";
 static const char DBG_DROPPED[] DH_ROM = "[dh] dropped a line that is not a valid frame";
@@ -323,8 +323,8 @@ static void out_escaped_word(struct out *o, const uint8_t *w, uint8_t n)
 {
     uint8_t i;
     out_byte(o, ' ');
-    if (n == 1u && w[0] == '-') {
-        out_percent(o, '-');
+    if (n == 1u && w[0] == DH_EMPTY_TOKEN) {
+        out_percent(o, DH_EMPTY_TOKEN);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -602,7 +602,7 @@ static NOINLINE void emit_hello(dh_device *dev, uint8_t seq)
     if (dev->flags & F_COMMITTED) {
         out_dec(&o, dev->generation);
     } else {
-        out_byte(&o, '-');
+        out_byte(&o, DH_NONE_TOKEN);
     }
     out_finish(&o);
 }
@@ -631,9 +631,9 @@ static void emit_read_fields(struct out *o, uint8_t k, uint16_t offset)
         n++;
     }
     if (n == 0u) {
-        out_byte(o, '-');
-    } else if (n == 1u && stored_byte(dev, (uint16_t)(pos + offset)) == '-') {
-        out_percent(o, '-');
+        out_byte(o, DH_EMPTY_TOKEN);
+    } else if (n == 1u && stored_byte(dev, (uint16_t)(pos + offset)) == DH_EMPTY_TOKEN) {
+        out_percent(o, DH_EMPTY_TOKEN);
     } else {
         for (i = 0; i < n; i++) {
             out_escaped_byte(o, stored_byte(dev, (uint16_t)(pos + offset + i)));
@@ -799,7 +799,7 @@ static int parse_offset(const uint8_t *s, uint8_t n, uint16_t *out)
 static int unescape_in_place(uint8_t *s, uint8_t n)
 {
     uint8_t i = 0, o = 0;
-    if (n == 1u && s[0] == '-') {
+    if (n == 1u && s[0] == DH_EMPTY_TOKEN) {
         return 0;
     }
     while (i < n) {

@@ -131,23 +131,24 @@ impl StoredConfig {
     /// Parses and checks a stored blob.
     pub fn from_blob(blob: &[u8]) -> Result<StoredConfig, BlobError> {
         let magic = spec::CANONICAL_MAGIC;
-        if blob.len() < magic.len() + 32 || !blob.starts_with(magic) {
+        if blob.len() < magic.len() + spec::DIGEST_LEN || !blob.starts_with(magic) {
             return Err(BlobError::Malformed);
         }
-        let (body, trailer) = blob.split_at(blob.len() - 32);
+        let (body, trailer) = blob.split_at(blob.len() - spec::DIGEST_LEN);
         if Sha256::digest(body).as_slice() != trailer {
             return Err(BlobError::Checksum);
         }
         let mut rest = &body[magic.len()..];
         let mut values = Vec::with_capacity(Key::ALL.len());
         for key in Key::ALL {
-            if rest.len() < 3 || rest[0] != key.id() {
+            let header = spec::KEY_HEADER_LEN;
+            if rest.len() < header || rest[0] != key.id() {
                 return Err(BlobError::Malformed);
             }
             let len = usize::from(u16::from_be_bytes([rest[1], rest[2]]));
-            let value = rest.get(3..3 + len).ok_or(BlobError::Malformed)?;
+            let value = rest.get(header..header + len).ok_or(BlobError::Malformed)?;
             values.push(Zeroizing::new(value.to_vec()));
-            rest = &rest[3 + len..];
+            rest = &rest[header + len..];
         }
         if !rest.is_empty() {
             return Err(BlobError::Malformed);

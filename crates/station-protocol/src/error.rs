@@ -71,13 +71,13 @@ pub enum ProtocolError {
     Open {
         /// Port path.
         path: String,
-        /// Underlying error.
+        /// Underlying error, as the serial library reported it.
         #[source]
-        source: serialport::Error,
+        source: io::Error,
     },
     /// The list of ports could not be read.
     #[error("cannot list serial ports: {0}")]
-    ListPorts(#[source] serialport::Error),
+    ListPorts(#[source] io::Error),
 }
 
 impl ProtocolError {

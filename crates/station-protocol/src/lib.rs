@@ -6,7 +6,10 @@
 //! - [`command`], [`error_code`], [`message`]: commands, keys, error codes, typed messages;
 //! - [`config`]: [`DeviceConfig`], its canonical encoding and [`config_digest`];
 //! - [`transport`], [`client`]: the station side over any byte pipe ([`Transport`]);
-//! - [`device`]: the device side as a pure state machine ([`device::DeviceModel`]).
+//! - `serial` (feature `serial`, off by default): real serial ports, the only part that links
+//!   the `serialport` crate, so database-only users of this crate do not;
+//! - [`device`]: the device side as a pure state machine ([`device::DeviceModel`]);
+//! - [`slot_image`]: the A/B slot image the reference AVR firmware stores its config in.
 
 pub mod client;
 pub mod codec;
@@ -16,6 +19,9 @@ pub mod device;
 pub mod error;
 pub mod error_code;
 pub mod message;
+#[cfg(feature = "serial")]
+pub mod serial;
+pub mod slot_image;
 pub mod spec;
 pub mod transport;
 
@@ -25,4 +31,6 @@ pub use config::{canonical_encoding, config_digest, ConfigError, DeviceConfig};
 pub use device::{DeviceModel, MemoryStorage, ModelTransport, Storage, StorageError, StoredConfig};
 pub use error::ProtocolError;
 pub use error_code::DeviceErrorCode;
-pub use transport::{list_ports, PortEvent, PortInfo, PortWatcher, SerialTransport, Transport};
+#[cfg(feature = "serial")]
+pub use serial::{list_ports, SerialTransport};
+pub use transport::{PortEvent, PortInfo, PortWatcher, Transport};

@@ -243,7 +243,7 @@ pub fn parse_decimal(token: &str) -> Option<u64> {
 fn parse_offset(token: &str) -> Option<usize> {
     parse_decimal(token)
         .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| *n <= 999)
+        .filter(|n| *n <= spec::MAX_OFFSET)
 }
 
 /// Hardware id syntax (spec §4.1): 2..=32 hex digits, even count.

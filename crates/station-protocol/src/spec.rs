@@ -1,8 +1,9 @@
 //! Every number and name of protocol version 1, in one place.
 //!
 //! This module owns the constants that `docs/protocol.md` defines; each one names the section of
-//! the spec it comes from. Firmware authors mirror this file in a C header. Nothing else in the
-//! crate may repeat one of these values as a literal.
+//! the spec it comes from. The C module's copy (`firmware/include/dh_spec.h`) is checked against
+//! this file, both ways, by `tests/c_header.rs`. Nothing else in the crate may repeat one of these
+//! values as a literal.
 
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ pub const MAX_ECHO_BYTES: usize = 16;
 /// name, offsets and framing this keeps every frame within [`MAX_FRAME_LEN`].
 pub const MAX_CHUNK_ENCODED: usize = 128;
 
+/// Largest STAGE or READ offset: the offset is at most three decimal digits (spec §4.4).
+pub const MAX_OFFSET: usize = 999;
+
 /// Sequence number reserved for frames the device sends unprompted (spec §2.4); requests use
 /// 1..=255 and wrap from 255 to 1.
 pub const SEQ_UNSOLICITED: u8 = 0;
@@ -64,6 +68,13 @@ pub const MAX_FIRMWARE_VERSION_LEN: usize = 32;
 
 /// Magic that starts the canonical encoding; it names the encoding's version (spec §5).
 pub const CANONICAL_MAGIC: &[u8] = b"DHCFG1";
+
+/// Bytes before each value in the canonical encoding: the key's id, then the value's length as
+/// two big-endian bytes (spec §5.2).
+pub const KEY_HEADER_LEN: usize = 3;
+
+/// Length of the SHA-256 digest COMMIT carries and the stored blob ends with (spec §5.3, §7.4).
+pub const DIGEST_LEN: usize = 32;
 
 // ---- Keys (spec §5.1). Order = canonical order; `id` = byte in the canonical encoding.
 
@@ -120,7 +131,8 @@ pub const KEYS: [KeySpec; 11] = [
 pub const MAX_VALUES_LEN: usize = 1381;
 
 /// Largest stored blob: magic, 11 × (id + length), values, SHA-256 trailer (spec §7.4).
-pub const MAX_BLOB_LEN: usize = CANONICAL_MAGIC.len() + 11 * 3 + MAX_VALUES_LEN + 32;
+pub const MAX_BLOB_LEN: usize =
+    CANONICAL_MAGIC.len() + KEYS.len() * KEY_HEADER_LEN + MAX_VALUES_LEN + DIGEST_LEN;
 
 // ---- Commands (spec §4): wire name, id, per-attempt timeout, attempts.
 

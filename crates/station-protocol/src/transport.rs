@@ -1,18 +1,16 @@
-//! The byte pipe under the client, and finding USB serial ports.
+//! The byte pipe under the client, and following which ports are present.
 //!
 //! This module owns the [`Transport`] trait (what the client needs from a port: send bytes,
-//! receive with a timeout), its implementation over a real serial port, the port list, and
-//! [`PortWatcher`], which turns periodic port lists into arrival/departure events. The client
-//! never sees a concrete port type, so tests run it over pseudo-terminals or in-memory pipes.
+//! receive with a timeout), what a listed port looks like ([`PortInfo`]), and [`PortWatcher`],
+//! which turns periodic port lists into arrival/departure events. The client never sees a
+//! concrete port type, so tests run it over pseudo-terminals or in-memory pipes. Real serial
+//! ports (opening, listing) live in `serial`, behind the `serial` feature.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::time::Duration;
 
-use serialport::{DataBits, FlowControl, Parity, SerialPort, SerialPortType, StopBits};
-
 use crate::error::ProtocolError;
-use crate::spec::BAUD_RATE;
 
 /// What the client needs from a link to a device.
 pub trait Transport: Send {
@@ -32,53 +30,6 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
 }
 
-/// A serial port at 115200 8N1, no flow control (spec §1).
-pub struct SerialTransport {
-    port: Box<dyn SerialPort>,
-}
-
-impl std::fmt::Debug for SerialTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SerialTransport")
-            .field("port", &self.port.name())
-            .finish()
-    }
-}
-
-/// Shortest wait passed to the port: a zero timeout would turn a poll into a busy loop.
-const MIN_RECV_TIMEOUT: Duration = Duration::from_millis(1);
-/// How long one write may block (a full output buffer on a stuck bridge).
-const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
-
-impl SerialTransport {
-    /// Opens `path` at 115200 8N1. The port is opened exclusively, and pending input is
-    /// discarded by the open.
-    pub fn open(path: &str) -> Result<Self, ProtocolError> {
-        let port = serialport::new(path, BAUD_RATE)
-            .data_bits(DataBits::Eight)
-            .parity(Parity::None)
-            .stop_bits(StopBits::One)
-            .flow_control(FlowControl::None)
-            .timeout(WRITE_TIMEOUT)
-            .open()
-            .map_err(|source| ProtocolError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
-        Ok(Self { port })
-    }
-
-    /// Wraps an already open port (e.g. one end of `TTYPort::pair()` in tests).
-    pub fn from_port(port: Box<dyn SerialPort>) -> Self {
-        Self { port }
-    }
-
-    /// The port's name, if it has one.
-    pub fn name(&self) -> Option<String> {
-        self.port.name()
-    }
-}
-
 /// Errors after which the link is gone for good.
 pub(crate) fn is_disconnect(e: &io::Error) -> bool {
     matches!(
@@ -89,50 +40,6 @@ pub(crate) fn is_disconnect(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::UnexpectedEof
     ) || matches!(e.raw_os_error(), Some(5 | 6 | 19)) // EIO, ENXIO, ENODEV: USB unplug
-}
-
-impl Transport for SerialTransport {
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.port
-            .set_timeout(WRITE_TIMEOUT)
-            .map_err(io::Error::from)?;
-        self.port.write_all(bytes).map_err(classify)
-    }
-
-    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        self.port
-            .set_timeout(timeout.max(MIN_RECV_TIMEOUT))
-            .map_err(io::Error::from)?;
-        match self.port.read(buf) {
-            // Readable but nothing to read: the other end is gone.
-            Ok(0) if !buf.is_empty() => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "serial port closed",
-            )),
-            Ok(n) => Ok(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(0)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) => Err(classify(e)),
-        }
-    }
-}
-
-/// serialport reports a hung-up port as a plain "Input/output error" without an errno; on a
-/// serial port every error other than a timeout means the link is unusable, so it becomes
-/// `BrokenPipe` (keeping the original text).
-fn classify(e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::TimedOut || is_disconnect(&e) {
-        e
-    } else {
-        io::Error::new(io::ErrorKind::BrokenPipe, e.to_string())
-    }
 }
 
 /// A serial port as the station lists it.
@@ -166,28 +73,6 @@ impl PortInfo {
     }
 }
 
-/// Lists the serial ports of this machine. Pseudo-terminals are never listed (the OS does not
-/// report them), so a simulator's port has to be named by path.
-pub fn list_ports() -> Result<Vec<PortInfo>, ProtocolError> {
-    let ports = serialport::available_ports().map_err(ProtocolError::ListPorts)?;
-    let mut out: Vec<PortInfo> = ports
-        .into_iter()
-        .map(|p| match p.port_type {
-            SerialPortType::UsbPort(usb) => PortInfo {
-                path: p.port_name,
-                vid: Some(usb.vid),
-                pid: Some(usb.pid),
-                serial_number: usb.serial_number,
-                product: usb.product,
-                manufacturer: usb.manufacturer,
-            },
-            _ => PortInfo::path_only(p.port_name),
-        })
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
 /// A port appearing or disappearing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortEvent {
@@ -201,7 +86,7 @@ pub enum PortEvent {
 pub type PortLister = Box<dyn FnMut() -> Result<Vec<PortInfo>, ProtocolError> + Send>;
 
 /// Turns periodic port lists into events. The first poll reports every present port as
-/// arrived.
+/// arrived. `PortWatcher::new` (feature `serial`) watches the machine's own ports.
 pub struct PortWatcher {
     lister: PortLister,
     interval: Duration,
@@ -219,11 +104,6 @@ impl std::fmt::Debug for PortWatcher {
 }
 
 impl PortWatcher {
-    /// Watches the machine's ports with [`list_ports`], meant to be polled every `interval`.
-    pub fn new(interval: Duration) -> Self {
-        Self::with_lister(interval, list_ports)
-    }
-
     /// Watches with a custom lister (tests, or a list that adds simulator ports).
     pub fn with_lister(
         interval: Duration,
