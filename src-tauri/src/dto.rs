@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use station_core::app::{AppSettings, ShiftCounters, SyncOverview};
+use station_core::app::AppSettings;
+use station_core::shift::ShiftCounters;
 use station_core::{devices, BatchProgress, DeviceType};
 pub use station_sync::Health;
 
@@ -208,13 +209,19 @@ pub struct Settings {
     pub database_path: String,
 }
 
+/// The sync server as the Settings screen shows it: never the token, only whether one is set.
+pub struct SyncServer {
+    pub url: Option<String>,
+    pub token_set: bool,
+}
+
 impl Settings {
     pub fn new(
         station_name: String,
         hash_algorithm: String,
         hash_algorithm_default: String,
         app: AppSettings,
-        sync: &SyncOverview,
+        server: SyncServer,
         database_path: String,
     ) -> Self {
         Settings {
@@ -222,8 +229,8 @@ impl Settings {
             operator: app.operator,
             hash_algorithm,
             hash_algorithm_default,
-            server_url: sync.server_url.clone().unwrap_or_default(),
-            server_token_set: sync.token_set,
+            server_url: server.url.unwrap_or_default(),
+            server_token_set: server.token_set,
             sounds: app.sounds,
             auto_flash: app.auto_flash,
             sim_ports: app.sim_ports,

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use station_core::app::ShiftCounters;
 use station_core::flash::FlashStep;
+use station_core::shift::ShiftCounters;
 use station_service::{FlasherOptions, JobReport};
 
 use crate::dto::{FlashRequest, FlashStarted, Shift, UnitInfo};

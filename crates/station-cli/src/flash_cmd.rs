@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
-use station_core::app::ShiftCounters;
 use station_core::flash::{FlashFailure, FlashOutcome, FlashStep, UnitReport};
+use station_core::shift::ShiftCounters;
 use station_core::CoreError;
 use station_protocol::{list_ports, PortEvent, PortInfo, PortWatcher};
 use station_service::{FlashRequest, Flasher, JobReport, Passed, Sink};

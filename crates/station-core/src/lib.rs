@@ -16,6 +16,7 @@ pub mod hooks;
 pub mod naming;
 pub mod rotation;
 pub mod settings;
+pub mod shift;
 pub mod store;
 pub mod types;
 

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use station_core::app::ShiftCounters;
 use station_core::flash::{self, device_error, FlashFailure, FlashOutcome, FlashStep, UnitReport};
+use station_core::shift::ShiftCounters;
 use station_core::{CoreError, Result, Store};
 use station_protocol::SerialTransport;
 

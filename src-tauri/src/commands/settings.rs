@@ -4,7 +4,7 @@ use station_core::settings::{self as registry, key};
 use station_core::{NewDeviceType, Store, TypeEdit};
 use tauri::State;
 
-use crate::dto::{DeviceTypeInfo, DeviceTypeInput, SettingChange, Settings};
+use crate::dto::{DeviceTypeInfo, DeviceTypeInput, SettingChange, Settings, SyncServer};
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -15,9 +15,18 @@ fn settings(s: &Store) -> Result<Settings, station_core::CoreError> {
         s.setting_value(key::HASH_ALGORITHM)?,
         registry::find(key::HASH_ALGORITHM)?.default_value(),
         s.app_settings()?,
-        &s.sync_overview()?,
+        sync_server(s)?,
         s.path().display().to_string(),
     ))
+}
+
+fn sync_server(s: &Store) -> Result<SyncServer, station_core::CoreError> {
+    use station_core::store::sync_config::config_key;
+    let config = s.sync_config()?;
+    Ok(SyncServer {
+        url: config.get(config_key::SERVER_URL).cloned(),
+        token_set: config.contains_key(config_key::TOKEN),
+    })
 }
 
 /// Point the station at a sync server (the token kept when none is given), or with an empty
