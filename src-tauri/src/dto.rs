@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use station_core::app::AppSettings;
+pub use station_core::settings::SimFault;
 use station_core::shift::ShiftCounters;
 use station_core::{devices, BatchProgress, DeviceType};
 pub use station_sync::Health;
@@ -203,9 +204,9 @@ pub struct Settings {
     pub sounds: bool,
     pub auto_flash: bool,
     pub sim_ports: u32,
-    pub sim_fault: String,
+    pub sim_fault: SimFault,
     /// The faults the simulated device can show.
-    pub sim_faults: Vec<String>,
+    pub sim_faults: Vec<SimFault>,
     pub database_path: String,
 }
 
@@ -235,10 +236,7 @@ impl Settings {
             auto_flash: app.auto_flash,
             sim_ports: app.sim_ports,
             sim_fault: app.sim_fault,
-            sim_faults: station_core::settings::SIM_FAULTS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            sim_faults: SimFault::ALL.to_vec(),
             database_path,
         }
     }
@@ -260,7 +258,7 @@ pub enum SettingChange {
     Sounds(bool),
     AutoFlash(bool),
     SimPorts(u32),
-    SimFault(String),
+    SimFault(SimFault),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]

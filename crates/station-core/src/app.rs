@@ -10,7 +10,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::settings::{self, key};
+use crate::settings::{self, key, SimFault};
 use crate::store::Store;
 
 pub use crate::settings::{MAX_SIM_PORTS, SIM_FAULTS};
@@ -22,7 +22,7 @@ pub struct AppSettings {
     pub sounds: bool,
     pub auto_flash: bool,
     pub sim_ports: u32,
-    pub sim_fault: String,
+    pub sim_fault: SimFault,
 }
 
 impl Store {
@@ -38,7 +38,7 @@ impl Store {
                 .valid_setting_value(key::SIM_PORTS)?
                 .parse()
                 .unwrap_or(1),
-            sim_fault: self.valid_setting_value(key::SIM_FAULT)?,
+            sim_fault: SimFault::parse(&self.valid_setting_value(key::SIM_FAULT)?),
         })
     }
 
@@ -85,7 +85,7 @@ mod tests {
                 sounds: false,
                 auto_flash: true,
                 sim_ports: 8,
-                sim_fault: "no_answer".into(),
+                sim_fault: SimFault::NoAnswer,
             }
         );
     }

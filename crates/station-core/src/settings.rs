@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::credentials::HashAlgorithm;
 use crate::error::{CoreError, Result};
 use crate::naming;
@@ -32,14 +34,63 @@ pub mod key {
 /// The most simulated ports the app offers (one gang-flashing bench).
 pub const MAX_SIM_PORTS: u32 = 8;
 
-/// Faults the simulated device can be told to show, for training and tests.
-pub const SIM_FAULTS: &[&str] = &[
-    "none",
-    "unplugged_during_write",
-    "refuses_to_save",
-    "no_answer",
-    "noisy_line",
-];
+/// A fault the simulated device can be told to show, for training and tests: the one list
+/// (the service's bench applies each, the app's Settings screen words each by this type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum SimFault {
+    /// The unit works.
+    None,
+    /// The cable is pulled halfway through writing.
+    UnpluggedDuringWrite,
+    /// The unit refuses to save: its storage is full.
+    RefusesToSave,
+    /// The unit does not answer at all.
+    NoAnswer,
+    /// A noisy cable corrupts some bytes (the protocol retries).
+    NoisyLine,
+}
+
+impl SimFault {
+    pub const ALL: [SimFault; 5] = [
+        SimFault::None,
+        SimFault::UnpluggedDuringWrite,
+        SimFault::RefusesToSave,
+        SimFault::NoAnswer,
+        SimFault::NoisyLine,
+    ];
+
+    /// The stored name (also its serde form).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SimFault::None => "none",
+            SimFault::UnpluggedDuringWrite => "unplugged_during_write",
+            SimFault::RefusesToSave => "refuses_to_save",
+            SimFault::NoAnswer => "no_answer",
+            SimFault::NoisyLine => "noisy_line",
+        }
+    }
+
+    /// The fault stored under `name`; an unknown name is no fault.
+    pub fn parse(name: &str) -> SimFault {
+        SimFault::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .unwrap_or(SimFault::None)
+    }
+}
+
+/// The names of [`SimFault::ALL`], for the setting's rule.
+pub const SIM_FAULTS: [&str; SimFault::ALL.len()] = {
+    let mut names = [""; SimFault::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = SimFault::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 /// The longest operator name or badge the station records.
 pub const MAX_OPERATOR_CHARS: usize = 128;
@@ -172,7 +223,7 @@ pub const SETTINGS: &[Setting] = &[
         default: SettingDefault::Value("none"),
         rule: Rule::OneOf {
             field: "simulated fault",
-            choices: SIM_FAULTS,
+            choices: &SIM_FAULTS,
         },
         shown: false,
     },
@@ -483,7 +534,7 @@ mod tests {
         assert!(a.sounds);
         assert!(!a.auto_flash);
         assert_eq!(a.sim_ports, 1);
-        assert_eq!(a.sim_fault, "none");
+        assert_eq!(a.sim_fault, SimFault::None);
         let hooks = crate::hooks::Hooks::from_store(&s).expect("hooks");
         assert!(hooks.command.is_none() && hooks.webhook_url.is_none());
         for setting in SETTINGS {

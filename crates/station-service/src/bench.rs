@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use station_core::settings::SimFault;
 use station_core::{CoreError, Result, Store};
 #[cfg(unix)]
 use station_devsim::{NakRule, SimOptions, Simulator};
@@ -51,44 +52,19 @@ pub fn is_sim_port(port: &str) -> bool {
         .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1))
 }
 
-/// A fault the simulated unit shows (Settings → Simulated device).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimFault {
-    None,
-    /// The cable is pulled halfway through writing.
-    UnpluggedDuringWrite,
-    /// The unit refuses to save: its storage is full.
-    RefusesToSave,
-    /// The unit does not answer at all.
-    NoAnswer,
-    /// A noisy cable corrupts some bytes (the protocol retries).
-    NoisyLine,
-}
-
-impl SimFault {
-    pub fn parse(name: &str) -> Self {
-        match name {
-            "unplugged_during_write" => SimFault::UnpluggedDuringWrite,
-            "refuses_to_save" => SimFault::RefusesToSave,
-            "no_answer" => SimFault::NoAnswer,
-            "noisy_line" => SimFault::NoisyLine,
-            _ => SimFault::None,
-        }
-    }
-
-    #[cfg(unix)]
-    fn apply(self, opts: &mut SimOptions) {
-        match self {
-            SimFault::None => {}
-            SimFault::UnpluggedDuringWrite => opts.unplug_after_stages = Some(3),
-            SimFault::RefusesToSave => opts.naks.push(NakRule {
-                command: Command::Commit,
-                code: DeviceErrorCode::StorageFull,
-                count: None,
-            }),
-            SimFault::NoAnswer => opts.drop_rate = 1.0,
-            SimFault::NoisyLine => opts.corrupt_rate = 0.002,
-        }
+/// What a simulated unit does to show `fault`.
+#[cfg(unix)]
+fn apply(fault: SimFault, opts: &mut SimOptions) {
+    match fault {
+        SimFault::None => {}
+        SimFault::UnpluggedDuringWrite => opts.unplug_after_stages = Some(3),
+        SimFault::RefusesToSave => opts.naks.push(NakRule {
+            command: Command::Commit,
+            code: DeviceErrorCode::StorageFull,
+            count: None,
+        }),
+        SimFault::NoAnswer => opts.drop_rate = 1.0,
+        SimFault::NoisyLine => opts.corrupt_rate = 0.002,
     }
 }
 
@@ -174,7 +150,7 @@ impl SimBench {
             reply_delay: REPLY_DELAY,
             ..SimOptions::default()
         };
-        fault.apply(&mut opts);
+        apply(fault, &mut opts);
         Simulator::start(opts).map_err(|e| CoreError::Device {
             message: format!("The simulated device could not start: {e}"),
             fix: "restart the station; if it keeps failing, tell the engineer".into(),

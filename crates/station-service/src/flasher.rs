@@ -364,7 +364,7 @@ impl Flasher {
         let Some(bench) = self.bench.as_ref().filter(|_| is_sim_port(port)) else {
             return Ok(None);
         };
-        let fault = SimFault::parse(&store.app_settings()?.sim_fault);
+        let fault = store.app_settings()?.sim_fault;
         bench.plug_in(port, request, store, fault).map(Some)
     }
 

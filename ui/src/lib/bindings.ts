@@ -342,7 +342,7 @@ export type SettingChange = { key: "station_name"; value: string } | { key: "ope
 { key: "sync_server"; value: {
 	url: string,
 	token: string | null,
-} } | { key: "sounds"; value: boolean } | { key: "auto_flash"; value: boolean } | { key: "sim_ports"; value: number } | { key: "sim_fault"; value: string };
+} } | { key: "sounds"; value: boolean } | { key: "auto_flash"; value: boolean } | { key: "sim_ports"; value: number } | { key: "sim_fault"; value: SimFault };
 
 /**  Every setting the Settings screen shows. The server token appears only as "set or not". */
 export type Settings = {
@@ -356,9 +356,9 @@ export type Settings = {
 	sounds: boolean,
 	auto_flash: boolean,
 	sim_ports: number,
-	sim_fault: string,
+	sim_fault: SimFault,
 	/**  The faults the simulated device can show. */
-	sim_faults: string[],
+	sim_faults: SimFault[],
 	database_path: string,
 };
 
@@ -372,6 +372,22 @@ export type Shift = {
 };
 
 export type ShiftChanged = Shift;
+
+/**
+ *  A fault the simulated device can be told to show, for training and tests: the one list
+ *  (the service's bench applies each, the app's Settings screen words each by this type).
+ */
+export type SimFault = 
+/**  The unit works. */
+"none" | 
+/**  The cable is pulled halfway through writing. */
+"unplugged_during_write" | 
+/**  The unit refuses to save: its storage is full. */
+"refuses_to_save" | 
+/**  The unit does not answer at all. */
+"no_answer" | 
+/**  A noisy cable corrupts some bytes (the protocol retries). */
+"noisy_line";
 
 /**
  *  Why the station could not start (its database cannot be opened or made), for the window to
