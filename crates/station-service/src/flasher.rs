@@ -20,7 +20,7 @@ use station_core::shift::ShiftCounters;
 use station_core::{CoreError, Result, Store};
 use station_protocol::SerialTransport;
 
-use crate::bench::{is_sim_port, SimBench, SimFault, SimUnit};
+use crate::bench::{is_sim_port, SimBench, SimUnit};
 use crate::hooks::Hooks;
 use crate::ids;
 use crate::operator;
