@@ -15,6 +15,7 @@ pub mod gang;
 pub mod hooks;
 pub mod naming;
 pub mod outbox;
+pub mod outcome;
 pub mod rotation;
 pub mod store;
 pub mod types;
@@ -23,6 +24,7 @@ pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_CO
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};
 pub use devices::{Actor, Device, DeviceEvent, DeviceFilter, DeviceStatus, FlashState, SyncState};
 pub use error::{CoreError, ErrorCode, Result};
+pub use outcome::{Action, FailReason};
 pub use rotation::{FlashTarget, Resolution};
 pub use store::Store;
 pub use types::{DeviceType, NewDeviceType, Topics, TypeEdit};
