@@ -16,6 +16,7 @@ use station_core::hooks::Hooks;
 use station_core::{Actor, CoreError, FlashTarget, Store};
 use station_protocol::{list_ports, PortEvent, PortInfo, PortWatcher};
 
+use crate::outcomes::{exit_code, flash_exit, help_line};
 use crate::{exit, stdout_err};
 
 /// How often `watch` looks for ports arriving and leaving.
@@ -141,7 +142,8 @@ enum JsonResult<'a> {
         port: &'a str,
         device_id: Option<&'a str>,
         code: &'static str,
-        reason: Option<&'a str>,
+        reason: Option<&'static str>,
+        action: &'static str,
         message: String,
         help: String,
     },
@@ -161,12 +163,10 @@ fn report(
                 port,
                 device_id: f.device_id.as_deref(),
                 code: f.error.code().as_str(),
-                reason: match &f.error {
-                    CoreError::Device { reason, .. } => Some(reason.as_str()),
-                    _ => None,
-                },
+                reason: f.error.reason().map(|r| r.as_str()),
+                action: f.error.action().as_str(),
                 message: f.error.to_string(),
-                help: f.error.help(),
+                help: help_line(&f.error),
             },
         };
         serde_json::to_writer(&mut *out, &j).map_err(|e| stdout_err(e.into()))?;
@@ -212,7 +212,7 @@ fn report(
                 out,
                 "FAIL{who} on {port}: {}\n  help: {}",
                 f.error,
-                f.error.help()
+                help_line(&f.error)
             )
             .map_err(stdout_err)?;
             Ok(false)
@@ -301,7 +301,8 @@ pub fn flash(
     for (port, result) in args.port.iter().zip(&results) {
         all_passed &= report(out, port, result, args.json)?;
     }
-    Ok(if all_passed { exit::OK } else { exit::DEVICE })
+    debug_assert_eq!(all_passed, flash_exit(&results) == exit::OK);
+    Ok(flash_exit(&results))
 }
 
 pub fn reflash(
@@ -317,11 +318,8 @@ pub fn reflash(
     let result = gang::flash_port(store, &args.port, &job, actor, &hooks, &mut |s| {
         progress_line(&args.port, s)
     });
-    Ok(if report(out, &args.port, &result, args.json)? {
-        exit::OK
-    } else {
-        exit::DEVICE
-    })
+    report(out, &args.port, &result, args.json)?;
+    Ok(flash_exit(std::slice::from_ref(&result)))
 }
 
 pub fn identify(
@@ -333,8 +331,9 @@ pub fn identify(
     let unit_report = match gang::identify_port(store, &args.port, actor) {
         Ok(r) => r,
         Err(f) => {
+            let code = exit_code(f.error.code());
             report(out, &args.port, &Err(f), args.json)?;
-            return Ok(exit::DEVICE);
+            return Ok(code);
         }
     };
     if args.json {
@@ -387,11 +386,8 @@ pub fn recover(
         &mut |s| progress_line(&args.port, s),
     );
     if args.json {
-        return Ok(if report(out, &args.port, &result, true)? {
-            exit::OK
-        } else {
-            exit::DEVICE
-        });
+        report(out, &args.port, &result, true)?;
+        return Ok(flash_exit(std::slice::from_ref(&result)));
     }
     match result {
         Ok(o) => {
@@ -414,10 +410,10 @@ pub fn recover(
                 "FAIL on {}: {}\n  help: {}",
                 args.port,
                 f.error,
-                f.error.help()
+                help_line(&f.error)
             )
             .map_err(stdout_err)?;
-            Ok(exit::DEVICE)
+            Ok(exit_code(f.error.code()))
         }
     }
 }

@@ -154,6 +154,7 @@ impl CoreError {
     pub fn action(&self) -> Action {
         match self {
             CoreError::UnknownType { known, .. } if known.is_empty() => Action::AddType,
+            CoreError::UnknownType { .. } => Action::FixInput,
             CoreError::Device { reason, .. } => reason.action(),
             CoreError::PendingFlash { .. } | CoreError::NotRecorded { .. } => Action::RunRecover,
             other => other.code().action(),
