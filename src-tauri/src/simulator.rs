@@ -183,9 +183,8 @@ impl SimBench {
         fault.apply(&mut opts);
         Simulator::start(opts).map_err(|e| {
             AppError::from(CoreError::Device {
-                message: format!("The simulated device could not start: {e}"),
-                fix: "restart the station; if it keeps failing, tell the engineer".into(),
-                reason: "simulator".into(),
+                message: format!("The simulated device could not start: {e}. Restart the station."),
+                reason: station_core::FailReason::Simulator,
             })
         })
     }
