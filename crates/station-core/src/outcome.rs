@@ -49,7 +49,7 @@ named_enum! {
         Busy => "busy",
         BadFrame => "bad_frame",
         UnknownCommand => "unknown_command",
-        /// The device (BUSY's sibling code) or the handshake said: another protocol version.
+        /// The unit speaks another protocol version (its own error code, or the handshake).
         UnsupportedVersion => "unsupported_version",
         NoSession => "no_session",
         UnknownKey => "unknown_key",
