@@ -251,7 +251,7 @@ export type ExportFormat = "csv" | "json";
 
 /**  Why a contact with a unit failed. Never rename a variant: the UI and scripts match on it. */
 export type FailReason = "busy" | "bad_frame" | "unknown_command" | 
-/**  The device (BUSY's sibling code) or the handshake said: another protocol version. */
+/**  The unit speaks another protocol version (its own error code, or the handshake). */
 "unsupported_version" | "no_session" | "unknown_key" | "bad_value" | "bad_offset" | "missing_key" | "digest_mismatch" | "hwid_mismatch" | "storage_full" | "storage_failed" | "write_only" | "no_config" | "unrecognized" | "timeout" | "disconnected" | "io" | "port_open_failed" | 
 /**  Another program holds the port. */
 "port_busy" | "port_list_failed" | "malformed_reply" | "invalid_config" | "invalid_hardware_id" | 
