@@ -291,7 +291,7 @@ fn reflash() -> FlashJob {
 
 fn reason(failure: &FlashFailure) -> &str {
     match &failure.error {
-        CoreError::Device { reason, .. } => reason,
+        CoreError::Device { reason, .. } => reason.as_str(),
         other => panic!("expected a device failure, got {other}"),
     }
 }

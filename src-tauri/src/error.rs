@@ -1,13 +1,14 @@
 //! Errors as they cross to the UI: the core's stable [`ErrorCode`], what went wrong in words an
-//! operator understands, and what to do about it. The UI matches on `code` (and, for device
-//! failures, on `reason`), never on the message text.
+//! operator understands, and what to do about it: a typed [`Action`] the UI says in its own
+//! words, with the core's neutral `help` for errors whose fix depends on the input. The UI
+//! matches on `code`, `reason` and `action`, never on the message text.
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use station_core::CoreError;
 
-/// The core's stable error codes, exported to TypeScript as they are.
-pub use station_core::ErrorCode;
+/// The core's stable error codes, reasons and next steps, exported to TypeScript as they are.
+pub use station_core::{Action, ErrorCode, FailReason};
 
 /// An error for the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, thiserror::Error)]
@@ -16,10 +17,12 @@ pub struct AppError {
     pub code: ErrorCode,
     /// What went wrong.
     pub message: String,
-    /// What to do about it.
+    /// What to do about it, in neutral words (never a CLI command).
     pub help: String,
-    /// For device failures, the protocol's machine-readable reason (e.g. `timeout`).
-    pub reason: Option<String>,
+    /// For failed contacts with a unit, the typed reason (e.g. `timeout`).
+    pub reason: Option<FailReason>,
+    /// The next step, for the UI to say in its own words.
+    pub action: Action,
 }
 
 impl AppError {
@@ -29,6 +32,7 @@ impl AppError {
             message: message.into(),
             help: help.into(),
             reason: None,
+            action: code.action(),
         }
     }
 
@@ -49,15 +53,12 @@ impl From<CoreError> for AppError {
 
 impl From<&CoreError> for AppError {
     fn from(e: &CoreError) -> Self {
-        let reason = match e {
-            CoreError::Device { reason, .. } => Some(reason.clone()),
-            _ => None,
-        };
         AppError {
             code: e.code(),
             message: e.to_string(),
             help: e.help(),
-            reason,
+            reason: e.reason(),
+            action: e.action(),
         }
     }
 }
@@ -72,14 +73,15 @@ mod tests {
     fn device_errors_carry_their_reason() {
         let e: AppError = CoreError::Device {
             message: "The device did not answer.".into(),
-            fix: "try again".into(),
-            reason: "timeout".into(),
+            reason: FailReason::Timeout,
         }
         .into();
         assert_eq!(e.code, ErrorCode::Device);
-        assert_eq!(e.reason.as_deref(), Some("timeout"));
-        assert_eq!(e.help, "try again");
+        assert_eq!(e.reason, Some(FailReason::Timeout));
+        assert_eq!(e.action, Action::Retry);
         let json = serde_json::to_value(&e).expect("json");
         assert_eq!(json["code"], "device");
+        assert_eq!(json["reason"], "timeout");
+        assert_eq!(json["action"], "retry");
     }
 }

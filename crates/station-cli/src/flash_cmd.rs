@@ -16,7 +16,8 @@ use station_core::CoreError;
 use station_protocol::{list_ports, PortEvent, PortInfo, PortWatcher};
 use station_service::{FlashRequest, Flasher, JobReport, Passed, Sink};
 
-use crate::{exit, exit_code, stdout_err};
+use crate::outcomes::{exit, exit_code, flash_exit, help_line};
+use crate::stdout_err;
 
 /// How often `watch` looks for ports arriving and leaving.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
@@ -142,7 +143,8 @@ enum JsonResult<'a> {
         port: &'a str,
         device_id: Option<&'a str>,
         code: &'static str,
-        reason: Option<&'a str>,
+        reason: Option<&'static str>,
+        action: &'static str,
         message: String,
         help: String,
     },
@@ -153,12 +155,10 @@ fn json_fail<'a>(port: &'a str, f: &'a FlashFailure) -> JsonResult<'a> {
         port,
         device_id: f.device_id.as_deref(),
         code: f.error.code().as_str(),
-        reason: match &f.error {
-            CoreError::Device { reason, .. } => Some(reason.as_str()),
-            _ => None,
-        },
+        reason: f.error.reason().map(|r| r.as_str()),
+        action: f.error.action().as_str(),
         message: f.error.to_string(),
-        help: f.error.help(),
+        help: help_line(&f.error),
     }
 }
 
@@ -231,7 +231,7 @@ fn print_fail(out: &mut impl Write, port: &str, f: &FlashFailure) -> Result<(), 
         out,
         "FAIL{who} on {port}: {}\n  help: {}",
         f.error,
-        f.error.help()
+        help_line(&f.error)
     )
     .map_err(stdout_err)
 }
@@ -240,10 +240,7 @@ fn print_fail(out: &mut impl Write, port: &str, f: &FlashFailure) -> Result<(), 
 /// kind (a unit's failure is DEVICE; a busy database or a full disk is DATABASE, as for every
 /// other command).
 fn exit_for(reports: &[JobReport]) -> u8 {
-    reports
-        .iter()
-        .find_map(|r| r.result.as_ref().err())
-        .map_or(exit::OK, |f| exit_code(f.error.code()))
+    flash_exit(reports.iter().filter_map(|r| r.result.as_ref().err()))
 }
 
 /// Progress goes to standard error, one line per step.

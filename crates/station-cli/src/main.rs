@@ -4,6 +4,7 @@
 
 mod args;
 mod flash_cmd;
+mod outcomes;
 mod output;
 mod sync_cmd;
 
@@ -13,41 +14,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use station_core::devices::DeviceFilter;
 use station_core::export::{self, ExportFormat};
-use station_core::{BatchRequest, CoreError, ErrorCode, NewDeviceType, Secret, Store, TypeEdit};
+use station_core::{BatchRequest, CoreError, NewDeviceType, Secret, Store, TypeEdit};
 
 use args::*;
+use outcomes::{exit, exit_code};
 use station_service::{records, Flasher, FlasherOptions};
-
-/// Exit codes, documented in `station --help`.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const MISMATCH: u8 = 1;
-    pub const NOT_FOUND: u8 = 3;
-    pub const INVALID: u8 = 4;
-    pub const DATABASE: u8 = 5;
-    pub const IO: u8 = 6;
-    pub const DEVICE: u8 = 7;
-    pub const INTERNAL: u8 = 70;
-}
-
-fn exit_code(code: ErrorCode) -> u8 {
-    match code {
-        ErrorCode::NotFound | ErrorCode::UnknownType => exit::NOT_FOUND,
-        ErrorCode::InvalidInput
-        | ErrorCode::DuplicateType
-        | ErrorCode::Conflict
-        | ErrorCode::Refused => exit::INVALID,
-        ErrorCode::DatabaseBusy
-        | ErrorCode::DatabaseReadOnly
-        | ErrorCode::DatabaseCorrupt
-        | ErrorCode::DatabaseTooNew
-        | ErrorCode::DiskFull
-        | ErrorCode::Database => exit::DATABASE,
-        ErrorCode::Io => exit::IO,
-        ErrorCode::Device => exit::DEVICE,
-        ErrorCode::Internal => exit::INTERNAL,
-    }
-}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -62,7 +33,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
-            eprintln!("  help: {}", e.help());
+            eprintln!("  help: {}", outcomes::help_line(&e));
             ExitCode::from(exit_code(e.code()))
         }
     }

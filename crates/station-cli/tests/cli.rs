@@ -599,6 +599,97 @@ mod serial {
     }
 
     #[test]
+    fn flash_reflash_recover_exit_5_for_a_busy_database_not_7() {
+        let s = Station::new();
+        s.ok(&[
+            "batch",
+            "create",
+            "WeatherStation",
+            "--count",
+            "3",
+            "--prefix",
+            "farm-",
+        ]);
+        let flashed = sim(s.dir.path(), "u1", SimOptions::default());
+        s.ok(&["flash", "--port", flashed.port_path(), "--batch", "1"]);
+        // A unit whose commit outcome is unknown: its flash stays pending.
+        let lost = sim(
+            s.dir.path(),
+            "u3",
+            SimOptions {
+                power_loss: Some(station_devsim::PowerLoss::AfterCommit),
+                ..Default::default()
+            },
+        );
+        let out = s.run(&["flash", "--port", lost.port_path(), "--batch", "1"]);
+        assert_eq!(code(&out), 7, "{}", String::from_utf8_lossy(&out.stdout));
+        drop(lost);
+        let lost = sim(s.dir.path(), "u3", SimOptions::default());
+        let blank = sim(s.dir.path(), "u2", SimOptions::default());
+        // Another station process holds the database's write lock from now on.
+        let locker = rusqlite::Connection::open(s.db()).expect("second connection");
+        locker
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("hold the write lock");
+        let port = blank.port_path();
+        let out = s.run(&["flash", "--port", port, "--batch", "1", "--json"]);
+        assert_eq!(
+            code(&out),
+            5,
+            "flash: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(
+            (v["code"].as_str(), v["action"].as_str()),
+            (Some("database_busy"), Some("wait_and_retry"))
+        );
+        let out = s.run(&["reflash", "--port", flashed.port_path()]);
+        assert_eq!(
+            code(&out),
+            5,
+            "reflash: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let out = s.run(&["recover", "--port", lost.port_path()]);
+        assert_eq!(
+            code(&out),
+            5,
+            "recover: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        locker.execute_batch("ROLLBACK").expect("release");
+        let out = s.ok(&["recover", "--port", lost.port_path()]);
+        assert!(out.contains("Promoted"), "{out}");
+    }
+
+    #[test]
+    fn a_busy_port_says_free_the_port_not_set_the_unit_aside() {
+        let s = Station::new();
+        s.ok(&["batch", "create", "WeatherStation", "--count", "1"]);
+        let unit = sim(s.dir.path(), "u1", SimOptions::default());
+        let holder = station_protocol::SerialTransport::open(unit.port_path()).expect("hold");
+        let out = s.run(&[
+            "flash",
+            "--port",
+            unit.port_path(),
+            "--batch",
+            "1",
+            "--json",
+        ]);
+        drop(holder);
+        assert_eq!(code(&out), 7);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["reason"], "port_busy");
+        assert_eq!(v["action"], "free_port");
+        let help = v["help"].as_str().expect("help");
+        assert!(
+            help.contains("close the program") && !help.contains("aside"),
+            "{help}"
+        );
+    }
+
+    #[test]
     fn a_refusing_unit_fails_with_the_operator_reason() {
         let s = Station::new();
         let unit = sim(

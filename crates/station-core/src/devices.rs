@@ -491,7 +491,7 @@ impl Store {
         if !device.is_active {
             return Err(CoreError::Conflict {
                 problem: format!("device {device_id} is already deactivated"),
-                fix: "nothing to do; `station devices show` lists its history".into(),
+                fix: "nothing to do; the device's history lists when it was deactivated".into(),
             });
         }
         self.write(|tx| {

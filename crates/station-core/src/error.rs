@@ -1,10 +1,15 @@
 //! The station's typed errors.
 //!
-//! Every error that can reach a person says what went wrong (`Display`) and what to do about it
-//! (`help`), and carries a stable [`ErrorCode`] that the CLI maps to an exit code and the desktop
-//! app sends to its UI. No variant ever holds a plaintext password or api key.
+//! Every error that can reach a person says what went wrong (`Display`), the next step as a
+//! face-neutral [`Action`], and what to do about it in neutral words (`help`, which never names a
+//! CLI command: each face renders the action in its own words). It carries a stable
+//! [`ErrorCode`] that the CLI maps to an exit code and the desktop app sends to its UI, and, for a
+//! failed contact with a unit, a typed [`FailReason`]. No variant ever holds a plaintext password
+//! or api key.
 
 use std::path::PathBuf;
+
+use crate::outcome::{Action, FailReason};
 
 /// A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -101,9 +106,23 @@ pub enum CoreError {
     #[error("{message}")]
     Device {
         message: String,
-        fix: String,
-        /// Machine-readable reason from the protocol layer (e.g. `digest_mismatch`).
-        reason: String,
+        /// Why; the next step is the reason's [`FailReason::action`].
+        reason: FailReason,
+    },
+    /// A device has an unconfirmed flash: only asking the unit settles it.
+    #[error("device {device_id} has an unconfirmed flash of credential generation {generation}")]
+    PendingFlash { device_id: String, generation: u32 },
+    /// The unit confirmed the commit of `generation`, then recording it failed (`source`: a
+    /// busy database, a full disk). The unit holds the new credentials; the record keeps them
+    /// pending, and the next contact with the unit records them.
+    #[error(
+        "the unit holds credential generation {generation} of {device_id}, but the station could \
+         not record it yet: {source}"
+    )]
+    NotRecorded {
+        device_id: String,
+        generation: u32,
+        source: Box<CoreError>,
     },
     #[error("internal error: {0}")]
     Internal(String),
@@ -128,38 +147,65 @@ impl CoreError {
             CoreError::Io { .. } => ErrorCode::Io,
             CoreError::Refused { .. } => ErrorCode::Refused,
             CoreError::Device { .. } => ErrorCode::Device,
+            CoreError::PendingFlash { .. } => ErrorCode::Conflict,
+            CoreError::NotRecorded { source, .. } => source.code(),
             CoreError::Internal(_) => ErrorCode::Internal,
         }
     }
 
-    /// What the person should do about it.
+    /// The typed reason of a failed contact with a unit.
+    pub fn reason(&self) -> Option<FailReason> {
+        match self {
+            CoreError::Device { reason, .. } => Some(*reason),
+            CoreError::NotRecorded { .. } => Some(FailReason::NotRecorded),
+            _ => None,
+        }
+    }
+
+    /// The one next step, for any face to render in its own words.
+    pub fn action(&self) -> Action {
+        match self {
+            CoreError::UnknownType { known, .. } if known.is_empty() => Action::AddType,
+            CoreError::UnknownType { .. } => Action::FixInput,
+            CoreError::Device { reason, .. } => reason.action(),
+            CoreError::PendingFlash { .. } | CoreError::NotRecorded { .. } => Action::RunRecover,
+            other => other.code().action(),
+        }
+    }
+
+    /// What the person should do about it, in neutral words (no CLI command or flag).
     pub fn help(&self) -> String {
         match self {
             CoreError::InvalidInput { fix, .. } => fix.clone(),
             CoreError::UnknownType { known, .. } if known.is_empty() => {
-                "no device types are set up yet: add one with `station type add NAME --app-label LABEL`"
-                    .into()
+                "no device types are set up yet: add one first".into()
             }
             CoreError::UnknownType { known, .. } => {
                 format!("use one of the known types: {}", known.join(", "))
             }
             CoreError::DuplicateType { .. } => {
-                "pick another name, or edit the existing type with `station type edit`".into()
+                "pick another name, or edit the existing type".into()
             }
             CoreError::NotFound { what, .. } => {
-                format!("check the {what}; `station devices list` shows what this station has")
+                format!("check the {what}; the device list shows what this station has")
             }
             CoreError::Conflict { fix, .. } | CoreError::Refused { fix, .. } => fix.clone(),
-            CoreError::Device { fix, .. } => fix.clone(),
+            CoreError::Device { reason, .. } => reason.action().help().into(),
+            CoreError::PendingFlash { .. } => {
+                format!("{}; nothing was changed", Action::RunRecover.help())
+            }
+            CoreError::NotRecorded { .. } => {
+                format!("nothing needs writing again: {}", Action::RunRecover.help())
+            }
             CoreError::DatabaseBusy { .. } => {
                 "another station process holds a write lock; wait a moment and try again".into()
             }
             CoreError::DatabaseReadOnly { path } => format!(
-                "make {} and its folder writable by this user, or point --db / STATION_DB at a writable file",
+                "make {} and its folder writable by this user, or use another database file",
                 path.display()
             ),
             CoreError::DatabaseCorrupt { path } => format!(
-                "restore {} from a backup, or point --db / STATION_DB at another file; nothing was changed",
+                "restore {} from a backup, or use another database file; nothing was changed",
                 path.display()
             ),
             CoreError::DatabaseTooNew { .. } => {
@@ -167,7 +213,9 @@ impl CoreError {
                  (or open another database); nothing was changed"
                     .into()
             }
-            CoreError::DiskFull { .. } => "free some disk space, then try again; nothing was changed".into(),
+            CoreError::DiskFull { .. } => {
+                "free some disk space, then try again; nothing was changed".into()
+            }
             CoreError::Database { .. } => {
                 "nothing was changed; try again, and report this error if it repeats".into()
             }
@@ -235,23 +283,7 @@ mod tests {
     /// The CLI prints `as_str`, the app sends the serde form: scripts and the UI see one code.
     #[test]
     fn serde_form_of_each_code_is_its_as_str() {
-        for c in [
-            ErrorCode::InvalidInput,
-            ErrorCode::UnknownType,
-            ErrorCode::DuplicateType,
-            ErrorCode::NotFound,
-            ErrorCode::Conflict,
-            ErrorCode::DatabaseBusy,
-            ErrorCode::DatabaseReadOnly,
-            ErrorCode::DatabaseCorrupt,
-            ErrorCode::DatabaseTooNew,
-            ErrorCode::DiskFull,
-            ErrorCode::Database,
-            ErrorCode::Io,
-            ErrorCode::Refused,
-            ErrorCode::Device,
-            ErrorCode::Internal,
-        ] {
+        for &c in ErrorCode::ALL {
             let json = serde_json::to_value(c).expect("json");
             assert_eq!(json, serde_json::Value::String(c.as_str().into()));
             let back: ErrorCode = serde_json::from_value(json).expect("parse");

@@ -8,6 +8,13 @@
 //! hardware id, so the unit refuses a corrupted write or a swapped unit; only when the unit
 //! confirms does the record become current and get queued for the server, in one transaction.
 //! A commit whose outcome is unknown stays pending until the unit is asked again.
+//!
+//! [`run`] is those phases in order, each a short function: [`contact`] (identify and settle),
+//! `choose_target` (refuse a unit that is not free or not the one meant), `begin` (the pending
+//! generation), `write` (stage and commit), `settle_commit` (confirm, drop or keep pending from
+//! what the unit answered) and `finish` (hooks). The pending generation is guarded in one place,
+//! the store's `confirm_flash`/`resolve_pending`; a unit that confirmed a commit the station then
+//! fails to record is reported as such ([`CoreError::NotRecorded`]), never as "nothing changed".
 
 use std::time::Instant;
 
@@ -20,6 +27,7 @@ use crate::credentials::IssuedCredentials;
 use crate::devices::{Actor, Device};
 use crate::error::{CoreError, Result};
 use crate::hooks::Hooks;
+use crate::outcome::FailReason;
 use crate::rotation::{FlashTarget, Resolution};
 use crate::store::Store;
 
@@ -108,43 +116,21 @@ impl From<CoreError> for FlashFailure {
 }
 
 /// The machine-readable reason of a protocol failure (stable: the UI maps it to words).
-pub fn protocol_reason(e: &ProtocolError) -> String {
-    if e.commit_outcome_unknown() {
-        return "commit_outcome_unknown".into();
-    }
-    match e {
-        ProtocolError::Timeout { .. } => "timeout".into(),
-        ProtocolError::Device { code, .. } => code.name().to_ascii_lowercase(),
-        ProtocolError::Disconnected { .. } => "disconnected".into(),
-        ProtocolError::Io { .. } => "io".into(),
-        ProtocolError::UnsupportedVersion { .. } => "unsupported_version".into(),
-        ProtocolError::MalformedReply(_) => "malformed_reply".into(),
-        ProtocolError::InvalidConfig(_) => "invalid_config".into(),
-        ProtocolError::InvalidHardwareId => "invalid_hardware_id".into(),
-        ProtocolError::Open { .. } => "port_open_failed".into(),
-        ProtocolError::ListPorts(_) => "port_list_failed".into(),
-    }
+pub fn protocol_reason(e: &ProtocolError) -> FailReason {
+    FailReason::of_protocol(e)
 }
 
-/// A protocol failure as the station's error: the operator's words and a stable reason.
+/// A protocol failure as the station's error: the operator's words and a typed reason, whose
+/// action is the next step.
 pub fn device_error(e: &ProtocolError) -> CoreError {
     CoreError::Device {
         message: e.operator_message(),
-        fix: if e.is_transient() {
-            "try again; the station issues fresh credentials for every attempt".into()
-        } else {
-            "set the unit aside and tell the engineer".into()
-        },
-        reason: protocol_reason(e),
+        reason: FailReason::of_protocol(e),
     }
 }
 
-fn refused(reason: &str, message: String, fix: &str) -> CoreError {
-    CoreError::Device {
-        message,
-        fix: fix.into(),
-        reason: reason.into(),
-    }
+fn refused(reason: FailReason, message: String) -> CoreError {
+    CoreError::Device { message, reason }
 }
 
 /// The config written for `creds`, from its device type.
@@ -279,62 +265,126 @@ pub fn run<T: Transport>(
     let mut client = Client::new(transport);
     progress(FlashStep::Identify);
     let (identity, recovered) = contact(store, &mut client, actor)?;
-
     let (target, rotated) = match job {
         FlashJob::Recover => {
-            let device_id = identity.device_id.clone().ok_or_else(|| {
-                FlashFailure::new(
-                    None,
-                    refused(
-                        "no_identity",
-                        format!(
-                            "Unit {} holds no device identity; there was nothing to recover.",
-                            identity.hardware_id
-                        ),
-                        "provision it as a new device",
-                    ),
-                )
-            })?;
-            let device = store
-                .find_device(&device_id)
-                .map_err(|e| FlashFailure::new(Some(device_id.clone()), e))?;
-            return Ok(FlashOutcome {
+            let device = recovered_device(store, &identity, &recovered)?;
+            let outcome = Done {
                 device,
-                hardware_id: identity.hardware_id,
-                firmware_version: identity.firmware_version,
                 rotated: false,
-                recovered,
-                stats: client.stats(),
-                elapsed_ms: started.elapsed().as_millis() as u64,
                 hook_error: None,
-            });
+            };
+            return Ok(outcome.into_outcome(identity, recovered, &client, started));
         }
+        _ => choose_target(store, &identity, job)?,
+    };
+    let pending = begin(store, &target, &identity, actor)?;
+    let written = write(store, &mut client, &pending, &identity, actor, progress)?;
+    progress(FlashStep::Record);
+    let device = settle_commit(store, &mut client, &pending, &identity, written, actor)
+        .map_err(|e| FlashFailure::new(Some(pending.device_id.clone()), e))?;
+    let done = finish(device, rotated, hooks, actor);
+    Ok(done.into_outcome(identity, recovered, &client, started))
+}
+
+/// What `recover` reports: the device the unit holds, or, for a unit that holds none, the
+/// device whose unconfirmed flash this contact just settled.
+fn recovered_device(
+    store: &Store,
+    identity: &Identity,
+    recovered: &[(String, Resolution)],
+) -> std::result::Result<Device, FlashFailure> {
+    let device_id = match (&identity.device_id, recovered.last()) {
+        (Some(id), _) | (None, Some((id, _))) => id.clone(),
+        (None, None) => {
+            return Err(FlashFailure::new(
+                None,
+                refused(
+                    FailReason::NoIdentity,
+                    format!(
+                        "Unit {} holds no device identity, and no unconfirmed flash concerned \
+                         it; there was nothing to recover.",
+                        identity.hardware_id
+                    ),
+                ),
+            ))
+        }
+    };
+    store
+        .find_device(&device_id)
+        .map_err(|e| FlashFailure::new(Some(device_id), e))
+}
+
+/// Phase 1: which device goes into this unit, and whether it is a rotation. Refuses a unit
+/// that is not free (provisioning) or not the one meant (re-flash); writes nothing.
+fn choose_target(
+    store: &Store,
+    identity: &Identity,
+    job: &FlashJob,
+) -> std::result::Result<(FlashTarget, bool), FlashFailure> {
+    match job {
         FlashJob::Provision {
             target,
             overwrite_foreign,
-        } => match rotation_due_device(store, &identity)? {
+        } => match rotation_due_device(store, identity)? {
             // A unit whose device is marked "rotation due" gets its rotation now: the new
             // credentials could not be made earlier (a plaintext cannot wait on disk).
-            Some(device) => (FlashTarget::Device(device.device_id), true),
+            Some(device) => Ok((FlashTarget::Device(device.device_id), true)),
             None => {
-                check_unit_is_free(store, &identity, *overwrite_foreign)?;
-                (target.clone(), false)
+                check_unit_is_free(store, identity, *overwrite_foreign)?;
+                Ok((target.clone(), false))
             }
         },
         FlashJob::Reflash { expected_device_id } => {
-            let device = check_unit_for_reflash(store, &identity, expected_device_id.as_deref())?;
-            (FlashTarget::Device(device.device_id), true)
+            let device = check_unit_for_reflash(store, identity, expected_device_id.as_deref())?;
+            Ok((FlashTarget::Device(device.device_id), true))
         }
-    };
+        FlashJob::Recover => Err(CoreError::Internal("recover has no flash target".into()).into()),
+    }
+}
 
-    let creds = store.begin_flash(&target, &identity.hardware_id, actor)?;
-    let device_id = creds.device_id.clone();
-    let fail = |e: CoreError| FlashFailure::new(Some(device_id.clone()), e);
-    let cfg = match device_config(store, &creds) {
+/// Credentials issued as a pending generation, with the plaintext only in memory.
+struct Pending {
+    device_id: String,
+    generation: u32,
+    creds: IssuedCredentials,
+}
+
+/// Phase 2: issue the pending generation (hash only on disk).
+fn begin(
+    store: &mut Store,
+    target: &FlashTarget,
+    identity: &Identity,
+    actor: &Actor,
+) -> std::result::Result<Pending, FlashFailure> {
+    let creds = store.begin_flash(target, &identity.hardware_id, actor)?;
+    Ok(Pending {
+        device_id: creds.device_id.clone(),
+        generation: creds.generation,
+        creds,
+    })
+}
+
+/// Phase 3: stage and commit. `Ok(Err(e))` is a protocol failure for `settle_commit` to
+/// record; `Err` is a failure already recorded (the config could not even be built).
+fn write<T: Transport>(
+    store: &mut Store,
+    client: &mut Client<T>,
+    pending: &Pending,
+    identity: &Identity,
+    actor: &Actor,
+    progress: &mut dyn FnMut(FlashStep),
+) -> std::result::Result<std::result::Result<(), ProtocolError>, FlashFailure> {
+    let fail = |e: CoreError| FlashFailure::new(Some(pending.device_id.clone()), e);
+    let cfg = match device_config(store, &pending.creds) {
         Ok(cfg) => cfg,
         Err(e) => {
             store
-                .fail_flash(&device_id, creds.generation, &e.to_string(), actor)
+                .fail_flash(
+                    &pending.device_id,
+                    pending.generation,
+                    &e.to_string(),
+                    actor,
+                )
                 .map_err(fail)?;
             return Err(fail(e));
         }
@@ -353,96 +403,173 @@ pub fn run<T: Transport>(
     };
     let written = client.write_config(&cfg, &identity.hardware_id, &mut on_step);
     drop(cfg);
-    let verified = match written {
-        Ok(()) => {
-            // The commit's digest check already proved the bytes; asking again proves the unit
-            // kept them (device id and generation), without any secret coming back.
-            match client.hello() {
-                Ok(after)
-                    if after.device_id.as_deref() == Some(device_id.as_str())
-                        && after.generation == Some(creds.generation) =>
-                {
-                    Ok(())
-                }
-                Ok(after) => {
-                    let r = settle(store, &device_id, &after, actor).map_err(fail)?;
-                    if r == Resolution::Promoted {
-                        Ok(())
-                    } else {
-                        return Err(fail(refused(
-                            "not_kept",
-                            "The unit accepted the settings but does not report them afterwards. Set it aside and tell the engineer (firmware problem).".into(),
-                            "set the unit aside",
-                        )));
-                    }
-                }
-                // The unit confirmed the commit (digest and hardware id matched); it is gone
-                // now, but what it committed is known.
-                Err(_) => Ok(()),
+    Ok(written)
+}
+
+/// Phase 4: settle the commit from what the unit answered, and record it. Returns the
+/// device's record once the unit holds the pending generation.
+fn settle_commit<T: Transport>(
+    store: &mut Store,
+    client: &mut Client<T>,
+    pending: &Pending,
+    identity: &Identity,
+    written: std::result::Result<(), ProtocolError>,
+    actor: &Actor,
+) -> Result<Device> {
+    match written {
+        // The commit's digest check already proved the bytes; asking again proves the unit
+        // kept them (device id and generation), without any secret coming back. A unit gone
+        // now confirmed what it committed.
+        Ok(()) => match client.hello() {
+            Ok(after) if !holds(&after, pending) => {
+                settle(store, &pending.device_id, &after, actor)?;
+                Err(refused(
+                    FailReason::NotKept,
+                    "The unit accepted the settings but does not report them afterwards. It \
+                     keeps what it had."
+                        .into(),
+                ))
             }
-        }
-        Err(e) => Err(e),
-    };
-    progress(FlashStep::Record);
-    match verified {
-        Ok(()) => {
-            let d = store.find_device(&device_id).map_err(fail)?;
-            if d.pending_generation == Some(creds.generation) {
-                store
-                    .confirm_flash(
-                        &device_id,
-                        creds.generation,
-                        &identity.hardware_id,
-                        &identity.firmware_version,
-                        actor,
-                    )
-                    .map_err(fail)?;
-            }
-        }
-        Err(e) if e.commit_outcome_unknown() => {
-            // Ask the unit what it holds; the client's HELLO waits through a reboot.
-            match client.hello() {
-                Ok(after) => {
-                    let r = settle(store, &device_id, &after, actor).map_err(fail)?;
-                    if r != Resolution::Promoted {
-                        return Err(fail(device_error(&e)));
-                    }
-                }
-                Err(_) => {
-                    store
-                        .flash_outcome_unknown(
-                            &device_id,
-                            creds.generation,
-                            &e.operator_message(),
-                            actor,
-                        )
-                        .map_err(fail)?;
-                    return Err(fail(device_error(&e)));
-                }
-            }
-        }
+            _ => record_confirmed(store, pending, identity, actor),
+        },
+        Err(e) if e.commit_outcome_unknown() => settle_unknown(store, client, pending, &e, actor),
         Err(e) => {
-            store
-                .fail_flash(&device_id, creds.generation, &e.operator_message(), actor)
-                .map_err(fail)?;
-            return Err(fail(device_error(&e)));
+            store.fail_flash(
+                &pending.device_id,
+                pending.generation,
+                &e.operator_message(),
+                actor,
+            )?;
+            Err(device_error(&e))
         }
     }
-    let device = store.find_device(&device_id).map_err(fail)?;
+}
+
+/// The commit's outcome is unknown: ask the unit (the client's HELLO waits through a reboot);
+/// when it cannot be asked, the generation stays pending for the next contact.
+fn settle_unknown<T: Transport>(
+    store: &mut Store,
+    client: &mut Client<T>,
+    pending: &Pending,
+    e: &ProtocolError,
+    actor: &Actor,
+) -> Result<Device> {
+    match client.hello() {
+        Ok(after) if holds(&after, pending) => {
+            promote_confirmed(store, pending, &after, actor)?;
+            store.find_device(&pending.device_id)
+        }
+        Ok(after) => {
+            settle(store, &pending.device_id, &after, actor)?;
+            Err(refused(
+                FailReason::of_protocol_definite(e),
+                "The unit stopped answering while saving its settings and came back without \
+                 them; it keeps what it had."
+                    .into(),
+            ))
+        }
+        Err(_) => {
+            store.flash_outcome_unknown(
+                &pending.device_id,
+                pending.generation,
+                &e.operator_message(),
+                actor,
+            )?;
+            Err(device_error(e))
+        }
+    }
+}
+
+/// Whether the unit reports holding exactly the pending generation of the pending device.
+fn holds(after: &Identity, pending: &Pending) -> bool {
+    after.device_id.as_deref() == Some(pending.device_id.as_str())
+        && after.generation == Some(pending.generation)
+}
+
+/// The unit confirmed the commit: record it. A failure to record is reported with what the
+/// unit holds, never as "nothing was changed".
+fn record_confirmed(
+    store: &mut Store,
+    pending: &Pending,
+    identity: &Identity,
+    actor: &Actor,
+) -> Result<Device> {
+    store
+        .confirm_flash(
+            &pending.device_id,
+            pending.generation,
+            &identity.hardware_id,
+            &identity.firmware_version,
+            actor,
+        )
+        .map_err(|e| not_recorded(pending, e))
+}
+
+/// The unit reported the pending generation after an unknown outcome: promote it.
+fn promote_confirmed(
+    store: &mut Store,
+    pending: &Pending,
+    after: &Identity,
+    actor: &Actor,
+) -> Result<()> {
+    settle(store, &pending.device_id, after, actor)
+        .map(|_| ())
+        .map_err(|e| not_recorded(pending, e))
+}
+
+fn not_recorded(pending: &Pending, e: CoreError) -> CoreError {
+    tracing::warn!(
+        device_id = pending.device_id,
+        generation = pending.generation,
+        error = %e,
+        "the unit holds the new generation but recording it failed; the next contact records it"
+    );
+    CoreError::NotRecorded {
+        device_id: pending.device_id.clone(),
+        generation: pending.generation,
+        source: Box::new(e),
+    }
+}
+
+/// What a finished job hands back, before the contact's details are added.
+struct Done {
+    device: Device,
+    rotated: bool,
+    hook_error: Option<String>,
+}
+
+impl Done {
+    fn into_outcome<T: Transport>(
+        self,
+        identity: Identity,
+        recovered: Vec<(String, Resolution)>,
+        client: &Client<T>,
+        started: Instant,
+    ) -> FlashOutcome {
+        FlashOutcome {
+            device: self.device,
+            hardware_id: identity.hardware_id,
+            firmware_version: identity.firmware_version,
+            rotated: self.rotated,
+            recovered,
+            stats: client.stats(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            hook_error: self.hook_error,
+        }
+    }
+}
+
+/// Phase 5: the after-flash hooks; their failure never undoes the flash.
+fn finish(device: Device, rotated: bool, hooks: &Hooks, actor: &Actor) -> Done {
     let hook_error = hooks.after_flash(&device, actor).err();
     if let Some(e) = &hook_error {
-        tracing::warn!(device_id, error = %e, "after-flash hook failed; the flash stands");
+        tracing::warn!(device_id = device.device_id, error = %e, "after-flash hook failed; the flash stands");
     }
-    Ok(FlashOutcome {
+    Done {
         device,
-        hardware_id: identity.hardware_id,
-        firmware_version: identity.firmware_version,
         rotated,
-        recovered,
-        stats: client.stats(),
-        elapsed_ms: started.elapsed().as_millis() as u64,
         hook_error,
-    })
+    }
 }
 
 /// Settle the pending generation of `device_id` from what the unit (asked again) reports.
@@ -495,15 +622,13 @@ fn check_unit_is_free(store: &Store, identity: &Identity, overwrite_foreign: boo
     match store.find_device(held) {
         Ok(d) if !d.is_active => Ok(()),
         Ok(_) => Err(refused(
-            "already_provisioned",
+            FailReason::AlreadyProvisioned,
             format!("This unit is already device {held} (credentials generation {generation}). It was not changed."),
-            "to give it new credentials use \"Rotate and re-flash\" (`station reflash`); to reuse the unit as a new device, deactivate the old device first",
         )),
         Err(CoreError::NotFound { .. }) if overwrite_foreign => Ok(()),
         Err(CoreError::NotFound { .. }) => Err(refused(
-            "foreign_identity",
+            FailReason::ForeignIdentity,
             format!("This unit already holds device {held}, which this station does not know. It was not changed."),
-            "check where the unit comes from; to overwrite its identity anyway, flash it with --overwrite-foreign",
         )),
         Err(e) => Err(e),
     }
@@ -518,48 +643,43 @@ fn check_unit_for_reflash(
 ) -> Result<Device> {
     let Some(held) = &identity.device_id else {
         return Err(refused(
-            "no_identity",
+            FailReason::NoIdentity,
             format!(
                 "Unit {} holds no device identity, so there is nothing to re-flash.",
                 identity.hardware_id
             ),
-            "provision it as a new device instead",
         ));
     };
     if let Some(expected) = expected {
         if expected != held {
             return Err(refused(
-                "wrong_unit",
+                FailReason::WrongUnit,
                 format!("This unit is device {held}, not {expected}. It was not changed."),
-                "plug in the unit of the device you selected",
             ));
         }
     }
     let device = store.find_device(held).map_err(|e| match e {
         CoreError::NotFound { .. } => refused(
-            "foreign_identity",
-            format!("This unit holds device {held}, which this station does not know. It was not changed."),
-            "re-flash it at the station that provisioned it",
+            FailReason::ForeignIdentity,
+            format!("This unit holds device {held}, which this station does not know; re-flash it at the station that provisioned it. It was not changed."),
         ),
         other => other,
     })?;
     if let Some(hw) = &device.hardware_id {
         if hw != &identity.hardware_id {
             return Err(refused(
-                "hardware_mismatch",
+                FailReason::HardwareMismatch,
                 format!(
                     "Device {held} was flashed into unit {hw}, but this is unit {}: a copied or swapped unit. It was not changed.",
                     identity.hardware_id
                 ),
-                "set this unit aside and tell the engineer",
             ));
         }
     }
     if !device.is_active {
         return Err(refused(
-            "deactivated",
+            FailReason::Deactivated,
             format!("Device {held} is deactivated, so it is not re-flashed."),
-            "provision the unit as a new device instead",
         ));
     }
     Ok(device)

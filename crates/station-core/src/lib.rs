@@ -14,6 +14,7 @@ pub mod flash;
 pub mod gang;
 pub mod hooks;
 pub mod naming;
+pub mod outcome;
 pub mod rotation;
 pub mod settings;
 pub mod shift;
@@ -24,6 +25,7 @@ pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_CO
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};
 pub use devices::{Actor, Device, DeviceEvent, DeviceFilter, DeviceStatus, FlashState, SyncState};
 pub use error::{CoreError, ErrorCode, Result};
+pub use outcome::{Action, FailReason};
 pub use rotation::{FlashTarget, Resolution};
 pub use store::Store;
 pub use types::{DeviceType, NewDeviceType, Topics, TypeEdit};

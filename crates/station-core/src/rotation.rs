@@ -230,12 +230,16 @@ impl Store {
         actor: &Actor,
     ) -> Result<Device> {
         let device = self.find_device(device_id)?;
+        if device.pending_generation.is_none() && device.generation == generation {
+            // Another contact (a second station process) recorded it already.
+            return Ok(device);
+        }
         if device.pending_generation != Some(generation) {
             return Err(CoreError::Conflict {
                 problem: format!(
                     "device {device_id} has no pending credential generation {generation} to confirm"
                 ),
-                fix: "run `station recover` with the unit plugged in".into(),
+                fix: crate::outcome::Action::RunRecover.help().into(),
             });
         }
         self.write(|tx| {
@@ -264,19 +268,7 @@ impl Store {
         if device.pending_generation != Some(generation) {
             return Ok(device);
         }
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE devices SET pending_generation = NULL, pending_password_hash = NULL,
-                     pending_api_key = NULL, pending_api_key_fingerprint = NULL, pending_since = NULL,
-                     pending_hardware_id = NULL,
-                     flash_state = CASE WHEN flash_state = 'flashing' THEN 'failed' ELSE flash_state END,
-                     flash_error = ?2, updated_at = ?3
-                 WHERE id = ?1",
-                params![device.pk, reason, now()],
-            )?;
-            record_event(tx, device.pk, event::FLASH_FAILED, Some(generation), reason, actor)?;
-            Ok(())
-        })?;
+        self.write(|tx| drop_pending(tx, &device, generation, reason, actor))?;
         self.find_device(device_id)
     }
 
@@ -292,7 +284,8 @@ impl Store {
         let device = self.find_device(device_id)?;
         self.write(|tx| {
             tx.execute(
-                "UPDATE devices SET flash_error = ?2, updated_at = ?3 WHERE id = ?1 AND pending_generation = ?4",
+                "UPDATE devices SET flash_error = CASE WHEN flash_state = 'flashed' THEN NULL ELSE ?2 END,
+                     updated_at = ?3 WHERE id = ?1 AND pending_generation = ?4",
                 params![device.pk, reason, now(), generation],
             )?;
             record_event(tx, device.pk, event::FLASH_FAILED, Some(generation), reason, actor)?;
@@ -328,12 +321,24 @@ impl Store {
             })?;
             Ok(Resolution::Promoted)
         } else {
-            self.fail_flash(
-                device_id,
-                pending,
-                "the device did not commit these credentials; it keeps the previous ones",
-                actor,
-            )?;
+            // Dropping it and its "recovered" line in one transaction, like a promotion.
+            self.write(|tx| {
+                drop_pending(
+                    tx,
+                    &device,
+                    pending,
+                    "the device did not commit these credentials; it keeps the previous ones",
+                    actor,
+                )?;
+                record_event(
+                    tx,
+                    device.pk,
+                    event::RECOVERED,
+                    Some(pending),
+                    "device does not hold it; dropped",
+                    actor,
+                )
+            })?;
             Ok(Resolution::Discarded)
         }
     }
@@ -353,6 +358,36 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<String>>>()
             .map_err(|e| self.sql_err(e))
     }
+}
+
+/// The flash of `generation` did not take: drop the pending credentials; the device keeps
+/// what it had. A flashed device never carries a `flash_error`: the failed attempt stays in
+/// its history only.
+fn drop_pending(
+    tx: &Transaction<'_>,
+    device: &Device,
+    generation: u32,
+    reason: &str,
+    actor: &Actor,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE devices SET pending_generation = NULL, pending_password_hash = NULL,
+             pending_api_key = NULL, pending_api_key_fingerprint = NULL, pending_since = NULL,
+             pending_hardware_id = NULL,
+             flash_state = CASE WHEN flash_state = 'flashing' THEN 'failed' ELSE flash_state END,
+             flash_error = CASE WHEN flash_state = 'flashed' THEN NULL ELSE ?2 END,
+             updated_at = ?3
+         WHERE id = ?1 AND pending_generation = ?4",
+        params![device.pk, reason, now(), generation],
+    )?;
+    record_event(
+        tx,
+        device.pk,
+        event::FLASH_FAILED,
+        Some(generation),
+        reason,
+        actor,
+    )
 }
 
 /// The device confirmed `generation`: make the pending credentials current, record it and
@@ -408,13 +443,9 @@ fn promote(
 }
 
 fn pending_conflict(device_id: &str, generation: u32) -> CoreError {
-    CoreError::Conflict {
-        problem: format!(
-            "device {device_id} has an unconfirmed flash of credential generation {generation}"
-        ),
-        fix: "plug the unit in and run `station recover --port PORT` so the station can ask the \
-              device which generation it holds"
-            .into(),
+    CoreError::PendingFlash {
+        device_id: device_id.to_owned(),
+        generation,
     }
 }
 

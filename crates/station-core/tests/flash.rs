@@ -15,7 +15,9 @@ use station_core::credentials::{verify_password, Secret};
 use station_core::flash::{self, FlashJob, FlashStep};
 use station_core::gang;
 use station_core::hooks::Hooks;
-use station_core::{BatchRequest, Device, ErrorCode, FlashState, FlashTarget, Resolution, Store};
+use station_core::{
+    Action, BatchRequest, Device, ErrorCode, FailReason, FlashState, FlashTarget, Resolution, Store,
+};
 use station_devsim::{DropReplyRule, NakRule, PowerLoss, SimHandle, SimOptions, Simulator};
 use station_protocol::{Key, SerialTransport, StoredConfig, Transport};
 
@@ -277,7 +279,7 @@ fn device_refusals_fail_clearly_and_leave_unit_and_record_clean() {
             station_core::CoreError::Device {
                 reason: r, message, ..
             } => {
-                assert_eq!(r, reason, "{rule}: {message}");
+                assert_eq!(r.as_str(), reason, "{rule}: {message}");
                 assert!(!message.is_empty());
             }
             other => panic!("{rule}: {other}"),
@@ -350,7 +352,7 @@ fn power_loss_before_commit_is_settled_as_not_flashed_on_next_contact() {
     let fail = b.run(&sim, &provision(batch)).expect_err("power lost");
     match &fail.error {
         station_core::CoreError::Device { reason, .. } => {
-            assert_eq!(reason, "commit_outcome_unknown")
+            assert_eq!(reason.as_str(), "commit_outcome_unknown")
         }
         other => panic!("{other}"),
     }
@@ -363,8 +365,11 @@ fn power_loss_before_commit_is_settled_as_not_flashed_on_next_contact() {
     );
     assert_eq!(d.flash_state, FlashState::Flashing);
     let sim = b.sim("u", SimOptions::default());
-    let out = b.run(&sim, &FlashJob::Recover);
-    assert!(out.is_err(), "the unit holds no identity");
+    let out = b.run(&sim, &FlashJob::Recover).expect("settled");
+    assert_eq!(
+        out.recovered,
+        vec![("farm-weatherstation-001".to_owned(), Resolution::Discarded)]
+    );
     let d = b.device("farm-weatherstation-001");
     assert_eq!(
         (d.flash_state, d.pending_generation, d.generation),
@@ -495,7 +500,9 @@ fn an_already_provisioned_unit_is_not_silently_provisioned_again() {
     let before = sim.flash_contents().expect("held").digest();
     let fail = b.run(&sim, &provision(batch)).expect_err("refused");
     match &fail.error {
-        station_core::CoreError::Device { reason, .. } => assert_eq!(reason, "already_provisioned"),
+        station_core::CoreError::Device { reason, .. } => {
+            assert_eq!(reason.as_str(), "already_provisioned")
+        }
         other => panic!("{other}"),
     }
     assert!(
@@ -596,7 +603,9 @@ fn a_copied_unit_is_refused_for_reflash() {
     );
     let fail = b.run(&sim_b, &reflash()).expect_err("copied unit");
     match &fail.error {
-        station_core::CoreError::Device { reason, .. } => assert_eq!(reason, "hardware_mismatch"),
+        station_core::CoreError::Device { reason, .. } => {
+            assert_eq!(reason.as_str(), "hardware_mismatch")
+        }
         other => panic!("{other}"),
     }
     assert_eq!(b.device("farm-weatherstation-001").generation, 1);
@@ -659,7 +668,9 @@ fn a_unit_swapped_between_identify_and_commit_aborts_the_flash() {
     )
     .expect_err("swapped unit");
     match &fail.error {
-        station_core::CoreError::Device { reason, .. } => assert_eq!(reason, "hwid_mismatch"),
+        station_core::CoreError::Device { reason, .. } => {
+            assert_eq!(reason.as_str(), "hwid_mismatch")
+        }
         other => panic!("{other}"),
     }
     assert!(sim_a.flash_contents().is_none() && sim_b.flash_contents().is_none());
@@ -1013,4 +1024,177 @@ fn identify_settles_an_unconfirmed_flash_and_names_a_foreign_device() {
         gang::identify_port(&mut other.store, sim.port_path(), &other.actor).expect("identify");
     assert_eq!(report.device_id.as_deref(), Some("farm-weatherstation-001"));
     assert!(report.device.is_none(), "not this station's device");
+}
+
+// ---- Outcomes that contradicted the state (issue 9): each pinned by the test named after it.
+
+#[test]
+fn a_database_failure_after_the_unit_confirmed_says_the_unit_holds_the_new_generation() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let id = "farm-weatherstation-001";
+    let sim = b.sim("u", SimOptions::default());
+    let path = b.t.store.path().to_path_buf();
+    // Another process takes the write lock just as the station starts recording.
+    let mut locker: Option<rusqlite::Connection> = None;
+    let result = gang::flash_port(
+        &mut b.t.store,
+        sim.port_path(),
+        &provision(batch),
+        &b.t.actor,
+        &Hooks::none(),
+        &mut |s| {
+            if s == FlashStep::Record && locker.is_none() {
+                let c = rusqlite::Connection::open(&path).expect("second connection");
+                c.execute_batch("BEGIN IMMEDIATE")
+                    .expect("hold the write lock");
+                locker = Some(c);
+            }
+        },
+    );
+    drop(locker);
+    let fail = result.expect_err("recording failed");
+    assert_eq!(fail.device_id.as_deref(), Some(id));
+    assert_eq!(fail.error.code(), ErrorCode::DatabaseBusy, "{}", fail.error);
+    assert_eq!(fail.error.reason(), Some(FailReason::NotRecorded));
+    assert_eq!(fail.error.action(), Action::RunRecover);
+    let said = format!("{} / {}", fail.error, fail.error.help());
+    assert!(!said.contains("nothing was changed"), "{said}");
+    assert!(said.contains("holds credential generation 1"), "{said}");
+    // What it said is true: the unit holds generation 1, the record keeps it pending.
+    let held = sim.flash_contents().expect("the unit committed");
+    assert_eq!((held.get_str(Key::DeviceId), held.generation()), (id, 1));
+    assert_eq!(b.device(id).pending_generation, Some(1));
+    // And the next contact records it.
+    let out = b.run(&sim, &FlashJob::Recover).expect("recover");
+    assert_eq!(out.recovered, vec![(id.to_owned(), Resolution::Promoted)]);
+    assert_consistent(&b.t.store, Some(&held), id);
+}
+
+#[test]
+fn recover_on_a_blank_unit_reports_the_flash_it_settled_and_records_it() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let id = "farm-weatherstation-001";
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            power_loss: Some(PowerLoss::BeforeCommit),
+            ..Default::default()
+        },
+    );
+    b.run(&sim, &provision(batch)).expect_err("power lost");
+    drop(sim);
+    let sim = b.sim("u", SimOptions::default());
+    let out = b
+        .run(&sim, &FlashJob::Recover)
+        .expect("settling a flash is not \"nothing to recover\"");
+    assert_eq!(out.recovered, vec![(id.to_owned(), Resolution::Discarded)]);
+    assert_eq!(out.device.device_id, id);
+    assert_eq!(out.device.flash_state, FlashState::Failed);
+    let kinds: Vec<String> =
+        b.t.store
+            .device_history(id)
+            .expect("history")
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("recovered"),
+        "{kinds:?}"
+    );
+    // A blank unit with nothing to settle is still "nothing to recover".
+    let fail = b.run(&sim, &FlashJob::Recover).expect_err("nothing");
+    assert_eq!(fail.error.reason(), Some(FailReason::NoIdentity));
+    assert_consistent(&b.t.store, sim.flash_contents().as_ref(), id);
+}
+
+#[test]
+fn commit_outcome_unknown_message_and_help_agree_the_station_settles_it() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            power_loss: Some(PowerLoss::AfterCommit),
+            ..Default::default()
+        },
+    );
+    let fail = b.run(&sim, &provision(batch)).expect_err("power lost");
+    assert_eq!(fail.error.reason(), Some(FailReason::CommitOutcomeUnknown));
+    assert_eq!(fail.error.action(), Action::RunRecover);
+    let help = fail.error.help();
+    assert!(!help.contains("fresh credentials"), "{help}");
+    assert!(!help.contains("try again"), "{help}");
+    assert!(
+        help.contains("let the station read it")
+            && fail
+                .error
+                .to_string()
+                .contains("let the station check it again"),
+        "{} / {help}",
+        fail.error
+    );
+}
+
+#[test]
+fn a_port_held_by_another_program_is_port_busy_not_set_aside() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim("u", SimOptions::default());
+    let holder = SerialTransport::open(sim.port_path()).expect("another program opens the port");
+    let fail = b.run(&sim, &provision(batch)).expect_err("port busy");
+    assert_eq!(
+        fail.error.reason(),
+        Some(FailReason::PortBusy),
+        "{}",
+        fail.error
+    );
+    assert_eq!(fail.error.action(), Action::FreePort);
+    assert!(
+        !fail.error.help().contains("aside"),
+        "{}",
+        fail.error.help()
+    );
+    assert_eq!(
+        b.device("farm-weatherstation-001").flash_state,
+        FlashState::None
+    );
+    drop(holder);
+    b.run(&sim, &provision(batch)).expect("free port flashes");
+}
+
+#[test]
+fn a_flashed_device_never_carries_an_old_flash_error() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let id = "farm-weatherstation-001";
+    let refusing = SimOptions {
+        naks: vec!["COMMIT:STORAGE_FAILED".parse::<NakRule>().expect("rule")],
+        ..Default::default()
+    };
+    {
+        let sim = b.sim("u", refusing.clone());
+        b.run(&sim, &provision(batch)).expect_err("refused");
+    }
+    assert!(
+        b.device(id).flash_error.is_some(),
+        "a failed flash says why"
+    );
+    {
+        let sim = b.sim("u", SimOptions::default());
+        b.run(&sim, &provision(batch)).expect("flash");
+    }
+    assert_eq!(b.device(id).flash_error, None);
+    // A failed rotation leaves the device flashed with its old generation: no error on it.
+    let before = b.device(id).generation;
+    let sim = b.sim("u", refusing);
+    b.run(&sim, &reflash()).expect_err("refused");
+    let d = b.device(id);
+    assert_eq!((d.flash_state, d.generation), (FlashState::Flashed, before));
+    assert_eq!(
+        d.flash_error, None,
+        "a flashed device carries a flash_error"
+    );
 }

@@ -102,6 +102,12 @@ impl ProtocolError {
         }
     }
 
+    /// True iff the port exists but another program holds it (serialport's exclusive lock or
+    /// TIOCEXCL answered EBUSY: the serial transport opens it as `ResourceBusy`).
+    pub fn port_busy(&self) -> bool {
+        matches!(self, ProtocolError::Open { source, .. } if source.kind() == std::io::ErrorKind::ResourceBusy)
+    }
+
     /// True iff a COMMIT may have reached the device but no definitive answer came back. The
     /// caller must read HELLO again (generation, device id) to learn whether the commit happened.
     ///

@@ -46,7 +46,7 @@ impl SerialTransport {
             .open()
             .map_err(|source| ProtocolError::Open {
                 path: path.to_owned(),
-                source: io::Error::from(source),
+                source: open_error(source),
             })?;
         Ok(Self { port })
     }
@@ -133,5 +133,17 @@ impl PortWatcher {
     /// Watches the machine's ports with [`list_ports`], meant to be polled every `interval`.
     pub fn new(interval: Duration) -> Self {
         Self::with_lister(interval, list_ports)
+    }
+}
+
+/// serialport reports a port another program holds (TIOCEXCL or flock answered EBUSY) as
+/// `NoDevice`, which its `io::Error` conversion turns into `NotFound`, the same kind as a port
+/// that is not there: keep "busy" apart as `ResourceBusy`.
+fn open_error(source: serialport::Error) -> io::Error {
+    match source.kind {
+        serialport::ErrorKind::NoDevice => {
+            io::Error::new(io::ErrorKind::ResourceBusy, source.description)
+        }
+        _ => io::Error::from(source),
     }
 }

@@ -152,9 +152,8 @@ impl SimBench {
         };
         apply(fault, &mut opts);
         Simulator::start(opts).map_err(|e| CoreError::Device {
-            message: format!("The simulated device could not start: {e}"),
-            fix: "restart the station; if it keeps failing, tell the engineer".into(),
-            reason: "simulator".into(),
+            message: format!("The simulated device could not start: {e}. Restart the station."),
+            reason: station_core::FailReason::Simulator,
         })
     }
 

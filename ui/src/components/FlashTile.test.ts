@@ -37,7 +37,7 @@ describe("flash tile", () => {
       kind: "failed",
       jobId: 2,
       deviceId: "farm-weatherstation-004",
-      error: { code: "device", message: "The device was unplugged or lost power.", help: "plug it back in and try again", reason: "disconnected" },
+      error: { code: "device", message: "The device was unplugged or lost power.", help: "plug it back in and try again", reason: "disconnected", action: "retry" },
       elapsedMs: 800,
       request,
     });
@@ -46,8 +46,29 @@ describe("flash tile", () => {
     expect(r?.textContent).toContain("FAIL");
     expect(r?.textContent).toContain("✖");
     expect(t.querySelector("[data-testid=result-headline]")?.textContent).toBe("The device was unplugged");
-    expect(r?.textContent).toContain("What to do: plug it back in and try again");
+    expect(r?.textContent).toContain("What to do: Try again. Every attempt uses fresh credentials.");
     expect(r?.getAttribute("data-reason")).toBe("disconnected");
+  });
+
+  it("says the action in the operator's words, never a CLI command", () => {
+    const t = render({
+      kind: "failed",
+      jobId: 3,
+      deviceId: "farm-weatherstation-004",
+      error: {
+        code: "device",
+        message: "The device stopped answering while saving its settings.",
+        help: "keep the unit plugged in and let the station read it",
+        reason: "commit_outcome_unknown",
+        action: "run_recover",
+      },
+      elapsedMs: 800,
+      request,
+    });
+    const what = t.querySelector("[data-testid=result] .what")?.textContent ?? "";
+    expect(what).toContain("Which device is this unit?");
+    expect(what).not.toContain("station recover");
+    expect(what).not.toContain("--");
   });
 
   it("shows a hook failure without turning PASS into FAIL", () => {

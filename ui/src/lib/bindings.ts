@@ -76,15 +76,57 @@ export const events = {
 };
 
 /* Types */
+/**  What a person does next. Face-neutral: each face says it in its own words. */
+export type Action = 
+/**  Do the same again; nothing needs changing first. */
+"retry" | 
+/**
+ *  Let the station read the unit again (keep it plugged in, or plug it in again): it
+ *  settles the unconfirmed write from what the unit holds.
+ */
+"run_recover" | 
+/**  Give the unit's device new credentials instead of provisioning it again. */
+"rotate_and_reflash" | 
+/**  Overwrite a unit that holds another station's identity, on purpose. */
+"overwrite_foreign" | 
+/**  Provision the unit as a new device. */
+"provision_new" | 
+/**  Plug in the unit of the device that was selected. */
+"plug_in_selected_unit" | 
+/**  Set the unit aside as faulty and tell the engineer. */
+"set_aside" | 
+/**  Close the program that holds the port. */
+"free_port" | 
+/**  Check the port's name, or pick another port. */
+"choose_port" | 
+/**  Add a device type first. */
+"add_type" | 
+/**  Change what was asked, as the message says. */
+"fix_input" | 
+/**  Wait a moment, then do the same again. */
+"wait_and_retry" | 
+/**  Free disk space, then do the same again. */
+"free_disk" | 
+/**  Make the database file usable (writable, restored), or use another one. */
+"fix_database_file" | 
+/**  Update the unit's firmware or the station. */
+"update_station" | 
+/**  Report the error to the engineer. */
+"report_bug" | 
+/**  Nothing to do. */
+"none";
+
 /**  An error for the UI. */
 export type AppError = {
 	code: ErrorCode,
 	/**  What went wrong. */
 	message: string,
-	/**  What to do about it. */
+	/**  What to do about it, in neutral words (never a CLI command). */
 	help: string,
-	/**  For device failures, the protocol's machine-readable reason (e.g. `timeout`). */
-	reason: string | null,
+	/**  For failed contacts with a unit, the typed reason (e.g. `timeout`). */
+	reason: FailReason | null,
+	/**  The next step, for the UI to say in its own words. */
+	action: Action,
 };
 
 /**  What the app tells the UI once at start. */
@@ -206,6 +248,20 @@ export type ExportDone = {
 };
 
 export type ExportFormat = "csv" | "json";
+
+/**  Why a contact with a unit failed. Never rename a variant: the UI and scripts match on it. */
+export type FailReason = "busy" | "bad_frame" | "unknown_command" | 
+/**  The unit speaks another protocol version (its own error code, or the handshake). */
+"unsupported_version" | "no_session" | "unknown_key" | "bad_value" | "bad_offset" | "missing_key" | "digest_mismatch" | "hwid_mismatch" | "storage_full" | "storage_failed" | "write_only" | "no_config" | "unrecognized" | "timeout" | "disconnected" | "io" | "port_open_failed" | 
+/**  Another program holds the port. */
+"port_busy" | "port_list_failed" | "malformed_reply" | "invalid_config" | "invalid_hardware_id" | 
+/**  The unit may or may not have committed; it is settled at the next contact. */
+"commit_outcome_unknown" | "already_provisioned" | "foreign_identity" | "wrong_unit" | "hardware_mismatch" | "no_identity" | "deactivated" | "not_kept" | "simulator" | 
+/**
+ *  The unit confirmed the commit but the station could not record it (database busy,
+ *  disk full): the unit holds the new generation; the next contact records it.
+ */
+"not_recorded";
 
 export type FlashFinished = {
 	job_id: number,

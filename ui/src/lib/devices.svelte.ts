@@ -82,7 +82,7 @@ export class DevicesController {
   async identify(): Promise<boolean> {
     if (this.identifying) return false;
     if (!this.reflashPort) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null };
+      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null, action: "fix_input" };
       return false;
     }
     this.identifying = true;
@@ -116,7 +116,7 @@ export class DevicesController {
     const d = this.detail?.device;
     if (!d) return false;
     if (!this.reflashPort) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null };
+      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null, action: "fix_input" };
       return false;
     }
     this.error = null;

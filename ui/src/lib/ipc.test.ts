@@ -28,6 +28,7 @@ describe("ipc", () => {
       message: "command not found",
       help: "report this error; nothing was changed",
       reason: null,
+      action: "report_bug",
     });
   });
 

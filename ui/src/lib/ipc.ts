@@ -55,12 +55,14 @@ function isAppError(e: unknown): e is AppError {
 /** What any thrown thing means for a person. */
 export function toAppError(e: unknown): AppError {
   if (e instanceof IpcError) return e.error;
-  if (isAppError(e)) return { code: e.code, message: e.message, help: e.help ?? "", reason: e.reason ?? null };
+  if (isAppError(e))
+    return { code: e.code, message: e.message, help: e.help ?? "", reason: e.reason ?? null, action: e.action ?? "fix_input" };
   return {
     code: "internal",
     message: e instanceof Error ? e.message : String(e),
     help: "report this error; nothing was changed",
     reason: null,
+    action: "report_bug",
   };
 }
 

@@ -184,11 +184,12 @@ export class StationController {
         message: "Nothing to flash is chosen.",
         help: this.types.length === 0 ? "add a device type in Settings first" : "pick a device type or an open batch",
         reason: null,
+        action: this.types.length === 0 ? "add_type" : "fix_input",
       };
       return 0;
     }
     if (this.selected.length === 0) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick a port, or type the path of one", reason: null };
+      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick a port, or type the path of one", reason: null, action: "fix_input" };
       return 0;
     }
     this.error = null;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { failureHeadline, percent, serverLine, when } from "./words";
+import { ACTION_WORDS, failureHeadline, percent, serverLine, when, whatToDo } from "./words";
 
 describe("words", () => {
   it("names a failure by its reason first, then by its code", () => {
@@ -7,6 +7,18 @@ describe("words", () => {
     expect(failureHeadline("device", "storage_full")).toBe("The device's memory is full");
     expect(failureHeadline("conflict", null)).toBe("Cannot do that now");
     expect(failureHeadline("device", "something_new")).toBe("Flash failed");
+  });
+
+  it("says every action without naming a CLI command or flag", () => {
+    for (const [action, words] of Object.entries(ACTION_WORDS)) {
+      expect(words, action).not.toMatch(/`|station (flash|reflash|recover)|--/);
+      expect(words.length, action).toBeGreaterThan(0);
+    }
+  });
+
+  it("shows the action's words, or the specific help when the fix depends on the input", () => {
+    expect(whatToDo({ action: "free_port", help: "close it" })).toBe(ACTION_WORDS.free_port);
+    expect(whatToDo({ action: "fix_input", help: "use a shorter prefix" })).toBe("use a shorter prefix");
   });
 
   it("shows times as 24-hour ISO-style local times", () => {

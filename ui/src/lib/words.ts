@@ -1,7 +1,19 @@
 // Words the operator reads. One place, so the screens say the same thing the same way.
 // Times are shown as ISO-style 24-hour local times: no month names, no AM/PM.
 
-import type { DeviceStatus, FlashState, ServerReport, Step, Health, SyncState, UnitInfo } from "./bindings";
+import type {
+  Action,
+  AppError,
+  DeviceStatus,
+  ErrorCode,
+  FailReason,
+  FlashState,
+  ServerReport,
+  Step,
+  Health,
+  SyncState,
+  UnitInfo,
+} from "./bindings";
 
 export const STEPS: Step[] = ["connect", "identify", "write", "verify", "record"];
 
@@ -13,19 +25,35 @@ export const STEP_WORDS: Record<Step, string> = {
   record: "Record",
 };
 
-/** A short headline for a device failure, by the protocol's stable reason. */
-const REASON_HEADLINES: Record<string, string> = {
+/** A short headline for a failed contact with a unit, by its typed reason. A reason missing
+ *  here fails the type check. */
+const REASON_HEADLINES: Record<FailReason, string> = {
+  busy: "The device was busy",
+  bad_frame: "The device did not understand the station",
+  unknown_command: "The firmware does not know this step",
+  unsupported_version: "Wrong firmware version",
+  no_session: "The device was not in a write session",
+  unknown_key: "The firmware does not know a setting",
+  bad_value: "The device refused a setting's value",
+  bad_offset: "A setting arrived out of order",
+  missing_key: "The device did not receive every setting",
+  digest_mismatch: "The settings arrived damaged",
+  hwid_mismatch: "A different unit is connected",
+  storage_full: "The device's memory is full",
+  storage_failed: "The device could not save",
+  write_only: "The device does not reveal this setting",
+  no_config: "The device holds no settings",
+  unrecognized: "An error the station does not know",
   timeout: "The device did not answer",
   disconnected: "The device was unplugged",
   io: "The USB port stopped working",
   port_open_failed: "The port could not be opened",
+  port_busy: "Another program is using the port",
   port_list_failed: "The ports could not be listed",
-  commit_outcome_unknown: "Not sure the settings were saved",
-  unsupported_version: "Wrong firmware version",
   malformed_reply: "The device's answer made no sense",
   invalid_config: "The device's record is not valid",
   invalid_hardware_id: "The device has no valid identity",
-  storage_full: "The device's memory is full",
+  commit_outcome_unknown: "Not sure the settings were saved",
   already_provisioned: "This unit is already a device",
   foreign_identity: "This unit belongs to another station",
   wrong_unit: "This is not the selected device's unit",
@@ -33,11 +61,11 @@ const REASON_HEADLINES: Record<string, string> = {
   no_identity: "This unit holds no device",
   deactivated: "The device is deactivated",
   not_kept: "The device did not keep its settings",
-  digest_mismatch: "The settings arrived damaged",
   simulator: "The simulated device did not start",
+  not_recorded: "Written, but not recorded yet",
 };
 
-const CODE_HEADLINES: Record<string, string> = {
+const CODE_HEADLINES: Record<ErrorCode, string> = {
   conflict: "Cannot do that now",
   refused: "Refused",
   not_found: "Not found",
@@ -55,9 +83,40 @@ const CODE_HEADLINES: Record<string, string> = {
   internal: "Something went wrong inside the station",
 };
 
-export function failureHeadline(code: string, reason?: string | null): string {
-  if (reason && REASON_HEADLINES[reason]) return REASON_HEADLINES[reason];
-  return CODE_HEADLINES[code] ?? "Flash failed";
+/** What to do next, in an operator's words (never a CLI command). */
+export const ACTION_WORDS: Record<Action, string> = {
+  retry: "Try again. Every attempt uses fresh credentials.",
+  run_recover:
+    "Keep the unit plugged in (or plug it back in) and ask \"Which device is this unit?\" on the Devices screen: the station checks what the unit holds and settles it.",
+  rotate_and_reflash:
+    "To give it new credentials, use Rotate and re-flash on its device. To reuse the unit as a new device, deactivate its old device first.",
+  overwrite_foreign: "Check where the unit comes from, and ask the engineer before overwriting it.",
+  provision_new: "Provision the unit as a new device on the Station screen.",
+  plug_in_selected_unit: "Plug in only the unit of the device you selected, and start again.",
+  set_aside: "Set the unit aside as faulty and tell the engineer.",
+  free_port: "Close the other program that is using this port, then try again.",
+  choose_port: "Check that the unit is plugged in, or pick another port.",
+  add_type: "Add a device type in Settings first.",
+  fix_input: "Change what was entered, as the message says, and try again.",
+  wait_and_retry: "Wait a moment, then try again.",
+  free_disk: "Free some disk space on this computer, then try again.",
+  fix_database_file: "Tell the engineer: the station's database file needs fixing or restoring.",
+  update_station: "Set the unit aside and ask the engineer to update its firmware or the station.",
+  report_bug: "Tell the engineer about this error.",
+  none: "Nothing to do.",
+};
+
+export function failureHeadline(code: ErrorCode | string, reason?: FailReason | string | null): string {
+  const byReason = REASON_HEADLINES as Record<string, string>;
+  if (reason && byReason[reason]) return byReason[reason];
+  return (CODE_HEADLINES as Record<string, string>)[code] ?? "Flash failed";
+}
+
+/** The "What to do" line: the action in the operator's words, or, when the fix depends on
+ *  what was entered, the station's own specific help. */
+export function whatToDo(error: Pick<AppError, "action" | "help">): string {
+  if (error.action === "fix_input" || error.action === "none") return error.help;
+  return ACTION_WORDS[error.action] ?? error.help;
 }
 
 export const STATUS_WORDS: Record<DeviceStatus, string> = {

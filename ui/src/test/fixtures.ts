@@ -4,7 +4,7 @@
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { flushSync, mount, unmount, type Component } from "svelte";
-import type { AppError, Batch, Device, DeviceTypeInfo, FlashFinished, FlashProgress, Port, Settings, Shift } from "../lib/bindings";
+import type { AppError, Batch, FailReason, Device, DeviceTypeInfo, FlashFinished, FlashProgress, Port, Settings, Shift } from "../lib/bindings";
 
 export type Handler = (args: Record<string, unknown>) => unknown;
 export type Call = { cmd: string; args: Record<string, unknown> };
@@ -46,7 +46,7 @@ export function reset(): void {
 
 /** A command failing the way the Rust side fails: the promise rejects with an AppError. */
 export function fail(error: Partial<AppError> & { code: AppError["code"] }): never {
-  throw { message: "failed", help: "", reason: null, ...error };
+  throw { message: "failed", help: "", reason: null, action: "fix_input", ...error };
 }
 
 export async function emitProgress(p: FlashProgress): Promise<void> {
@@ -151,7 +151,7 @@ export function passed(port: string, jobId: number, d: Device = device()): Flash
   };
 }
 
-export function failed(port: string, jobId: number, reason = "timeout"): FlashFinished {
+export function failed(port: string, jobId: number, reason: FailReason = "timeout"): FlashFinished {
   return {
     job_id: jobId,
     port,
@@ -159,7 +159,7 @@ export function failed(port: string, jobId: number, reason = "timeout"): FlashFi
     result: {
       outcome: "failed",
       device_id: "farm-weatherstation-004",
-      error: { code: "device", message: "The device did not answer (while identifying it).", help: "try again", reason },
+      error: { code: "device", message: "The device did not answer (while identifying it).", help: "try again", reason, action: "retry" },
     },
   };
 }
