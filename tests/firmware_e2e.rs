@@ -5,7 +5,7 @@
 //! module built for the host on a pseudo-terminal (`firmware/build/host/dh-host`), and the C
 //! module inside the ATmega328P example firmware under `qemu-system-avr`, its UART on a
 //! pseudo-terminal and its config storage kept across power cycles with QMP `pmemsave` and
-//! QEMU's loader. Each scenario drives `station_core::gang::flash_port` (or `flash::run` when
+//! QEMU's loader. Each scenario drives `station_e2e::flash_port` (or `flash::run` when
 //! it must corrupt a frame in flight) and checks what the unit holds against the station's
 //! record: correct credentials stored, digest verified, a corrupted frame rejected, an
 //! interrupted commit leaving the old credentials in place.
@@ -31,8 +31,6 @@ use std::time::{Duration, Instant};
 
 use station_core::credentials::{verify_password, Secret};
 use station_core::flash::{self, FlashFailure, FlashJob, FlashOutcome, FlashStep};
-use station_core::gang;
-use station_core::hooks::Hooks;
 use station_core::{
     Actor, BatchRequest, CoreError, Device, FlashState, FlashTarget, NewDeviceType, Resolution,
     Store,
@@ -259,14 +257,10 @@ impl Lab {
 
     fn flash(&mut self, unit: &Unit, job: &FlashJob) -> Result<FlashOutcome, FlashFailure> {
         let mut steps = Vec::new();
-        let result = gang::flash_port(
-            &mut self.store,
-            unit.port(),
-            job,
-            &self.actor,
-            &Hooks::none(),
-            &mut |s| steps.push(s),
-        );
+        let result =
+            station_e2e::flash_port(&mut self.store, unit.port(), job, &self.actor, &mut |s| {
+                steps.push(s)
+            });
         assert_eq!(steps.first(), Some(&FlashStep::Connect));
         result
     }
@@ -949,7 +943,6 @@ fn corrupted_frames_are_rejected(kind: Kind) {
         transport,
         &provision(batch),
         &lab.actor,
-        &Hooks::none(),
         &mut |_| {},
     )
     .expect("the flash passes after the retransmission");

@@ -17,8 +17,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use station_core::flash::FlashJob;
-use station_core::gang;
-use station_core::hooks::Hooks;
 use station_core::store::leases::OFFLINE_SPAN;
 use station_core::{Actor, BatchRequest, DeviceStatus, FlashTarget, NewDeviceType, Store};
 use station_devsim::{SimOptions, Simulator};
@@ -143,16 +141,9 @@ fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect()
     })
     .expect("simulator");
     let flash = |store: &mut Store, job: FlashJob| {
-        gang::flash_port(
-            store,
-            sim.port_path(),
-            &job,
-            &actor,
-            &Hooks::none(),
-            &mut |_| {},
-        )
-        .expect("flash")
-        .device
+        station_e2e::flash_port(store, sim.port_path(), &job, &actor, &mut |_| {})
+            .expect("flash")
+            .device
     };
     let device = flash(
         &mut store,

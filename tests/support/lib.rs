@@ -127,3 +127,22 @@ impl Drop for DjangoHashers {
         let _ = self.child.wait();
     }
 }
+
+/// Open the unit's serial port and run `job` on it through the core's pipeline (what the
+/// service layer's flasher does for each port, without its threads and shift counting).
+pub fn flash_port(
+    store: &mut station_core::Store,
+    port: &str,
+    job: &station_core::flash::FlashJob,
+    actor: &station_core::Actor,
+    progress: &mut dyn FnMut(station_core::flash::FlashStep),
+) -> Result<station_core::flash::FlashOutcome, station_core::flash::FlashFailure> {
+    use station_core::flash;
+    progress(flash::FlashStep::Connect);
+    let transport =
+        station_protocol::SerialTransport::open(port).map_err(|e| flash::FlashFailure {
+            device_id: None,
+            error: flash::device_error(&e),
+        })?;
+    flash::run(store, transport, job, actor, progress)
+}

@@ -12,7 +12,9 @@
 //! [`run`] is those phases in order, each a short function: [`contact`] (identify and settle),
 //! `choose_target` (refuse a unit that is not free or not the one meant), `begin` (the pending
 //! generation), `write` (stage and commit), `settle_commit` (confirm, drop or keep pending from
-//! what the unit answered) and `finish` (hooks). The pending generation is guarded in one place,
+//! what the unit answered) and `finish` (the outcome). The after-flash hooks are not run here:
+//! the service layer (`station-service`) runs them once the outcome is known. The pending
+//! generation is guarded in one place,
 //! the store's `confirm_flash`/`resolve_pending`; a unit that confirmed a commit the station then
 //! fails to record is reported as such ([`CoreError::NotRecorded`]), never as "nothing changed".
 
@@ -26,7 +28,6 @@ use station_protocol::{
 use crate::credentials::IssuedCredentials;
 use crate::devices::{Actor, Device};
 use crate::error::{CoreError, Result};
-use crate::hooks::Hooks;
 use crate::outcome::FailReason;
 use crate::rotation::{FlashTarget, Resolution};
 use crate::store::Store;
@@ -91,8 +92,6 @@ pub struct FlashOutcome {
     #[serde(skip)]
     pub stats: ClientStats,
     pub elapsed_ms: u64,
-    /// The after-flash hook failed; the flash itself stands.
-    pub hook_error: Option<String>,
 }
 
 /// A flash that failed: the reason for the operator and, when one was involved, the device.
@@ -258,7 +257,6 @@ pub fn run<T: Transport>(
     transport: T,
     job: &FlashJob,
     actor: &Actor,
-    hooks: &Hooks,
     progress: &mut dyn FnMut(FlashStep),
 ) -> std::result::Result<FlashOutcome, FlashFailure> {
     let started = Instant::now();
@@ -271,7 +269,6 @@ pub fn run<T: Transport>(
             let outcome = Done {
                 device,
                 rotated: false,
-                hook_error: None,
             };
             return Ok(outcome.into_outcome(identity, recovered, &client, started));
         }
@@ -282,7 +279,7 @@ pub fn run<T: Transport>(
     progress(FlashStep::Record);
     let device = settle_commit(store, &mut client, &pending, &identity, written, actor)
         .map_err(|e| FlashFailure::new(Some(pending.device_id.clone()), e))?;
-    let done = finish(device, rotated, hooks, actor);
+    let done = Done { device, rotated };
     Ok(done.into_outcome(identity, recovered, &client, started))
 }
 
@@ -535,7 +532,6 @@ fn not_recorded(pending: &Pending, e: CoreError) -> CoreError {
 struct Done {
     device: Device,
     rotated: bool,
-    hook_error: Option<String>,
 }
 
 impl Done {
@@ -554,21 +550,7 @@ impl Done {
             recovered,
             stats: client.stats(),
             elapsed_ms: started.elapsed().as_millis() as u64,
-            hook_error: self.hook_error,
         }
-    }
-}
-
-/// Phase 5: the after-flash hooks; their failure never undoes the flash.
-fn finish(device: Device, rotated: bool, hooks: &Hooks, actor: &Actor) -> Done {
-    let hook_error = hooks.after_flash(&device, actor).err();
-    if let Some(e) = &hook_error {
-        tracing::warn!(device_id = device.device_id, error = %e, "after-flash hook failed; the flash stands");
-    }
-    Done {
-        device,
-        rotated,
-        hook_error,
     }
 }
 

@@ -11,8 +11,6 @@ pub mod devices;
 pub mod error;
 pub mod export;
 pub mod flash;
-pub mod gang;
-pub mod hooks;
 pub mod naming;
 pub mod outcome;
 pub mod rotation;

@@ -320,8 +320,8 @@ fn check_count(field: &'static str, min: u32, max: u32, value: &str) -> Result<(
 
 /// A webhook address must be http(s).
 pub fn validate_webhook_url(url: &str) -> Result<()> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && reqwest::Url::parse(url).is_ok();
+    let ok =
+        (url.starts_with("http://") || url.starts_with("https://")) && url::Url::parse(url).is_ok();
     if !ok {
         return Err(CoreError::invalid(
             "webhook url",
@@ -535,8 +535,9 @@ mod tests {
         assert!(!a.auto_flash);
         assert_eq!(a.sim_ports, 1);
         assert_eq!(a.sim_fault, SimFault::None);
-        let hooks = crate::hooks::Hooks::from_store(&s).expect("hooks");
-        assert!(hooks.command.is_none() && hooks.webhook_url.is_none());
+        for k in [key::HOOK_COMMAND, key::HOOK_WEBHOOK_URL] {
+            assert_eq!(s.setting_value(k).expect("hook"), "", "no hook unless set");
+        }
         for setting in SETTINGS {
             setting
                 .check(&setting.default_value())

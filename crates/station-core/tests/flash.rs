@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use station_core::credentials::{verify_password, Secret};
 use station_core::flash::{self, FlashJob, FlashStep};
-use station_core::gang;
-use station_core::hooks::Hooks;
 use station_core::{
     Action, BatchRequest, Device, ErrorCode, FailReason, FlashState, FlashTarget, Resolution, Store,
 };
@@ -69,12 +67,11 @@ impl Bench {
         job: &FlashJob,
     ) -> Result<flash::FlashOutcome, flash::FlashFailure> {
         let mut steps = Vec::new();
-        let r = gang::flash_port(
+        let r = flash_port(
             &mut self.t.store,
             sim.port_path(),
             job,
             &self.t.actor,
-            &Hooks::none(),
             &mut |s| steps.push(s),
         );
         assert_eq!(steps.first(), Some(&FlashStep::Connect));
@@ -83,7 +80,7 @@ impl Bench {
 
     /// Which device the unit on `sim` holds, read by this bench's station.
     fn identify(&mut self, sim: &SimHandle) -> flash::UnitReport {
-        gang::identify_port(&mut self.t.store, sim.port_path(), &self.t.actor).expect("identify")
+        identify_port(&mut self.t.store, sim.port_path(), &self.t.actor).expect("identify")
     }
 
     fn device(&self, id: &str) -> Device {
@@ -102,6 +99,34 @@ fn reflash() -> FlashJob {
     FlashJob::Reflash {
         expected_device_id: None,
     }
+}
+
+/// Open the unit's port and run `job` on it (the service layer does this for the faces).
+fn flash_port(
+    store: &mut Store,
+    port: &str,
+    job: &FlashJob,
+    actor: &station_core::Actor,
+    progress: &mut dyn FnMut(FlashStep),
+) -> Result<flash::FlashOutcome, flash::FlashFailure> {
+    progress(FlashStep::Connect);
+    flash::run(store, open(port)?, job, actor, progress)
+}
+
+/// Open the unit's port and read which device it holds.
+fn identify_port(
+    store: &mut Store,
+    port: &str,
+    actor: &station_core::Actor,
+) -> Result<flash::UnitReport, flash::FlashFailure> {
+    flash::identify(store, open(port)?, actor)
+}
+
+fn open(port: &str) -> Result<SerialTransport, flash::FlashFailure> {
+    SerialTransport::open(port).map_err(|e| flash::FlashFailure {
+        device_id: None,
+        error: flash::device_error(&e),
+    })
 }
 
 /// The record and the unit agree: a record that claims generation g holds exactly what the
@@ -553,12 +578,11 @@ fn a_unit_with_a_foreign_identity_needs_an_explicit_overwrite() {
         .expect("batch")
         .batch
         .id;
-    gang::flash_port(
+    flash_port(
         &mut other.store,
         sim.port_path(),
         &provision(other_batch),
         &other.actor,
-        &Hooks::none(),
         &mut |_| {},
     )
     .expect("other station flashes");
@@ -663,7 +687,6 @@ fn a_unit_swapped_between_identify_and_commit_aborts_the_flash() {
         transport,
         &provision(batch),
         &b.t.actor,
-        &Hooks::none(),
         &mut |_| {},
     )
     .expect_err("swapped unit");
@@ -678,109 +701,6 @@ fn a_unit_swapped_between_identify_and_commit_aborts_the_flash() {
     assert_eq!(
         (d.flash_state, d.generation, d.pending_generation),
         (FlashState::Failed, 0, None)
-    );
-}
-
-#[test]
-fn eight_units_flashed_at_once_get_eight_distinct_devices() {
-    let mut b = Bench::new();
-    let batch = b.batch(8);
-    let sims: Vec<SimHandle> = (0..8)
-        .map(|i| b.sim(&format!("u{i}"), SimOptions::default()))
-        .collect();
-    let jobs: Vec<(String, FlashJob)> = sims
-        .iter()
-        .map(|s| (s.port_path().to_owned(), provision(batch)))
-        .collect();
-    let steps = std::sync::Mutex::new(vec![0u32; 8]);
-    let results = gang::flash_ports(
-        b.t.store.path(),
-        &jobs,
-        &b.t.actor,
-        &Hooks::none(),
-        &|i, _| {
-            if let Ok(mut s) = steps.lock() {
-                s[i] += 1;
-            }
-        },
-    );
-    let mut ids: Vec<String> = results
-        .into_iter()
-        .map(|r| r.expect("every unit passes").device.device_id)
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 8, "two units got the same device");
-    assert!(
-        steps.lock().expect("steps").iter().all(|&n| n > 3),
-        "each port reports its own progress"
-    );
-    for (sim, _) in sims.iter().zip(0..) {
-        let held = sim.flash_contents().expect("held");
-        assert_consistent(&b.t.store, Some(&held), held.get_str(Key::DeviceId));
-    }
-    let p = b.t.store.find_batch(batch).expect("batch");
-    assert_eq!((p.flashed, p.remaining), (8, 0));
-}
-
-#[test]
-fn after_flash_hook_gets_the_record_without_secrets_and_its_failure_does_not_undo() {
-    let mut b = Bench::new();
-    let batch = b.batch(2);
-    let out_file = b.flash_dir.path().join("hook.json");
-    let hooks = Hooks {
-        command: Some(format!("cat > '{}'", out_file.display())),
-        webhook_url: None,
-    };
-    let sim = b.sim("u1", SimOptions::default());
-    let out = gang::flash_port(
-        &mut b.t.store,
-        sim.port_path(),
-        &provision(batch),
-        &b.t.actor,
-        &hooks,
-        &mut |_| {},
-    )
-    .expect("flash");
-    assert!(out.hook_error.is_none(), "{:?}", out.hook_error);
-    let payload: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_file).expect("hook ran")).expect("json");
-    assert_eq!(payload["event"], "device_provisioned");
-    assert_eq!(payload["device"]["device_id"], "farm-weatherstation-001");
-    assert_eq!(
-        payload["device"]["topics"]["cmd"],
-        "things/weatherstation/farm-weatherstation-001/cmd"
-    );
-    let text = payload.to_string();
-    let held = sim.flash_contents().expect("held");
-    assert!(
-        !text.contains(held.get_str(Key::MqttPassword)),
-        "the password reached the hook"
-    );
-    assert!(
-        !text.contains(held.get_str(Key::ApiKey)),
-        "the api key reached the hook"
-    );
-
-    let failing = Hooks {
-        command: Some("echo label printer offline >&2; exit 3".into()),
-        webhook_url: None,
-    };
-    let sim2 = b.sim("u2", SimOptions::default());
-    let out = gang::flash_port(
-        &mut b.t.store,
-        sim2.port_path(),
-        &provision(batch),
-        &b.t.actor,
-        &failing,
-        &mut |_| {},
-    )
-    .expect("the flash stands");
-    let e = out.hook_error.expect("hook failure reported");
-    assert!(e.contains("label printer offline"), "{e}");
-    assert_eq!(
-        b.device("farm-weatherstation-002").flash_state,
-        FlashState::Flashed
     );
 }
 
@@ -817,97 +737,6 @@ fn no_plaintext_password_in_station_files_after_flashing() {
             );
         }
     }
-}
-
-/// A one-request HTTP server on loopback: returns the request body it received.
-fn one_shot_http(status: &'static str) -> (String, std::thread::JoinHandle<Vec<u8>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let url = format!(
-        "http://{}/hooks/provisioned",
-        listener.local_addr().expect("addr")
-    );
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("header");
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().expect("length");
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).expect("body");
-        let mut stream = stream;
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        )
-        .expect("respond");
-        body
-    });
-    (url, handle)
-}
-
-#[test]
-fn webhook_receives_the_record_and_its_refusal_is_reported_not_undone() {
-    let mut b = Bench::new();
-    let batch = b.batch(2);
-    let (url, server) = one_shot_http("204 No Content");
-    let hooks = Hooks {
-        command: None,
-        webhook_url: Some(url),
-    };
-    let sim = b.sim("u1", SimOptions::default());
-    let out = gang::flash_port(
-        &mut b.t.store,
-        sim.port_path(),
-        &provision(batch),
-        &b.t.actor,
-        &hooks,
-        &mut |_| {},
-    )
-    .expect("flash");
-    assert!(out.hook_error.is_none(), "{:?}", out.hook_error);
-    let body = server.join().expect("server");
-    let v: serde_json::Value = serde_json::from_slice(&body).expect("json body");
-    assert_eq!(v["event"], "device_provisioned");
-    assert_eq!(v["device"]["device_id"], "farm-weatherstation-001");
-    assert_eq!(v["station_id"], "line-1");
-    let held = sim.flash_contents().expect("held");
-    let text = String::from_utf8_lossy(&body);
-    assert!(
-        !text.contains(held.get_str(Key::MqttPassword))
-            && !text.contains(held.get_str(Key::ApiKey))
-    );
-
-    let (url, server) = one_shot_http("503 Service Unavailable");
-    let hooks = Hooks {
-        command: None,
-        webhook_url: Some(url),
-    };
-    let sim2 = b.sim("u2", SimOptions::default());
-    let out = gang::flash_port(
-        &mut b.t.store,
-        sim2.port_path(),
-        &provision(batch),
-        &b.t.actor,
-        &hooks,
-        &mut |_| {},
-    )
-    .expect("the flash stands");
-    server.join().expect("server");
-    let e = out.hook_error.expect("reported");
-    assert!(e.contains("503"), "{e}");
-    assert_eq!(
-        b.device("farm-weatherstation-002").flash_state,
-        FlashState::Flashed
-    );
 }
 
 #[test]
@@ -1020,8 +849,7 @@ fn identify_settles_an_unconfirmed_flash_and_names_a_foreign_device() {
 
     // The same unit read by another station, which never made that device.
     let mut other = common::store();
-    let report =
-        gang::identify_port(&mut other.store, sim.port_path(), &other.actor).expect("identify");
+    let report = identify_port(&mut other.store, sim.port_path(), &other.actor).expect("identify");
     assert_eq!(report.device_id.as_deref(), Some("farm-weatherstation-001"));
     assert!(report.device.is_none(), "not this station's device");
 }
@@ -1037,12 +865,11 @@ fn a_database_failure_after_the_unit_confirmed_says_the_unit_holds_the_new_gener
     let path = b.t.store.path().to_path_buf();
     // Another process takes the write lock just as the station starts recording.
     let mut locker: Option<rusqlite::Connection> = None;
-    let result = gang::flash_port(
+    let result = flash_port(
         &mut b.t.store,
         sim.port_path(),
         &provision(batch),
         &b.t.actor,
-        &Hooks::none(),
         &mut |s| {
             if s == FlashStep::Record && locker.is_none() {
                 let c = rusqlite::Connection::open(&path).expect("second connection");

@@ -11,9 +11,7 @@
 
 mod common;
 
-use station_core::flash::FlashJob;
-use station_core::gang;
-use station_core::hooks::Hooks;
+use station_core::flash::{self, FlashJob};
 use station_core::{BatchRequest, FlashState, FlashTarget};
 
 fn ports() -> Vec<String> {
@@ -58,14 +56,11 @@ fn real_units_are_provisioned_rotated_and_recovered() {
         .id;
     for port in &ports {
         let mut run = |job: &FlashJob| {
-            gang::flash_port(
-                &mut t.store,
-                port,
-                job,
-                &t.actor,
-                &Hooks::none(),
-                &mut |s| eprintln!("[{port}] {s:?}"),
-            )
+            let transport = station_protocol::SerialTransport::open(port)
+                .unwrap_or_else(|e| panic!("{port}: {e}"));
+            flash::run(&mut t.store, transport, job, &t.actor, &mut |s| {
+                eprintln!("[{port}] {s:?}")
+            })
             .unwrap_or_else(|f| panic!("{port}: {}\n  help: {}", f.error, f.error.help()))
         };
         let first = run(&FlashJob::Provision {

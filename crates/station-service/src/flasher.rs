@@ -334,14 +334,7 @@ impl Flasher {
         let sim = self.plug_in(port, Some(request), store)?;
         let path = sim.as_ref().map_or(port, |s| s.port_path());
         progress(FlashStep::Connect);
-        let outcome = flash::run(
-            store,
-            open(path)?,
-            &request.job(),
-            &actor,
-            &station_core::hooks::Hooks::none(),
-            progress,
-        )?;
+        let outcome = flash::run(store, open(path)?, &request.job(), &actor, progress)?;
         // The unit is unplugged once the job is over.
         drop(sim);
         let hook_error = hooks.after_flash(&outcome.device, &actor).err();

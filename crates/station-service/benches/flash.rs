@@ -2,7 +2,7 @@
 //! directions like a real UART), against the baseline of the pure wire time of the bytes that
 //! crossed the line; round trips per flash; and gang throughput for 1, 4 and 8 units.
 //!
-//!     cargo bench -p station-core --bench flash [-- DEVICES_PER_UNIT]
+//!     cargo bench -p station-service --bench flash [-- DEVICES_PER_UNIT]
 //!
 //! Hashing is excluded there (PBKDF2 with one round), so what is measured is the protocol and
 //! the station's bookkeeping. A last part flashes 8 units at Django's Argon2 parameters with
@@ -11,12 +11,10 @@
 
 use std::time::Instant;
 
-use station_core::flash::FlashJob;
-use station_core::gang;
-use station_core::hooks::Hooks;
-use station_core::{Actor, BatchRequest, FlashTarget, NewDeviceType, Store};
+use station_core::{Actor, BatchRequest, NewDeviceType, Store};
 use station_devsim::{SimOptions, Simulator};
 use station_protocol::wire_time;
+use station_service::{FlashRequest, Flasher, FlasherOptions, NoSink};
 
 const BAUD: u32 = 115_200;
 
@@ -52,16 +50,22 @@ fn setup(dir: &std::path::Path, count: u32, hash_algorithm: &str) -> (Store, Act
     (store, actor, batch)
 }
 
-fn job(batch: i64) -> FlashJob {
-    FlashJob::Provision {
-        target: FlashTarget::NextInBatch(batch),
+fn job(batch: i64) -> FlashRequest {
+    FlashRequest::NextInBatch {
+        batch_id: batch,
         overwrite_foreign: true,
     }
 }
 
+/// The station's flasher on the bench's database, as the CLI runs it.
+fn flasher(store: &Store) -> Flasher {
+    Flasher::new(store.path(), FlasherOptions::default())
+}
+
 fn sequential(per_unit: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut store, actor, batch) = setup(dir.path(), per_unit, NO_HASHING);
+    let (store, _actor, batch) = setup(dir.path(), per_unit, NO_HASHING);
+    let flasher = flasher(&store);
     let (mut total_s, mut wire_s, mut trips, mut bytes) = (0.0, 0.0, 0u64, 0u64);
     for i in 0..per_unit {
         // A fresh unit per device: each is a first flash, like a production line.
@@ -72,15 +76,12 @@ fn sequential(per_unit: u32) {
         })
         .expect("sim");
         let t = Instant::now();
-        let out = gang::flash_port(
-            &mut store,
-            sim.port_path(),
-            &job(batch),
-            &actor,
-            &Hooks::none(),
-            &mut |_| {},
-        )
-        .expect("flash");
+        let report = flasher
+            .run_ports(&[sim.port_path().to_owned()], &job(batch), &NoSink)
+            .expect("ports")
+            .pop()
+            .expect("one report");
+        let out = report.result.expect("flash").outcome;
         total_s += t.elapsed().as_secs_f64();
         let b = out.stats.bytes_sent + out.stats.bytes_received;
         bytes += b;
@@ -103,8 +104,8 @@ fn sequential(per_unit: u32) {
 /// Flashes `units` at once, `rounds` times; returns the seconds it took.
 fn gang(units: usize, rounds: u32, hash_algorithm: &str) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, actor, batch) = setup(dir.path(), units as u32 * rounds, hash_algorithm);
-    let db = store.path().to_path_buf();
+    let (store, _actor, batch) = setup(dir.path(), units as u32 * rounds, hash_algorithm);
+    let flasher = flasher(&store);
     drop(store);
     let t = Instant::now();
     for round in 0..rounds {
@@ -118,12 +119,12 @@ fn gang(units: usize, rounds: u32, hash_algorithm: &str) -> f64 {
                 .expect("sim")
             })
             .collect();
-        let jobs: Vec<(String, FlashJob)> = sims
-            .iter()
-            .map(|s| (s.port_path().to_owned(), job(batch)))
-            .collect();
-        for r in gang::flash_ports(&db, &jobs, &actor, &Hooks::none(), &|_, _| {}) {
-            r.expect("flash");
+        let ports: Vec<String> = sims.iter().map(|s| s.port_path().to_owned()).collect();
+        for r in flasher
+            .run_ports(&ports, &job(batch), &NoSink)
+            .expect("ports")
+        {
+            r.result.expect("flash");
         }
     }
     t.elapsed().as_secs_f64()
