@@ -391,7 +391,6 @@ fn server_state(server: &DjangoServer) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "starts two Django servers; run by scripts/test-all.sh"]
 fn the_cli_and_the_app_end_in_the_same_station_and_server_state() {
     let cli_dir = tempfile::tempdir().expect("tempdir");
     let app_dir = tempfile::tempdir().expect("tempdir");
