@@ -39,8 +39,8 @@ pub fn pull(store: &mut Store, client: &Client) -> Result<CatalogReport> {
             Ok(local) => local,
             Err(CoreError::UnknownType { .. }) => {
                 report.server_only.push(format!(
-                    "{} (add it with `station type add {} --app-label {}`)",
-                    t.name, t.name, t.app_label
+                    "{} (add it as a device type with app label {})",
+                    t.name, t.app_label
                 ));
                 continue;
             }

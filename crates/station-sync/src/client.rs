@@ -32,9 +32,8 @@ impl Client {
             let pem = std::fs::read(path).map_err(|e| SyncError::Config {
                 field: "ca file",
                 problem: format!("cannot read {}: {e}", path.display()),
-                fix:
-                    "give a readable PEM file, or remove it with `station sync config --no-ca-file`"
-                        .into(),
+                fix: "give a readable PEM file, or remove the CA file from the sync settings"
+                    .into(),
             })?;
             let certs =
                 reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| SyncError::Config {

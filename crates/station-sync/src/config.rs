@@ -150,7 +150,7 @@ impl SyncConfig {
         let token = c.get(config_key::TOKEN).ok_or_else(|| SyncError::Config {
             field: "token",
             problem: "a server URL is set but no station token".into(),
-            fix: "set it with `station sync config --token-stdin`".into(),
+            fix: "enter the station token in the sync settings".into(),
         })?;
         Ok(Some(SyncConfig {
             server_url: parse_url(url)?,

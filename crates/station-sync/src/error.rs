@@ -58,16 +58,16 @@ impl SyncError {
 
     pub fn help(&self) -> String {
         match self {
-            SyncError::NotConfigured => "set it up with `station sync config --url URL --token-stdin` \
+            SyncError::NotConfigured => "enter the server's address and this station's token in the sync settings \
                 (the token comes from `manage.py station_tokens create NAME` on the server)"
                 .into(),
             SyncError::Config { fix, .. } => fix.clone(),
             SyncError::Unreachable { .. } => "nothing is lost: records wait in the outbox and are \
-                sent when the server can be reached; check the network, the URL \
-                (`station sync status`) and, for https, the CA file"
+                sent when the server can be reached; check the network, the server's address \
+                and, for https, the CA file"
                 .into(),
             SyncError::Unauthorized { .. } => "the token is unknown or revoked: issue a new one with \
-                `manage.py station_tokens create NAME` and set it with `station sync config --token-stdin`"
+                `manage.py station_tokens create NAME` on the server and enter it in the sync settings"
                 .into(),
             SyncError::Server { .. } if self.is_temporary() => {
                 "the server had a temporary problem; the station retries on its own".into()

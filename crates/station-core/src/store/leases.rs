@@ -98,7 +98,7 @@ pub(crate) fn allocate_synced(
             problem: "sync is configured but the station number is unknown, so no device id can \
                       be minted safely"
                 .into(),
-            fix: "set the station token again with `station sync config --token-stdin`".into(),
+            fix: "enter the station token again in the sync settings".into(),
         })?;
     let count = u64::from(count);
     let used = numbers_in_use(tx, device_type, prefix)?;
@@ -137,7 +137,8 @@ pub(crate) fn allocate_synced(
                 "this station's offline id range for {prefix}{} is used up",
                 device_type.name
             ),
-            fix: "connect to the server so it can lease id numbers (`station sync run`)".into(),
+            fix: "connect the station to its server so it can lease id numbers, then try again"
+                .into(),
         }
     })?;
     tracing::warn!(

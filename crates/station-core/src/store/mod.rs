@@ -52,7 +52,7 @@ pub fn default_db_path() -> Result<PathBuf> {
         CoreError::invalid(
             "database path",
             "no home directory to keep the station database in",
-            format!("pass --db PATH or set {DB_ENV}"),
+            format!("set {DB_ENV} to the path of the station database"),
         )
     })?;
     Ok(dirs.data_dir().join(DB_FILE_NAME))
