@@ -312,7 +312,7 @@ fn scenario(face: &mut dyn Face, dir: &Path) -> (Vec<String>, Vec<String>) {
     assert!(face.reflash(units[0].port_path(), &held_device(&units[0])));
     face.deactivate(&held_device(&units[1]));
     face.sync();
-    (station_state(&face.db()), server_state(&server))
+    (station_state(&face.db()), server_state(&server, &face.db()))
 }
 
 fn text(v: &Value) -> String {
@@ -371,12 +371,30 @@ fn station_state(db: &Path) -> Vec<String> {
     state
 }
 
-fn server_state(server: &DjangoServer) -> Vec<String> {
+/// What the server holds, each device named by the unit the station flashed it into (which
+/// number a gang press gave which unit is a race, the same in both faces).
+fn server_state(server: &DjangoServer, db: &Path) -> Vec<String> {
+    let store = Store::open(db).expect("store");
+    let unit_of = |device_id: &str| -> String {
+        store
+            .find_device(device_id)
+            .ok()
+            .and_then(|d| d.hardware_id)
+            .unwrap_or_else(|| format!("unflashed {device_id}"))
+    };
     let rows = |sql: &str| -> Vec<String> {
         let mut out: Vec<String> = server
             .query(sql)
             .iter()
-            .map(|r| r.iter().map(text).collect::<Vec<_>>().join("|"))
+            .map(|r| {
+                r.iter()
+                    .map(|v| match v {
+                        Value::Text(t) if t.starts_with(PREFIX) => unit_of(t),
+                        other => text(other),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
             .collect();
         out.sort();
         out
@@ -409,4 +427,50 @@ fn the_cli_and_the_app_end_in_the_same_station_and_server_state() {
         cli_state.0
     );
     assert_eq!(cli_state.1.len(), 6, "{:?}", cli_state.1);
+}
+
+/// Drift bug: the CLI leased ids from the server before creating devices, the app's batch
+/// creation and new-device flashes never did, so the app minted from the station's offline range
+/// (numbers from 10^9 up) until the background top-up ran.
+#[test]
+fn the_app_leases_ids_before_minting_for_batches_and_new_device_flashes() {
+    let server = DjangoServer::start();
+    let token = server.new_station_token(STATION);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = App::new(dir.path().to_owned());
+    app.setup(&server.sync_url(), &token);
+    app.create_batch(2);
+    let u = unit(dir.path(), "E5E5E5E5E5E5E5E5", &[]);
+    let passed = app.press(&[(
+        u.port_path(),
+        FlashRequest::NewDevice {
+            device_type: "WeatherStation".into(),
+            prefix: "new-".into(),
+        },
+    )]);
+    assert_eq!(passed, [true]);
+    let store = Store::open(app.db()).expect("store");
+    let ids: Vec<String> = store
+        .list_devices(&Default::default())
+        .expect("devices")
+        .into_iter()
+        .map(|d| d.device_id)
+        .collect();
+    for id in &ids {
+        let number: u64 = id
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a numbered id");
+        assert!(
+            number < station_core::store::leases::OFFLINE_SPAN,
+            "{id} was minted from the offline range: no lease was taken first"
+        );
+    }
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let leases = store.id_leases().expect("leases");
+    assert!(
+        leases.iter().any(|l| l.prefix == PREFIX) && leases.iter().any(|l| l.prefix == "new-"),
+        "{leases:?}"
+    );
 }
