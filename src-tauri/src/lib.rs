@@ -1,8 +1,10 @@
-//! DeviceHub Station's desktop app: a thin Tauri layer over `station-core`.
+//! DeviceHub Station's desktop app: a thin Tauri face of the service layer (`station-service`),
+//! the same layer the `station` CLI adapts.
 //!
-//! Commands ([`commands`]) parse input, call the core and return typed results; errors cross
-//! as [`error::AppError`] (a stable code, a message, what to do). Flashing runs on worker
-//! threads ([`flashing`]) that stream [`events`]. The TypeScript bindings in
+//! Commands ([`commands`]) parse input, call the service (or the core's store for a plain read)
+//! and return typed results; errors cross as [`error::AppError`] (a stable code, the typed reason
+//! and action, a message). Flashing runs on the service's worker threads, which [`flashing`]
+//! turns into [`events`]. The TypeScript bindings in
 //! `ui/src/lib/bindings.ts` are generated from [`specta_builder`] and checked by a test.
 
 pub mod commands;

@@ -1,8 +1,11 @@
 //! DeviceHub Station core: the station's domain and its local database.
 //!
-//! Device types, devices, Django-compatible MQTT credentials, batches, credential rotation,
-//! export and the settings registry, over one SQLite file. Nothing here depends on Tauri: the
-//! `station` CLI, the desktop app and the serial flasher all call this crate.
+//! Device types, devices, Django-compatible MQTT credentials, batches, credential rotation, the
+//! flash pipeline over any [`station_protocol::Transport`] ([`flash`]), typed outcomes
+//! ([`outcome`]), the settings registry, the shift's counters and export, over one SQLite file.
+//! Nothing here depends on Tauri, opens a serial port or speaks HTTP: the service layer
+//! (`station-service`) runs the station on top of this crate, and the `station` CLI and the
+//! desktop app are its two faces.
 
 pub mod app;
 pub mod batches;
