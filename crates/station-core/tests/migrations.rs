@@ -1,7 +1,8 @@
 //! Migrations tested as upgrades, the way mozilla application-services' `MigratedDatabaseFile`
 //! does: a station database made by every earlier schema, with rows in every table, is opened by
 //! today's [`Store::open`] and must end with the schema of a freshly created database, its rows
-//! intact and the store working on it. A database from a newer station is refused untouched.
+//! intact but for the data fixes later migrations are meant to make ([`intended_changes`]), and
+//! the store working on it. A database from a newer station is refused untouched.
 //!
 //! The fixtures (`tests/fixtures/schema-vN.sqlite3`) are committed, so an upgrade is tested from
 //! the file an old station really wrote, not from what today's code thinks it wrote. They are
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 use station_core::devices::DeviceFilter;
+use station_core::store::leases::IdLease;
 use station_core::store::schema::supported_version;
 use station_core::store::MIGRATION_SQL;
 use station_core::{Actor, BatchRequest, CoreError, ErrorCode, FlashState, Store, SyncState};
@@ -102,6 +104,14 @@ fn tables(conn: &Connection) -> Vec<String> {
         .collect()
 }
 
+/// The column names of `table`, in order.
+fn columns(conn: &Connection, table: &str) -> Vec<String> {
+    let stmt = conn
+        .prepare(&format!("SELECT * FROM \"{table}\""))
+        .expect("select");
+    stmt.column_names().into_iter().map(String::from).collect()
+}
+
 /// Every row of `table`, in rowid order.
 fn rows(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
     let mut stmt = conn
@@ -131,16 +141,67 @@ fn fresh_schema(dir: &Path) -> Vec<(String, String, String, Option<String>)> {
     schema(&open_plain(&path))
 }
 
+/// What each fixture holds that a person relies on after the upgrade, by schema version.
+struct FixtureFacts {
+    device_ids: &'static [&'static str],
+    /// The event kinds of farm-weatherstation-001, oldest first.
+    history: &'static [&'static str],
+    /// The ids the next batch of two gets.
+    next_ids: [&'static str; 2],
+    /// The id leases left after that batch.
+    leases_after: Vec<IdLease>,
+    /// Whether the station syncs with a server.
+    synced: bool,
+}
+
+fn fixture_facts(version: u32) -> FixtureFacts {
+    match version {
+        1 => FixtureFacts {
+            device_ids: &["farm-weatherstation-001", "farm-weatherstation-002"],
+            history: &["created", "credentials_issued", "flashed"],
+            next_ids: ["farm-weatherstation-003", "farm-weatherstation-004"],
+            leases_after: Vec::new(),
+            synced: false,
+        },
+        2 => FixtureFacts {
+            device_ids: &[
+                "farm-weatherstation-001",
+                "farm-weatherstation-002",
+                "farm-weatherstation-003",
+            ],
+            history: &[
+                "created",
+                "credentials_issued",
+                "flashed",
+                "credentials_issued",
+                "flash_failed",
+            ],
+            // Taken from the leased block 4..10, which the batch moves on.
+            next_ids: ["farm-weatherstation-004", "farm-weatherstation-005"],
+            leases_after: vec![IdLease {
+                device_type: "WeatherStation".into(),
+                prefix: "farm-".into(),
+                next_number: 6,
+                end_number: 11,
+            }],
+            synced: true,
+        },
+        _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
+    }
+}
+
 /// What a person relies on after an upgrade: the old devices, their history and their queued
-/// sync are there, and the station goes on making devices after them.
-fn check_store_works(store: &mut Store) {
+/// sync are there, and the station goes on making devices after them (from its leased block
+/// when it syncs).
+fn check_store_works(store: &mut Store, version: u32) {
+    let facts = fixture_facts(version);
     let ids: Vec<String> = store
         .list_devices(&DeviceFilter::default())
         .expect("list devices")
         .into_iter()
         .map(|d| d.device_id)
         .collect();
-    assert_eq!(ids, ["farm-weatherstation-001", "farm-weatherstation-002"]);
+    assert_eq!(ids, facts.device_ids, "v{version}: devices");
     let flashed = store.find_device("farm-weatherstation-001").expect("find");
     assert_eq!(flashed.generation, 1);
     assert_eq!(flashed.flash_state, FlashState::Flashed);
@@ -150,7 +211,7 @@ fn check_store_works(store: &mut Store) {
         .device_history("farm-weatherstation-001")
         .expect("history");
     let kinds: Vec<&str> = history.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["created", "credentials_issued", "flashed"]);
+    assert_eq!(kinds, facts.history, "v{version}: history");
 
     let queued = store.outbox_next_batch(10, false).expect("outbox");
     assert_eq!(queued.len(), 1, "the pending change is still queued");
@@ -158,6 +219,7 @@ fn check_store_works(store: &mut Store) {
     assert_eq!(queued[0].attempts, 2);
     assert!(queued[0].api_key.is_some(), "an unacknowledged key is sent");
     assert_eq!(store.station_id().expect("station id"), "line-7");
+    check_sync_survives(store, version, facts.synced);
 
     let actor = Actor::new("bob", "line-7").expect("actor");
     let created = store
@@ -176,12 +238,65 @@ fn check_store_works(store: &mut Store) {
         .iter()
         .map(|d| d.device_id.as_str())
         .collect();
+    assert_eq!(new_ids, facts.next_ids, "v{version}: the next batch's ids");
+    assert_eq!(store.id_leases().expect("leases"), facts.leases_after);
+}
+
+/// A syncing station still knows its server (keys only: the token is never printed), what
+/// the sync worker last did and what the server said about its devices.
+fn check_sync_survives(store: &Store, version: u32, synced: bool) {
+    let config = store.sync_config().expect("sync config");
+    let runtime = store.sync_runtime().expect("sync runtime");
+    let report = store
+        .server_status("farm-weatherstation-001")
+        .expect("server status");
+    if !synced {
+        assert!(config.is_empty(), "v{version}: sync is off");
+        assert!(runtime.is_empty() && report.is_none());
+        return;
+    }
+    let keys: Vec<&str> = config.keys().map(String::as_str).collect();
     assert_eq!(
-        new_ids,
-        ["farm-weatherstation-003", "farm-weatherstation-004"]
+        keys,
+        ["batch_size", "server_url", "station_number", "token"],
+        "v{version}: sync config"
     );
-    assert!(store.id_leases().expect("leases").is_empty());
-    assert!(store.sync_config().expect("sync config").is_empty());
+    assert_eq!(
+        runtime.get("server_station").map(String::as_str),
+        Some("Line 7 #42")
+    );
+    let report = report.expect("the server's report on farm-weatherstation-001");
+    assert_eq!(
+        (report.status.as_str(), report.generation),
+        ("provisioning", 0)
+    );
+}
+
+/// The one change to the old rows each migration after `version` is meant to make, applied
+/// to `rows` of `table` (named `columns`). Anything else a migration changes fails the upgrade
+/// test: a data fix is added here with the migration that makes it.
+fn intended_changes(
+    version: u32,
+    table: &str,
+    columns: &[String],
+    mut rows: Vec<Vec<Value>>,
+) -> Vec<Vec<Value>> {
+    let column = |name: &str| {
+        columns
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("{table} has no column {name}"))
+    };
+    // 0003: a flashed device never carries a flash_error; a failed one keeps its error.
+    if version < 3 && table == "devices" {
+        let (state, error) = (column("flash_state"), column("flash_error"));
+        for row in &mut rows {
+            if row[state] == Value::Text("flashed".into()) {
+                row[error] = Value::Null;
+            }
+        }
+    }
+    rows
 }
 
 #[test]
@@ -194,7 +309,7 @@ fn every_earlier_schema_upgrades_to_the_fresh_schema_with_its_rows() {
     );
     for version in earlier_versions() {
         let path = copy_of_fixture(version, dir.path());
-        let before = {
+        let expected: Vec<(String, Vec<Vec<Value>>)> = {
             let conn = open_plain(&path);
             assert_eq!(user_version(&conn), i64::from(version));
             let before = all_rows(&conn);
@@ -202,6 +317,12 @@ fn every_earlier_schema_upgrades_to_the_fresh_schema_with_its_rows() {
                 assert!(!rows.is_empty(), "fixture v{version}: no rows in {table}");
             }
             before
+                .into_iter()
+                .map(|(table, rows)| {
+                    let changed = intended_changes(version, &table, &columns(&conn, &table), rows);
+                    (table, changed)
+                })
+                .collect()
         };
 
         let mut store = Store::open(&path).expect("open an old database");
@@ -213,16 +334,70 @@ fn every_earlier_schema_upgrades_to_the_fresh_schema_with_its_rows() {
                 "v{version} migrated to the latest"
             );
             assert_eq!(schema(&conn), fresh, "v{version} upgraded = fresh schema");
-            for (table, rows_before) in &before {
+            for (table, rows_expected) in &expected {
                 assert_eq!(
                     &rows(&conn, table),
-                    rows_before,
-                    "v{version}: rows of {table}"
+                    rows_expected,
+                    "v{version}: rows of {table}, changed only as intended_changes says"
                 );
             }
         }
-        check_store_works(&mut store);
+        check_store_works(&mut store, version);
     }
+}
+
+/// Stations before schema 3 left a refused rotation's error on a device that stayed flashed
+/// (crash trials found 25 such devices), so it showed as broken; the upgrade clears that error
+/// and keeps a failed device's, and the refusal stays in the device's history.
+#[test]
+fn a_flashed_device_never_carries_an_old_flash_error_after_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = copy_of_fixture(2, dir.path());
+    let stale = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM devices WHERE flash_state = 'flashed' AND flash_error IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count")
+    };
+    assert_eq!(
+        stale(&open_plain(&path)),
+        1,
+        "the v2 fixture holds a flashed device with an old flash_error"
+    );
+
+    let store = Store::open(&path).expect("open the v2 database");
+    let flashed = store.find_device("farm-weatherstation-001").expect("find");
+    assert_eq!(
+        (flashed.flash_state, flashed.generation),
+        (FlashState::Flashed, 1)
+    );
+    assert_eq!(
+        flashed.flash_error, None,
+        "a flashed device carries an old flash_error after the upgrade"
+    );
+    let failed = store.find_device("farm-weatherstation-003").expect("find");
+    assert_eq!(failed.flash_state, FlashState::Failed);
+    assert_eq!(
+        failed.flash_error.as_deref(),
+        Some("device disconnected during WRITE"),
+        "a failed device keeps its flash_error"
+    );
+    assert_eq!(stale(&open_plain(&path)), 0);
+
+    let history = store
+        .device_history("farm-weatherstation-001")
+        .expect("history");
+    let last = history.last().expect("events");
+    assert_eq!(
+        (last.kind.as_str(), last.generation, last.detail.as_str()),
+        (
+            "flash_failed",
+            Some(2),
+            "device refused COMMIT: STORAGE_FAILED"
+        )
+    );
 }
 
 #[test]

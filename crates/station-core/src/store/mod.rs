@@ -37,6 +37,7 @@ pub const DB_FILE_NAME: &str = "station.sqlite3";
 pub const MIGRATION_SQL: &[&str] = &[
     include_str!("../../../../migrations/0001_init.sql"),
     include_str!("../../../../migrations/0002_sync.sql"),
+    include_str!("../../../../migrations/0003_clear_stale_flash_errors.sql"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
