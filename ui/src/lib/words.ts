@@ -100,7 +100,7 @@ export const ACTION_WORDS: Record<Action, string> = {
   fix_input: "Change what was entered, as the message says, and try again.",
   wait_and_retry: "Wait a moment, then try again.",
   free_disk: "Free some disk space on this computer, then try again.",
-  fix_database_file: "Tell the engineer: the station's database file needs fixing or restoring.",
+  fix_database_file: "Tell the engineer: the station's database file must be fixed, or restored from a backup.",
   update_station: "Set the unit aside and ask the engineer to update its firmware or the station.",
   report_bug: "Tell the engineer about this error.",
   none: "Nothing to do.",
