@@ -505,3 +505,132 @@ fn concurrent_change(device_id: &str) -> CoreError {
         fix: "nothing was changed; try again".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batches::BatchRequest;
+    use crate::error::ErrorCode;
+    use crate::types::NewDeviceType;
+
+    const UNIT: &str = "E661A4D1";
+
+    fn store() -> (tempfile::TempDir, Store, Actor) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("station.sqlite3")).expect("open store");
+        store
+            .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
+            .expect("hash setting");
+        store
+            .add_type(NewDeviceType {
+                name: "WeatherStation".into(),
+                app_label: "myapp".into(),
+                ..Default::default()
+            })
+            .expect("add type");
+        let actor = Actor::new("alice", "line-1").expect("actor");
+        (dir, store, actor)
+    }
+
+    fn batch_of(store: &mut Store, actor: &Actor, count: u32) -> i64 {
+        let req = BatchRequest {
+            device_type: "WeatherStation".into(),
+            prefix: "farm-".into(),
+            count,
+            with_credentials: false,
+        };
+        store.create_batch(&req, actor).expect("batch").batch.id
+    }
+
+    fn pending_devices(store: &Store) -> Vec<(String, u32)> {
+        let all = store.list_devices(&DeviceFilter::default()).expect("list");
+        all.into_iter()
+            .filter_map(|d| d.pending_generation.map(|g| (d.device_id, g)))
+            .collect()
+    }
+
+    /// Two ports flashing one batch each take their own device, lowest number first; a new
+    /// device is numbered after the highest of its prefix and type.
+    #[test]
+    fn begin_flash_takes_the_next_unflashed_device_of_a_batch_then_mints_after_the_highest() {
+        let (_dir, mut store, actor) = store();
+        let batch = batch_of(&mut store, &actor, 2);
+        let target = FlashTarget::NextInBatch(batch);
+        let a = store.begin_flash(&target, UNIT, &actor).expect("first");
+        let b = store.begin_flash(&target, "0A0B", &actor).expect("second");
+        assert_eq!(a.device_id, "farm-weatherstation-001");
+        assert_eq!(b.device_id, "farm-weatherstation-002");
+        assert_eq!((a.generation, b.generation), (1, 1));
+        let err = store
+            .begin_flash(&target, "0C0D", &actor)
+            .expect_err("batch used up");
+        assert_eq!(err.code(), ErrorCode::Conflict);
+        assert!(err.to_string().contains("no device left to flash"), "{err}");
+        let new = FlashTarget::New {
+            device_type: "WeatherStation".into(),
+            prefix: "farm-".into(),
+        };
+        let c = store.begin_flash(&new, "0C0D", &actor).expect("new device");
+        assert_eq!(
+            (c.device_id.as_str(), c.mqtt_username.is_empty()),
+            ("farm-weatherstation-003", false)
+        );
+        let history = store.device_history(&c.device_id).expect("history");
+        let kinds: Vec<_> = history.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["created", event::FLASH_STARTED]);
+        assert_eq!(history[1].detail, "unit 0C0D");
+    }
+
+    /// Every target `begin_flash` cannot take is refused with its own code and leaves the
+    /// database as it was: no device minted, nothing pending, no generation used up.
+    #[test]
+    fn begin_flash_refuses_targets_it_cannot_take_and_changes_nothing() {
+        let (_dir, mut store, actor) = store();
+        let batch = batch_of(&mut store, &actor, 2);
+        store
+            .deactivate("farm-weatherstation-002", &actor, "cracked")
+            .expect("deactivate");
+        let new = |device_type: &str, prefix: &str| FlashTarget::New {
+            device_type: device_type.into(),
+            prefix: prefix.into(),
+        };
+        let device = |id: &str| FlashTarget::Device(id.into());
+        for (target, code) in [
+            (device("farm-weatherstation-404"), ErrorCode::NotFound),
+            (device("farm-weatherstation-002"), ErrorCode::Refused),
+            (FlashTarget::NextInBatch(batch + 1), ErrorCode::NotFound),
+            (new("SoilProbe", "farm-"), ErrorCode::UnknownType),
+            (
+                new("WeatherStation", "bad prefix/"),
+                ErrorCode::InvalidInput,
+            ),
+        ] {
+            let err = store
+                .begin_flash(&target, UNIT, &actor)
+                .expect_err("refused");
+            assert_eq!(err.code(), code, "{target:?}: {err}");
+        }
+        let g = store.begin_flash(&device("farm-weatherstation-001"), UNIT, &actor);
+        assert_eq!(g.expect("flash 001").generation, 1);
+        let err = store
+            .begin_flash(&device("farm-weatherstation-001"), UNIT, &actor)
+            .expect_err("already pending");
+        assert!(
+            matches!(err, CoreError::PendingFlash { generation: 1, .. }),
+            "{err}"
+        );
+        let all = store.list_devices(&DeviceFilter::default()).expect("list");
+        assert_eq!(all.len(), 2, "no device was minted");
+        assert_eq!(
+            pending_devices(&store),
+            [("farm-weatherstation-001".to_owned(), 1)]
+        );
+        assert_eq!(
+            store
+                .find_device("farm-weatherstation-002")
+                .expect("d")
+                .last_generation,
+            0
+        );
+    }
+}
