@@ -607,6 +607,153 @@ mod tests {
         );
     }
 
+    fn frame_of(words: &[&str]) -> Frame {
+        let frames = FrameDecoder::new().push_slice(&Frame::encode(7, words));
+        assert_eq!(frames.len(), 1, "{words:?}");
+        frames[0].clone()
+    }
+
+    /// A request with more than one fault gets the code of the first field checked: the count
+    /// of words, then the key, then the numbers and values in order (spec §7.3). Firmware and
+    /// the station's tests both rely on these exact codes.
+    #[test]
+    fn request_faults_get_the_code_of_the_first_field_checked() {
+        use DeviceErrorCode::{BadFrame, UnknownKey};
+        let digest = "ab".repeat(32);
+        for (words, code, detail) in [
+            (vec!["BEGIN", "now"], BadFrame, None),
+            (vec!["ABORT", "x"], BadFrame, None),
+            (vec!["HELLO"], BadFrame, None),
+            (vec!["HELLO", "01"], BadFrame, None),
+            (vec!["HELLO", "65536"], BadFrame, None),
+            (
+                vec!["STAGE", "colour", "01", "x"],
+                UnknownKey,
+                Some("colour"),
+            ),
+            (vec!["STAGE", "colour", "0"], BadFrame, None),
+            (vec!["STAGE", "device_id", "01", "%zz"], BadFrame, None),
+            (vec!["STAGE", "device_id", "0", "%zz"], BadFrame, None),
+            (vec!["COMMIT", "abcd", "0102"], BadFrame, None),
+            (vec!["COMMIT", &digest, "012"], BadFrame, None),
+            (vec!["READ", "colour", "x"], UnknownKey, Some("colour")),
+            (vec!["READ", "device_id", "-1"], BadFrame, None),
+            (vec!["READ", "device_id", "0", "0"], BadFrame, None),
+        ] {
+            let err = Request::parse(&frame_of(&words)).expect_err("refused");
+            assert_eq!(
+                (err.code, err.detail.as_deref(), err.command_word.as_str()),
+                (code, detail, words[0]),
+                "{words:?}"
+            );
+        }
+        let commit = Request::parse(&frame_of(&["COMMIT", &digest, "0a0b"]));
+        assert_eq!(
+            commit,
+            Ok(Request::Commit {
+                digest: [0xAB; 32],
+                hardware_id: "0a0b".into()
+            })
+        );
+    }
+
+    /// What the station reports when a device's reply has the right seq and command but the
+    /// wrong fields: the reason names the field, for the engineer reading the log.
+    #[test]
+    fn malformed_replies_name_what_was_wrong() {
+        for (command, words, reason) in [
+            (Command::Begin, vec!["ERR", "BEGIN"], "ERR without a code"),
+            (
+                Command::Begin,
+                vec!["ERR", "BEGIN", "BUSY", "a", "b"],
+                "too many fields",
+            ),
+            (
+                Command::Begin,
+                vec!["OK", "BEGIN", "x"],
+                "expected 0 fields, got 1",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0B", "t-1"],
+                "expected 5 fields, got 4",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "01", "-", "0A0B", "t-1", "-"],
+                "bad number",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "65536", "-", "0A0B", "t-1", "-"],
+                "bad version",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0", "t-1", "-"],
+                "bad hardware id",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0B", "t/1", "-"],
+                "bad firmware version",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0B", "t-1", "4294967296"],
+                "bad generation",
+            ),
+            (
+                Command::Stage,
+                vec!["OK", "STAGE", "colour", "3"],
+                "unknown key",
+            ),
+            (
+                Command::Commit,
+                vec!["OK", "COMMIT", "4294967296"],
+                "bad generation",
+            ),
+            (
+                Command::Read,
+                vec!["OK", "READ", "device_id", "0", "3", "%zz"],
+                "bad chunk escape",
+            ),
+        ] {
+            let err = Response::parse(&frame_of(&words), command).expect_err("malformed");
+            assert_eq!(
+                (err.command, err.reason.as_str()),
+                (command, reason),
+                "{words:?}"
+            );
+        }
+        let hello = Response::parse(
+            &frame_of(&["OK", "HELLO", "1", "CHUNK,READ", "0a0b", "t-1", "-"]),
+            Command::Hello,
+        );
+        assert_eq!(
+            hello,
+            Ok(Response::Ok(Reply::Hello(HelloInfo {
+                version: 1,
+                capabilities: vec!["CHUNK".into(), "READ".into()],
+                hardware_id: "0A0B".into(),
+                firmware_version: "t-1".into(),
+                generation: None,
+            })))
+        );
+        let refused = Response::parse(
+            &frame_of(&["ERR", "READ", "WRITE_ONLY", "api_key"]),
+            Command::Read,
+        );
+        assert_eq!(
+            refused,
+            Ok(Response::Err(ErrorReply {
+                command_word: "READ".into(),
+                code: DeviceErrorCode::WriteOnly,
+                detail: Some("api_key".into()),
+            }))
+        );
+    }
+
     #[test]
     fn chunks_fit_and_rejoin() {
         let value: Vec<u8> = (0..=255u8).cycle().take(250).collect();
