@@ -1106,4 +1106,32 @@ mod tests {
         assert!(!text.contains("s3cr3t"));
         assert!(!text.contains("ak_live"));
     }
+
+    /// The cache is touched only by requests the model acts on: a frame that does not parse, and
+    /// a HELLO on the unsolicited seq (refused before HELLO would clear it), leave the cached reply
+    /// to the last request in place, so its retransmission is still answered, not applied again.
+    #[test]
+    fn unparsed_frames_and_unsolicited_hello_leave_the_cache_alone() {
+        let mut m = model();
+        ask(&mut m, 1, &Request::Begin);
+        ask(&mut m, 2, &stage(Key::DeviceId, 0, b"abc"));
+        let bytes = stage(Key::DeviceId, 0, b"abc").encode(2);
+        let retransmit = FrameDecoder::new().push_slice(&bytes).remove(0);
+        let out = m.feed(&Frame::encode(3, &["FLY"]));
+        assert_eq!(
+            FrameDecoder::new().push_slice(&out)[0].words[2],
+            "UNKNOWN_COMMAND"
+        );
+        let words = ask(
+            &mut m,
+            spec::SEQ_UNSOLICITED,
+            &Request::Hello { version: 1 },
+        );
+        assert_eq!(words[2], "BAD_FRAME");
+        let handled = m.handle_frame(&retransmit);
+        assert!(handled.replayed && handled.ok, "{handled:?}");
+        // A HELLO the model acts on does start a new conversation.
+        ask(&mut m, 4, &Request::Hello { version: 1 });
+        assert!(!m.handle_frame(&retransmit).replayed);
+    }
 }
