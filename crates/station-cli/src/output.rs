@@ -122,26 +122,48 @@ pub fn print_device(
     as_json: bool,
 ) -> Result<(), CoreError> {
     if as_json {
-        #[derive(Serialize)]
-        struct Shown<'a> {
-            #[serde(flatten)]
-            device: &'a Device,
-            history: &'a [DeviceEvent],
-            /// What the server last reported (`null`: nothing yet).
-            server: Option<&'a ServerReport>,
-        }
-        return json(
-            out,
-            &Shown {
-                device,
-                history,
-                server,
-            },
-        );
+        return device_json(out, device, history, server);
     }
-    let d = device;
+    for (k, v) in device_fields(device, server) {
+        writeln!(out, "{k:<14} {v}").map_err(stdout_err)?;
+    }
+    writeln!(out, "\nhistory:").map_err(stdout_err)?;
+    table(
+        out,
+        &["WHEN", "WHAT", "GEN", "WHO", "STATION", "DETAIL"],
+        &history_rows(history),
+    )
+}
+
+/// `station devices show --json`: the device's fields, its history and the server's last report.
+fn device_json(
+    out: &mut Out<'_>,
+    device: &Device,
+    history: &[DeviceEvent],
+    server: Option<&ServerReport>,
+) -> Result<(), CoreError> {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        #[serde(flatten)]
+        device: &'a Device,
+        history: &'a [DeviceEvent],
+        /// What the server last reported (`null`: nothing yet).
+        server: Option<&'a ServerReport>,
+    }
+    json(
+        out,
+        &Shown {
+            device,
+            history,
+            server,
+        },
+    )
+}
+
+/// The labelled lines of `station devices show`, in the order they are printed.
+fn device_fields(d: &Device, server: Option<&ServerReport>) -> Vec<(&'static str, String)> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let fields: Vec<(&str, String)> = vec![
+    vec![
         ("device id", d.device_id.clone()),
         ("name", d.name.clone()),
         ("type", d.device_type.clone()),
@@ -173,29 +195,31 @@ pub fn print_device(
         ("station", d.station_id.clone()),
         ("operator", d.operator.clone()),
         ("sync", d.sync_state.as_str().into()),
-        (
-            "on server",
-            server.map_or_else(
-                || "not reported yet".into(),
-                |s| {
-                    format!(
-                        "{}{}, generation {}, last seen {}, as of {}",
-                        s.status,
-                        if s.is_active { "" } else { ", deactivated" },
-                        s.generation,
-                        s.last_seen.as_deref().unwrap_or("never"),
-                        s.fetched_at
-                    )
-                },
-            ),
-        ),
+        ("on server", server_line(server)),
         ("created at", d.created_at.clone()),
-    ];
-    for (k, v) in fields {
-        writeln!(out, "{k:<14} {v}").map_err(stdout_err)?;
-    }
-    writeln!(out, "\nhistory:").map_err(stdout_err)?;
-    let rows: Vec<Vec<String>> = history
+    ]
+}
+
+/// The "on server" line: what the server last reported about the device, and when.
+fn server_line(server: Option<&ServerReport>) -> String {
+    server.map_or_else(
+        || "not reported yet".into(),
+        |s| {
+            format!(
+                "{}{}, generation {}, last seen {}, as of {}",
+                s.status,
+                if s.is_active { "" } else { ", deactivated" },
+                s.generation,
+                s.last_seen.as_deref().unwrap_or("never"),
+                s.fetched_at
+            )
+        },
+    )
+}
+
+/// One table row per history event, oldest first as the store returns them.
+fn history_rows(history: &[DeviceEvent]) -> Vec<Vec<String>> {
+    history
         .iter()
         .map(|e| {
             vec![
@@ -209,12 +233,7 @@ pub fn print_device(
                 e.detail.clone(),
             ]
         })
-        .collect();
-    table(
-        out,
-        &["WHEN", "WHAT", "GEN", "WHO", "STATION", "DETAIL"],
-        &rows,
-    )
+        .collect()
 }
 
 pub fn print_batches(

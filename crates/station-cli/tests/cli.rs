@@ -385,6 +385,71 @@ fn rotation_due_then_deactivate() {
     assert_eq!(inactive.as_array().expect("a").len(), 1);
 }
 
+/// `devices show` for people: every field on its own line, labels padded to 14 columns, in a
+/// fixed order, then the history as a table.
+#[test]
+fn devices_show_prints_every_field_in_order_then_the_history() {
+    let s = Station::new();
+    s.ok(&["batch", "create", "WeatherStation", "--count", "1"]);
+    s.ok(&[
+        "deactivate",
+        "weatherstation-001",
+        "--reason",
+        "cracked case",
+    ]);
+    let out = s.ok(&["devices", "show", "weatherstation-001"]);
+    let (fields, history) = out.split_once("\n\nhistory:\n").expect("history section");
+    let labels: Vec<&str> = fields.lines().map(|l| l[..14].trim_end()).collect();
+    assert_eq!(
+        labels,
+        [
+            "device id",
+            "name",
+            "type",
+            "batch",
+            "status",
+            "active",
+            "mqtt username",
+            "topic data",
+            "topic status",
+            "topic cmd",
+            "generation",
+            "pending",
+            "rotation due",
+            "flash state",
+            "flash error",
+            "hardware id",
+            "firmware",
+            "flashed at",
+            "station",
+            "operator",
+            "sync",
+            "on server",
+            "created at",
+        ]
+    );
+    for line in [
+        "device id      weatherstation-001",
+        "batch          1",
+        "active         false",
+        "generation     0",
+        "pending        -",
+        "hardware id    -",
+        "on server      not reported yet",
+    ] {
+        assert!(fields.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+    }
+    let rows: Vec<&str> = history.lines().collect();
+    assert_eq!(
+        rows[0].split_whitespace().collect::<Vec<_>>(),
+        ["WHEN", "WHAT", "GEN", "WHO", "STATION", "DETAIL"]
+    );
+    assert_eq!(rows.len(), 3, "{history}");
+    assert!(rows[1].contains(" created "), "{history}");
+    assert!(rows[2].contains(" deactivated "), "{history}");
+    assert!(rows[2].ends_with("cracked case"), "{history}");
+}
+
 #[test]
 fn batch_export_writes_csv_and_json() {
     let s = Station::new();

@@ -15,6 +15,7 @@ use crate::devices::{enqueue_sync, event, record_event, Actor, Device, DeviceFil
 use crate::error::{CoreError, Result};
 use crate::naming;
 use crate::store::{now, Store};
+use crate::types::DeviceType;
 
 /// Which device a flash writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,95 +129,40 @@ impl Store {
         hardware_id: &str,
         actor: &Actor,
     ) -> Result<IssuedCredentials> {
-        let new_type = match target {
-            FlashTarget::New {
-                device_type,
-                prefix,
-            } => {
-                naming::validate_prefix(prefix)?;
-                Some(self.find_type(device_type)?)
-            }
-            FlashTarget::NextInBatch(batch) => {
-                self.find_batch(*batch)?;
-                None
-            }
-            FlashTarget::Device(_) => None,
-        };
+        let checked = self.check_target(target)?;
         // Hash before taking the write lock: it is the slow part and needs no id.
         let algorithm = self.hash_algorithm()?;
         let mut creds = credentials::issue("", "", 0, &mut credentials::Hasher::new(algorithm))?;
         let (device_id, mqtt_username, generation) = self.write(|tx| {
-            let pk: i64 = match target {
-                FlashTarget::Device(id) => tx
-                    .query_row("SELECT id FROM devices WHERE device_id = ?1", [id], |r| r.get(0))
-                    .optional()?
-                    .ok_or_else(|| CoreError::NotFound {
-                        what: "device",
-                        key: id.clone(),
-                    })?,
-                FlashTarget::NextInBatch(batch) => tx
-                    .query_row(
-                        "SELECT id FROM devices WHERE batch_id = ?1 AND is_active = 1
-                             AND pending_generation IS NULL AND flash_state IN ('none', 'failed')
-                         ORDER BY id_number, id LIMIT 1",
-                        [batch],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .ok_or_else(|| CoreError::Conflict {
-                        problem: format!("batch {batch} has no device left to flash"),
-                        fix: "every device of the batch is flashed or being flashed; create a new \
-                              batch, or pick a device type instead"
-                            .into(),
-                    })?,
-                FlashTarget::New { prefix, .. } => {
-                    let ty = new_type.as_ref().ok_or_else(|| CoreError::Internal("type".into()))?;
-                    let number = allocate_numbers(tx, ty, prefix, 1)?.start;
-                    insert_device(tx, ty, None, prefix, number, None, actor)?
-                }
-            };
-            let (device_id, username, active, pending, last): (String, String, bool, Option<u32>, u32) = tx
-                .query_row(
-                    "SELECT device_id, mqtt_username, is_active, pending_generation, last_generation
-                     FROM devices WHERE id = ?1",
-                    [pk],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )?;
-            if !active {
-                return Err(CoreError::Refused {
-                    problem: format!("device {device_id} is deactivated, so it cannot be flashed"),
-                    fix: "deactivated devices stay blocked; provision a new device for this unit".into(),
-                });
-            }
-            if let Some(p) = pending {
-                return Err(pending_conflict(&device_id, p));
-            }
-            let generation = last + 1;
-            let ts = now();
-            tx.execute(
-                "UPDATE devices SET pending_generation = ?2, last_generation = ?2,
-                     pending_password_hash = ?3, pending_api_key = ?4, pending_api_key_fingerprint = ?5,
-                     pending_since = ?6, pending_hardware_id = ?7, flash_error = NULL,
-                     flash_state = CASE WHEN flash_state = 'flashed' THEN 'flashed' ELSE 'flashing' END,
-                     updated_at = ?6
-                 WHERE id = ?1",
-                params![
-                    pk,
-                    generation,
-                    creds.password_hash,
-                    creds.api_key.expose(),
-                    creds.api_key_fingerprint,
-                    ts,
-                    hardware_id
-                ],
-            )?;
-            record_event(tx, pk, event::FLASH_STARTED, Some(generation), &format!("unit {hardware_id}"), actor)?;
-            Ok((device_id, username, generation))
+            let pk = choose_device(tx, &checked, actor)?;
+            mark_pending(tx, pk, &creds, hardware_id, actor)
         })?;
         creds.device_id = device_id;
         creds.mqtt_username = mqtt_username;
         creds.generation = generation;
         Ok(creds)
+    }
+
+    /// What can be checked of a flash target before the write lock: the prefix is valid and
+    /// the type or batch exists.
+    fn check_target<'t>(&self, target: &'t FlashTarget) -> Result<CheckedTarget<'t>> {
+        Ok(match target {
+            FlashTarget::New {
+                device_type,
+                prefix,
+            } => {
+                naming::validate_prefix(prefix)?;
+                CheckedTarget::New {
+                    device_type: self.find_type(device_type)?,
+                    prefix,
+                }
+            }
+            FlashTarget::NextInBatch(batch) => {
+                self.find_batch(*batch)?;
+                CheckedTarget::NextInBatch(*batch)
+            }
+            FlashTarget::Device(id) => CheckedTarget::Device(id),
+        })
     }
 
     /// The device confirmed it committed `generation`: promote it, record the unit, queue the
@@ -360,6 +306,110 @@ impl Store {
     }
 }
 
+/// A [`FlashTarget`] whose type or batch was found before the transaction began.
+enum CheckedTarget<'t> {
+    Device(&'t str),
+    NextInBatch(i64),
+    New {
+        device_type: DeviceType,
+        prefix: &'t str,
+    },
+}
+
+/// The device a flash writes, inside `begin_flash`'s transaction: the named one, the next
+/// unflashed device of the batch, or a new device numbered after the highest of its type.
+fn choose_device(tx: &Transaction<'_>, target: &CheckedTarget<'_>, actor: &Actor) -> Result<i64> {
+    match target {
+        CheckedTarget::Device(id) => tx
+            .query_row("SELECT id FROM devices WHERE device_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| CoreError::NotFound {
+                what: "device",
+                key: (*id).to_owned(),
+            }),
+        CheckedTarget::NextInBatch(batch) => tx
+            .query_row(
+                "SELECT id FROM devices WHERE batch_id = ?1 AND is_active = 1
+                     AND pending_generation IS NULL AND flash_state IN ('none', 'failed')
+                 ORDER BY id_number, id LIMIT 1",
+                [batch],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| CoreError::Conflict {
+                problem: format!("batch {batch} has no device left to flash"),
+                fix: "every device of the batch is flashed or being flashed; create a new \
+                      batch, or pick a device type instead"
+                    .into(),
+            }),
+        CheckedTarget::New {
+            device_type,
+            prefix,
+        } => {
+            let number = allocate_numbers(tx, device_type, prefix, 1)?.start;
+            insert_device(tx, device_type, None, prefix, number, None, actor)
+        }
+    }
+}
+
+/// Inside `begin_flash`'s transaction: refuse a deactivated device or one with a flash still
+/// pending, then store `creds`' hash as generation `last + 1` and record the start. Returns the
+/// device id, its MQTT username and the new generation.
+fn mark_pending(
+    tx: &Transaction<'_>,
+    pk: i64,
+    creds: &IssuedCredentials,
+    hardware_id: &str,
+    actor: &Actor,
+) -> Result<(String, String, u32)> {
+    let (device_id, username, active, pending, last): (String, String, bool, Option<u32>, u32) = tx
+        .query_row(
+            "SELECT device_id, mqtt_username, is_active, pending_generation, last_generation
+             FROM devices WHERE id = ?1",
+            [pk],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+    if !active {
+        return Err(CoreError::Refused {
+            problem: format!("device {device_id} is deactivated, so it cannot be flashed"),
+            fix: "deactivated devices stay blocked; provision a new device for this unit".into(),
+        });
+    }
+    if let Some(p) = pending {
+        return Err(pending_conflict(&device_id, p));
+    }
+    let generation = last + 1;
+    let ts = now();
+    tx.execute(
+        "UPDATE devices SET pending_generation = ?2, last_generation = ?2,
+             pending_password_hash = ?3, pending_api_key = ?4, pending_api_key_fingerprint = ?5,
+             pending_since = ?6, pending_hardware_id = ?7, flash_error = NULL,
+             flash_state = CASE WHEN flash_state = 'flashed' THEN 'flashed' ELSE 'flashing' END,
+             updated_at = ?6
+         WHERE id = ?1",
+        params![
+            pk,
+            generation,
+            creds.password_hash,
+            creds.api_key.expose(),
+            creds.api_key_fingerprint,
+            ts,
+            hardware_id
+        ],
+    )?;
+    record_event(
+        tx,
+        pk,
+        event::FLASH_STARTED,
+        Some(generation),
+        &format!("unit {hardware_id}"),
+        actor,
+    )?;
+    Ok((device_id, username, generation))
+}
+
 /// The flash of `generation` did not take: drop the pending credentials; the device keeps
 /// what it had. A flashed device never carries a `flash_error`: the failed attempt stays in
 /// its history only.
@@ -453,5 +503,134 @@ fn concurrent_change(device_id: &str) -> CoreError {
     CoreError::Conflict {
         problem: format!("device {device_id} was changed by another station process just now"),
         fix: "nothing was changed; try again".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batches::BatchRequest;
+    use crate::error::ErrorCode;
+    use crate::types::NewDeviceType;
+
+    const UNIT: &str = "E661A4D1";
+
+    fn store() -> (tempfile::TempDir, Store, Actor) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("station.sqlite3")).expect("open store");
+        store
+            .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
+            .expect("hash setting");
+        store
+            .add_type(NewDeviceType {
+                name: "WeatherStation".into(),
+                app_label: "myapp".into(),
+                ..Default::default()
+            })
+            .expect("add type");
+        let actor = Actor::new("alice", "line-1").expect("actor");
+        (dir, store, actor)
+    }
+
+    fn batch_of(store: &mut Store, actor: &Actor, count: u32) -> i64 {
+        let req = BatchRequest {
+            device_type: "WeatherStation".into(),
+            prefix: "farm-".into(),
+            count,
+            with_credentials: false,
+        };
+        store.create_batch(&req, actor).expect("batch").batch.id
+    }
+
+    fn pending_devices(store: &Store) -> Vec<(String, u32)> {
+        let all = store.list_devices(&DeviceFilter::default()).expect("list");
+        all.into_iter()
+            .filter_map(|d| d.pending_generation.map(|g| (d.device_id, g)))
+            .collect()
+    }
+
+    /// Two ports flashing one batch each take their own device, lowest number first; a new
+    /// device is numbered after the highest of its prefix and type.
+    #[test]
+    fn begin_flash_takes_the_next_unflashed_device_of_a_batch_then_mints_after_the_highest() {
+        let (_dir, mut store, actor) = store();
+        let batch = batch_of(&mut store, &actor, 2);
+        let target = FlashTarget::NextInBatch(batch);
+        let a = store.begin_flash(&target, UNIT, &actor).expect("first");
+        let b = store.begin_flash(&target, "0A0B", &actor).expect("second");
+        assert_eq!(a.device_id, "farm-weatherstation-001");
+        assert_eq!(b.device_id, "farm-weatherstation-002");
+        assert_eq!((a.generation, b.generation), (1, 1));
+        let err = store
+            .begin_flash(&target, "0C0D", &actor)
+            .expect_err("batch used up");
+        assert_eq!(err.code(), ErrorCode::Conflict);
+        assert!(err.to_string().contains("no device left to flash"), "{err}");
+        let new = FlashTarget::New {
+            device_type: "WeatherStation".into(),
+            prefix: "farm-".into(),
+        };
+        let c = store.begin_flash(&new, "0C0D", &actor).expect("new device");
+        assert_eq!(
+            (c.device_id.as_str(), c.mqtt_username.is_empty()),
+            ("farm-weatherstation-003", false)
+        );
+        let history = store.device_history(&c.device_id).expect("history");
+        let kinds: Vec<_> = history.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["created", event::FLASH_STARTED]);
+        assert_eq!(history[1].detail, "unit 0C0D");
+    }
+
+    /// Every target `begin_flash` cannot take is refused with its own code and leaves the
+    /// database as it was: no device minted, nothing pending, no generation used up.
+    #[test]
+    fn begin_flash_refuses_targets_it_cannot_take_and_changes_nothing() {
+        let (_dir, mut store, actor) = store();
+        let batch = batch_of(&mut store, &actor, 2);
+        store
+            .deactivate("farm-weatherstation-002", &actor, "cracked")
+            .expect("deactivate");
+        let new = |device_type: &str, prefix: &str| FlashTarget::New {
+            device_type: device_type.into(),
+            prefix: prefix.into(),
+        };
+        let device = |id: &str| FlashTarget::Device(id.into());
+        for (target, code) in [
+            (device("farm-weatherstation-404"), ErrorCode::NotFound),
+            (device("farm-weatherstation-002"), ErrorCode::Refused),
+            (FlashTarget::NextInBatch(batch + 1), ErrorCode::NotFound),
+            (new("SoilProbe", "farm-"), ErrorCode::UnknownType),
+            (
+                new("WeatherStation", "bad prefix/"),
+                ErrorCode::InvalidInput,
+            ),
+        ] {
+            let err = store
+                .begin_flash(&target, UNIT, &actor)
+                .expect_err("refused");
+            assert_eq!(err.code(), code, "{target:?}: {err}");
+        }
+        let g = store.begin_flash(&device("farm-weatherstation-001"), UNIT, &actor);
+        assert_eq!(g.expect("flash 001").generation, 1);
+        let err = store
+            .begin_flash(&device("farm-weatherstation-001"), UNIT, &actor)
+            .expect_err("already pending");
+        assert!(
+            matches!(err, CoreError::PendingFlash { generation: 1, .. }),
+            "{err}"
+        );
+        let all = store.list_devices(&DeviceFilter::default()).expect("list");
+        assert_eq!(all.len(), 2, "no device was minted");
+        assert_eq!(
+            pending_devices(&store),
+            [("farm-weatherstation-001".to_owned(), 1)]
+        );
+        assert_eq!(
+            store
+                .find_device("farm-weatherstation-002")
+                .expect("d")
+                .last_generation,
+            0
+        );
     }
 }

@@ -149,78 +149,105 @@ impl Request {
                 detail: None,
             });
         };
-        let bad = |code: DeviceErrorCode, detail: Option<String>| RequestError {
-            command_word: command.name().to_owned(),
-            code,
-            detail,
-        };
-        let args = &frame.words[1..];
-        let expect = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(bad(DeviceErrorCode::BadFrame, None))
-            }
+        let args = RequestArgs {
+            command,
+            words: &frame.words[1..],
         };
         match command {
-            Command::Hello => {
-                expect(1)?;
-                let version =
-                    parse_decimal(&args[0]).ok_or_else(|| bad(DeviceErrorCode::BadFrame, None))?;
-                let version =
-                    u16::try_from(version).map_err(|_| bad(DeviceErrorCode::BadFrame, None))?;
-                Ok(Request::Hello { version })
-            }
-            Command::Begin => expect(0).map(|()| Request::Begin),
-            Command::Abort => expect(0).map(|()| Request::Abort),
-            Command::Stage => {
-                expect(3)?;
-                let key = Key::from_name(&args[0]).ok_or_else(|| {
-                    bad(
-                        DeviceErrorCode::UnknownKey,
-                        Some(escape_value(echoed(&args[0]))),
-                    )
-                })?;
-                let offset =
-                    parse_offset(&args[1]).ok_or_else(|| bad(DeviceErrorCode::BadFrame, None))?;
-                // The limit is on the word as received, before unescaping (spec §4.4).
-                if args[2].len() > spec::MAX_CHUNK_ENCODED {
-                    return Err(bad(DeviceErrorCode::BadFrame, None));
-                }
-                let chunk =
-                    unescape_value(&args[2]).map_err(|_| bad(DeviceErrorCode::BadFrame, None))?;
-                Ok(Request::Stage {
-                    key,
-                    offset,
-                    chunk: Zeroizing::new(chunk),
-                })
-            }
-            Command::Commit => {
-                expect(2)?;
-                let mut digest = [0u8; 32];
-                hex::decode_to_slice(&args[0], &mut digest)
-                    .map_err(|_| bad(DeviceErrorCode::BadFrame, None))?;
-                if !is_hardware_id(&args[1]) {
-                    return Err(bad(DeviceErrorCode::BadFrame, None));
-                }
-                Ok(Request::Commit {
-                    digest,
-                    hardware_id: args[1].clone(),
-                })
-            }
-            Command::Read => {
-                expect(2)?;
-                let key = Key::from_name(&args[0]).ok_or_else(|| {
-                    bad(
-                        DeviceErrorCode::UnknownKey,
-                        Some(escape_value(echoed(&args[0]))),
-                    )
-                })?;
-                let offset =
-                    parse_offset(&args[1]).ok_or_else(|| bad(DeviceErrorCode::BadFrame, None))?;
-                Ok(Request::Read { key, offset })
-            }
+            Command::Hello => args.hello(),
+            Command::Begin => args.expect(0).map(|()| Request::Begin),
+            Command::Abort => args.expect(0).map(|()| Request::Abort),
+            Command::Stage => args.stage(),
+            Command::Commit => args.commit(),
+            Command::Read => args.read(),
         }
+    }
+}
+
+/// The words after a known command word, parsed into that command's fields. Each field is
+/// checked in the order the spec gives (§7.3), so a frame with two faults gets the first code.
+struct RequestArgs<'a> {
+    command: Command,
+    words: &'a [String],
+}
+
+impl RequestArgs<'_> {
+    fn bad(&self, code: DeviceErrorCode, detail: Option<String>) -> RequestError {
+        RequestError {
+            command_word: self.command.name().to_owned(),
+            code,
+            detail,
+        }
+    }
+
+    fn bad_frame(&self) -> RequestError {
+        self.bad(DeviceErrorCode::BadFrame, None)
+    }
+
+    fn expect(&self, n: usize) -> Result<(), RequestError> {
+        if self.words.len() == n {
+            Ok(())
+        } else {
+            Err(self.bad_frame())
+        }
+    }
+
+    /// Word `i` as a key; an unknown one is echoed (cut and escaped) in the detail.
+    fn key(&self, i: usize) -> Result<Key, RequestError> {
+        let word = &self.words[i];
+        Key::from_name(word).ok_or_else(|| {
+            self.bad(
+                DeviceErrorCode::UnknownKey,
+                Some(escape_value(echoed(word))),
+            )
+        })
+    }
+
+    fn offset(&self, i: usize) -> Result<usize, RequestError> {
+        parse_offset(&self.words[i]).ok_or_else(|| self.bad_frame())
+    }
+
+    fn hello(&self) -> Result<Request, RequestError> {
+        self.expect(1)?;
+        let version = parse_decimal(&self.words[0]).ok_or_else(|| self.bad_frame())?;
+        let version = u16::try_from(version).map_err(|_| self.bad_frame())?;
+        Ok(Request::Hello { version })
+    }
+
+    fn stage(&self) -> Result<Request, RequestError> {
+        self.expect(3)?;
+        let key = self.key(0)?;
+        let offset = self.offset(1)?;
+        // The limit is on the word as received, before unescaping (spec §4.4).
+        if self.words[2].len() > spec::MAX_CHUNK_ENCODED {
+            return Err(self.bad_frame());
+        }
+        let chunk = unescape_value(&self.words[2]).map_err(|_| self.bad_frame())?;
+        Ok(Request::Stage {
+            key,
+            offset,
+            chunk: Zeroizing::new(chunk),
+        })
+    }
+
+    fn commit(&self) -> Result<Request, RequestError> {
+        self.expect(2)?;
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&self.words[0], &mut digest).map_err(|_| self.bad_frame())?;
+        if !is_hardware_id(&self.words[1]) {
+            return Err(self.bad_frame());
+        }
+        Ok(Request::Commit {
+            digest,
+            hardware_id: self.words[1].clone(),
+        })
+    }
+
+    fn read(&self) -> Result<Request, RequestError> {
+        self.expect(2)?;
+        let key = self.key(0)?;
+        let offset = self.offset(1)?;
+        Ok(Request::Read { key, offset })
     }
 }
 
@@ -428,88 +455,129 @@ impl Response {
 
     /// Parses a frame already known (by [`Response::is_reply_to`]) to answer `command`.
     pub fn parse(frame: &Frame, command: Command) -> Result<Response, MalformedReply> {
-        let bad = |reason: &str| MalformedReply {
-            command,
-            reason: reason.to_owned(),
-        };
         let status = frame.words.first().map(String::as_str).unwrap_or("");
-        let args = frame.words.get(2..).unwrap_or(&[]);
-        if status == spec::STATUS_ERR {
-            let Some(code) = args.first() else {
-                return Err(bad("ERR without a code"));
-            };
-            if args.len() > 2 {
-                return Err(bad("too many fields"));
-            }
-            return Ok(Response::Err(ErrorReply {
-                command_word: command.name().to_owned(),
-                code: DeviceErrorCode::from_name(code),
-                detail: args.get(1).cloned(),
-            }));
-        }
-        let expect = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(bad(&format!("expected {n} fields, got {}", args.len())))
-            }
+        let args = ReplyArgs {
+            command,
+            words: frame.words.get(2..).unwrap_or(&[]),
         };
-        let key_of = |t: &str| Key::from_name(t).ok_or_else(|| bad("unknown key"));
-        let num = |t: &str| parse_decimal(t).ok_or_else(|| bad("bad number"));
+        if status == spec::STATUS_ERR {
+            return args.error_reply().map(Response::Err);
+        }
         let reply = match command {
-            Command::Hello => {
-                expect(5)?;
-                let version = u16::try_from(num(&args[0])?).map_err(|_| bad("bad version"))?;
-                let capabilities = if args[1] == spec::NONE_TOKEN {
-                    Vec::new()
-                } else {
-                    args[1].split(',').map(str::to_owned).collect()
-                };
-                if !is_hardware_id(&args[2]) {
-                    return Err(bad("bad hardware id"));
-                }
-                if !is_firmware_version(&args[3]) {
-                    return Err(bad("bad firmware version"));
-                }
-                let generation = if args[4] == spec::NONE_TOKEN {
-                    None
-                } else {
-                    Some(u32::try_from(num(&args[4])?).map_err(|_| bad("bad generation"))?)
-                };
-                Reply::Hello(HelloInfo {
-                    version,
-                    capabilities,
-                    hardware_id: args[2].to_ascii_uppercase(),
-                    firmware_version: args[3].clone(),
-                    generation,
-                })
-            }
-            Command::Begin => expect(0).map(|()| Reply::Begin)?,
-            Command::Abort => expect(0).map(|()| Reply::Abort)?,
-            Command::Stage => {
-                expect(2)?;
-                Reply::Stage {
-                    key: key_of(&args[0])?,
-                    staged_len: usize::try_from(num(&args[1])?).map_err(|_| bad("bad length"))?,
-                }
-            }
-            Command::Commit => {
-                expect(1)?;
-                Reply::Commit {
-                    generation: u32::try_from(num(&args[0])?).map_err(|_| bad("bad generation"))?,
-                }
-            }
-            Command::Read => {
-                expect(4)?;
-                Reply::Read {
-                    key: key_of(&args[0])?,
-                    offset: usize::try_from(num(&args[1])?).map_err(|_| bad("bad offset"))?,
-                    total: usize::try_from(num(&args[2])?).map_err(|_| bad("bad total"))?,
-                    chunk: unescape_value(&args[3]).map_err(|_| bad("bad chunk escape"))?,
-                }
-            }
+            Command::Hello => args.hello()?,
+            Command::Begin => args.expect(0).map(|()| Reply::Begin)?,
+            Command::Abort => args.expect(0).map(|()| Reply::Abort)?,
+            Command::Stage => args.stage()?,
+            Command::Commit => args.commit()?,
+            Command::Read => args.read()?,
         };
         Ok(Response::Ok(reply))
+    }
+}
+
+/// The words after `OK|ERR <command>` of a reply, parsed into the reply's fields; anything
+/// out of shape is a [`MalformedReply`] naming what was wrong.
+struct ReplyArgs<'a> {
+    command: Command,
+    words: &'a [String],
+}
+
+impl ReplyArgs<'_> {
+    fn bad(&self, reason: &str) -> MalformedReply {
+        MalformedReply {
+            command: self.command,
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn expect(&self, n: usize) -> Result<(), MalformedReply> {
+        if self.words.len() == n {
+            Ok(())
+        } else {
+            let got = self.words.len();
+            Err(self.bad(&format!("expected {n} fields, got {got}")))
+        }
+    }
+
+    fn key(&self, i: usize) -> Result<Key, MalformedReply> {
+        Key::from_name(&self.words[i]).ok_or_else(|| self.bad("unknown key"))
+    }
+
+    fn num(&self, i: usize) -> Result<u64, MalformedReply> {
+        parse_decimal(&self.words[i]).ok_or_else(|| self.bad("bad number"))
+    }
+
+    /// Word `i` as a number that fits `T`; `reason` says which field did not.
+    fn num_as<T: TryFrom<u64>>(&self, i: usize, reason: &str) -> Result<T, MalformedReply> {
+        T::try_from(self.num(i)?).map_err(|_| self.bad(reason))
+    }
+
+    /// `ERR <command> <CODE> [<detail>]`.
+    fn error_reply(&self) -> Result<ErrorReply, MalformedReply> {
+        let Some(code) = self.words.first() else {
+            return Err(self.bad("ERR without a code"));
+        };
+        if self.words.len() > 2 {
+            return Err(self.bad("too many fields"));
+        }
+        Ok(ErrorReply {
+            command_word: self.command.name().to_owned(),
+            code: DeviceErrorCode::from_name(code),
+            detail: self.words.get(1).cloned(),
+        })
+    }
+
+    fn hello(&self) -> Result<Reply, MalformedReply> {
+        self.expect(5)?;
+        let version = self.num_as(0, "bad version")?;
+        let capabilities = if self.words[1] == spec::NONE_TOKEN {
+            Vec::new()
+        } else {
+            self.words[1].split(',').map(str::to_owned).collect()
+        };
+        if !is_hardware_id(&self.words[2]) {
+            return Err(self.bad("bad hardware id"));
+        }
+        if !is_firmware_version(&self.words[3]) {
+            return Err(self.bad("bad firmware version"));
+        }
+        let generation = if self.words[4] == spec::NONE_TOKEN {
+            None
+        } else {
+            Some(self.num_as(4, "bad generation")?)
+        };
+        Ok(Reply::Hello(HelloInfo {
+            version,
+            capabilities,
+            hardware_id: self.words[2].to_ascii_uppercase(),
+            firmware_version: self.words[3].clone(),
+            generation,
+        }))
+    }
+
+    fn stage(&self) -> Result<Reply, MalformedReply> {
+        self.expect(2)?;
+        Ok(Reply::Stage {
+            key: self.key(0)?,
+            staged_len: self.num_as(1, "bad length")?,
+        })
+    }
+
+    fn commit(&self) -> Result<Reply, MalformedReply> {
+        self.expect(1)?;
+        Ok(Reply::Commit {
+            generation: self.num_as(0, "bad generation")?,
+        })
+    }
+
+    fn read(&self) -> Result<Reply, MalformedReply> {
+        self.expect(4)?;
+        Ok(Reply::Read {
+            key: self.key(0)?,
+            offset: self.num_as(1, "bad offset")?,
+            total: self.num_as(2, "bad total")?,
+            chunk: unescape_value(&self.words[3]).map_err(|_| self.bad("bad chunk escape"))?,
+        })
     }
 }
 
@@ -604,6 +672,153 @@ mod tests {
         assert_eq!(
             Request::parse(&frames[0]).map_err(|e| e.code),
             Err(DeviceErrorCode::UnknownKey)
+        );
+    }
+
+    fn frame_of(words: &[&str]) -> Frame {
+        let frames = FrameDecoder::new().push_slice(&Frame::encode(7, words));
+        assert_eq!(frames.len(), 1, "{words:?}");
+        frames[0].clone()
+    }
+
+    /// A request with more than one fault gets the code of the first field checked: the count
+    /// of words, then the key, then the numbers and values in order (spec §7.3). Firmware and
+    /// the station's tests both rely on these exact codes.
+    #[test]
+    fn request_faults_get_the_code_of_the_first_field_checked() {
+        use DeviceErrorCode::{BadFrame, UnknownKey};
+        let digest = "ab".repeat(32);
+        for (words, code, detail) in [
+            (vec!["BEGIN", "now"], BadFrame, None),
+            (vec!["ABORT", "x"], BadFrame, None),
+            (vec!["HELLO"], BadFrame, None),
+            (vec!["HELLO", "01"], BadFrame, None),
+            (vec!["HELLO", "65536"], BadFrame, None),
+            (
+                vec!["STAGE", "colour", "01", "x"],
+                UnknownKey,
+                Some("colour"),
+            ),
+            (vec!["STAGE", "colour", "0"], BadFrame, None),
+            (vec!["STAGE", "device_id", "01", "%zz"], BadFrame, None),
+            (vec!["STAGE", "device_id", "0", "%zz"], BadFrame, None),
+            (vec!["COMMIT", "abcd", "0102"], BadFrame, None),
+            (vec!["COMMIT", &digest, "012"], BadFrame, None),
+            (vec!["READ", "colour", "x"], UnknownKey, Some("colour")),
+            (vec!["READ", "device_id", "-1"], BadFrame, None),
+            (vec!["READ", "device_id", "0", "0"], BadFrame, None),
+        ] {
+            let err = Request::parse(&frame_of(&words)).expect_err("refused");
+            assert_eq!(
+                (err.code, err.detail.as_deref(), err.command_word.as_str()),
+                (code, detail, words[0]),
+                "{words:?}"
+            );
+        }
+        let commit = Request::parse(&frame_of(&["COMMIT", &digest, "0a0b"]));
+        assert_eq!(
+            commit,
+            Ok(Request::Commit {
+                digest: [0xAB; 32],
+                hardware_id: "0a0b".into()
+            })
+        );
+    }
+
+    /// What the station reports when a device's reply has the right seq and command but the
+    /// wrong fields: the reason names the field, for the engineer reading the log.
+    #[test]
+    fn malformed_replies_name_what_was_wrong() {
+        for (command, words, reason) in [
+            (Command::Begin, vec!["ERR", "BEGIN"], "ERR without a code"),
+            (
+                Command::Begin,
+                vec!["ERR", "BEGIN", "BUSY", "a", "b"],
+                "too many fields",
+            ),
+            (
+                Command::Begin,
+                vec!["OK", "BEGIN", "x"],
+                "expected 0 fields, got 1",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0B", "t-1"],
+                "expected 5 fields, got 4",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "01", "-", "0A0B", "t-1", "-"],
+                "bad number",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "65536", "-", "0A0B", "t-1", "-"],
+                "bad version",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0", "t-1", "-"],
+                "bad hardware id",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0B", "t/1", "-"],
+                "bad firmware version",
+            ),
+            (
+                Command::Hello,
+                vec!["OK", "HELLO", "1", "-", "0A0B", "t-1", "4294967296"],
+                "bad generation",
+            ),
+            (
+                Command::Stage,
+                vec!["OK", "STAGE", "colour", "3"],
+                "unknown key",
+            ),
+            (
+                Command::Commit,
+                vec!["OK", "COMMIT", "4294967296"],
+                "bad generation",
+            ),
+            (
+                Command::Read,
+                vec!["OK", "READ", "device_id", "0", "3", "%zz"],
+                "bad chunk escape",
+            ),
+        ] {
+            let err = Response::parse(&frame_of(&words), command).expect_err("malformed");
+            assert_eq!(
+                (err.command, err.reason.as_str()),
+                (command, reason),
+                "{words:?}"
+            );
+        }
+        let hello = Response::parse(
+            &frame_of(&["OK", "HELLO", "1", "CHUNK,READ", "0a0b", "t-1", "-"]),
+            Command::Hello,
+        );
+        assert_eq!(
+            hello,
+            Ok(Response::Ok(Reply::Hello(HelloInfo {
+                version: 1,
+                capabilities: vec!["CHUNK".into(), "READ".into()],
+                hardware_id: "0A0B".into(),
+                firmware_version: "t-1".into(),
+                generation: None,
+            })))
+        );
+        let refused = Response::parse(
+            &frame_of(&["ERR", "READ", "WRITE_ONLY", "api_key"]),
+            Command::Read,
+        );
+        assert_eq!(
+            refused,
+            Ok(Response::Err(ErrorReply {
+                command_word: "READ".into(),
+                code: DeviceErrorCode::WriteOnly,
+                detail: Some("api_key".into()),
+            }))
         );
     }
 
