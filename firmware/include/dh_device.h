@@ -7,7 +7,7 @@
  * keys (4.2-4.4), COMMIT's checks in spec order with the SHA-256 digest (4.5), atomic commit
  * through the storage port (7.4), READ of non-secret keys (4.6), the reply cache that makes
  * retransmissions idempotent (6.3), and debug output that never breaks a frame (7.5). It
- * mirrors crates/station-protocol/src/device.rs byte for byte.
+ * mirrors crates/station-protocol/src/device/ byte for byte.
  *
  * No malloc, no recursion, no dependency beyond the C standard library. The application
  * supplies the port: the dh_port_* functions declared below, linked in (no function

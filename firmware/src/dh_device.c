@@ -1,7 +1,7 @@
 /*
  * dh_device.c - the device side of docs/protocol.md, version 1.
  *
- * Mirrors crates/station-protocol/src/device.rs (DeviceModel), codec.rs (FrameDecoder,
+ * Mirrors crates/station-protocol/src/device/ (DeviceModel), codec.rs (FrameDecoder,
  * escaping) and message.rs (Request::parse, Response::encode_*), so that for every byte stream
  * this module and the Rust model answer the same bytes; tests/firmware_e2e.rs checks that.
  *

@@ -5,7 +5,7 @@
  * Rust crate (crates/station-protocol/tests/spec_vectors.rs checks the same text) and this
  * module cannot drift apart: the CRC check value and frame bytes, the whole example session,
  * both refusals, the over-long STAGE chunk, the canonical encoding and its SHA-256. The rest mirrors the unit tests of
- * crates/station-protocol/src/device.rs and codec.rs, plus what only C has to get right
+ * crates/station-protocol/src/device/ and codec.rs, plus what only C has to get right
  * (staging out of order in the scratch area, a failing port, debug output hygiene).
  *
  * Usage: test_vectors path/to/docs/protocol.md
@@ -676,7 +676,7 @@ static void test_stage_offsets_limits_and_order(void)
     char big[260];
     const char *r;
     current_test = "STAGE offsets, limits, order (4.4)";
-    /* 300 bytes of values, as device.rs's with_staging_capacity(300). */
+    /* 300 bytes of values, as the Rust model's with_staging_capacity(300). */
     new_device(&dev_a, &port_a, (uint16_t)(300 + DH_BLOB_OVERHEAD), 0);
     check(strcmp(words_of(ask(&dev_a, 1, "STAGE device_id 0 a")), "ERR STAGE NO_SESSION") == 0,
           "no session");
@@ -746,7 +746,7 @@ static void test_stage_offsets_limits_and_order(void)
 
 /* Firmware README, spec note 3: a STAGE chunk word over 128 bytes is BAD_FRAME (spec 4.4), a
  * parse error: answered without a session, nothing staged, the cache untouched. The refusal
- * the document shows in 8.2 is fed as it stands; device.rs has the same test. */
+ * the document shows in 8.2 is fed as it stands; the Rust model (device/tests.rs) has the same test. */
 static void test_stage_chunk_over_128_escaped_bytes_is_refused(void)
 {
     char block[1024], req[512], want[512], words[400], f[512], first[512];
