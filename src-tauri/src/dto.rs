@@ -307,6 +307,9 @@ pub enum FlashRequest {
     },
 }
 
+/// The credential pool, as the service reports it.
+pub use station_service::PoolStatus;
+
 /// A flash that was started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct FlashStarted {

@@ -101,6 +101,7 @@ impl Flasher {
                 operator: None,
                 bench_dir: Some(bench_dir),
                 thread_nice: Some(FLASH_THREAD_NICE),
+                pool: true,
             },
         )))
     }
@@ -108,6 +109,11 @@ impl Flasher {
     /// The ports with a flash running now.
     pub fn busy_ports(&self) -> Vec<String> {
         self.0.busy_ports()
+    }
+
+    /// The credential pool: sets ready, and how many it keeps ready for the ports in use.
+    pub fn pool_status(&self) -> Option<station_service::PoolStatus> {
+        self.0.pool_status()
     }
 
     /// Which device the unit on `port` holds. Blocks for a few round trips: call it off the

@@ -45,6 +45,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             station::list_ports,
             station::start_flash,
             station::busy_ports,
+            station::pool_status,
             station::shift,
             station::new_shift,
             batches::list_batches,

@@ -406,6 +406,14 @@ pub fn recover(flasher: &Flasher, args: &UnitArgs, out: &mut impl Write) -> Resu
     Ok(exit_for(&reports))
 }
 
+/// `; credentials ready: N of M (algorithm)` while the flasher keeps a pool.
+fn pool_line(flasher: &Flasher) -> String {
+    flasher.pool_status().map_or_else(String::new, |p| {
+        let at = p.algorithm.map(|a| format!(" at {a}")).unwrap_or_default();
+        format!("; credentials ready: {} of {}{at}", p.ready, p.target)
+    })
+}
+
 /// Flash every unit that is plugged in, one after another per port, until interrupted or
 /// `--count` units are done. A port is flashed once per arrival: unplug and plug in the next.
 pub fn watch(flasher: &Flasher, args: &WatchArgs, out: &mut impl Write) -> Result<u8, CoreError> {
@@ -422,7 +430,11 @@ pub fn watch(flasher: &Flasher, args: &WatchArgs, out: &mut impl Write) -> Resul
         );
         Ok(ports)
     });
-    eprintln!("watching for units; plug one in (Ctrl-C to stop)");
+    flasher.expect_ports(&args.port);
+    eprintln!(
+        "watching for units{}; plug one in (Ctrl-C to stop)",
+        pool_line(flasher)
+    );
     let mut done = 0u32;
     let mut first_failure: Option<u8> = None;
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -436,7 +448,12 @@ pub fn watch(flasher: &Flasher, args: &WatchArgs, out: &mut impl Write) -> Resul
                     if !seen.insert(info.path.clone()) {
                         continue;
                     }
-                    eprintln!("[{}] unit arrived: {}", info.path, port_line(&info));
+                    eprintln!(
+                        "[{}] unit arrived: {}{}",
+                        info.path,
+                        port_line(&info),
+                        pool_line(flasher)
+                    );
                     let reports = flasher.run_ports(
                         std::slice::from_ref(&info.path),
                         &request,

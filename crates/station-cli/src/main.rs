@@ -65,22 +65,24 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         Command::Verify(v) => records_cmd::verify(s, v, &mut out),
         Command::Settings(c) => records_cmd::settings(s, c, &mut out),
         Command::Ports(a) => flash_cmd::ports(&a, &mut out),
-        Command::Flash(a) => flash_cmd::flash(&flasher(s, operator), &a, &mut out),
-        Command::Reflash(a) => flash_cmd::reflash(&flasher(s, operator), &a, &mut out),
-        Command::Identify(a) => flash_cmd::identify(&flasher(s, operator), &a, &mut out),
-        Command::Recover(a) => flash_cmd::recover(&flasher(s, operator), &a, &mut out),
-        Command::Watch(a) => flash_cmd::watch(&flasher(s, operator), &a, &mut out),
+        Command::Flash(a) => flash_cmd::flash(&flasher(s, operator, false), &a, &mut out),
+        Command::Reflash(a) => flash_cmd::reflash(&flasher(s, operator, false), &a, &mut out),
+        Command::Identify(a) => flash_cmd::identify(&flasher(s, operator, false), &a, &mut out),
+        Command::Recover(a) => flash_cmd::recover(&flasher(s, operator, false), &a, &mut out),
+        Command::Watch(a) => flash_cmd::watch(&flasher(s, operator, true), &a, &mut out),
         Command::Sync(c) => sync_cmd::run(s, c, &mut out),
     }
 }
 
 /// The CLI's flasher: the service's, with the operator named for this run and no simulated
-/// ports (the CLI names a simulator's pty path instead).
-fn flasher(store: &Store, operator: Option<&str>) -> Flasher {
+/// ports (the CLI names a simulator's pty path instead). `watch` keeps a credential pool warm
+/// between units; a one-shot command would only wait for the pool it fills.
+fn flasher(store: &Store, operator: Option<&str>, pool: bool) -> Flasher {
     Flasher::new(
         store.path(),
         FlasherOptions {
             operator: operator.map(str::to_owned),
+            pool,
             ..FlasherOptions::default()
         },
     )

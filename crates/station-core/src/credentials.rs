@@ -275,6 +275,11 @@ impl Hasher {
         }
     }
 
+    /// The setting this hasher makes hashes at.
+    pub fn algorithm(&self) -> HashAlgorithm {
+        self.algorithm
+    }
+
     /// Hash a password into Django's encoded form with a fresh Django-style salt.
     pub fn hash(&mut self, password: &Secret) -> Result<String> {
         let salt = django_salt()?;
@@ -406,19 +411,97 @@ pub fn issue(
     generation: u32,
     hasher: &mut Hasher,
 ) -> Result<IssuedCredentials> {
-    let mqtt_password = Secret::generate_password()?;
-    let api_key = Secret::generate_api_key()?;
-    let password_hash = hasher.hash(&mqtt_password)?;
-    let api_key_fingerprint = api_key_fingerprint(&api_key);
-    Ok(IssuedCredentials {
-        device_id: device_id.to_owned(),
-        generation,
-        mqtt_username: mqtt_username.to_owned(),
-        mqtt_password,
-        api_key,
-        password_hash,
-        api_key_fingerprint,
-    })
+    Ok(CredentialSet::generate_with(hasher)?.issue(device_id, mqtt_username, generation))
+}
+
+/// A complete set of credentials made ahead of the flash that will issue it: a fresh password
+/// and api key, the password's hash and the api key's fingerprint, all made at one
+/// [`HashAlgorithm`]. It belongs to no device until [`Store::begin_flash_with`] issues it, and
+/// it is consumed then, so one set is issued at most once. The plaintext halves are
+/// [`Secret`]s (zeroized on drop); there is no `Serialize`, and `Debug` shows no secret.
+///
+/// [`Store::begin_flash_with`]: crate::Store::begin_flash_with
+pub struct CredentialSet {
+    algorithm: HashAlgorithm,
+    mqtt_password: Secret,
+    api_key: Secret,
+    password_hash: String,
+    api_key_fingerprint: String,
+}
+
+impl CredentialSet {
+    /// Make a set at `algorithm` (the slow part is the hash).
+    pub fn generate(algorithm: &HashAlgorithm) -> Result<Self> {
+        Self::generate_with(&mut Hasher::new(*algorithm))
+    }
+
+    /// Make a set with `hasher`, which keeps Argon2's working memory between sets.
+    pub fn generate_with(hasher: &mut Hasher) -> Result<Self> {
+        let mqtt_password = Secret::generate_password()?;
+        let api_key = Secret::generate_api_key()?;
+        let password_hash = hasher.hash(&mqtt_password)?;
+        Ok(CredentialSet {
+            algorithm: hasher.algorithm(),
+            api_key_fingerprint: api_key_fingerprint(&api_key),
+            mqtt_password,
+            api_key,
+            password_hash,
+        })
+    }
+
+    /// The setting the password's hash was made at.
+    pub fn algorithm(&self) -> &HashAlgorithm {
+        &self.algorithm
+    }
+
+    /// The password's hash, in Django's encoded form.
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+
+    pub fn api_key_fingerprint(&self) -> &str {
+        &self.api_key_fingerprint
+    }
+
+    /// The api key's plaintext, for the pending record only (see `rotation`).
+    pub(crate) fn api_key(&self) -> &Secret {
+        &self.api_key
+    }
+
+    /// The plaintext password and api key, for tests that prove a set never reached a disk.
+    #[doc(hidden)]
+    pub fn plaintexts_for_tests(&self) -> (&str, &str) {
+        (self.mqtt_password.expose(), self.api_key.expose())
+    }
+
+    /// Hand the set to `device_id` as its credential generation `generation`.
+    pub fn issue(self, device_id: &str, mqtt_username: &str, generation: u32) -> IssuedCredentials {
+        IssuedCredentials {
+            device_id: device_id.to_owned(),
+            generation,
+            mqtt_username: mqtt_username.to_owned(),
+            mqtt_password: self.mqtt_password,
+            api_key: self.api_key,
+            password_hash: self.password_hash,
+            api_key_fingerprint: self.api_key_fingerprint,
+        }
+    }
+}
+
+impl fmt::Debug for CredentialSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialSet")
+            .field("algorithm", &self.algorithm)
+            .field("secrets", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Where a [`Store`](crate::Store) takes sets made ahead of time (the station's credential
+/// pool). `take` hands a set out at most once and only one made at `algorithm`; `None` means
+/// the flash computes its own, as it would without a source.
+pub trait CredentialSource: Send + Sync {
+    fn take(&self, algorithm: &HashAlgorithm) -> Option<CredentialSet>;
 }
 
 #[cfg(test)]
@@ -541,6 +624,29 @@ mod tests {
         assert!("md5".parse::<HashAlgorithm>().is_err());
         assert!("argon2:q=1".parse::<HashAlgorithm>().is_err());
         assert!("argon2:m=1".parse::<HashAlgorithm>().is_err());
+    }
+
+    #[test]
+    fn a_credential_set_verifies_shows_no_secret_and_issues_its_own_plaintexts() {
+        let set = CredentialSet::generate(&FAST_ARGON2).expect("set");
+        assert_eq!(set.algorithm(), &FAST_ARGON2);
+        let (password, api_key) = set.plaintexts_for_tests();
+        let (password, api_key) = (password.to_owned(), api_key.to_owned());
+        let shown = format!("{set:?}");
+        assert!(
+            !shown.contains(&password) && !shown.contains(&api_key),
+            "{shown}"
+        );
+        assert!(!shown.contains(set.password_hash()));
+        let issued = set.issue("d-001", "u-1", 3);
+        assert_eq!(issued.mqtt_password.expose(), password);
+        assert_eq!(issued.api_key.expose(), api_key);
+        assert_eq!(
+            issued.api_key_fingerprint,
+            api_key_fingerprint(&issued.api_key)
+        );
+        assert!(verify_password(&issued.mqtt_password, &issued.password_hash).expect("verify"));
+        assert_eq!((issued.device_id.as_str(), issued.generation), ("d-001", 3));
     }
 
     #[test]

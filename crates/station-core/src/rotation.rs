@@ -10,10 +10,13 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use crate::batches::{allocate_numbers, insert_device};
-use crate::credentials::{self, IssuedCredentials};
+use std::sync::Arc;
+
+use crate::credentials::{self, CredentialSet, CredentialSource, IssuedCredentials};
 use crate::devices::{enqueue_sync, event, record_event, Actor, Device, DeviceFilter};
 use crate::error::{CoreError, Result};
 use crate::naming;
+use crate::settings::key;
 use crate::store::{now, Store};
 use crate::types::DeviceType;
 
@@ -123,24 +126,71 @@ impl Store {
     /// it pending is one transaction, so two ports flashing one batch never take the same
     /// device. The plaintext is returned to the flasher, which writes it to the device and then
     /// calls [`Store::confirm_flash`], [`Store::fail_flash`] or [`Store::flash_outcome_unknown`].
+    /// The set comes from the store's [`CredentialSource`] when it has one ready, else it is
+    /// computed here (see [`Store::begin_flash_with`]).
     pub fn begin_flash(
         &mut self,
         target: &FlashTarget,
         hardware_id: &str,
         actor: &Actor,
     ) -> Result<IssuedCredentials> {
+        self.begin_flash_with(target, hardware_id, actor, None)
+    }
+
+    /// [`Store::begin_flash`] issuing `set` when it is given and was made at the store's hash
+    /// setting. A set made at another setting is dropped (zeroized) and a fresh one computed in
+    /// its place, and the setting is read again inside the transaction: should it change
+    /// between the hash and the write, the set is made again, so a settings change never
+    /// issues a set made at the old setting.
+    pub fn begin_flash_with(
+        &mut self,
+        target: &FlashTarget,
+        hardware_id: &str,
+        actor: &Actor,
+        set: Option<CredentialSet>,
+    ) -> Result<IssuedCredentials> {
         let checked = self.check_target(target)?;
-        // Hash before taking the write lock: it is the slow part and needs no id.
+        let mut offered = set;
+        for _ in 0..SETTING_RACE_ATTEMPTS {
+            // Hash before taking the write lock: it is the slow part and needs no id.
+            let setting = self.setting(key::HASH_ALGORITHM)?;
+            let set = self.ready_set(offered.take())?;
+            let marked = self.write(|tx| {
+                if stored_setting(tx, key::HASH_ALGORITHM)? != setting {
+                    return Ok(None);
+                }
+                let pk = choose_device(tx, &checked, actor)?;
+                mark_pending(tx, pk, &set, hardware_id, actor).map(Some)
+            })?;
+            match marked {
+                Some((device_id, username, generation)) => {
+                    return Ok(set.issue(&device_id, &username, generation))
+                }
+                None => offered = Some(set),
+            }
+        }
+        Err(CoreError::Conflict {
+            problem: "the password hash setting kept changing while credentials were issued".into(),
+            fix: "finish changing the hash setting, then flash the unit again".into(),
+        })
+    }
+
+    /// Take sets ahead of time from `source` (the station's credential pool), or stop (`None`).
+    pub fn use_credential_source(&mut self, source: Option<Arc<dyn CredentialSource>>) {
+        self.credential_source = source;
+    }
+
+    /// A set at the store's hash setting: `offered`, else one from the credential source, else
+    /// a fresh one. A set made at another setting is dropped, which zeroizes its secrets.
+    fn ready_set(&self, offered: Option<CredentialSet>) -> Result<CredentialSet> {
         let algorithm = self.hash_algorithm()?;
-        let mut creds = credentials::issue("", "", 0, &mut credentials::Hasher::new(algorithm))?;
-        let (device_id, mqtt_username, generation) = self.write(|tx| {
-            let pk = choose_device(tx, &checked, actor)?;
-            mark_pending(tx, pk, &creds, hardware_id, actor)
-        })?;
-        creds.device_id = device_id;
-        creds.mqtt_username = mqtt_username;
-        creds.generation = generation;
-        Ok(creds)
+        let ready = offered
+            .or_else(|| self.credential_source.as_ref()?.take(&algorithm))
+            .filter(|set| set.algorithm() == &algorithm);
+        match ready {
+            Some(set) => Ok(set),
+            None => CredentialSet::generate(&algorithm),
+        }
     }
 
     /// What can be checked of a flash target before the write lock: the prefix is valid and
@@ -306,6 +356,19 @@ impl Store {
     }
 }
 
+/// How often `begin_flash_with` makes a set again when the hash setting changed under it;
+/// beyond this someone is changing settings in a loop, and the flash stops instead.
+const SETTING_RACE_ATTEMPTS: usize = 3;
+
+/// A setting's stored text inside a transaction (`None` while unset).
+fn stored_setting(tx: &Transaction<'_>, key: &str) -> Result<Option<String>> {
+    Ok(tx
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
 /// A [`FlashTarget`] whose type or batch was found before the transaction began.
 enum CheckedTarget<'t> {
     Device(&'t str),
@@ -360,7 +423,7 @@ fn choose_device(tx: &Transaction<'_>, target: &CheckedTarget<'_>, actor: &Actor
 fn mark_pending(
     tx: &Transaction<'_>,
     pk: i64,
-    creds: &IssuedCredentials,
+    creds: &CredentialSet,
     hardware_id: &str,
     actor: &Actor,
 ) -> Result<(String, String, u32)> {
@@ -392,9 +455,9 @@ fn mark_pending(
         params![
             pk,
             generation,
-            creds.password_hash,
-            creds.api_key.expose(),
-            creds.api_key_fingerprint,
+            creds.password_hash(),
+            creds.api_key().expose(),
+            creds.api_key_fingerprint(),
             ts,
             hardware_id
         ],
@@ -547,6 +610,78 @@ mod tests {
         all.into_iter()
             .filter_map(|d| d.pending_generation.map(|g| (d.device_id, g)))
             .collect()
+    }
+
+    fn pending_hash(store: &Store, device_id: &str) -> (String, String) {
+        store
+            .conn()
+            .query_row(
+                "SELECT pending_password_hash, pending_api_key_fingerprint FROM devices
+                 WHERE device_id = ?1",
+                [device_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("pending hash")
+    }
+
+    const OLD_SETTING: credentials::HashAlgorithm =
+        credentials::HashAlgorithm::Pbkdf2Sha256 { iterations: 1000 };
+
+    /// A set made ahead is issued as it is: the device's pending record is its hash and
+    /// fingerprint, and the unit gets its plaintexts.
+    #[test]
+    fn begin_flash_with_issues_a_set_made_ahead_at_the_store_setting() {
+        let (_dir, mut store, actor) = store();
+        let batch = batch_of(&mut store, &actor, 1);
+        let algorithm = store.hash_algorithm().expect("setting");
+        let set = CredentialSet::generate(&algorithm).expect("set");
+        let (hash, fingerprint) = (
+            set.password_hash().to_owned(),
+            set.api_key_fingerprint().to_owned(),
+        );
+        let password = set.plaintexts_for_tests().0.to_owned();
+        let creds = store
+            .begin_flash_with(&FlashTarget::NextInBatch(batch), UNIT, &actor, Some(set))
+            .expect("begin");
+        assert_eq!(creds.mqtt_password.expose(), password);
+        assert_eq!(pending_hash(&store, &creds.device_id), (hash, fingerprint));
+        assert!(
+            credentials::verify_password(&creds.mqtt_password, &creds.password_hash)
+                .expect("verify")
+        );
+    }
+
+    /// A set made before the hash setting changed is never issued: a fresh one at the new
+    /// setting takes its place, whether it was handed in or came from the credential source.
+    #[test]
+    fn a_set_made_at_another_hash_setting_is_refused_and_made_again() {
+        struct Stale;
+        impl CredentialSource for Stale {
+            fn take(&self, _: &credentials::HashAlgorithm) -> Option<CredentialSet> {
+                CredentialSet::generate(&OLD_SETTING).ok()
+            }
+        }
+        let (_dir, mut store, actor) = store();
+        let batch = batch_of(&mut store, &actor, 2);
+        let target = FlashTarget::NextInBatch(batch);
+        let stale = CredentialSet::generate(&OLD_SETTING).expect("set");
+        let stale_password = stale.plaintexts_for_tests().0.to_owned();
+        let a = store
+            .begin_flash_with(&target, UNIT, &actor, Some(stale))
+            .expect("begin");
+        store.use_credential_source(Some(Arc::new(Stale)));
+        let b = store.begin_flash(&target, "0A0B", &actor).expect("begin");
+        for creds in [&a, &b] {
+            assert!(
+                creds.password_hash.starts_with("argon2$"),
+                "{}",
+                creds.password_hash
+            );
+            assert!(pending_hash(&store, &creds.device_id)
+                .0
+                .starts_with("argon2$"));
+        }
+        assert_ne!(a.mqtt_password.expose(), stale_password);
     }
 
     /// Two ports flashing one batch each take their own device, lowest number first; a new

@@ -24,6 +24,7 @@ use crate::bench::{is_sim_port, SimBench, SimUnit};
 use crate::hooks::Hooks;
 use crate::ids;
 use crate::operator;
+use crate::pool::{CredentialPool, PoolStatus};
 use crate::request::FlashRequest;
 
 /// Where a running job reports. Called from the job's own thread.
@@ -81,6 +82,10 @@ pub struct FlasherOptions {
     /// Run flashing threads this much nicer than the process (Linux), so a window stays smooth
     /// while passwords are hashed.
     pub thread_nice: Option<i32>,
+    /// Keep a [`CredentialPool`] warm, so a flash takes a set made ahead instead of hashing:
+    /// for faces that flash unit after unit (`station watch`, the app). A one-shot flash
+    /// gains nothing from it.
+    pub pool: bool,
 }
 
 /// Starts jobs and remembers which ports are busy.
@@ -90,6 +95,7 @@ pub struct Flasher {
     bench: Option<SimBench>,
     busy: Arc<Mutex<HashSet<String>>>,
     next_job: AtomicU32,
+    pool: Option<CredentialPool>,
 }
 
 /// Frees the port when the job ends, however it ends.
@@ -146,12 +152,40 @@ pub fn port_names(ports: &[String]) -> Result<Vec<String>> {
 
 impl Flasher {
     pub fn new(db: impl Into<PathBuf>, options: FlasherOptions) -> Self {
+        let db = db.into();
+        let pool = options
+            .pool
+            .then(|| CredentialPool::start(&db, options.thread_nice))
+            .and_then(|started| {
+                // Without a pool every flash hashes its own set, as before: slower, not wrong.
+                started
+                    .map_err(|e| tracing::warn!(error = %e, "flashing without a credential pool"))
+                    .ok()
+            });
         Flasher {
-            db: db.into(),
+            db,
             bench: options.bench_dir.clone().map(SimBench::new),
             options,
             busy: Arc::new(Mutex::new(HashSet::new())),
             next_job: AtomicU32::new(1),
+            pool,
+        }
+    }
+
+    /// The credential pool's state; `None` when this flasher keeps none.
+    pub fn pool_status(&self) -> Option<PoolStatus> {
+        self.pool.as_ref().map(CredentialPool::status)
+    }
+
+    /// The credential pool, when this flasher keeps one.
+    pub fn pool(&self) -> Option<&CredentialPool> {
+        self.pool.as_ref()
+    }
+
+    /// Units are coming on `ports` (a `watch`, a gang): warm the pool for them now.
+    pub fn expect_ports(&self, ports: &[String]) {
+        if let Some(pool) = &self.pool {
+            pool.expect_ports(ports);
         }
     }
 
@@ -213,7 +247,7 @@ impl Flasher {
             .name(format!("flash {port}"))
             .spawn(move || {
                 let _claim = claim;
-                this.lower_thread_priority();
+                lower_thread_priority(this.options.thread_nice);
                 let report = this.run_job(job_id, &thread_port, &request, &*sink);
                 sink.finished(&report);
             })
@@ -245,7 +279,7 @@ impl Flasher {
                 .map(|port| {
                     let job_id = self.job_id();
                     scope.spawn(move || {
-                        self.lower_thread_priority();
+                        lower_thread_priority(self.options.thread_nice);
                         let report = self.run_job(job_id, port, request, sink);
                         sink.finished(&report);
                         report
@@ -294,9 +328,11 @@ impl Flasher {
     ) -> JobReport {
         let started = Instant::now();
         let mut id_note = None;
+        let _job = self.pool.as_ref().map(|pool| pool.job(port));
         let result = Store::open(&self.db)
             .map_err(FlashFailure::from)
             .and_then(|mut store| {
+                store.use_credential_source(self.pool.as_ref().map(CredentialPool::source));
                 let result = self.flash(&mut store, port, request, &mut id_note, &mut |step| {
                     sink.progress(job_id, port, step)
                 });
@@ -360,20 +396,23 @@ impl Flasher {
         let fault = store.app_settings()?.sim_fault;
         bench.plug_in(port, request, store, fault).map(Some)
     }
+}
 
-    /// Hashing credentials (Argon2 at Django's parameters: 100 MB and most of a core, per port)
-    /// must not starve a window: a flashing thread may ask to run behind it. The serial
-    /// protocol's timeouts are hundreds of milliseconds, far above what a niced thread waits.
-    fn lower_thread_priority(&self) {
-        #[cfg(target_os = "linux")]
-        if let Some(nice) = self.options.thread_nice {
-            // On Linux the nice value belongs to the thread, so only this thread is lowered.
-            let tid = rustix::thread::gettid();
-            if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
-                tracing::debug!(error = %e, "cannot lower the flashing thread's priority");
-            }
+/// Hashing credentials (Argon2 at Django's parameters: 100 MB and most of a core, per port)
+/// must not starve a window: a flashing thread (and the credential pool's) may ask to run
+/// behind it. The serial protocol's timeouts are hundreds of milliseconds, far above what a
+/// niced thread waits.
+pub(crate) fn lower_thread_priority(nice: Option<i32>) {
+    #[cfg(target_os = "linux")]
+    if let Some(nice) = nice {
+        // On Linux the nice value belongs to the thread, so only this thread is lowered.
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+            tracing::debug!(error = %e, "cannot lower the thread's priority");
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// Count one flash into the shift (every face counts the same way) and tell the sink.

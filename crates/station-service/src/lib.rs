@@ -8,6 +8,7 @@
 //! - [`operator`]: who is operating, by one precedence;
 //! - [`ids`]: device ids leased from the server before any is minted;
 //! - [`records`]: batches, `provision`, rotation and deactivation with the above applied;
+//! - [`pool`]: credential sets made ahead of the flashes that issue them;
 //! - [`bench`]: the simulated units behind `sim:` ports;
 //! - [`request`]: what a face may ask the flasher to do.
 //!
@@ -19,8 +20,10 @@ pub mod flasher;
 pub mod hooks;
 pub mod ids;
 pub mod operator;
+pub mod pool;
 pub mod records;
 pub mod request;
 
 pub use flasher::{Flasher, FlasherOptions, JobReport, NoSink, Passed, Sink, Started};
+pub use pool::{CredentialPool, PoolStatus};
 pub use request::FlashRequest;

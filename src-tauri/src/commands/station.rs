@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tauri::{AppHandle, Manager, State};
 
-use crate::dto::{AppInfo, FlashRequest, FlashStarted, Port, Shift, StartupProblem};
+use crate::dto::{AppInfo, FlashRequest, FlashStarted, PoolStatus, Port, Shift, StartupProblem};
 use crate::error::{AppError, AppResult};
 use crate::ports;
 use crate::state::{AppState, Startup};
@@ -104,6 +104,14 @@ pub async fn start_flash(
 #[specta::specta]
 pub async fn busy_ports(state: State<'_, AppState>) -> AppResult<Vec<String>> {
     Ok(state.flasher.busy_ports())
+}
+
+/// The credential pool: sets made ahead so a flash need not wait for a hash; `None` when
+/// this station keeps none.
+#[tauri::command]
+#[specta::specta]
+pub async fn pool_status(state: State<'_, AppState>) -> AppResult<Option<PoolStatus>> {
+    Ok(state.flasher.pool_status())
 }
 
 #[tauri::command]

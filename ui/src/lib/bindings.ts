@@ -33,6 +33,11 @@ export const commands = {
 	startFlash: (port: string, request: FlashRequest) => typedError<FlashStarted, AppError>(__TAURI_INVOKE("start_flash", { port, request })),
 	/**  The ports with a flash running now. */
 	busyPorts: () => typedError<string[], AppError>(__TAURI_INVOKE("busy_ports")),
+	/**
+	 *  The credential pool: sets made ahead so a flash need not wait for a hash; `None` when
+	 *  this station keeps none.
+	 */
+	poolStatus: () => typedError<PoolStatus | null, AppError>(__TAURI_INVOKE("pool_status")),
 	shift: () => typedError<Shift, AppError>(__TAURI_INVOKE("shift")),
 	/**  Start counting a new shift from zero. */
 	newShift: () => typedError<Shift, AppError>(__TAURI_INVOKE("new_shift")),
@@ -341,6 +346,18 @@ export type NewBatch = {
 	device_type: string,
 	prefix: string,
 	count: number,
+};
+
+/**  What the pool holds now, for a face to show. */
+export type PoolStatus = {
+	/**  Sets ready to be issued. */
+	ready: number,
+	/**  How many it keeps ready for the ports in use. */
+	target: number,
+	/**  A set is being made now. */
+	filling: boolean,
+	/**  The hash setting the ready sets were made at (`None` before the store was read). */
+	algorithm: string | null,
 };
 
 /**  A port the station can flash through. */

@@ -1,7 +1,7 @@
 // The Station screen's logic: what to flash, on which ports, the big button, auto-flash on
-// plug, and the shift's counters. The screen only draws this state and calls these methods.
+// plug, the shift's counters and the credentials the station keeps ready. The screen only draws this state and calls these methods.
 
-import type { AppError, Batch, DeviceTypeInfo, FlashRequest, Port, Shift } from "./bindings";
+import type { AppError, Batch, DeviceTypeInfo, FlashRequest, PoolStatus, Port, Shift } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, onPortsChanged, onShiftChanged, toAppError } from "./ipc";
 
@@ -37,6 +37,8 @@ export class StationController {
   prefix = $state("");
   autoFlash = $state(false);
   shift: Shift | null = $state(null);
+  /** Credential sets made ahead of the flashes (`null`: no pool, or not known yet). */
+  pool: PoolStatus | null = $state(null);
   error: AppError | null = $state(null);
   loaded = $state(false);
   /** A load is in flight: what the screen shows may still change under the operator. */
@@ -104,11 +106,13 @@ export class StationController {
     }
     this.loaded = true;
     this.refreshing = false;
+    void this.refreshPool();
     if (!this.connected) {
       this.connected = true;
       await onPortsChanged((c) => void this.portsChanged(c.arrived));
       await onShiftChanged((s) => {
         this.shift = s;
+        void this.refreshPool();
       });
       this.board.onFinished(() => this.refreshBatchesSoon());
     }
@@ -152,6 +156,24 @@ export class StationController {
       this.batches = await call(commands.listBatches());
     } catch (e) {
       this.error = toAppError(e);
+    }
+  }
+
+  private poolTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Read the pool; while it refills (after a flash took a set), read it again shortly. */
+  async refreshPool(againMs = 1000): Promise<void> {
+    try {
+      this.pool = await call(commands.poolStatus());
+    } catch {
+      // Only a display: the flashes work the same without it.
+      this.pool = null;
+    }
+    if (this.pool && this.pool.ready < this.pool.target && !this.poolTimer) {
+      this.poolTimer = setTimeout(() => {
+        this.poolTimer = null;
+        void this.refreshPool(againMs);
+      }, againMs);
     }
   }
 

@@ -138,6 +138,17 @@ describe("station", () => {
     expect(s.shift?.passed).toBe(0);
   });
 
+  it("shows the credentials ready, reading the pool again only while it refills", async () => {
+    let reads = 0;
+    ipc(stationHandlers({ pool_status: () => ({ ready: Math.min(reads++, 2), target: 2, filling: true, algorithm: "argon2" }) }));
+    const s = make();
+    await s.refreshPool(5);
+    expect(s.pool?.ready).toBe(0);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(s.pool?.ready).toBe(2);
+    expect(reads).toBe(3);
+  });
+
   it("lists busy ports not selected any more as tiles too", async () => {
     ipc(stationHandlers());
     const s = make();

@@ -35,6 +35,11 @@ describe("station screen", () => {
     expect(ports[1].textContent).toContain("Simulated device");
   });
 
+  it("shows how many credential sets are ready", async () => {
+    const { target } = await render();
+    expect(target.querySelector("[data-testid=pool]")?.textContent).toContain("Credentials ready 2");
+  });
+
   it("Enter anywhere on the screen presses the big button", async () => {
     const { calls, target } = await render();
     key(document.body, "Enter");

@@ -176,6 +176,7 @@ export function stationHandlers(over: Record<string, Handler> = {}): Record<stri
     new_shift: () => ({ ...shift, passed: 0, failed: 0, per_hour: null }),
     change_setting: () => settings(),
     start_flash: (a) => ({ job_id: ++job, port: a.port }),
+    pool_status: () => ({ ready: 2, target: 2, filling: false, algorithm: "argon2:m=102400,t=2,p=8" }),
     ...over,
   };
 }

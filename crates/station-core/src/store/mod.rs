@@ -90,6 +90,8 @@ impl KeyValueTable {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Credential sets made ahead of time (see `rotation`); none: every flash hashes its own.
+    pub(crate) credential_source: Option<std::sync::Arc<dyn crate::credentials::CredentialSource>>,
 }
 
 impl Store {
@@ -111,7 +113,11 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(|e| CoreError::from_sqlite(&path, e))?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            credential_source: None,
+        };
         store.configure()?;
         store.migrate()?;
         Ok(store)
