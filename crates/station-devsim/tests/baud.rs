@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use station_devsim::{SimHandle, SimOptions, Simulator};
+use station_devsim::{DropReplyRule, SimHandle, SimOptions, Simulator};
 use station_protocol::config::test_vector_config;
-use station_protocol::{spec, BaudSwitch, Client, SerialTransport, Transport};
+use station_protocol::{spec, BaudSwitch, Client, Command, SerialTransport, Transport};
 
 fn start(opts: SimOptions) -> SimHandle {
     Simulator::start(opts).expect("start simulator")
@@ -114,4 +114,26 @@ fn a_protocol_1_0_unit_is_written_at_115200() {
     let link = client.fast_wire(&id).expect("fast wire");
     assert_eq!((link.baud, link.switch), (115_200, BaudSwitch::NotOffered));
     write_and_check(&sim, &mut client, &id.hardware_id);
+}
+
+/// Found by the core's noisy-line test: a COMMIT reply lost at 921600 was retransmitted 3 s
+/// later at 921600, when the unit had been back at 115200 for 2 s, so every retransmission was
+/// lost and the flash ended "outcome unknown". A request unanswered at a faster rate now
+/// follows the unit's idle revert: the retransmission goes at 115200 and the reply cache
+/// answers it.
+#[test]
+fn regression_a_reply_lost_at_the_fast_rate_is_retransmitted_at_115200_and_the_write_passes() {
+    for command in [Command::Commit, Command::Stage] {
+        let sim = start(SimOptions {
+            drop_replies: vec![DropReplyRule { command, count: 1 }],
+            ..SimOptions::default()
+        });
+        let mut client = open(&sim);
+        let id = client.hello().expect("hello");
+        let link = client.fast_wire(&id).expect("fast wire");
+        assert_eq!(link.switch, BaudSwitch::Switched);
+        write_and_check(&sim, &mut client, &id.hardware_id);
+        let stats = client.stats();
+        assert_eq!((stats.retries, stats.link_baud), (1, 115_200), "{command}");
+    }
 }

@@ -371,12 +371,14 @@ impl<T: Transport> Client<T> {
             sends += 1;
             debug!(command = %command, seq, attempt = sends, "send");
             self.send(&frame, command)?;
-            let deadline = Instant::now() + command.timeout();
+            let sent_at = Instant::now();
+            let deadline = sent_at + command.timeout();
             match self.wait_reply(seq, command, deadline)? {
                 None => {
                     self.stats.timeouts += 1;
                     timeouts += 1;
                     warn!(command = %command, seq, attempt = sends, "no reply");
+                    self.follow_idle_revert(sent_at)?;
                     if timeouts >= max_attempts {
                         return Err(ProtocolError::Timeout {
                             command,

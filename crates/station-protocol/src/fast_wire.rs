@@ -6,7 +6,9 @@
 //! session; when the unit does not answer at the new rate the station returns to 115200, waits
 //! until the unit's own idle revert ([`spec::BAUD_IDLE_REVERT`]) must have happened, and says
 //! HELLO again. Only a unit that answers at neither rate is an error, and then the write would
-//! have failed anyway.
+//! have failed anyway. Once switched, any request left unanswered takes the link back to
+//! 115200 the same way ([`Client::follow_idle_revert`]), so a lost reply costs a retransmission
+//! at 115200, never the job.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,11 @@ use crate::error_code::DeviceErrorCode;
 use crate::message::{HelloInfo, Reply, Request};
 use crate::spec;
 use crate::transport::Transport;
+
+/// Added to [`spec::BAUD_IDLE_REVERT`] before the station counts on a unit being back at
+/// 115200: a device checks its timer in its main loop and hears our frame a little after we
+/// sent it, so it reverts a few milliseconds late (the simulator up to its 20 ms poll).
+const REVERT_MARGIN: Duration = Duration::from_millis(50);
 
 /// How [`Client::fast_wire`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +148,12 @@ impl<T: Transport> Client<T> {
             warn!(rate, error = %e, "the adapter refused a rate it took a moment ago");
             return self.fall_back();
         }
-        self.baud = rate;
+        // `self.baud` follows only once the unit answered: until then a timeout must not take
+        // `follow_idle_revert`'s path (the procedure's own fallback below does).
         std::thread::sleep(spec::BAUD_SETTLE);
         match self.hello_info(spec::HELLO_ATTEMPTS_AFTER_BAUD) {
             Ok(info) if info.hardware_id.eq_ignore_ascii_case(hardware_id) => {
+                self.baud = rate;
                 Ok(BaudSwitch::Switched)
             }
             Ok(_) => {
@@ -166,7 +175,7 @@ impl<T: Transport> Client<T> {
         self.transport.set_baud_rate(spec::BAUD_RATE)?;
         self.baud = spec::BAUD_RATE;
         if let Some(last) = self.last_reply {
-            let reverted = last + spec::BAUD_IDLE_REVERT;
+            let reverted = last + spec::BAUD_IDLE_REVERT + REVERT_MARGIN;
             let now = Instant::now();
             if reverted > now {
                 std::thread::sleep(reverted - now);
@@ -174,6 +183,30 @@ impl<T: Transport> Client<T> {
         }
         self.hello_info(spec::HELLO_ATTEMPTS)?;
         Ok(BaudSwitch::FellBack)
+    }
+
+    /// A request sent at `sent_at` went unanswered while the link runs above 115200. Whatever
+    /// was lost (our frame or the reply), the unit has heard nothing since, so once
+    /// [`spec::BAUD_IDLE_REVERT`] has passed from `sent_at` it is back at 115200: wait for that,
+    /// follow it, and let the caller retransmit there (the same frame, so the reply cache keeps
+    /// the retransmission idempotent). Without this, a lost COMMIT reply (3 s timeout) would be
+    /// retransmitted at a rate the unit had left two seconds before.
+    pub(crate) fn follow_idle_revert(&mut self, sent_at: Instant) -> Result<(), ProtocolError> {
+        if self.baud == spec::BAUD_RATE {
+            return Ok(());
+        }
+        let reverted = sent_at + spec::BAUD_IDLE_REVERT + REVERT_MARGIN;
+        let now = Instant::now();
+        if reverted > now {
+            std::thread::sleep(reverted - now);
+        }
+        warn!(
+            from = self.baud,
+            "no reply at the faster rate; continuing at 115200"
+        );
+        self.transport.set_baud_rate(spec::BAUD_RATE)?;
+        self.baud = spec::BAUD_RATE;
+        Ok(())
     }
 
     /// HELLO alone (no READ), giving up after `attempts` unanswered sends.
