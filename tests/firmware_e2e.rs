@@ -1368,8 +1368,16 @@ fn c_host_answers_byte_for_byte_like_the_rust_device_model() {
     let mut commits = 0;
     for case in 0..cases {
         let stream = random_stream(&mut rng);
-        let mut model =
-            DeviceModel::new(MemoryStorage::default(), DIFF_HWID, DIFF_FW).expect("device model");
+        // The model offers BAUD (spec §10.1) exactly when the C module has it (h-baudc).
+        let c_has_baud = include_str!("../firmware/include/dh_spec.h").contains("DH_CMD_BAUD");
+        let rates: &[u32] = if c_has_baud {
+            &spec::FAST_BAUD_RATES
+        } else {
+            &[]
+        };
+        let mut model = DeviceModel::new(MemoryStorage::default(), DIFF_HWID, DIFF_FW)
+            .expect("device model")
+            .with_baud_rates(rates);
         let expected = model.feed(&stream);
         let flash = dir.path().join(format!("case{case}.blob"));
         let mut child = Command::new(&bin)

@@ -200,9 +200,15 @@ fn print_pass(out: &mut impl Write, p: &Passed) -> Result<(), CoreError> {
         )
         .map_err(stdout_err)?;
     }
+    // The write's line speed (spec §10.1); a unit without BAUD is named as such.
+    let link = if o.protocol_1_0_unit {
+        format!("; protocol 1.0 unit: {} baud)", o.link_baud)
+    } else {
+        format!(") at {} baud", o.link_baud)
+    };
     writeln!(
         out,
-        "PASS {}  {} generation {} into unit {} (firmware {}) in {:.1} s",
+        "PASS {}  {} generation {} into unit {} (firmware {}{link} in {:.1} s",
         o.device.device_id,
         if o.rotated { "rotated to" } else { "flashed" },
         o.device.generation,

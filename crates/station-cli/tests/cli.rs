@@ -612,6 +612,17 @@ mod serial {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(text.starts_with("PASS farm-weatherstation-001"), "{text}");
+        assert!(text.contains(") at 921600 baud in "), "{text}");
+        let v1_unit = SimOptions {
+            baud_rates: Vec::new(),
+            ..SimOptions::default()
+        };
+        let v1 = sim(s.dir.path(), "u1-0", v1_unit);
+        let v1_out = s.ok(&["flash", "--port", v1.port_path(), "--batch", "1"]);
+        assert!(
+            v1_out.contains("; protocol 1.0 unit: 115200 baud) in "),
+            "{v1_out}"
+        );
         assert!(
             stderr(&out).contains("identify") && stderr(&out).contains("verify"),
             "progress"

@@ -4,7 +4,9 @@
 //!
 //! The order is what makes it safe: the unit is identified first (and any earlier flash left
 //! unresolved on it is settled from what it reports); credentials are issued as a *pending*
-//! generation (hash only on disk); they are staged and committed with a digest and the unit's
+//! generation (hash only on disk); just before the write, the link moves to a faster rate when
+//! the unit offers `BAUD` (a failed switch falls back to 115200 and is never a failed flash,
+//! spec §10.1); they are staged and committed with a digest and the unit's
 //! hardware id, so the unit refuses a corrupted write or a swapped unit; only when the unit
 //! confirms does the record become current and get queued for the server, in one transaction.
 //! A commit whose outcome is unknown stays pending until the unit is asked again.
@@ -22,7 +24,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use station_protocol::{
-    Client, ClientStats, DeviceConfig, Identity, ProtocolError, Transport, WriteStep,
+    spec, Client, ClientStats, DeviceConfig, Identity, ProtocolError, Transport, WriteStep,
 };
 
 use crate::credentials::IssuedCredentials;
@@ -89,6 +91,10 @@ pub struct FlashOutcome {
     pub rotated: bool,
     /// Earlier unconfirmed flashes settled on the way, `(device id, what became of it)`.
     pub recovered: Vec<(String, Resolution)>,
+    /// The line speed the write ran at (115200 unless the unit took a faster one, spec §10.1).
+    pub link_baud: u32,
+    /// The unit does not offer `BAUD`: a protocol 1.0 unit, always written at 115200.
+    pub protocol_1_0_unit: bool,
     #[serde(skip)]
     pub stats: ClientStats,
     pub elapsed_ms: u64,
@@ -361,7 +367,7 @@ fn begin(
     })
 }
 
-/// Phase 3: stage and commit. `Ok(Err(e))` is a protocol failure for `settle_commit` to
+/// Phase 3: the faster wire when the unit offers it, then stage and commit. `Ok(Err(e))` is a protocol failure for `settle_commit` to
 /// record; `Err` is a failure already recorded (the config could not even be built).
 fn write<T: Transport>(
     store: &mut Store,
@@ -398,7 +404,12 @@ fn write<T: Transport>(
         WriteStep::Commit => progress(FlashStep::Verify),
         WriteStep::Done => {}
     };
-    let written = client.write_config(&cfg, &identity.hardware_id, &mut on_step);
+    // Right before BEGIN: the unit's idle revert must not run out between switch and write.
+    // An error here means the unit answers at neither rate; the write would fail the same way.
+    let written = match client.fast_wire(identity) {
+        Ok(_) => client.write_config(&cfg, &identity.hardware_id, &mut on_step),
+        Err(e) => Err(e),
+    };
     drop(cfg);
     Ok(written)
 }
@@ -542,13 +553,16 @@ impl Done {
         client: &Client<T>,
         started: Instant,
     ) -> FlashOutcome {
+        let stats = client.stats();
         FlashOutcome {
+            protocol_1_0_unit: !identity.has_capability(spec::CAP_BAUD),
             device: self.device,
             hardware_id: identity.hardware_id,
             firmware_version: identity.firmware_version,
             rotated: self.rotated,
             recovered,
-            stats: client.stats(),
+            link_baud: stats.link_baud,
+            stats,
             elapsed_ms: started.elapsed().as_millis() as u64,
         }
     }

@@ -1025,3 +1025,81 @@ fn a_flashed_device_never_carries_an_old_flash_error() {
         "a flashed device carries a flash_error"
     );
 }
+
+// ---- Version 1.1's faster wire (spec §10.1): the write's rate, and a failed switch that is
+// ---- never a failed flash.
+
+/// Provisions a new device into a simulator started with `opts`; the record and the unit agree.
+fn provision_with(opts: SimOptions) -> (Bench, SimHandle, flash::FlashOutcome) {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim("u1", opts);
+    let out = b.run(&sim, &provision(batch)).expect("flash passes");
+    assert_eq!(out.device.flash_state, FlashState::Flashed);
+    let held = sim.flash_contents().expect("unit holds a config");
+    assert_consistent(&b.t.store, Some(&held), &out.device.device_id);
+    (b, sim, out)
+}
+
+#[test]
+fn a_unit_offering_baud_is_written_at_921600_and_holds_what_the_record_says() {
+    let (_b, _sim, out) = provision_with(SimOptions {
+        baud: Some(station_protocol::spec::BAUD_RATE),
+        ..SimOptions::default()
+    });
+    assert_eq!(out.link_baud, 921_600);
+    assert!(!out.protocol_1_0_unit);
+    assert_eq!(out.stats.link_baud, 921_600);
+    assert_eq!(out.stats.retries, 0);
+}
+
+#[test]
+fn a_protocol_1_0_unit_still_provisions_at_115200_and_the_result_says_so() {
+    let (_b, _sim, out) = provision_with(SimOptions {
+        baud_rates: Vec::new(),
+        ..SimOptions::default()
+    });
+    assert_eq!(out.link_baud, 115_200);
+    assert!(out.protocol_1_0_unit);
+}
+
+#[test]
+fn an_unreachable_rate_still_passes_at_115200_about_a_second_later() {
+    let (_b, _sim, out) = provision_with(SimOptions {
+        baud_unreachable: true,
+        ..SimOptions::default()
+    });
+    assert_eq!(out.link_baud, 115_200);
+    assert!(
+        !out.protocol_1_0_unit,
+        "the unit offered BAUD; the line could not run it"
+    );
+    let revert = station_protocol::spec::BAUD_IDLE_REVERT.as_millis() as u64;
+    assert!(
+        (revert..revert + 1500).contains(&out.stats.baud_switch_ms),
+        "the fallback cost {} ms",
+        out.stats.baud_switch_ms
+    );
+}
+
+#[test]
+fn a_rate_the_unit_lacks_falls_to_the_next_and_the_flash_runs_there() {
+    let (_b, _sim, out) = provision_with(SimOptions {
+        baud_rates: vec![460_800],
+        ..SimOptions::default()
+    });
+    assert_eq!(out.link_baud, 460_800);
+}
+
+/// A re-flash switches too, and the unit (reset to 115200 when the port is opened again)
+/// is identified at 115200 first.
+#[test]
+fn a_reflash_after_a_fast_flash_identifies_at_115200_and_switches_again() {
+    let (mut b, sim, first) = provision_with(SimOptions::default());
+    assert_eq!(first.link_baud, 921_600);
+    let out = b.run(&sim, &reflash()).expect("re-flash passes");
+    assert!(out.rotated);
+    assert_eq!(out.link_baud, 921_600);
+    let held = sim.flash_contents().expect("unit holds a config");
+    assert_consistent(&b.t.store, Some(&held), &out.device.device_id);
+}
