@@ -40,6 +40,8 @@ const C_ONLY: &[&str] = &[
     "DH_INIT_BAD_FIRMWARE_VERSION",
     "DH_INIT_BAD_HARDWARE_ID",
     "DH_INIT_BAD_CAPACITY",
+    "DH_INIT_BAD_BAUD",
+    "DH_MAX_BAUD_RATES",
 ];
 
 /// Constants of `spec.rs` a device does not need, and why.
@@ -62,9 +64,14 @@ const STATION_ONLY: &[(&str, &str)] = &[
     ("BUSY_BACKOFF_START", "the station's backoff"),
     ("BUSY_BACKOFF_MAX", "the station's backoff"),
     (
-        "BAUD_RATE",
-        "set by the board's UART code (firmware/avr/main.c, checked by avr_example.rs)",
+        "BAUD_SETTLE",
+        "the station's pause after switching its own side",
     ),
+    (
+        "FAST_BAUD_RATES",
+        "the station's wish list; a device lists what its UART can run (struct dh_baud_port)",
+    ),
+    ("HELLO_ATTEMPTS_AFTER_BAUD", "the station retransmits"),
     ("BITS_PER_BYTE", "the station's wire-time estimate"),
     (
         "MAX_CAPABILITIES_LEN",
@@ -173,6 +180,27 @@ fn expected() -> Vec<Expect> {
             "DH_CAPABILITIES",
             s(spec::CAPABILITIES_V1.join(",").as_bytes()),
             "spec::CAPABILITIES_V1 joined with ','",
+        ),
+        e(
+            "DH_CAP_BAUD",
+            s(spec::CAP_BAUD.as_bytes()),
+            "spec::CAP_BAUD",
+        ),
+        e("DH_BAUD_DEFAULT", n(spec::BAUD_RATE), "spec::BAUD_RATE"),
+        e(
+            "DH_BAUD_IDLE_REVERT_MS",
+            n(spec::BAUD_IDLE_REVERT.as_millis()),
+            "spec::BAUD_IDLE_REVERT in ms",
+        ),
+        e(
+            "DH_TIMEOUT_BAUD_MS",
+            n(spec::TIMEOUT_BAUD.as_millis()),
+            "spec::TIMEOUT_BAUD in ms",
+        ),
+        e(
+            "DH_BAUD_ATTEMPTS",
+            n(spec::BAUD_ATTEMPTS),
+            "spec::BAUD_ATTEMPTS",
         ),
         e(
             "DH_MAX_HWID_BYTES",
@@ -398,12 +426,17 @@ fn every_spec_rs_constant_is_in_the_c_header_or_station_only() {
 #[test]
 fn c_capabilities_fit_what_the_station_accepts() {
     let c = read_headers(SPEC_H, DEVICE_H);
-    let CValue::Str(caps) = c.value("DH_CAPABILITIES").expect("DH_CAPABILITIES") else {
+    let CValue::Str(base) = c.value("DH_CAPABILITIES").expect("DH_CAPABILITIES") else {
         panic!("DH_CAPABILITIES is not a string");
     };
+    let CValue::Str(baud) = c.value("DH_CAP_BAUD").expect("DH_CAP_BAUD") else {
+        panic!("DH_CAP_BAUD is not a string");
+    };
+    // The longest field the C module sends: a port with the rate switch appends ",BAUD".
+    let caps = format!("{base},{baud}");
     assert!(
         caps.len() <= spec::MAX_CAPABILITIES_LEN,
-        "DH_CAPABILITIES ({}) is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
+        "DH_CAPABILITIES ({}) with \",{baud}\" is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
         c.place("DH_CAPABILITIES"),
         caps.len(),
         spec::MAX_CAPABILITIES_LEN
