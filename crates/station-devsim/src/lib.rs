@@ -2,7 +2,8 @@
 //!
 //! The device logic is `station_protocol::device::DeviceModel`, the same state machine the
 //! firmware mirrors; this crate adds what a real board and cable do around it: a port that the
-//! station opens and closes, a boot log, line speed, noise, lost and corrupted bytes, slow or
+//! station opens and closes, a boot log, line speed (and version 1.1's switch of it, emulated
+//! over the pty by comparing the station's termios speed with the device's), noise, lost and corrupted bytes, slow or
 //! refused replies, unplugging and power loss, and a flash file that survives restarts.
 //!
 //! ```no_run

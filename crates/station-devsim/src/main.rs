@@ -78,6 +78,16 @@ struct Args {
     /// Largest config blob the flash holds (COMMIT answers STORAGE_FULL beyond it).
     #[arg(long, value_name = "BYTES")]
     flash_capacity: Option<usize>,
+    /// A protocol 1.0 unit: no BAUD capability, the link stays at 115200.
+    #[arg(long, conflicts_with = "baud_rates")]
+    no_baud: bool,
+    /// Rates besides 115200 that BAUD accepts, comma-separated (default 921600,460800,230400).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    baud_rates: Option<Vec<u32>>,
+    /// Accept BAUD, then hear nothing at the new rate (a cable or adapter that cannot run it);
+    /// the device returns to 115200 by itself after 1 s.
+    #[arg(long)]
+    baud_unreachable: bool,
 }
 
 impl Args {
@@ -89,6 +99,9 @@ impl Args {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{name} must be between 0 and 1"));
             }
+        }
+        if self.baud_rates.as_ref().is_some_and(|r| r.contains(&0)) {
+            return Err("--baud-rates must be positive".to_owned());
         }
         if self.baud == Some(0) {
             return Err("--baud must be positive".to_owned());
@@ -114,6 +127,12 @@ impl Args {
             exit_after_commit: self.exit_after_commit,
             staging_capacity: self.staging_capacity,
             flash_capacity: self.flash_capacity,
+            baud_rates: match (self.no_baud, self.baud_rates) {
+                (true, _) => Vec::new(),
+                (false, Some(rates)) => rates,
+                (false, None) => defaults.baud_rates,
+            },
+            baud_unreachable: self.baud_unreachable,
         })
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use station_protocol::{Command, DeviceErrorCode};
+use station_protocol::{spec, Command, DeviceErrorCode};
 
 /// Refuse a command with an error code, `count` times (or always).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +145,12 @@ pub struct SimOptions {
     pub staging_capacity: Option<usize>,
     /// Limit on the stored blob (COMMIT answers STORAGE_FULL beyond it).
     pub flash_capacity: Option<usize>,
+    /// Rates besides 115200 that BAUD accepts (spec §10.1); empty = a protocol 1.0 unit that
+    /// offers no `BAUD`.
+    pub baud_rates: Vec<u32>,
+    /// BAUD is accepted, but nothing gets through at any rate but 115200 (a cable or adapter
+    /// that cannot run it): the device must return to 115200 by itself.
+    pub baud_unreachable: bool,
 }
 
 impl Default for SimOptions {
@@ -169,6 +175,8 @@ impl Default for SimOptions {
             exit_after_commit: false,
             staging_capacity: None,
             flash_capacity: None,
+            baud_rates: spec::FAST_BAUD_RATES.to_vec(),
+            baud_unreachable: false,
         }
     }
 }

@@ -2,7 +2,13 @@
 //!
 //! This module owns the simulator thread: opening the pty, noticing the station opening and
 //! closing the port, the boot log, the line-speed emulation and every injected fault (noise,
-//! lost and corrupted bytes, slow replies, refusals, lost replies, unplug, power loss). The
+//! lost and corrupted bytes, slow replies, refusals, lost replies, unplug, power loss). It also
+//! runs version 1.1's BAUD around the model (spec §10.1): the UART switches after the reply has
+//! left, returns to 115200 after `BAUD_IDLE_REVERT` idle (the model's timer, on this thread's
+//! clock), and paces at the current rate. A pty carries bytes whatever its termios speed, so a
+//! rate mismatch is emulated: the master's termios shows the speed the station set on its side
+//! (Linux reports the slave's settings there), and while the two sides differ every byte, either
+//! way, is lost. `baud_unreachable` loses every byte while the device is away from 115200. The
 //! protocol itself is entirely the model's; this module only does what a real board and cable
 //! would do around it.
 
@@ -18,7 +24,7 @@ use sha2::{Digest, Sha256};
 use station_protocol::codec::Frame;
 use station_protocol::device::{DeviceInitError, DeviceModel};
 use station_protocol::message::{ErrorReply, Response};
-use station_protocol::{wire_time, Command, StoredConfig};
+use station_protocol::{spec, wire_time, Command, StoredConfig};
 
 use crate::flash::Flash;
 use crate::options::{PowerLoss, SimOptions};
@@ -158,6 +164,7 @@ impl Simulator {
         if let Some(c) = opts.staging_capacity {
             model = model.with_staging_capacity(c);
         }
+        model = model.with_baud_rates(&opts.baud_rates);
         let (mut master, slave) = TTYPort::pair()?;
         let port_path = slave
             .name()
@@ -177,6 +184,7 @@ impl Simulator {
             connected: false,
             booted_at: Instant::now(),
             stages: 0,
+            uart: spec::BAUD_RATE,
             naks: opts.naks.iter().map(|r| r.count).collect(),
             drops: opts.drop_replies.iter().map(|r| r.count).collect(),
             opts,
@@ -265,6 +273,8 @@ struct Device {
     booted_at: Instant,
     /// STAGE frames answered OK (not replays), for `unplug_after_stages`.
     stages: u32,
+    /// The rate the device's UART runs at (BAUD, spec §10.1).
+    uart: u32,
     /// Remaining count per NAK rule (`None` = unlimited).
     naks: Vec<Option<u32>>,
     /// Remaining count per drop-reply rule.
@@ -289,6 +299,10 @@ impl Device {
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(SimExit::Stopped);
+            }
+            if let Some(rate) = self.model.idle_revert(Instant::now()) {
+                tracing::debug!(rate, "idle: UART back at 115200");
+                self.uart = rate;
             }
             match self.master.read(&mut buf) {
                 Ok(0) => self.on_open(),
@@ -320,6 +334,9 @@ impl Device {
         }
         self.connected = true;
         self.booted_at = Instant::now();
+        // A board that resets on open starts at 115200.
+        self.model.reset_link();
+        self.uart = spec::BAUD_RATE;
         tracing::debug!("port opened by the station");
         if self.opts.boot_noise {
             for line in BOOT_LOG {
@@ -329,11 +346,19 @@ impl Device {
     }
 
     fn on_input(&mut self, bytes: &[u8]) -> Option<SimExit> {
-        if let Some(baud) = self.opts.baud {
+        if let Some(baud) = self.pace_rate() {
             // The pty delivered in an instant what a UART receives one byte-time at a time.
             std::thread::sleep(wire_time(bytes.len(), baud));
         }
         if self.booted_at.elapsed() < self.opts.boot_time {
+            return None;
+        }
+        if !self.rates_match() {
+            tracing::debug!(
+                len = bytes.len(),
+                uart = self.uart,
+                "input at another rate: lost"
+            );
             return None;
         }
         let received = self.mangle(bytes);
@@ -376,6 +401,11 @@ impl Device {
             tracing::debug!(command = ?handled.command, "dropping reply");
         } else {
             self.reply(&handled.reply);
+        }
+        if let Some(rate) = handled.switch_to {
+            // The reply has left at the old rate (emit paces and blocks): switch now.
+            tracing::debug!(rate, "UART switched");
+            self.uart = rate;
         }
         if self.opts.debug_prints {
             let line = format!(
@@ -455,11 +485,52 @@ impl Device {
         out
     }
 
-    /// Sends bytes to the station as the UART would: faults applied, paced to the line speed.
-    /// Output while no one has the port open is lost, as on a real bridge.
+    /// The rate to pace bytes at: the emulated line speed, or the rate BAUD switched to.
+    fn pace_rate(&self) -> Option<u32> {
+        let base = self.opts.baud?;
+        Some(if self.uart == spec::BAUD_RATE {
+            base
+        } else {
+            self.uart
+        })
+    }
+
+    /// Whether bytes get through between the station's side and the device's UART. Only the
+    /// rates BAUD is about count as a mismatch: a program that opens the pty without setting a
+    /// speed (38400 by default) still talks to a device at 115200.
+    fn rates_match(&self) -> bool {
+        if self.opts.baud_unreachable {
+            return self.uart == spec::BAUD_RATE;
+        }
+        let station = match self.master.baud_rate() {
+            Ok(rate) => rate,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the pty's speed; assuming it matches");
+                return true;
+            }
+        };
+        if self.uart == spec::BAUD_RATE {
+            !self.model.baud_rates().contains(&station)
+        } else {
+            station == self.uart
+        }
+    }
+
+    /// Sends bytes to the station as the UART would: faults applied, paced to the line speed,
+    /// lost when the two sides run at different rates. Output while no one has the port open is
+    /// lost, as on a real bridge.
     fn emit(&mut self, bytes: &[u8]) {
+        if !self.rates_match() {
+            tracing::debug!(
+                len = bytes.len(),
+                uart = self.uart,
+                "output at another rate: lost"
+            );
+            return;
+        }
         let bytes = self.mangle(bytes);
-        let chunk = if self.opts.baud.is_some() {
+        let pace = self.pace_rate();
+        let chunk = if pace.is_some() {
             PACE_CHUNK
         } else {
             bytes.len().max(1)
@@ -469,7 +540,7 @@ impl Device {
                 tracing::debug!(error = %e, "write to the port failed; output lost");
                 return;
             }
-            if let Some(baud) = self.opts.baud {
+            if let Some(baud) = pace {
                 std::thread::sleep(wire_time(part.len(), baud));
             }
         }

@@ -139,3 +139,33 @@ fn bad_options_are_usage_errors() {
         .expect("run");
     assert_eq!(status.code(), Some(2));
 }
+
+/// What the line reached after `fast_wire` against a simulator started with `args`.
+fn link_with(args: &[&str]) -> station_protocol::LinkRate {
+    let sim = spawn(args);
+    let mut client = Client::new(SerialTransport::open(&sim.port).expect("open"));
+    let id = client.hello().expect("hello");
+    let link = client.fast_wire(&id).expect("fast wire");
+    client
+        .write_config(&config(1), &id.hardware_id, &mut |_| {})
+        .expect("the write passes at whatever rate the line ended at");
+    link
+}
+
+#[test]
+fn baud_flags_make_a_1_0_unit_a_narrower_unit_and_an_unreachable_rate() {
+    use station_protocol::BaudSwitch;
+    let l = link_with(&["--no-baud"]);
+    assert_eq!((l.baud, l.switch), (115_200, BaudSwitch::NotOffered));
+    let l = link_with(&["--baud-rates", "460800,230400"]);
+    assert_eq!((l.baud, l.switch), (460_800, BaudSwitch::Switched));
+    let l = link_with(&["--baud-unreachable"]);
+    assert_eq!((l.baud, l.switch), (115_200, BaudSwitch::FellBack));
+    let status = Command::new(env!("CARGO_BIN_EXE_station-devsim"))
+        .args(["--baud-rates", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(2), "a zero rate is a usage error");
+}

@@ -3,7 +3,8 @@
 //!
 //! This module owns [`Client`]: sequence numbers, the retry policy, matching replies to
 //! requests through boot logs and noise, and the composite operations (`hello`,
-//! `write_config`). It logs command names, keys and lengths, never a value or a raw frame.
+//! `write_config`; `fast_wire`, version 1.1's switch to a faster line, is in `fast_wire`). It
+//! logs command names, keys and lengths, never a value or a raw frame.
 
 use std::time::{Duration, Instant};
 
@@ -84,15 +85,23 @@ pub struct ClientStats {
     pub noise_bytes: u64,
     /// Lines starting with `@` that were not valid frames (bad CRC, truncated).
     pub rejected_lines: u64,
+    /// The line speed the link runs at (115200 unless a BAUD switch held, spec §10.1).
+    pub link_baud: u32,
+    /// Milliseconds the last [`Client::fast_wire`] took, switch or fallback.
+    pub baud_switch_ms: u64,
 }
 
 /// Talks to one device over a [`Transport`]. One request is in flight at a time.
 pub struct Client<T: Transport> {
-    transport: T,
+    pub(crate) transport: T,
     decoder: FrameDecoder,
     next_seq: u8,
-    stats: ClientStats,
+    pub(crate) stats: ClientStats,
     rx: Vec<u8>,
+    /// The rate this side of the link runs at.
+    pub(crate) baud: u32,
+    /// When the device's last reply arrived (BAUD's fallback waits from it, spec §10.1).
+    pub(crate) last_reply: Option<Instant>,
 }
 
 impl<T: Transport> std::fmt::Debug for Client<T> {
@@ -100,6 +109,7 @@ impl<T: Transport> std::fmt::Debug for Client<T> {
         f.debug_struct("Client")
             .field("next_seq", &self.next_seq)
             .field("stats", &self.stats)
+            .field("baud", &self.baud)
             .finish()
     }
 }
@@ -116,6 +126,8 @@ impl<T: Transport> Client<T> {
             next_seq: 1,
             stats: ClientStats::default(),
             rx: vec![0; RX_CHUNK],
+            baud: spec::BAUD_RATE,
+            last_reply: None,
         }
     }
 
@@ -125,6 +137,7 @@ impl<T: Transport> Client<T> {
         ClientStats {
             noise_bytes: d.noise_bytes,
             rejected_lines: d.rejected_lines,
+            link_baud: self.baud,
             ..self.stats
         }
     }
@@ -335,6 +348,15 @@ impl<T: Transport> Client<T> {
 
     /// One request: send, wait, retransmit the same frame (same seq) on timeout or BUSY.
     fn transact(&mut self, request: &Request) -> Result<Reply, ProtocolError> {
+        self.transact_with(request, request.command().max_attempts())
+    }
+
+    /// [`Client::transact`] giving up after `max_attempts` unanswered sends.
+    pub(crate) fn transact_with(
+        &mut self,
+        request: &Request,
+        max_attempts: u32,
+    ) -> Result<Reply, ProtocolError> {
         let command = request.command();
         let seq = self.take_seq();
         let frame = Zeroizing::new(request.encode(seq));
@@ -355,7 +377,7 @@ impl<T: Transport> Client<T> {
                     self.stats.timeouts += 1;
                     timeouts += 1;
                     warn!(command = %command, seq, attempt = sends, "no reply");
-                    if timeouts >= command.max_attempts() {
+                    if timeouts >= max_attempts {
                         return Err(ProtocolError::Timeout {
                             command,
                             attempts: sends,
@@ -422,6 +444,7 @@ impl<T: Transport> Client<T> {
                     );
                     continue;
                 }
+                self.last_reply = Some(Instant::now());
                 return Response::parse(&frame, command)
                     .map(Some)
                     .map_err(ProtocolError::from);

@@ -1,4 +1,4 @@
-//! The commands and config keys of protocol version 1, as data.
+//! The commands and config keys of protocol version 1 (and 1.1's BAUD), as data.
 //!
 //! This module owns the command set (name on the wire, numeric id, timeout) and the key set
 //! (name, id in the canonical encoding, length limits, secrecy). Spec §4 and §5.
@@ -25,17 +25,20 @@ pub enum Command {
     Abort = 0x05,
     /// Read one chunk of a non-secret committed key.
     Read = 0x06,
+    /// Switch the line to another rate (version 1.1, spec §10.1).
+    Baud = 0x07,
 }
 
 impl Command {
     /// All commands, in id order.
-    pub const ALL: [Command; 6] = [
+    pub const ALL: [Command; 7] = [
         Command::Hello,
         Command::Begin,
         Command::Stage,
         Command::Commit,
         Command::Abort,
         Command::Read,
+        Command::Baud,
     ];
 
     fn spec(self) -> &'static spec::CommandSpec {

@@ -213,6 +213,7 @@ fn step_words(command: Command) -> &'static str {
         Command::Commit => "while saving settings",
         Command::Abort => "while cancelling the write",
         Command::Read => "while reading its identity",
+        Command::Baud => "while changing the line speed",
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`command`], [`error_code`], [`message`]: commands, keys, error codes, typed messages;
 //! - [`config`]: [`DeviceConfig`], its canonical encoding and [`config_digest`];
 //! - [`transport`], [`client`]: the station side over any byte pipe ([`Transport`]);
+//! - [`fast_wire`]: version 1.1's switch to a faster line for the write (spec §10.1);
 //! - `serial` (feature `serial`, off by default): real serial ports, the only part that links
 //!   the `serialport` crate, so database-only users of this crate do not;
 //! - [`device`]: the device side as a pure state machine ([`device::DeviceModel`]);
@@ -18,6 +19,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod error_code;
+pub mod fast_wire;
 pub mod message;
 #[cfg(feature = "serial")]
 pub mod serial;
@@ -31,6 +33,7 @@ pub use config::{canonical_encoding, config_digest, ConfigError, DeviceConfig};
 pub use device::{DeviceModel, MemoryStorage, ModelTransport, Storage, StorageError, StoredConfig};
 pub use error::ProtocolError;
 pub use error_code::DeviceErrorCode;
+pub use fast_wire::{BaudSwitch, LinkRate};
 #[cfg(feature = "serial")]
 pub use serial::{list_ports, SerialTransport};
 pub use transport::{PortEvent, PortInfo, PortWatcher, Transport};

@@ -54,6 +54,11 @@ pub enum Request {
         /// Byte offset to read from.
         offset: usize,
     },
+    /// `BAUD <rate>` (version 1.1, spec §10.1): run the line at `rate` after the reply.
+    Baud {
+        /// Line speed in baud, canonical decimal on the wire.
+        rate: u32,
+    },
 }
 
 impl fmt::Debug for Request {
@@ -88,6 +93,7 @@ impl fmt::Debug for Request {
                 .field("key", key)
                 .field("offset", offset)
                 .finish(),
+            Request::Baud { rate } => f.debug_struct("Baud").field("rate", rate).finish(),
         }
     }
 }
@@ -113,6 +119,7 @@ impl Request {
             Request::Commit { .. } => Command::Commit,
             Request::Abort => Command::Abort,
             Request::Read { .. } => Command::Read,
+            Request::Baud { .. } => Command::Baud,
         }
     }
 
@@ -136,6 +143,7 @@ impl Request {
             Request::Read { key, offset } => {
                 Frame::encode(seq, &[name, key.name(), &offset.to_string()])
             }
+            Request::Baud { rate } => Frame::encode(seq, &[name, &rate.to_string()]),
         }
     }
 
@@ -160,6 +168,7 @@ impl Request {
             Command::Stage => args.stage(),
             Command::Commit => args.commit(),
             Command::Read => args.read(),
+            Command::Baud => args.baud(),
         }
     }
 }
@@ -249,6 +258,13 @@ impl RequestArgs<'_> {
         let offset = self.offset(1)?;
         Ok(Request::Read { key, offset })
     }
+
+    fn baud(&self) -> Result<Request, RequestError> {
+        self.expect(1)?;
+        let rate = parse_decimal(&self.words[0]).ok_or_else(|| self.bad_frame())?;
+        let rate = u32::try_from(rate).map_err(|_| self.bad_frame())?;
+        Ok(Request::Baud { rate })
+    }
 }
 
 fn wipe_string(s: &mut String) {
@@ -334,6 +350,11 @@ pub enum Reply {
         /// Bytes of this chunk.
         chunk: Vec<u8>,
     },
+    /// `OK BAUD <rate>`: sent at the old rate; the device then runs at `rate`.
+    Baud {
+        /// The rate the device switches to.
+        rate: u32,
+    },
 }
 
 impl Reply {
@@ -346,6 +367,7 @@ impl Reply {
             Reply::Commit { .. } => Command::Commit,
             Reply::Abort => Command::Abort,
             Reply::Read { .. } => Command::Read,
+            Reply::Baud { .. } => Command::Baud,
         }
     }
 }
@@ -432,6 +454,7 @@ impl Response {
                     &escape_value(chunk),
                 ],
             ),
+            Reply::Baud { rate } => Frame::encode(seq, &[spec::STATUS_OK, cmd, &rate.to_string()]),
         }
     }
 
@@ -470,6 +493,7 @@ impl Response {
             Command::Stage => args.stage()?,
             Command::Commit => args.commit()?,
             Command::Read => args.read()?,
+            Command::Baud => args.baud()?,
         };
         Ok(Response::Ok(reply))
     }
@@ -579,6 +603,13 @@ impl ReplyArgs<'_> {
             chunk: unescape_value(&self.words[3]).map_err(|_| self.bad("bad chunk escape"))?,
         })
     }
+
+    fn baud(&self) -> Result<Reply, MalformedReply> {
+        self.expect(1)?;
+        Ok(Reply::Baud {
+            rate: self.num_as(0, "bad rate")?,
+        })
+    }
 }
 
 /// Splits a value into chunks whose escaped form fits one frame (spec §4.4). Always returns at
@@ -641,6 +672,24 @@ mod tests {
             key: Key::DeviceId,
             offset: 128,
         });
+        round_trip_request(Request::Baud { rate: 921_600 });
+    }
+
+    #[test]
+    fn baud_request_and_reply_parse_canonical_rates_only() {
+        for words in [
+            vec!["BAUD"],
+            vec!["BAUD", "0921600"],
+            vec!["BAUD", "4294967296"],
+            vec!["BAUD", "1", "2"],
+        ] {
+            let err = Request::parse(&frame_of(&words)).expect_err("refused");
+            assert_eq!(err.code, DeviceErrorCode::BadFrame, "{words:?}");
+        }
+        let ok = Response::parse(&frame_of(&["OK", "BAUD", "460800"]), Command::Baud);
+        assert_eq!(ok, Ok(Response::Ok(Reply::Baud { rate: 460_800 })));
+        let bad = Response::parse(&frame_of(&["OK", "BAUD", "fast"]), Command::Baud);
+        assert_eq!(bad.map_err(|e| e.reason), Err("bad number".to_owned()));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Real serial ports: opening one at the spec's line settings, and listing the machine's.
 //!
 //! This module owns every use of the `serialport` crate, so it exists only with the `serial`
-//! feature: [`SerialTransport`] (a [`Transport`] over a port at 115200 8N1), [`list_ports`], and
+//! feature: [`SerialTransport`] (a [`Transport`] over a port opened at 115200 8N1, whose rate
+//! BAUD may raise, spec §10.1), [`list_ports`], and
 //! [`PortWatcher::new`], which watches the machine's ports with it. Errors from the library
 //! become [`ProtocolError::Open`] and [`ProtocolError::ListPorts`] carrying an `io::Error`, so
 //! those variants exist, and callers can match them, without the feature.
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use serialport::{DataBits, FlowControl, Parity, SerialPort, SerialPortType, StopBits};
 
+use crate::command::Command;
 use crate::error::ProtocolError;
 use crate::spec::BAUD_RATE;
 use crate::transport::{is_disconnect, PortInfo, PortWatcher, Transport};
@@ -92,6 +94,17 @@ impl Transport for SerialTransport {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(classify(e)),
         }
+    }
+
+    /// Sets the port's line speed with the termios of the platform (on Linux any rate through
+    /// `BOTHER`); the USB bridge's driver refuses a rate it cannot run.
+    fn set_baud_rate(&mut self, rate: u32) -> Result<(), ProtocolError> {
+        self.port
+            .set_baud_rate(rate)
+            .map_err(|e| ProtocolError::Io {
+                command: Command::Baud,
+                source: io::Error::from(e),
+            })
     }
 }
 

@@ -1,4 +1,4 @@
-//! Every number and name of protocol version 1, in one place.
+//! Every number and name of protocol versions 1 and 1.1, in one place.
 //!
 //! This module owns the constants that `docs/protocol.md` defines; each one names the section of
 //! the spec it comes from. The C module's copy (`firmware/include/dh_spec.h`) is checked against
@@ -149,8 +149,8 @@ pub struct CommandSpec {
     pub attempts: u32,
 }
 
-/// Every command of version 1, in id order.
-pub const COMMANDS: [CommandSpec; 6] = [
+/// Every command of version 1 (and 1.1's BAUD, spec §10.1), in id order.
+pub const COMMANDS: [CommandSpec; 7] = [
     CommandSpec {
         name: "HELLO",
         id: 0x01,
@@ -186,6 +186,12 @@ pub const COMMANDS: [CommandSpec; 6] = [
         id: 0x06,
         timeout: TIMEOUT_READ,
         attempts: MAX_ATTEMPTS,
+    },
+    CommandSpec {
+        name: "BAUD",
+        id: 0x07,
+        timeout: TIMEOUT_BAUD,
+        attempts: BAUD_ATTEMPTS,
     },
 ];
 
@@ -245,6 +251,26 @@ pub const BUSY_BACKOFF_MAX: Duration = Duration::from_millis(800);
 pub const BAUD_RATE: u32 = 115_200;
 /// Bits on the wire per byte at 8N1: start + 8 data + stop.
 pub const BITS_PER_BYTE: u32 = 10;
+
+// ---- Version 1.1: a faster wire (spec §10.1).
+
+/// Capability token of a device that can switch its line speed with BAUD (spec §10.1).
+pub const CAP_BAUD: &str = "BAUD";
+/// BAUD is answered at once, at the old rate (spec §10.1).
+pub const TIMEOUT_BAUD: Duration = Duration::from_millis(400);
+/// BAUD is sent once: a copy re-sent at the old rate would reach a device already listening at
+/// the new one (spec §10.1).
+pub const BAUD_ATTEMPTS: u32 = 1;
+/// A device away from [`BAUD_RATE`] returns to it after this long without receiving a valid
+/// frame or sending a reply (spec §10.1).
+pub const BAUD_IDLE_REVERT: Duration = Duration::from_millis(1000);
+/// The station waits this long after switching its side before talking at the new rate
+/// (spec §10.1).
+pub const BAUD_SETTLE: Duration = Duration::from_millis(20);
+/// Rates the station asks for, fastest first; it falls to the next on BAD_VALUE (spec §10.1).
+pub const FAST_BAUD_RATES: [u32; 3] = [921_600, 460_800, 230_400];
+/// HELLO sends at the new rate before the station gives the switch up (spec §10.1).
+pub const HELLO_ATTEMPTS_AFTER_BAUD: u32 = 3;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The byte pipe under the client, and following which ports are present.
 //!
 //! This module owns the [`Transport`] trait (what the client needs from a port: send bytes,
-//! receive with a timeout), what a listed port looks like ([`PortInfo`]), and [`PortWatcher`],
+//! receive with a timeout, change the line speed), what a listed port looks like ([`PortInfo`]), and [`PortWatcher`],
 //! which turns periodic port lists into arrival/departure events. The client never sees a
 //! concrete port type, so tests run it over pseudo-terminals or in-memory pipes. Real serial
 //! ports (opening, listing) live in `serial`, behind the `serial` feature.
@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::Duration;
 
+use crate::command::Command;
 use crate::error::ProtocolError;
 
 /// What the client needs from a link to a device.
@@ -19,6 +20,18 @@ pub trait Transport: Send {
     /// Receives up to `buf.len()` bytes, waiting at most `timeout`. Returns 0 on timeout. A
     /// closed link is an error of kind `BrokenPipe`.
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize>;
+    /// Runs this side of the link at `rate` baud from now on (spec §10.1). A link that has no
+    /// line speed, or an adapter that cannot run `rate`, refuses; the client then stays at the
+    /// rate it had.
+    fn set_baud_rate(&mut self, rate: u32) -> Result<(), ProtocolError> {
+        Err(ProtocolError::Io {
+            command: Command::Baud,
+            source: io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("this link cannot change its line speed to {rate} baud"),
+            ),
+        })
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -27,6 +40,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
         (**self).recv(buf, timeout)
+    }
+    fn set_baud_rate(&mut self, rate: u32) -> Result<(), ProtocolError> {
+        (**self).set_baud_rate(rate)
     }
 }
 

@@ -192,3 +192,77 @@ fn spec_canonical_encoding_and_digest_match() {
 fn spec_crc_check_value_matches() {
     assert!(SPEC.contains(&format!("0x{:04X}", crc16(b"123456789"))));
 }
+
+/// The frames of §10.1 (BAUD), computed: HELLO offering `BAUD`, the switch to 921600, HELLO at
+/// the new rate, and the refusal of a rate the device lacks.
+fn baud_frame_examples() -> Vec<String> {
+    let hello_ok = Reply::Hello(HelloInfo {
+        version: 1,
+        capabilities: vec!["CHUNK".into(), "READ".into(), spec::CAP_BAUD.into()],
+        hardware_id: "A1B2C3D4E5F60718".into(),
+        firmware_version: "fw-2.4.1".into(),
+        generation: None,
+    });
+    let fastest = spec::FAST_BAUD_RATES[0];
+    vec![
+        line(&Request::Hello { version: 1 }.encode(0x01)),
+        line(&Response::encode_ok(0x01, &hello_ok)),
+        line(&Request::Baud { rate: fastest }.encode(0x02)),
+        line(&Response::encode_ok(0x02, &Reply::Baud { rate: fastest })),
+        line(&Request::Hello { version: 1 }.encode(0x03)),
+        line(&Response::encode_ok(0x03, &hello_ok)),
+        line(&Request::Baud { rate: 1_000_000 }.encode(0x02)),
+        line(&Response::encode_err(
+            0x02,
+            &ErrorReply {
+                command_word: "BAUD".into(),
+                code: DeviceErrorCode::BadValue,
+                detail: None,
+            },
+        )),
+    ]
+}
+
+#[test]
+fn spec_shows_the_baud_frames_this_crate_encodes() {
+    for l in baud_frame_examples() {
+        assert!(
+            SPEC.contains(&l),
+            "docs/protocol.md §10.1 lacks the frame:\n{l}"
+        );
+    }
+}
+
+/// The §10.1 exchange, request by request, answered by the device model exactly as the document
+/// shows it (same bytes), including the switch it hands to its host.
+#[test]
+fn spec_baud_exchange_is_what_the_device_model_answers() {
+    let section = &SPEC[SPEC.find("### 10.1").expect("§10.1")..];
+    let shown: Vec<&str> = section
+        .lines()
+        .take_while(|l| !l.starts_with("### 10.2"))
+        .filter_map(|l| l.strip_prefix("> ").or_else(|| l.strip_prefix("< ")))
+        .collect();
+    let bad_rate = section
+        .lines()
+        .find(|l| l.starts_with("A rate the device lacks"))
+        .expect("the BAD_VALUE example");
+    let mut model =
+        DeviceModel::new(MemoryStorage::default(), "A1B2C3D4E5F60718", "fw-2.4.1").expect("model");
+    assert_eq!(shown.len(), 6, "{shown:?}");
+    for pair in shown.chunks(2) {
+        let out = model.feed(format!("{}\r\n", pair[0]).as_bytes());
+        assert_eq!(line(&out), pair[1], "answer to {}", pair[0]);
+    }
+    assert_eq!(model.baud_rate(), spec::FAST_BAUD_RATES[0]);
+    let words: Vec<&str> = bad_rate.split('`').collect();
+    let request = words[1].trim_start_matches("> ");
+    let reply = words[3].trim_start_matches("< ");
+    let out = model.feed(format!("{request}\r\n").as_bytes());
+    assert_eq!(line(&out), reply);
+    assert_eq!(
+        model.baud_rate(),
+        spec::FAST_BAUD_RATES[0],
+        "a refused rate changes nothing"
+    );
+}

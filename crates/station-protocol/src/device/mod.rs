@@ -6,11 +6,14 @@
 //! out. The simulator runs it; the C firmware mirrors it. One concern per file beside it:
 //! - `session`: what each request does to the staging area and the committed config;
 //! - `reply_cache`: the cache that makes retransmissions idempotent (spec §6.3);
+//! - `baud`: version 1.1's BAUD and the return to 115200 when idle (spec §10.1); the model
+//!   has no clock, so its host passes the time in;
 //! - `storage`: the [`Storage`] trait for the committed blob, and [`MemoryStorage`];
 //! - `stored_config`: [`StoredConfig`], the blob's parsed form, and its checks;
 //! - `model_transport`: [`ModelTransport`], a [`crate::Transport`] straight into a model.
 
 use std::fmt;
+use std::time::Instant;
 
 use zeroize::Zeroizing;
 
@@ -22,6 +25,7 @@ use crate::message::{
 };
 use crate::spec;
 
+mod baud;
 mod model_transport;
 mod reply_cache;
 mod session;
@@ -62,6 +66,9 @@ pub struct Handled {
     pub ok: bool,
     /// Whether the reply came from the cache (retransmission).
     pub replayed: bool,
+    /// After sending `reply` at the current rate, run the line at this rate (BAUD, spec
+    /// §10.1): the host applies it once the reply has left its UART.
+    pub switch_to: Option<u32>,
 }
 
 /// A device speaking protocol version 1.
@@ -75,6 +82,12 @@ pub struct DeviceModel<S: Storage> {
     staging_capacity: usize,
     decoder: FrameDecoder,
     cache: ReplyCache,
+    /// Rates besides 115200 that BAUD accepts; empty = a protocol 1.0 unit (no `BAUD`).
+    baud_rates: Vec<u32>,
+    /// The rate the device's UART runs at now.
+    baud: u32,
+    /// When a valid frame last arrived or a reply was last produced (the idle-revert timer).
+    last_activity: Option<Instant>,
 }
 
 impl<S: Storage> fmt::Debug for DeviceModel<S> {
@@ -121,6 +134,9 @@ impl<S: Storage> DeviceModel<S> {
             staging_capacity: usize::MAX,
             decoder: FrameDecoder::new(),
             cache: ReplyCache::default(),
+            baud_rates: spec::FAST_BAUD_RATES.to_vec(),
+            baud: spec::BAUD_RATE,
+            last_activity: None,
         })
     }
 
@@ -170,8 +186,15 @@ impl<S: Storage> DeviceModel<S> {
         self.decoder.push_slice(bytes)
     }
 
-    /// Acts on one frame and returns the reply.
+    /// Acts on one frame and returns the reply, taking the time from the system clock.
     pub fn handle_frame(&mut self, frame: &Frame) -> Handled {
+        self.handle_frame_at(frame, Instant::now())
+    }
+
+    /// Acts on one frame received at `now` (the host's clock) and returns the reply. Every
+    /// valid frame restarts the idle-revert timer (spec §10.1).
+    pub fn handle_frame_at(&mut self, frame: &Frame, now: Instant) -> Handled {
+        self.last_activity = Some(now);
         let request = match Request::parse(frame) {
             Ok(r) => r,
             Err(e) => return unparsed(frame, e),
@@ -180,12 +203,17 @@ impl<S: Storage> DeviceModel<S> {
         if frame.seq == spec::SEQ_UNSOLICITED {
             return self.refuse(frame, command, (DeviceErrorCode::BadFrame, None));
         }
+        if let Request::Baud { rate } = request {
+            // Executed every time; never answered from, kept in or clearing the cache.
+            return self.baud_request(frame, rate);
+        }
         if let Some(reply) = self.cache.replay(frame, command) {
             return Handled {
                 reply,
                 command: Some(command),
                 ok: true,
                 replayed: true,
+                switch_to: None,
             };
         }
         match self.execute(request) {
@@ -197,6 +225,7 @@ impl<S: Storage> DeviceModel<S> {
                     command: Some(command),
                     ok: true,
                     replayed: false,
+                    switch_to: None,
                 }
             }
             Err(refusal) => self.refuse(frame, command, refusal),
@@ -219,6 +248,7 @@ impl<S: Storage> DeviceModel<S> {
             command: Some(command),
             ok: false,
             replayed: false,
+            switch_to: None,
         }
     }
 }
@@ -238,5 +268,6 @@ fn unparsed(frame: &Frame, e: RequestError) -> Handled {
         command: Command::from_name(frame.words.first().map_or("", |w| w.as_str())),
         ok: false,
         replayed: false,
+        switch_to: None,
     }
 }

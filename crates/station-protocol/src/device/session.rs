@@ -28,10 +28,7 @@ impl<S: Storage> DeviceModel<S> {
                 }
                 Ok(Reply::Hello(HelloInfo {
                     version: spec::PROTOCOL_VERSION,
-                    capabilities: spec::CAPABILITIES_V1
-                        .iter()
-                        .map(|c| (*c).to_owned())
-                        .collect(),
+                    capabilities: self.capabilities(),
                     hardware_id: self.hardware_id.clone(),
                     firmware_version: self.firmware_version.clone(),
                     generation: self.committed.as_ref().map(StoredConfig::generation),
@@ -56,6 +53,8 @@ impl<S: Storage> DeviceModel<S> {
                 result
             }
             Request::Read { key, offset } => self.read(key, offset),
+            // Never reaches the session: `handle_frame_at` answers it (spec §10.1).
+            Request::Baud { .. } => Err((DeviceErrorCode::UnknownCommand, None)),
         }
     }
 
