@@ -29,7 +29,7 @@
  *     an A/B pair, spec 7.1), never into RAM. The scratch area and the committed blob each
  *     need up to DH_MAX_BLOB_LEN (1452) bytes; a smaller capacity passed to dh_init() makes
  *     the device answer STORAGE_FULL for configs that do not fit, as the spec allows.
- * With two 640-byte slots in .noinit RAM, the whole ATmega328P example uses 1546 bytes of
+ * With two 640-byte slots in .noinit RAM, the whole ATmega328P example uses 1574 bytes of
  * static RAM and peaks at 292 bytes of stack: 1.8 of its 2 KB (firmware/README.md).
  *
  * Secrets: no function of this module prints or returns a secret value except
