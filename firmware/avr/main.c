@@ -10,11 +10,18 @@
  *
  * The test harness may also set dh_fault before the CPU starts, to lose power around COMMIT,
  * and watches dh_halted to power the emulated board off at that moment.
+ *
+ * The faster wire (spec 10.1): the port's rate switch offers only the rates USART0 can make
+ * within 2.5 % from F_CPU with U2X, picked at compile time. At 16 MHz that is 1,000,000,
+ * 500,000 and 250,000 baud (exact); the station's 921,600, 460,800 and 230,400 are 8.5 %,
+ * 8.5 % and 3.5 % off and are refused with BAD_VALUE (firmware/README.md, integration notes).
+ * Its millisecond clock is Timer1 (F_CPU/1024), read by polling.
  */
 #include <avr/interrupt.h>
 #include <avr/io.h>
 #include <avr/pgmspace.h>
 #include <stdint.h>
+#include <util/delay.h>
 #include <string.h>
 
 #include "dh_device.h"
@@ -51,6 +58,43 @@ static const uint8_t HWID[8] PROGMEM = {0x1E, 0x95, 0x0F, 0x00, 0x00, 0x00, 0x00
 
 static dh_device dev;
 static uint8_t fault;
+/* What USART0 runs at; the main loop logs each change (the QEMU test reads the revert). */
+static uint32_t uart_rate = DH_BAUD_DEFAULT;
+
+/* ---- The faster wire's rates (spec 10.1), chosen at compile time from F_CPU. ----------- */
+
+/* UBRR0 for `rate` with U2X0 (8 clocks a bit), rounded to nearest, and the rate it makes. */
+#define UBRR_U2X(rate) ((F_CPU + 4UL * (rate)) / (8UL * (rate)) - 1UL)
+#define MADE_U2X(rate) (F_CPU / (8UL * (UBRR_U2X(rate) + 1UL)))
+/* Within 2.5 %: each side of a link may be off by about that much and still sample every bit
+ * of a 10-bit character inside its stop bit's neighbour (the usual +-2 % per side budget). */
+#define RATE_OK(rate) (MADE_U2X(rate) * 40UL <= (rate) * 41UL && MADE_U2X(rate) * 40UL >= (rate) * 39UL)
+#define FAST_RATE_COUNT (RATE_OK(921600UL) + RATE_OK(460800UL) + RATE_OK(230400UL) + \
+                         RATE_OK(1000000UL) + RATE_OK(500000UL) + RATE_OK(250000UL))
+
+#if FAST_RATE_COUNT > 0
+/* The station's rates first (spec 10.1 FAST_BAUD_RATES), then the exact ones of a 16 MHz part. */
+static const uint32_t FAST_RATES[FAST_RATE_COUNT] PROGMEM = {
+#if RATE_OK(921600UL)
+    921600UL,
+#endif
+#if RATE_OK(460800UL)
+    460800UL,
+#endif
+#if RATE_OK(230400UL)
+    230400UL,
+#endif
+#if RATE_OK(1000000UL)
+    1000000UL,
+#endif
+#if RATE_OK(500000UL)
+    500000UL,
+#endif
+#if RATE_OK(250000UL)
+    250000UL,
+#endif
+};
+#endif
 
 extern uint8_t __heap_start;
 
@@ -78,6 +122,40 @@ void dh_port_write_byte(void *port, uint8_t byte)
     }
     UDR0 = byte;
 }
+
+/* The reply's last byte must be out before UBRR0 changes (a write to UBRR0 retimes the
+ * character in flight). UDRE0 says it has left UDR0 for the shift register; one character time
+ * at 115200 (10 bits, 87 us) later it is on the wire. TXC0 would say it exactly, but it must be
+ * cleared before each byte without a race, and QEMU sets it on the write itself. */
+static void avr_set_rate(void *port, uint32_t rate)
+{
+    (void)port;
+    while (!(UCSR0A & _BV(UDRE0))) {
+    }
+    _delay_us(100);
+    UBRR0 = rate == DH_BAUD_DEFAULT ? 16u : (uint16_t)UBRR_U2X(rate);
+    uart_rate = rate;
+}
+
+/* Milliseconds from Timer1 (64 us a tick at 16 MHz), extended in software: called at least
+ * every 4 s (Timer1's wrap), which dh_poll() in the main loop does while the rate is fast. */
+static uint32_t avr_millis(void *port)
+{
+    static uint16_t last_tcnt, rest_us;
+    static uint32_t ms;
+    uint16_t now = TCNT1;
+    uint32_t us = (uint32_t)(uint16_t)(now - last_tcnt) * (1024000000UL / F_CPU) + rest_us;
+    (void)port;
+    last_tcnt = now;
+    ms += us / 1000u;
+    rest_us = (uint16_t)(us % 1000u);
+    return ms;
+}
+
+#if FAST_RATE_COUNT > 0
+static const struct dh_baud_port BAUD_PORT = {avr_set_rate, avr_millis, FAST_RATES,
+                                              FAST_RATE_COUNT};
+#endif
 
 uint8_t dh_port_hardware_id(void *port, uint8_t id[DH_MAX_HWID_BYTES])
 {
@@ -225,6 +303,22 @@ static __attribute__((noinline)) void report(uint16_t main_sp, const char *what_
     dh_log(&dev, line);
 }
 
+/* "[app] UART at 115200 baud" whenever the rate switch has changed the rate. */
+static __attribute__((noinline)) void report_rate(void)
+{
+    static uint32_t logged = DH_BAUD_DEFAULT;
+    char line[32];
+    char *p = line;
+    if (uart_rate == logged) {
+        return;
+    }
+    logged = uart_rate;
+    p = append_P(p, PSTR("[app] UART at "));
+    p = append_u16(p, (uint16_t)(logged / 100u));
+    (void)append_P(p, PSTR("00 baud"));
+    dh_log(&dev, line);
+}
+
 /* The application uses its config; only non-secret values ever go to the log. */
 static __attribute__((noinline)) void announce(void)
 {
@@ -258,7 +352,14 @@ int main(void)
         for (;;) {
         }
     }
+#if FAST_RATE_COUNT > 0
     dh_set_debug(&dev, 1);
+    if (dh_enable_baud(&dev, &BAUD_PORT) != DH_INIT_OK) {
+        dh_log_rom(&dev, PSTR("[app] rate switch refused: staying a protocol 1.0 unit"));
+    }
+#else
+    dh_set_debug(&dev, 1);
+#endif
     dh_log_rom(&dev, PSTR("DeviceHub AVR example " FW_VERSION " booting"));
     was_provisioned = dh_provisioned(&dev);
     seen_generation = dh_generation(&dev);
@@ -272,6 +373,7 @@ int main(void)
             announce();
             report(main_sp, PSTR("[app] after commit:"));
         }
+        report_rate();
         if (TIFR1 & _BV(TOV1)) {
             TIFR1 = _BV(TOV1);
             report(main_sp, PSTR("[app] alive:"));

@@ -4,13 +4,18 @@
  *
  * Every input is checked twice: dh_frame_check() on the raw bytes, and a whole device fed the
  * bytes. The first input byte picks the device's situation (capacity, a committed config or
- * none, debug output, a failing store). Beyond the sanitizers, this harness traps when:
+ * none, debug output, a failing store, a port with the 1.1 rate switch whose clock advances
+ * 7 ms a byte, so BAUD and its idle revert run too). Beyond the sanitizers, this harness
+ * traps when:
  *  - the library touches storage outside the capacity it was given (the AVR slot size),
  *  - the device sends a line that is neither a frame with a correct CRC nor a debug line
  *    free of '@' (debug output must never break framing, spec 7.5),
- *  - a reply is not followed by "\r\n", or a value staged for a secret key ever comes back.
+ *  - a reply is not followed by "\r\n", or a value staged for a secret key ever comes back,
+ *  - the rate switch is asked for a rate the port did not list (nor 115200), or is called
+ *    while a reply or a debug line is half written (spec 10.1: after the reply's last byte).
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -28,6 +33,8 @@ struct fuzz_port {
     uint8_t scratch[DH_MAX_BLOB_LEN];
     uint8_t out[1 << 16];
     size_t out_len;
+    uint32_t now_ms;
+    uint32_t rate;
 };
 
 static struct fuzz_port port;
@@ -100,6 +107,38 @@ int dh_port_commit(void *p, uint16_t len)
     f->stored_len = len;
     return DH_STORE_OK;
 }
+
+/* The rate switch of spec 10.1: only listed rates, only between whole lines of output. */
+static void fuzz_set_rate(void *p, uint32_t rate)
+{
+    struct fuzz_port *f = p;
+    if (rate != DH_BAUD_DEFAULT && rate != 921600UL && rate != 230400UL) {
+        __builtin_trap();
+    }
+    if (f->out_len > 0u && (f->out_len < 2u || f->out[f->out_len - 1u] != '\n' ||
+                            f->out[f->out_len - 2u] != '\r')) {
+        __builtin_trap();
+    }
+    if (rate != DH_BAUD_DEFAULT) {
+        /* A switch up answers a BAUD: the last frame out is its OK, written in full. */
+        char want[24];
+        size_t at = f->out_len, len = (size_t)snprintf(want, sizeof want, " OK BAUD %lu *",
+                                                       (unsigned long)rate);
+        while (at > 0u && f->out[at - 1u] != '@') {
+            at--;
+        }
+        if (at == 0u || f->out_len - at < 6u + len ||
+            memcmp(f->out + at + 6u, want, len) != 0) {
+            __builtin_trap();
+        }
+    }
+    f->rate = rate;
+}
+
+static uint32_t fuzz_millis(void *p) { return ((struct fuzz_port *)p)->now_ms; }
+
+static const uint32_t FUZZ_RATES[2] DH_ROM = {921600UL, 230400UL};
+static const struct dh_baud_port FUZZ_BAUD = {fuzz_set_rate, fuzz_millis, FUZZ_RATES, 2};
 
 static void feed_text(const char *s)
 {
@@ -237,8 +276,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     port.fail_commit = (mode & 32u) != 0u;
+    if ((mode & 64u) && dh_enable_baud(&dev, &FUZZ_BAUD) != DH_INIT_OK) {
+        __builtin_trap();
+    }
     for (i = 1; i < size; i++) {
         dh_feed(&dev, data[i]);
+        port.now_ms += 7u;
+        dh_tick(&dev);
     }
     check_output();
     return 0;

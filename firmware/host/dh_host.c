@@ -10,6 +10,11 @@
  *
  * --stdio runs the device on stdin/stdout instead: the differential test feeds the Rust model
  * and this module the same bytes and compares the answers byte for byte.
+ *
+ * --baud-rates 921600,460800,230400 makes it a protocol 1.1 device with the faster wire
+ * (spec 10.1): HELLO lists BAUD and the port's rate switch drains the pty, then records the
+ * new rate (a pty carries bytes at any rate, so nothing is paced) and says so on stderr; the
+ * idle revert to 115200 runs on the monotonic clock. Without it the device is a 1.0 one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +60,7 @@ struct host_port {
     enum power_loss power_loss;
     uint8_t hwid[DH_MAX_HWID_BYTES];
     uint8_t hwid_len;
+    uint32_t rate; /* the UART's rate as the device sees it (spec 10.1) */
     uint16_t stored_len;
     uint8_t stored[DH_MAX_BLOB_LEN];
     uint8_t scratch[DH_MAX_BLOB_LEN];
@@ -119,6 +125,52 @@ uint8_t dh_port_hardware_id(void *port, uint8_t id[DH_MAX_HWID_BYTES])
     struct host_port *p = port;
     memcpy(id, p->hwid, p->hwid_len);
     return p->hwid_len;
+}
+
+/* ---- The optional rate switch (spec 10.1) ---------------------------------------------- */
+
+static uint32_t baud_rates[DH_MAX_BAUD_RATES];
+
+/* Every reply byte is out before the rate changes: the pty has taken them all. */
+static void host_set_rate(void *port, uint32_t rate)
+{
+    struct host_port *p = port;
+    flush_out(p);
+    if (rate != p->rate) {
+        fprintf(stderr, "dh-host: UART now at %lu baud\n", (unsigned long)rate);
+    }
+    p->rate = rate;
+}
+
+static uint32_t host_millis(void *port)
+{
+    struct timespec t;
+    (void)port;
+    if (clock_gettime(CLOCK_MONOTONIC, &t) != 0) {
+        return 0;
+    }
+    return (uint32_t)((uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u);
+}
+
+static struct dh_baud_port host_baud = {host_set_rate, host_millis, baud_rates, 0};
+
+/* "921600,460800": 1..DH_MAX_BAUD_RATES rates, each 1..4000000. */
+static int parse_baud_rates(const char *list)
+{
+    const char *s = list;
+    uint8_t n = 0;
+    while (*s != '\0') {
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+        if (end == s || v == 0u || v > 4000000UL || n == DH_MAX_BAUD_RATES ||
+            (*end != ',' && *end != '\0') || *s == '-' || *s == '+' || *s == ' ') {
+            return -1;
+        }
+        baud_rates[n++] = (uint32_t)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    host_baud.rate_count = n;
+    return n > 0u ? 0 : -1;
 }
 
 /* ---- Storage --------------------------------------------------------------------------- */
@@ -374,6 +426,7 @@ static int run_pty(struct host_port *p, dh_device *dev, int with_boot_noise)
     while (!stop_requested) {
         struct pollfd pf = {p->in_fd, POLLIN, 0};
         int r = poll(&pf, 1, POLL_MS);
+        dh_tick(dev); /* the idle revert (spec 10.1): late by at most POLL_MS */
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -450,71 +503,93 @@ static void usage(void)
             "usage: dh-host [--flash FILE] [--hardware-id HEX] [--firmware-version V]\n"
             "               [--power-loss before-commit|during-commit|after-commit]\n"
             "               [--boot-noise] [--debug-prints] [--log FILE] [--capacity BYTES]\n"
-            "               [--stdio]\n"
+            "               [--baud-rates RATE,RATE...] [--stdio]\n"
             "Runs the DeviceHub C device module on a new pseudo-terminal and prints its path\n"
             "as the first line of stdout (or, with --stdio, on stdin/stdout).\n");
+}
+
+struct options {
+    const char *fw;
+    const char *hwid;
+    const char *log_path;
+    int stdio_mode, noise, debug;
+    long capacity;
+};
+
+/* The command line into `o` and the port; -1 after printing what is wrong. */
+static int parse_args(int argc, char **argv, struct options *o, struct host_port *p)
+{
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--stdio") == 0) {
+            o->stdio_mode = 1;
+        } else if (strcmp(a, "--boot-noise") == 0) {
+            o->noise = 1;
+        } else if (strcmp(a, "--debug-prints") == 0) {
+            o->debug = 1;
+        } else if (v != NULL && strcmp(a, "--flash") == 0) {
+            p->flash_path = v;
+            i++;
+        } else if (v != NULL && strcmp(a, "--hardware-id") == 0) {
+            o->hwid = v;
+            i++;
+        } else if (v != NULL && strcmp(a, "--firmware-version") == 0) {
+            o->fw = v;
+            i++;
+        } else if (v != NULL && strcmp(a, "--log") == 0) {
+            o->log_path = v;
+            i++;
+        } else if (v != NULL && strcmp(a, "--baud-rates") == 0) {
+            if (parse_baud_rates(v) != 0) {
+                fprintf(stderr, "dh-host: --baud-rates takes 1..%u rates, comma separated\n",
+                        (unsigned)DH_MAX_BAUD_RATES);
+                return -1;
+            }
+            i++;
+        } else if (v != NULL && strcmp(a, "--capacity") == 0) {
+            o->capacity = strtol(v, NULL, 10);
+            i++;
+        } else if (v != NULL && strcmp(a, "--power-loss") == 0) {
+            p->power_loss = strcmp(v, "before-commit") == 0   ? PL_BEFORE_COMMIT
+                              : strcmp(v, "during-commit") == 0 ? PL_DURING_COMMIT
+                              : strcmp(v, "after-commit") == 0  ? PL_AFTER_COMMIT
+                                                                : PL_NONE;
+            if (p->power_loss == PL_NONE) {
+                usage();
+                return -1;
+            }
+            i++;
+        } else {
+            usage();
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     static struct host_port port;
     static dh_device dev;
-    const char *fw = DEFAULT_FIRMWARE_VERSION;
-    const char *hwid = NULL;
-    const char *log_path = NULL;
-    int stdio_mode = 0, noise = 0, debug = 0, i, rc;
-    long capacity = DH_MAX_BLOB_LEN;
+    struct options o = {DEFAULT_FIRMWARE_VERSION, NULL, NULL, 0, 0, 0, DH_MAX_BLOB_LEN};
+    int rc;
     char pty_name[128];
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--stdio") == 0) {
-            stdio_mode = 1;
-        } else if (strcmp(a, "--boot-noise") == 0) {
-            noise = 1;
-        } else if (strcmp(a, "--debug-prints") == 0) {
-            debug = 1;
-        } else if (v != NULL && strcmp(a, "--flash") == 0) {
-            port.flash_path = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--hardware-id") == 0) {
-            hwid = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--firmware-version") == 0) {
-            fw = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--log") == 0) {
-            log_path = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--capacity") == 0) {
-            capacity = strtol(v, NULL, 10);
-            i++;
-        } else if (v != NULL && strcmp(a, "--power-loss") == 0) {
-            port.power_loss = strcmp(v, "before-commit") == 0   ? PL_BEFORE_COMMIT
-                              : strcmp(v, "during-commit") == 0 ? PL_DURING_COMMIT
-                              : strcmp(v, "after-commit") == 0  ? PL_AFTER_COMMIT
-                                                                : PL_NONE;
-            if (port.power_loss == PL_NONE) {
-                usage();
-                return EXIT_USAGE;
-            }
-            i++;
-        } else {
-            usage();
-            return EXIT_USAGE;
-        }
+    if (parse_args(argc, argv, &o, &port) != 0) {
+        return EXIT_USAGE;
     }
-    if (capacity < 1 || capacity > (long)DH_MAX_BLOB_LEN) {
+    if (o.capacity < 1 || o.capacity > (long)DH_MAX_BLOB_LEN) {
         fprintf(stderr, "dh-host: --capacity must be 1..%u\n", (unsigned)DH_MAX_BLOB_LEN);
         return EXIT_USAGE;
     }
-    if (hwid != NULL ? parse_hardware_id(&port, hwid) != 0 : (default_hardware_id(&port), 0)) {
+    if (o.hwid != NULL ? parse_hardware_id(&port, o.hwid) != 0 : (default_hardware_id(&port), 0)) {
         fprintf(stderr, "dh-host: --hardware-id must be 2..32 hex digits, an even count\n");
         return EXIT_USAGE;
     }
-    if (log_path != NULL && (port.tee = fopen(log_path, "ab")) == NULL) {
-        fprintf(stderr, "dh-host: cannot open %s: %s\n", log_path, strerror(errno));
+    if (o.log_path != NULL && (port.tee = fopen(o.log_path, "ab")) == NULL) {
+        fprintf(stderr, "dh-host: cannot open %s: %s\n", o.log_path, strerror(errno));
         return 1;
     }
     if (port.flash_path != NULL) {
@@ -524,7 +599,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
 
-    if (stdio_mode) {
+    if (o.stdio_mode) {
         port.in_fd = 0;
         port.out_fd = 1;
         port.connected = 1;
@@ -537,16 +612,21 @@ int main(int argc, char **argv)
         port.in_fd = master;
         port.out_fd = master;
     }
-    rc = dh_init(&dev, &port, fw, (uint16_t)capacity);
+    rc = dh_init(&dev, &port, o.fw, (uint16_t)o.capacity);
     if (rc != DH_INIT_OK) {
         fprintf(stderr, "dh-host: cannot start the device (dh_init error %d)\n", rc);
         return EXIT_USAGE;
     }
-    dh_set_debug(&dev, debug);
-    if (stdio_mode) {
+    dh_set_debug(&dev, o.debug);
+    port.rate = DH_BAUD_DEFAULT;
+    if (host_baud.rate_count > 0u && dh_enable_baud(&dev, &host_baud) != DH_INIT_OK) {
+        fprintf(stderr, "dh-host: cannot enable the rate switch\n");
+        return EXIT_USAGE;
+    }
+    if (o.stdio_mode) {
         rc = run_stdio(&port, &dev);
     } else {
-        rc = serve_pty(&port, &dev, fw, noise, pty_name);
+        rc = serve_pty(&port, &dev, o.fw, o.noise, pty_name);
     }
     if (port.tee != NULL) {
         (void)fclose(port.tee);

@@ -1,6 +1,6 @@
 /*
- * dh_device.h - the device side of the DeviceHub provisioning protocol, version 1
- * (docs/protocol.md), as a portable C99 module.
+ * dh_device.h - the device side of the DeviceHub provisioning protocol, version 1 with the
+ * 1.1 faster wire (docs/protocol.md, 10.1), as a portable C99 module.
  *
  * This module owns everything spec section 7 asks of firmware: the resynchronising frame
  * decoder with its CRC check (2.2, 2.3), the handshake (4.1), the write session with staged
@@ -11,12 +11,17 @@
  *
  * No malloc, no recursion, no dependency beyond the C standard library. The application
  * supplies the port: the dh_port_* functions declared below, linked in (no function
- * pointers, which would cost RAM on an AVR).
+ * pointers, which would cost RAM on an AVR). The one optional part of the port, the rate
+ * switch of protocol 1.1 (spec 10.1), is a small struct of two function pointers handed to
+ * dh_enable_baud(): a port that never calls it links nothing more and stays a 1.0 device.
  *
  * RAM BUDGET (fixed, checked at compile time on AVR, measured by the QEMU test):
- *   - struct dh_device: 233 bytes on AVR (16-bit pointers), 248 on x86-64.
- *     Most of it is the one 198-byte line buffer the spec requires (7.1). Nothing else is
- *     static; staged values never sit in RAM.
+ *   - struct dh_device: 239 bytes on AVR (16-bit pointers), 264 on x86-64.
+ *     Most of it is the one 198-byte line buffer the spec requires (7.1). The optional rate
+ *     switch (spec 10.1) adds 6 of them: a pointer to the application's struct dh_baud_port
+ *     and the 32-bit time of the last valid frame or reply; the application's
+ *     struct dh_baud_port is 7 more bytes of RAM on AVR, its rate list sits in DH_ROM.
+ *     Nothing else is static; staged values never sit in RAM.
  *   - stack: at most DH_STACK_BUDGET bytes below the caller of dh_poll()/dh_feed()/dh_init()
  *     (the peak is COMMIT's hash: a 104-byte SHA-256 context, a 16-byte I/O buffer, the
  *     compression function's working variables).
@@ -24,7 +29,7 @@
  *     an A/B pair, spec 7.1), never into RAM. The scratch area and the committed blob each
  *     need up to DH_MAX_BLOB_LEN (1452) bytes; a smaller capacity passed to dh_init() makes
  *     the device answer STORAGE_FULL for configs that do not fit, as the spec allows.
- * With two 640-byte slots in .noinit RAM, the whole ATmega328P example uses 1546 bytes of
+ * With two 640-byte slots in .noinit RAM, the whole ATmega328P example uses 1574 bytes of
  * static RAM and peaks at 292 bytes of stack: 1.8 of its 2 KB (firmware/README.md).
  *
  * Secrets: no function of this module prints or returns a secret value except
@@ -43,7 +48,7 @@
 extern "C" {
 #endif
 
-#define DH_LIB_VERSION "1.0.0"
+#define DH_LIB_VERSION "1.1.0"
 
 /* Peak stack use of any dh_* call, in bytes, on an ATmega328P (avr-gcc 5.4 -Os): measured
  * by stack painting in the QEMU test (290 bytes), which fails if it ever exceeds this. */
@@ -59,6 +64,27 @@ extern "C" {
 #define DH_INIT_BAD_FIRMWARE_VERSION 1 /* not 1..32 of [A-Za-z0-9._+-] */
 #define DH_INIT_BAD_HARDWARE_ID 2      /* dh_port_hardware_id() gave 0 or more than 16 bytes */
 #define DH_INIT_BAD_CAPACITY 3         /* capacity cannot hold even an empty config */
+#define DH_INIT_BAD_BAUD 4             /* dh_enable_baud(): a missing hook or a bad rate list */
+
+/* Most rates a struct dh_baud_port may list (besides DH_BAUD_DEFAULT, always accepted). */
+#define DH_MAX_BAUD_RATES 8u
+
+/*
+ * The optional rate switch (spec 10.1), supplied by the application through dh_enable_baud().
+ * It must outlive the device (a static const); on AVR it costs 7 bytes of RAM, `rates` none.
+ */
+struct dh_baud_port {
+    /* Waits until every byte written so far has left the UART (the last stop bit is out: on
+     * an AVR, TXC0), then runs the UART at `rate`, one of `rates` or DH_BAUD_DEFAULT. The
+     * library calls it only after the last byte of its OK BAUD reply, and for the idle revert. */
+    void (*set_rate)(void *port, uint32_t rate);
+    /* Milliseconds from any free-running clock; it may wrap (only differences are used). */
+    uint32_t (*millis)(void *port);
+    /* Rates the UART can run within tolerance, besides DH_BAUD_DEFAULT; in DH_ROM
+     * (PROGMEM on AVR). */
+    const uint32_t *rates;
+    uint8_t rate_count; /* 1..DH_MAX_BAUD_RATES */
+};
 
 /* One device. Treat as opaque; sizeof is the library's whole static RAM. */
 typedef struct dh_device {
@@ -76,6 +102,8 @@ typedef struct dh_device {
     uint8_t flags;
     uint8_t line_len;
     uint8_t staged_len[DH_KEY_COUNT]; /* every key's max_len fits a byte */
+    const struct dh_baud_port *baud;  /* NULL: a 1.0 port, BAUD not advertised */
+    uint32_t baud_active_ms;          /* last valid frame or reply, for the idle revert */
     uint8_t line[DH_MAX_LINE_LEN];
 } dh_device;
 
@@ -91,8 +119,21 @@ int dh_init(dh_device *dev, void *port, const char *firmware_version, uint16_t c
  * dh_port_write_byte(), before dh_feed() returns. */
 void dh_feed(dh_device *dev, uint8_t byte);
 
-/* Feeds every byte dh_port_read_byte() has waiting. */
+/* Feeds every byte dh_port_read_byte() has waiting, then runs dh_tick(). */
 void dh_poll(dh_device *dev);
+
+/*
+ * Protocol 1.1's faster wire (spec 10.1), optional: after dh_init(), hand the library the
+ * port's rate switch; HELLO then lists BAUD and `BAUD <rate>` is answered. The UART must be
+ * at DH_BAUD_DEFAULT when this is called. Returns DH_INIT_OK, or DH_INIT_BAD_BAUD (a NULL
+ * hook, no rates or more than DH_MAX_BAUD_RATES, a rate of 0) and the device stays 1.0.
+ */
+int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud);
+
+/* Returns the UART to DH_BAUD_DEFAULT once it has been idle for DH_BAUD_IDLE_REVERT_MS at
+ * another rate. dh_poll() calls it; an application that only uses dh_feed() calls it from
+ * its loop, at least every few milliseconds. Does nothing without dh_enable_baud(). */
+void dh_tick(dh_device *dev);
 
 /* Library debug lines after every frame (command, key, length, outcome; never a value). */
 void dh_set_debug(dh_device *dev, int on);

@@ -1,5 +1,6 @@
 /*
- * dh_spec.h - every number and name of DeviceHub provisioning protocol version 1.
+ * dh_spec.h - every number and name of DeviceHub provisioning protocol version 1 and of the
+ * version 1.1 additions this module implements (spec 10).
  *
  * This header owns the constants of docs/protocol.md for the C side, and each value names the
  * spec section it comes from. crates/station-protocol/tests/c_header.rs checks every one against
@@ -47,6 +48,9 @@
 
 /* Capabilities of a version-1 device (spec 4.1). */
 #define DH_CAPABILITIES "CHUNK,READ"
+/* Version 1.1 (spec 10.1): a device that can switch its UART rate appends ",BAUD" to the
+ * capabilities above (only when the application gave the library a rate switch). */
+#define DH_CAP_BAUD "BAUD"
 
 /* Hardware id: 1..16 bytes, sent as 2..32 upper-case hex digits (spec 4.1). */
 #define DH_MAX_HWID_BYTES 16u
@@ -99,9 +103,21 @@ enum dh_command {
     DH_CMD_STAGE = 3,
     DH_CMD_COMMIT = 4,
     DH_CMD_ABORT = 5,
-    DH_CMD_READ = 6
+    DH_CMD_READ = 6,
+    DH_CMD_BAUD = 7 /* version 1.1, spec 10.1 */
 };
-#define DH_COMMAND_COUNT 6u
+#define DH_COMMAND_COUNT 7u
+
+/* The faster wire (spec 1, 10.1). The link runs at DH_BAUD_DEFAULT after a reset, and a
+ * device whose rate is not DH_BAUD_DEFAULT returns to it by itself after
+ * DH_BAUD_IDLE_REVERT_MS without a valid frame received or a reply sent. BAUD is sent once
+ * (DH_BAUD_ATTEMPTS: a copy re-sent at the old rate would reach a device already listening at
+ * the new one), so it is never cached; the device must have answered and drained its
+ * transmitter within the station's DH_TIMEOUT_BAUD_MS. */
+#define DH_BAUD_DEFAULT 115200UL
+#define DH_BAUD_IDLE_REVERT_MS 1000u
+#define DH_TIMEOUT_BAUD_MS 400u
+#define DH_BAUD_ATTEMPTS 1u
 
 /* Error codes (spec 3.2); the number is stable, the wire carries the name. */
 enum dh_error_code {

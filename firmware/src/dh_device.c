@@ -1,5 +1,5 @@
 /*
- * dh_device.c - the device side of docs/protocol.md, version 1.
+ * dh_device.c - the device side of docs/protocol.md, version 1, with the 1.1 faster wire.
  *
  * Mirrors crates/station-protocol/src/device/ (DeviceModel), codec.rs (FrameDecoder,
  * escaping) and message.rs (Request::parse, Response::encode_*), so that for every byte stream
@@ -12,6 +12,10 @@
  *    encoding (5.2), so COMMIT only fills in the 3-byte key headers, hashes the area in one
  *    pass and hands it to the port as the new blob, whose trailer is that same digest (7.4).
  *  - Name tables and SHA-256 constants live in flash on AVR (dh_rom.h).
+ *  - The faster wire (10.1) is optional: without dh_enable_baud() the device is a 1.0 one
+ *    (BAUD is an unknown command, HELLO does not list it). With it, BAUD is answered at the
+ *    old rate, the port's set_rate drains the transmitter and switches, and dh_tick() returns
+ *    to 115200 after DH_BAUD_IDLE_REVERT_MS without a valid frame or a reply.
  */
 #include "dh_device.h"
 
@@ -25,6 +29,7 @@
 #define F_COMMITTED 0x04u
 #define F_REPLYING 0x08u
 #define F_DEBUG 0x10u
+#define F_FAST 0x20u /* the UART runs at a rate other than DH_BAUD_DEFAULT (spec 10.1) */
 
 /* The longest request (STAGE) has 4 words; a 5th slot is enough to know "too many". */
 #define MAX_WORDS 5u
@@ -81,7 +86,7 @@ typedef char dh_values_add_up[(DH_MAX_DEVICE_ID_LEN + 3u * DH_MAX_CREDENTIAL_LEN
                               : -1];
 
 static const char COMMANDS[DH_COMMAND_COUNT][7] DH_ROM = {"HELLO", "BEGIN", "STAGE",
-                                                          "COMMIT", "ABORT", "READ"};
+                                                          "COMMIT", "ABORT", "READ", "BAUD"};
 
 static const char ERRORS[DH_ERROR_CODE_COUNT][20] DH_ROM = {
     "BUSY",        "BAD_FRAME",       "UNKNOWN_COMMAND", "UNSUPPORTED_VERSION",
@@ -92,6 +97,7 @@ static const char ERRORS[DH_ERROR_CODE_COUNT][20] DH_ROM = {
 static const char MARKER[] DH_ROM = DH_MARKER;
 static const char MAGIC[] DH_ROM = DH_CANONICAL_MAGIC;
 static const char CAPS[] DH_ROM = DH_CAPABILITIES;
+static const char CAP_BAUD[] DH_ROM = DH_CAP_BAUD;
 static const char S_OK[] DH_ROM = DH_STATUS_OK;
 static const char S_ERR[] DH_ROM = DH_STATUS_ERR;
 static const char HEX[] DH_ROM = "0123456789ABCDEF";
@@ -256,6 +262,16 @@ int dh_frame_check(const uint8_t *line, size_t len, uint8_t *seq, uint16_t *crc)
     return 1;
 }
 
+/* ---- The faster wire's idle timer (spec 10.1). ----------------------------------------- */
+
+/* A valid frame was received or a reply sent: the idle revert starts counting again. */
+static void baud_mark_active(dh_device *dev)
+{
+    if (dev->baud != NULL) {
+        dev->baud_active_ms = dev->baud->millis(dev->port);
+    }
+}
+
 /* ---- Replies: streamed, CRC on the fly, nothing buffered. ------------------------------ */
 
 struct out {
@@ -355,6 +371,7 @@ static void out_finish(struct out *o)
     dh_port_write_byte(dev->port, '\r');
     dh_port_write_byte(dev->port, '\n');
     dev->flags &= (uint8_t)~F_REPLYING;
+    baud_mark_active(dev);
 }
 
 /* ---- Debug output (spec 7.5). ---------------------------------------------------------- */
@@ -430,7 +447,8 @@ static NOINLINE void log_handled(dh_device *dev, uint8_t cmd, uint8_t code, uint
         log_byte(dev, ' ');
         log_rom_part(dev, KEYS[key - 1u].name);
     }
-    if (code == 0u && (cmd == DH_CMD_STAGE || cmd == DH_CMD_COMMIT || cmd == DH_CMD_READ)) {
+    if (code == 0u && (cmd == DH_CMD_STAGE || cmd == DH_CMD_COMMIT || cmd == DH_CMD_READ ||
+                       cmd == DH_CMD_BAUD)) {
         log_byte(dev, ' ');
         log_dec(dev, num);
     }
@@ -590,6 +608,10 @@ static NOINLINE void emit_hello(dh_device *dev, uint8_t seq)
     out_byte(&o, ' ');
     out_dec(&o, DH_PROTOCOL_VERSION);
     out_word_rom(&o, CAPS);
+    if (dev->baud != NULL) {
+        out_byte(&o, ',');
+        out_rom(&o, CAP_BAUD);
+    }
     out_byte(&o, ' ');
     for (i = 0; i < n && i < DH_MAX_HWID_BYTES; i++) {
         out_hex2(&o, id[i]);
@@ -642,7 +664,8 @@ static void emit_read_fields(struct out *o, uint8_t k, uint16_t offset)
 }
 
 /* Every reply but HELLO's, from the fields the cache keeps: command, code (0 = OK), key
- * (1-based, 0 = none) and one number (staged length, generation, READ offset, version). */
+ * (1-based, 0 = none) and one number (staged length, generation, READ offset, version, or
+ * BAUD's rate, which is never cached). */
 static NOINLINE void emit(dh_device *dev, uint8_t seq, uint8_t cmd, uint8_t code, uint8_t key,
                  uint32_t num)
 {
@@ -662,7 +685,7 @@ static NOINLINE void emit(dh_device *dev, uint8_t seq, uint8_t cmd, uint8_t code
         out_word_rom(&o, KEYS[key - 1u].name);
         out_byte(&o, ' ');
         out_dec(&o, num);
-    } else if (cmd == DH_CMD_COMMIT) {
+    } else if (cmd == DH_CMD_COMMIT || cmd == DH_CMD_BAUD) {
         out_byte(&o, ' ');
         out_dec(&o, num);
     } else if (cmd == DH_CMD_READ) {
@@ -792,6 +815,17 @@ static int parse_offset(const uint8_t *s, uint8_t n, uint16_t *out)
     }
     *out = (uint16_t)v;
     return 1;
+}
+
+/* BAUD's rate: canonical decimal within 32 bits. parse_decimal saturates, so the one
+ * saturated value that is written out as itself is told apart from an overflow. */
+static int parse_rate(const uint8_t *s, uint8_t n, uint32_t *out)
+{
+    static const char MAX_U32[] DH_ROM = "4294967295";
+    if (!parse_decimal(s, n, out)) {
+        return 0;
+    }
+    return *out != 0xFFFFFFFFUL || rom_eq(MAX_U32, s, n);
 }
 
 /* Undoes the escaping of a value in place (the result is never longer); returns its length
@@ -1171,7 +1205,7 @@ static NOINLINE void emit_word_error(dh_device *dev, uint8_t seq, uint8_t cmd, u
 struct request {
     uint8_t key;
     uint16_t offset;
-    uint32_t version;
+    uint32_t number; /* HELLO's version, BAUD's rate */
     uint8_t chunk_at;
     uint8_t chunk_len;
 };
@@ -1186,11 +1220,16 @@ static uint8_t parse_request(dh_device *dev, uint8_t cmd, const struct words *w,
 
     switch (cmd) {
     case DH_CMD_HELLO:
-        if (args != 1u || !parse_decimal(line + w->start[1], w->len[1], &q->version) ||
-            q->version > 0xFFFFu) {
+        if (args != 1u || !parse_decimal(line + w->start[1], w->len[1], &q->number) ||
+            q->number > 0xFFFFu) {
             return DH_ERR_BAD_FRAME;
         }
         return 0;
+    case DH_CMD_BAUD:
+        /* A rate is canonical decimal that fits 32 bits (spec 10.1, 4). */
+        return args == 1u && parse_rate(line + w->start[1], w->len[1], &q->number)
+                   ? 0u
+                   : DH_ERR_BAD_FRAME;
     case DH_CMD_BEGIN:
     case DH_CMD_ABORT:
         return args != 0u ? DH_ERR_BAD_FRAME : 0u;
@@ -1232,6 +1271,74 @@ static uint8_t parse_request(dh_device *dev, uint8_t cmd, const struct words *w,
     }
 }
 
+/* The commands that run through the reply cache once parsed and not replayed (spec 7.3). */
+static void execute(dh_device *dev, uint8_t cmd, const struct words *w, const struct request *q,
+                    struct result *r)
+{
+    switch (cmd) {
+    case DH_CMD_BEGIN:
+        end_session(dev);
+        dev->flags |= F_SESSION;
+        break;
+    case DH_CMD_ABORT:
+        end_session(dev);
+        break;
+    case DH_CMD_STAGE:
+        execute_stage(dev, q->key, q->offset, q->chunk_at, q->chunk_len, r);
+        break;
+    case DH_CMD_COMMIT:
+        execute_commit(dev, dev->line + w->start[1], dev->line + w->start[2], w->len[2], r);
+        /* Every answered COMMIT ends the session, applied or refused (spec 4.5). */
+        end_session(dev);
+        break;
+    default: /* DH_CMD_READ */
+        execute_read(dev, q->key, q->offset, r);
+        break;
+    }
+}
+
+/* Whether the port can run `rate`: DH_BAUD_DEFAULT always, else one of its listed rates. */
+static int rate_allowed(const dh_device *dev, uint32_t rate)
+{
+    uint8_t i;
+    if (rate == DH_BAUD_DEFAULT) {
+        return 1;
+    }
+    for (i = 0; i < dev->baud->rate_count; i++) {
+        if (DH_ROM_U32(&dev->baud->rates[i]) == rate) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* BAUD (spec 10.1): executed every time, never answered from the reply cache, never cached
+ * and never clearing it, no session opened or closed. The reply goes out at the old rate;
+ * set_rate drains the transmitter before it switches, so the reply's last byte is out. */
+static NOINLINE void execute_baud(dh_device *dev, uint8_t seq, uint32_t rate)
+{
+    uint8_t code = 0;
+    if (seq == DH_SEQ_UNSOLICITED) {
+        code = DH_ERR_BAD_FRAME;
+    } else if (!rate_allowed(dev, rate)) {
+        code = DH_ERR_BAD_VALUE;
+    }
+    emit(dev, seq, DH_CMD_BAUD, code, 0, rate);
+    if (dev->flags & F_DEBUG) {
+        log_handled(dev, DH_CMD_BAUD, code, 0, rate, 0);
+    }
+    if (code != 0u) {
+        return;
+    }
+    dev->baud->set_rate(dev->port, rate);
+    if (rate == DH_BAUD_DEFAULT) {
+        dev->flags &= (uint8_t)~F_FAST;
+    } else {
+        dev->flags |= F_FAST;
+    }
+    baud_mark_active(dev);
+}
+
 /* One complete line (spec 7.3). */
 static void handle_line(dh_device *dev)
 {
@@ -1247,8 +1354,12 @@ static void handle_line(dh_device *dev)
         }
         return;
     }
+    baud_mark_active(dev);
     split_words(dev, &w);
     cmd = find_command(dev->line + w.start[0], w.len[0]);
+    if (cmd == DH_CMD_BAUD && dev->baud == NULL) {
+        cmd = 0; /* a 1.0 port: answered exactly as a 1.0 device answers an unknown word */
+    }
     if (cmd == 0u) {
         emit_word_error(dev, seq, 0, DH_ERR_UNKNOWN_COMMAND, dev->line + w.start[0], w.len[0]);
         return;
@@ -1265,12 +1376,16 @@ static void handle_line(dh_device *dev)
         }
         return;
     }
+    if (cmd == DH_CMD_BAUD) {
+        execute_baud(dev, seq, q.number);
+        return;
+    }
     if (seq == DH_SEQ_UNSOLICITED) {
         r.code = DH_ERR_BAD_FRAME;
     } else if (cmd == DH_CMD_HELLO) {
         /* A new station process may start its seq numbers again: forget the old answers. */
         dev->cache_cmd = 0;
-        if (q.version < DH_PROTOCOL_VERSION) {
+        if (q.number < DH_PROTOCOL_VERSION) {
             r.code = DH_ERR_UNSUPPORTED_VERSION;
             r.num = DH_PROTOCOL_VERSION;
         }
@@ -1282,33 +1397,15 @@ static void handle_line(dh_device *dev)
         }
         return;
     } else {
-        switch (cmd) {
-        case DH_CMD_BEGIN:
-            end_session(dev);
-            dev->flags |= F_SESSION;
-            break;
-        case DH_CMD_ABORT:
-            end_session(dev);
-            break;
-        case DH_CMD_STAGE:
-            execute_stage(dev, q.key, q.offset, q.chunk_at, q.chunk_len, &r);
-            break;
-        case DH_CMD_COMMIT:
-            execute_commit(dev, dev->line + w.start[1], dev->line + w.start[2], w.len[2], &r);
-            /* Every answered COMMIT ends the session, applied or refused (spec 4.5). */
-            end_session(dev);
-            break;
-        default: /* DH_CMD_READ */
-            execute_read(dev, q.key, q.offset, &r);
-            break;
-        }
+        execute(dev, cmd, &w, &q, &r);
     }
     if (cmd == DH_CMD_HELLO && r.code == 0u) {
         emit_hello(dev, seq);
     } else {
         emit(dev, seq, cmd, r.code, r.key, r.num);
     }
-    /* HELLO is never replayed; BUSY (never sent by this module) must not be either. */
+    /* HELLO is never replayed; BUSY (never sent by this module) must not be either; BAUD
+     * returned above. */
     if (cmd != DH_CMD_HELLO) {
         dev->cache_seq = seq;
         dev->cache_crc = crc;
@@ -1370,6 +1467,39 @@ void dh_poll(dh_device *dev)
     while ((b = dh_port_read_byte(dev->port)) >= 0) {
         dh_feed(dev, (uint8_t)b);
     }
+    dh_tick(dev);
+}
+
+void dh_tick(dh_device *dev)
+{
+    const struct dh_baud_port *baud = dev->baud;
+    if (baud == NULL || !(dev->flags & F_FAST) ||
+        (uint32_t)(baud->millis(dev->port) - dev->baud_active_ms) < DH_BAUD_IDLE_REVERT_MS) {
+        return;
+    }
+    /* A half line collected at the fast rate is noise once the rate changes. */
+    dev->flags &= (uint8_t)~(F_FAST | F_IN_FRAME);
+    wipe_line(dev);
+    baud->set_rate(dev->port, DH_BAUD_DEFAULT);
+    baud_mark_active(dev);
+}
+
+int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud)
+{
+    uint8_t i;
+    if (baud == NULL || baud->set_rate == NULL || baud->millis == NULL || baud->rates == NULL ||
+        baud->rate_count == 0u || baud->rate_count > DH_MAX_BAUD_RATES) {
+        return DH_INIT_BAD_BAUD;
+    }
+    for (i = 0; i < baud->rate_count; i++) {
+        if (DH_ROM_U32(&baud->rates[i]) == 0u) {
+            return DH_INIT_BAD_BAUD;
+        }
+    }
+    dev->baud = baud;
+    dev->flags &= (uint8_t)~F_FAST;
+    baud_mark_active(dev);
+    return DH_INIT_OK;
 }
 
 void dh_set_debug(dh_device *dev, int on)

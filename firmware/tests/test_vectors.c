@@ -32,6 +32,11 @@ struct mem_port {
     int fail_scratch; /* scratch writes fail */
     const uint8_t *input;
     size_t input_len;
+    /* The optional rate switch (spec 10.1), with a fake clock. */
+    uint32_t now_ms;
+    uint32_t rate;           /* what the UART runs at: 0 means the default, never switched */
+    unsigned rate_switches;  /* calls of set_rate */
+    size_t out_len_at_switch; /* bytes written when set_rate was called */
 };
 
 int dh_port_read_byte(void *port)
@@ -101,6 +106,20 @@ int dh_port_commit(void *port, uint16_t len)
     p->stored_len = len;
     return DH_STORE_OK;
 }
+
+static void mem_set_rate(void *port, uint32_t rate)
+{
+    struct mem_port *p = port;
+    p->rate = rate;
+    p->rate_switches++;
+    p->out_len_at_switch = p->out_len;
+}
+
+static uint32_t mem_millis(void *port) { return ((struct mem_port *)port)->now_ms; }
+
+/* The station's rates (spec 10.1, FAST_BAUD_RATES), as a port that takes all three. */
+static const uint32_t MEM_RATES[3] DH_ROM = {921600UL, 460800UL, 230400UL};
+static const struct dh_baud_port MEM_BAUD = {mem_set_rate, mem_millis, MEM_RATES, 3};
 
 /* ---- Checks ---------------------------------------------------------------------------- */
 
@@ -1152,6 +1171,233 @@ static void test_output_hygiene(void)
     }
 }
 
+/* ---- The faster wire (spec 10.1) ------------------------------------------------------- */
+
+static void new_fast_device(dh_device *dev, struct mem_port *p)
+{
+    new_device(dev, p, DH_MAX_BLOB_LEN, 0);
+    check(dh_enable_baud(dev, &MEM_BAUD) == DH_INIT_OK, "dh_enable_baud");
+    p->rate = DH_BAUD_DEFAULT;
+}
+
+/* The text between the backticks after `marker` in the document. */
+static const char *spec_quote(const char *marker, char *out, size_t cap)
+{
+    const char *m = strstr(spec, marker), *end;
+    size_t n;
+    if (m == NULL || (end = strchr(m + strlen(marker), '`')) == NULL) {
+        fprintf(stderr, "docs/protocol.md has no `%s...`\n", marker);
+        exit(2);
+    }
+    m += strlen(marker);
+    n = (size_t)(end - m) < cap - 1 ? (size_t)(end - m) : cap - 1;
+    memcpy(out, m, n);
+    out[n] = '\0';
+    return out;
+}
+
+static void test_baud_spec_frames(void)
+{
+    char block[2048], f[300], expect[300], quote[128];
+    const char *rep;
+    int i;
+    current_test = "BAUD frames (10.1)";
+    spec_block("### 10.1 A faster wire: BAUD", block, sizeof block);
+    new_fast_device(&dev_a, &port_a);
+    for (i = 0;; i++) {
+        const char *req = nth_line(block, "> ", i);
+        if (req == NULL) {
+            break;
+        }
+        snprintf(f, sizeof f, "%s\r\n", req);
+        rep = feed(&dev_a, f, strlen(f));
+        snprintf(expect, sizeof expect, "%s\r\n", nth_line(block, "< ", i));
+        check(strcmp(rep, expect) == 0, "reply to %s: got %s want %s", req, rep, expect);
+        if (strstr(req, " BAUD ") != NULL) {
+            check(port_a.rate == 921600UL && port_a.rate_switches == 1u, "now at 921600");
+            check(port_a.out_len_at_switch == strlen(expect),
+                  "switched after the reply's last byte (%zu of %zu written)",
+                  port_a.out_len_at_switch, strlen(expect));
+        }
+    }
+    check(i == 3, "the spec shows three requests (saw %d)", i);
+    check(port_a.rate == 921600UL && port_a.rate_switches == 1u, "HELLO keeps the rate");
+
+    /* The refusal, on a device at 115200. */
+    new_fast_device(&dev_a, &port_a);
+    snprintf(f, sizeof f, "%s\r\n", spec_quote("A rate the device lacks: `> ", quote, sizeof quote));
+    snprintf(expect, sizeof expect, "%s\r\n", spec_quote("→ `< ", quote, sizeof quote));
+    rep = feed(&dev_a, f, strlen(f));
+    check(strcmp(rep, expect) == 0, "BAD_VALUE: got %s want %s", rep, expect);
+    check(port_a.rate_switches == 0u && port_a.rate == DH_BAUD_DEFAULT, "nothing changed");
+}
+
+static void test_baud_is_never_cached_and_leaves_the_session(void)
+{
+    char f[300], first[300];
+    size_t n;
+    current_test = "BAUD not cached, session untouched (10.1)";
+    new_fast_device(&dev_a, &port_a);
+    ask(&dev_a, 1, "HELLO 1");
+    ask(&dev_a, 2, "BEGIN");
+    n = frame(f, sizeof f, 3, "STAGE device_id 0 abc");
+    strcpy(first, feed(&dev_a, f, n));
+    check(strstr(first, "OK STAGE device_id 3") != NULL, "staged");
+    check(strcmp(words_of(ask(&dev_a, 4, "BAUD 460800")), "OK BAUD 460800") == 0, "BAUD");
+    /* The same BAUD frame again is executed again, not replayed. */
+    check(strcmp(words_of(ask(&dev_a, 4, "BAUD 460800")), "OK BAUD 460800") == 0, "again");
+    check(port_a.rate_switches == 2u, "executed twice (%u switches)", port_a.rate_switches);
+    /* The cache still holds the STAGE: its retransmission is replayed, not appended. */
+    check(strcmp(feed(&dev_a, f, n), first) == 0, "STAGE replayed after BAUD");
+    check(strcmp(words_of(ask(&dev_a, 5, "STAGE device_id 3 def")), "OK STAGE device_id 6") == 0,
+          "the session and its staged value survived BAUD");
+    /* A refused BAUD leaves all of it too. */
+    check(strcmp(words_of(ask(&dev_a, 6, "BAUD 1000000")), "ERR BAUD BAD_VALUE") == 0, "refused");
+    check(strcmp(words_of(ask(&dev_a, 7, "STAGE device_id 6 g")), "OK STAGE device_id 7") == 0,
+          "still in the session");
+    /* A BAUD before BEGIN opens no session. */
+    new_fast_device(&dev_a, &port_a);
+    check(strcmp(words_of(ask(&dev_a, 1, "BAUD 230400")), "OK BAUD 230400") == 0, "BAUD");
+    check(strcmp(words_of(ask(&dev_a, 2, "STAGE device_id 0 abc")), "ERR STAGE NO_SESSION") == 0,
+          "BAUD opened no session");
+    /* A full write at the new rate commits. */
+    ask(&dev_a, 3, "BEGIN");
+    check(strcmp(words_of(ask(&dev_a, 4, "BAUD 921600")), "OK BAUD 921600") == 0, "in session");
+    stage_vector_config(&dev_a, 5, -1);
+    {
+        char words[200];
+        snprintf(words, sizeof words,
+                 "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+                 HWID_HEX);
+        check(strcmp(words_of(ask(&dev_a, 0x20, words)), "OK COMMIT 1") == 0,
+              "committed at 921600");
+    }
+}
+
+static void test_baud_rates_and_malformed_requests(void)
+{
+    static const char *const bad_frames[] = {"BAUD", "BAUD 921600 1", "BAUD 0921600",
+                                             "BAUD fast", "BAUD -", "BAUD 4294967296",
+                                             "BAUD 99999999999"};
+    size_t i;
+    current_test = "BAUD rates (10.1)";
+    new_fast_device(&dev_a, &port_a);
+    check(strcmp(words_of(ask(&dev_a, 1, "BAUD 57600")), "ERR BAUD BAD_VALUE") == 0,
+          "an unlisted rate");
+    check(strcmp(words_of(ask(&dev_a, 2, "BAUD 4294967295")), "ERR BAUD BAD_VALUE") == 0,
+          "the largest 32-bit rate is well formed, and unsupported");
+    check(strcmp(words_of(ask(&dev_a, 3, "BAUD 0")), "ERR BAUD BAD_VALUE") == 0, "rate 0");
+    check(port_a.rate_switches == 0u, "no switch for a refused rate");
+    for (i = 0; i < sizeof bad_frames / sizeof bad_frames[0]; i++) {
+        check(strcmp(words_of(ask(&dev_a, 4, bad_frames[i])), "ERR BAUD BAD_FRAME") == 0,
+              "%s is malformed", bad_frames[i]);
+    }
+    check(strcmp(words_of(ask(&dev_a, 0, "BAUD 921600")), "ERR BAUD BAD_FRAME") == 0,
+          "seq 00 is refused");
+    check(port_a.rate_switches == 0u, "no switch for a malformed request");
+    /* 115200 is always accepted, listed or not, and returns at once. */
+    check(strcmp(words_of(ask(&dev_a, 5, "BAUD 115200")), "OK BAUD 115200") == 0, "at 115200");
+    check(port_a.rate == DH_BAUD_DEFAULT && port_a.rate_switches == 1u, "set to 115200");
+    check(strcmp(words_of(ask(&dev_a, 6, "BAUD 921600")), "OK BAUD 921600") == 0, "up");
+    check(strcmp(words_of(ask(&dev_a, 7, "BAUD 115200")), "OK BAUD 115200") == 0, "back");
+    check(port_a.rate == DH_BAUD_DEFAULT && port_a.out_len_at_switch > 0u,
+          "back at 115200 after the reply went out at 921600");
+    port_a.now_ms += 5000u;
+    dh_tick(&dev_a);
+    check(port_a.rate_switches == 3u, "no revert at 115200 (%u switches)", port_a.rate_switches);
+}
+
+static void test_baud_returns_to_115200_after_1000_ms_idle(void)
+{
+    char f[300];
+    size_t n;
+    current_test = "BAUD idle revert (10.1)";
+    new_fast_device(&dev_a, &port_a);
+    port_a.now_ms = 0xFFFFFE00UL; /* the clock wraps during the test */
+    dh_enable_baud(&dev_a, &MEM_BAUD);
+    check(strcmp(words_of(ask(&dev_a, 1, "BAUD 921600")), "OK BAUD 921600") == 0, "BAUD");
+    port_a.now_ms += DH_BAUD_IDLE_REVERT_MS - 1u;
+    dh_tick(&dev_a);
+    check(port_a.rate == 921600UL, "still fast after 999 ms");
+    port_a.now_ms += 1u;
+    port_a.input_len = 0;
+    dh_poll(&dev_a); /* dh_poll runs the timer too */
+    check(port_a.rate == DH_BAUD_DEFAULT && port_a.rate_switches == 2u,
+          "back at 115200 after 1000 ms");
+    check(strstr(ask(&dev_a, 2, "HELLO 1"), "OK HELLO 1 CHUNK,READ,BAUD") != NULL,
+          "answers at 115200");
+
+    /* Frames that keep coming keep the rate; noise and corrupted frames do not. */
+    check(strcmp(words_of(ask(&dev_a, 3, "BAUD 230400")), "OK BAUD 230400") == 0, "BAUD");
+    {
+        int t;
+        for (t = 0; t < 10; t++) {
+            port_a.now_ms += 900u;
+            dh_tick(&dev_a);
+            check(strstr(ask(&dev_a, (unsigned)(4 + t), "READ device_id 0"), "ERR READ") != NULL,
+                  "answered");
+        }
+    }
+    check(port_a.rate == 230400UL && port_a.rate_switches == 3u, "no revert in 9 s of frames");
+    n = frame(f, sizeof f, 0x30, "HELLO 1");
+    f[n - 4] = f[n - 4] == '0' ? '1' : '0'; /* a bad CRC digit */
+    port_a.now_ms += 600u;
+    check(strcmp(feed(&dev_a, f, n), "") == 0, "a corrupted frame is not answered");
+    feed(&dev_a, "@DH1 garbage\r\n", 14);
+    port_a.now_ms += 400u;
+    /* Half a frame collected at the fast rate is dropped with the switch. */
+    n = frame(f, sizeof f, 0x31, "HELLO 1");
+    feed(&dev_a, f, n / 2u);
+    dh_tick(&dev_a);
+    check(port_a.rate == DH_BAUD_DEFAULT, "reverted 1000 ms after the last valid frame");
+    check(strcmp(feed(&dev_a, f + n / 2u, n - n / 2u), "") == 0,
+          "the rest of a frame begun before the revert is noise");
+}
+
+static void test_baud_needs_the_ports_rate_switch(void)
+{
+    static const uint32_t none[1] DH_ROM = {0};
+    static const struct dh_baud_port no_clock = {mem_set_rate, NULL, MEM_RATES, 3};
+    static const struct dh_baud_port no_rates = {mem_set_rate, mem_millis, MEM_RATES, 0};
+    static const struct dh_baud_port zero_rate = {mem_set_rate, mem_millis, none, 1};
+    static const struct dh_baud_port too_many = {mem_set_rate, mem_millis, MEM_RATES,
+                                                 DH_MAX_BAUD_RATES + 1u};
+    current_test = "1.0 port without a rate switch (10)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    check(strcmp(words_of(ask(&dev_a, 1, "HELLO 1")),
+                 "OK HELLO 1 CHUNK,READ A1B2C3D4E5F60718 fw-2.4.1 -") == 0,
+          "a 1.0 port does not list BAUD");
+    check(strcmp(words_of(ask(&dev_a, 2, "BAUD 921600")), "ERR BAUD UNKNOWN_COMMAND") == 0,
+          "and answers BAUD as a 1.0 device does");
+    check(strcmp(words_of(ask(&dev_a, 3, "BAUD 115200")), "ERR BAUD UNKNOWN_COMMAND") == 0,
+          "even at 115200");
+    port_a.now_ms += 10000u;
+    dh_tick(&dev_a);
+    check(port_a.rate_switches == 0u, "no rate switch ever");
+    check(dh_enable_baud(&dev_a, NULL) == DH_INIT_BAD_BAUD, "NULL");
+    check(dh_enable_baud(&dev_a, &no_clock) == DH_INIT_BAD_BAUD, "no clock");
+    check(dh_enable_baud(&dev_a, &no_rates) == DH_INIT_BAD_BAUD, "no rates");
+    check(dh_enable_baud(&dev_a, &zero_rate) == DH_INIT_BAD_BAUD, "rate 0");
+    check(dh_enable_baud(&dev_a, &too_many) == DH_INIT_BAD_BAUD, "too many rates");
+    check(strstr(ask(&dev_a, 4, "HELLO 1"), "CHUNK,READ A1B2") != NULL,
+          "a refused rate switch leaves a 1.0 device");
+    check(dh_enable_baud(&dev_a, &MEM_BAUD) == DH_INIT_OK, "a good one");
+    check(strstr(ask(&dev_a, 5, "HELLO 1"), "CHUNK,READ,BAUD A1B2") != NULL, "lists BAUD");
+}
+
+static void test_baud_debug_line_goes_out_before_the_switch(void)
+{
+    const char *rep;
+    current_test = "BAUD debug output (10.1, 7.5)";
+    new_fast_device(&dev_a, &port_a);
+    dh_set_debug(&dev_a, 1);
+    rep = ask(&dev_a, 1, "BAUD 921600");
+    check(strstr(rep, "\r\n[dh] BAUD 921600 OK") != NULL, "debug line: %s", rep);
+    check(port_a.out_len_at_switch == strlen(rep) + 2u, "switched after the debug line too");
+    rep = ask(&dev_a, 2, "BAUD 300");
+    check(strstr(rep, "[dh] BAUD BAD_VALUE") != NULL, "refusal logged: %s", rep);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1174,6 +1420,12 @@ int main(int argc, char **argv)
     test_decoder();
     test_storage_failures_and_torn_blobs();
     test_output_hygiene();
+    test_baud_spec_frames();
+    test_baud_is_never_cached_and_leaves_the_session();
+    test_baud_rates_and_malformed_requests();
+    test_baud_returns_to_115200_after_1000_ms_idle();
+    test_baud_needs_the_ports_rate_switch();
+    test_baud_debug_line_goes_out_before_the_switch();
     printf("firmware unit tests: %d checks, %d failed (struct dh_device: %u bytes on this host)\n",
            checks, failures, (unsigned)sizeof(dh_device));
     return failures == 0 ? 0 : 1;

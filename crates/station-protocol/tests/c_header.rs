@@ -40,6 +40,8 @@ const C_ONLY: &[&str] = &[
     "DH_INIT_BAD_FIRMWARE_VERSION",
     "DH_INIT_BAD_HARDWARE_ID",
     "DH_INIT_BAD_CAPACITY",
+    "DH_INIT_BAD_BAUD",
+    "DH_MAX_BAUD_RATES",
 ];
 
 /// Constants of `spec.rs` a device does not need, and why.
@@ -62,56 +64,20 @@ const STATION_ONLY: &[(&str, &str)] = &[
     ("BUSY_BACKOFF_START", "the station's backoff"),
     ("BUSY_BACKOFF_MAX", "the station's backoff"),
     (
-        "BAUD_RATE",
-        "set by the board's UART code (firmware/avr/main.c, checked by avr_example.rs)",
-    ),
-    ("BITS_PER_BYTE", "the station's wire-time estimate"),
-    ("TIMEOUT_BAUD", "the station's wait (spec §10.1)"),
-    (
-        "BAUD_ATTEMPTS",
-        "the station sends BAUD once; a device answers each",
-    ),
-    (
         "BAUD_SETTLE",
-        "the station's pause after switching its side",
+        "the station's pause after switching its own side",
     ),
     (
         "FAST_BAUD_RATES",
-        "the station's wish list; a device accepts the rates its UART can run",
+        "the station's wish list; a device lists what its UART can run (struct dh_baud_port)",
     ),
     ("HELLO_ATTEMPTS_AFTER_BAUD", "the station retransmits"),
+    ("BITS_PER_BYTE", "the station's wire-time estimate"),
     (
         "MAX_CAPABILITIES_LEN",
         "what the station accepts; DH_CAPABILITIES is checked to fit it",
     ),
 ];
-
-/// Version 1.1's BAUD (spec §10.1), which the C module gains on a parallel branch (h-baudc):
-/// each Rust constant a device needs, with the C name it is checked against *when the header
-/// defines it*. Until then the header may lack them, may keep `DH_COMMAND_COUNT`, the
-/// `COMMANDS` name table and `DH_CAPABILITIES` without BAUD, and may name other `*BAUD*`
-/// constants this table does not know yet. Once both branches are merged, move these into
-/// [`expected`] and empty this list (the test then demands them, both ways).
-const PENDING_IN_C: &[(&str, &str)] = &[
-    ("CAP_BAUD", "DH_CAP_BAUD"),
-    ("BAUD_IDLE_REVERT", "DH_BAUD_IDLE_REVERT_MS"),
-];
-
-/// The command 1.1 adds, whose C id and name-table row are pending like [`PENDING_IN_C`].
-const PENDING_COMMAND: &str = "BAUD";
-
-/// Whether the headers already carry the 1.1 BAUD command.
-fn c_has_pending_command(c: &CConstants) -> bool {
-    c.consts.contains_key(&format!("DH_CMD_{PENDING_COMMAND}"))
-}
-
-/// A C name [`PENDING_IN_C`] lets the header lack, or a `*BAUD*` name it may add early.
-fn pending_c_name(name: &str) -> bool {
-    !PENDING_IN_C.is_empty()
-        && (PENDING_IN_C.iter().any(|(_, c)| *c == name)
-            || name == format!("DH_CMD_{PENDING_COMMAND}")
-            || name.contains("BAUD"))
-}
 
 /// One C constant and the Rust value it must equal.
 struct Expect {
@@ -216,6 +182,27 @@ fn expected() -> Vec<Expect> {
             "spec::CAPABILITIES_V1 joined with ','",
         ),
         e(
+            "DH_CAP_BAUD",
+            s(spec::CAP_BAUD.as_bytes()),
+            "spec::CAP_BAUD",
+        ),
+        e("DH_BAUD_DEFAULT", n(spec::BAUD_RATE), "spec::BAUD_RATE"),
+        e(
+            "DH_BAUD_IDLE_REVERT_MS",
+            n(spec::BAUD_IDLE_REVERT.as_millis()),
+            "spec::BAUD_IDLE_REVERT in ms",
+        ),
+        e(
+            "DH_TIMEOUT_BAUD_MS",
+            n(spec::TIMEOUT_BAUD.as_millis()),
+            "spec::TIMEOUT_BAUD in ms",
+        ),
+        e(
+            "DH_BAUD_ATTEMPTS",
+            n(spec::BAUD_ATTEMPTS),
+            "spec::BAUD_ATTEMPTS",
+        ),
+        e(
             "DH_MAX_HWID_BYTES",
             n(spec::MAX_HARDWARE_ID_HEX / 2),
             "spec::MAX_HARDWARE_ID_HEX / 2",
@@ -308,16 +295,6 @@ fn expected() -> Vec<Expect> {
             "spec::COMMANDS.len()",
         ),
         e(
-            "DH_CAP_BAUD",
-            s(spec::CAP_BAUD.as_bytes()),
-            "spec::CAP_BAUD",
-        ),
-        e(
-            "DH_BAUD_IDLE_REVERT_MS",
-            n(spec::BAUD_IDLE_REVERT.as_millis()),
-            "spec::BAUD_IDLE_REVERT in ms",
-        ),
-        e(
             "DH_ERROR_CODE_COUNT",
             n(spec::ERROR_CODES.len()),
             "spec::ERROR_CODES.len()",
@@ -356,24 +333,9 @@ fn read_headers(spec_h: &str, device_h: &str) -> CConstants {
 /// Every difference between the headers and the Rust tables, one message each.
 fn header_mismatches(spec_h: &str, device_h: &str) -> Vec<String> {
     let c = read_headers(spec_h, device_h);
-    let mut expected = expected();
-    // A 1.1 device lists BAUD in its capabilities: either form is right while it is pending.
-    let with_baud = s(format!("{},{}", spec::CAPABILITIES_V1.join(","), spec::CAP_BAUD).as_bytes());
-    let has_baud_caps = c.value("DH_CAPABILITIES").as_ref() == Ok(&with_baud);
-    for x in &mut expected {
-        match x.c_name.as_str() {
-            "DH_COMMAND_COUNT" if !c_has_pending_command(&c) => {
-                x.value = n(spec::COMMANDS.len() - 1);
-            }
-            "DH_CAPABILITIES" if has_baud_caps => x.value = with_baud.clone(),
-            _ => {}
-        }
-    }
+    let expected = expected();
     let mut problems = Vec::new();
     for x in &expected {
-        if !c.consts.contains_key(&x.c_name) && pending_c_name(&x.c_name) {
-            continue;
-        }
         if !c.consts.contains_key(&x.c_name) {
             problems.push(format!(
                 "{} is missing from {SPEC_H_NAME}: the Rust side has it as {} = {}",
@@ -395,10 +357,7 @@ fn header_mismatches(spec_h: &str, device_h: &str) -> Vec<String> {
     }
     let known: BTreeSet<&str> = expected.iter().map(|x| x.c_name.as_str()).collect();
     for (file, name) in &c.order {
-        if !known.contains(name.as_str())
-            && !C_ONLY.contains(&name.as_str())
-            && !pending_c_name(name)
-        {
+        if !known.contains(name.as_str()) && !C_ONLY.contains(&name.as_str()) {
             problems.push(format!(
                 "{name} ({}) has no counterpart in the Rust tables: add it to \
                  crates/station-protocol/src/spec.rs and to this test's table (or, in {file}, \
@@ -467,12 +426,17 @@ fn every_spec_rs_constant_is_in_the_c_header_or_station_only() {
 #[test]
 fn c_capabilities_fit_what_the_station_accepts() {
     let c = read_headers(SPEC_H, DEVICE_H);
-    let CValue::Str(caps) = c.value("DH_CAPABILITIES").expect("DH_CAPABILITIES") else {
+    let CValue::Str(base) = c.value("DH_CAPABILITIES").expect("DH_CAPABILITIES") else {
         panic!("DH_CAPABILITIES is not a string");
     };
+    let CValue::Str(baud) = c.value("DH_CAP_BAUD").expect("DH_CAP_BAUD") else {
+        panic!("DH_CAP_BAUD is not a string");
+    };
+    // The longest field the C module sends: a port with the rate switch appends ",BAUD".
+    let caps = format!("{base},{baud}");
     assert!(
         caps.len() <= spec::MAX_CAPABILITIES_LEN,
-        "DH_CAPABILITIES ({}) is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
+        "DH_CAPABILITIES ({}) with \",{baud}\" is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
         c.place("DH_CAPABILITIES"),
         caps.len(),
         spec::MAX_CAPABILITIES_LEN
@@ -575,11 +539,7 @@ fn c_device_name_tables_equal_the_rust_key_command_and_error_tables() {
     let mut c = read_headers(SPEC_H, DEVICE_H);
     c.read(DEVICE_C_NAME, DEVICE_C);
     let mut problems = c_key_table_mismatches(DEVICE_C, &c);
-    let commands: Vec<&str> = spec::COMMANDS
-        .iter()
-        .map(|c| c.name)
-        .filter(|name| c_has_pending_command(&c) || *name != PENDING_COMMAND)
-        .collect();
+    let commands: Vec<&str> = spec::COMMANDS.iter().map(|c| c.name).collect();
     problems.extend(c_name_table_mismatches(DEVICE_C, "COMMANDS", &commands));
     let errors: Vec<&str> = spec::ERROR_CODES.iter().map(|(name, _)| *name).collect();
     problems.extend(c_name_table_mismatches(DEVICE_C, "ERRORS", &errors));
@@ -678,38 +638,39 @@ fn stage_offset_limit_is_spec_max_offset() {
     assert_eq!(c.value("DH_MAX_OFFSET"), Ok(n(spec::MAX_OFFSET)));
 }
 
-/// The header as the C branch (h-baudc) is expected to make it: BAUD's id, count, token and
-/// idle revert. It passes, and a wrong idle revert is still caught, so the pending list only
-/// lets the header *lack* the 1.1 constants, never carry a wrong value.
+/// Version 1.1's BAUD (spec §10.1) is held to the Rust side like the rest: a wrong idle
+/// revert, a command count that forgets BAUD, or a BAUD constant only C knows are reported.
 #[test]
-fn a_header_with_baud_passes_and_a_wrong_baud_value_is_reported() {
-    let with_baud = SPEC_H
-        .replace(
-            "    DH_CMD_READ = 6",
-            "    DH_CMD_READ = 6,\n    DH_CMD_BAUD = 7",
-        )
-        .replace("#define DH_COMMAND_COUNT 6u", "#define DH_COMMAND_COUNT 7u")
-        .replace(
-            "#define DH_CAPABILITIES \"CHUNK,READ\"",
-            "#define DH_CAPABILITIES \"CHUNK,READ,BAUD\"\n#define DH_CAP_BAUD \"BAUD\"\n\
-             #define DH_BAUD_IDLE_REVERT_MS 1000u",
-        );
-    assert_ne!(with_baud, SPEC_H, "dh_spec.h changed shape");
-    assert_eq!(
-        header_mismatches(&with_baud, DEVICE_H),
-        Vec::<String>::new()
-    );
-    let wrong = with_baud.replace(
+fn a_wrong_or_one_sided_baud_constant_is_reported() {
+    let wrong = SPEC_H.replace(
         "#define DH_BAUD_IDLE_REVERT_MS 1000u",
         "#define DH_BAUD_IDLE_REVERT_MS 500u",
     );
+    assert_ne!(
+        wrong, SPEC_H,
+        "dh_spec.h no longer says DH_BAUD_IDLE_REVERT_MS 1000u"
+    );
     let joined = header_mismatches(&wrong, DEVICE_H).join("\n");
     assert!(
-        joined.contains("DH_BAUD_IDLE_REVERT_MS") && joined.contains("is 500"),
+        joined.contains("DH_BAUD_IDLE_REVERT_MS (firmware/include/dh_spec.h:")
+            && joined.contains("is 500, but spec::BAUD_IDLE_REVERT in ms is 1000"),
         "{joined}"
     );
-    let miscounted =
-        with_baud.replace("#define DH_COMMAND_COUNT 7u", "#define DH_COMMAND_COUNT 6u");
+    let miscounted = SPEC_H.replace("#define DH_COMMAND_COUNT 7u", "#define DH_COMMAND_COUNT 6u");
+    assert_ne!(
+        miscounted, SPEC_H,
+        "dh_spec.h no longer says DH_COMMAND_COUNT 7u"
+    );
     let joined = header_mismatches(&miscounted, DEVICE_H).join("\n");
     assert!(joined.contains("DH_COMMAND_COUNT"), "{joined}");
+    let extra = SPEC_H.replace(
+        "#define DH_BAUD_ATTEMPTS 1u",
+        "#define DH_BAUD_ATTEMPTS 1u\n#define DH_BAUD_MAX_RATE 2000000UL",
+    );
+    let joined = header_mismatches(&extra, DEVICE_H).join("\n");
+    assert!(
+        joined.contains("DH_BAUD_MAX_RATE (firmware/include/dh_spec.h:")
+            && joined.contains("has no counterpart in the Rust tables"),
+        "{joined}"
+    );
 }
