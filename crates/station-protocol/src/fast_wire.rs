@@ -21,11 +21,6 @@ use crate::message::{HelloInfo, Reply, Request};
 use crate::spec;
 use crate::transport::Transport;
 
-/// Added to [`spec::BAUD_IDLE_REVERT`] before the station counts on a unit being back at
-/// 115200: a device checks its timer in its main loop and hears our frame a little after we
-/// sent it, so it reverts a few milliseconds late (the simulator up to its 20 ms poll).
-const REVERT_MARGIN: Duration = Duration::from_millis(50);
-
 /// How [`Client::fast_wire`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BaudSwitch {
@@ -175,7 +170,7 @@ impl<T: Transport> Client<T> {
         self.transport.set_baud_rate(spec::BAUD_RATE)?;
         self.baud = spec::BAUD_RATE;
         if let Some(last) = self.last_reply {
-            let reverted = last + spec::BAUD_IDLE_REVERT + REVERT_MARGIN;
+            let reverted = last + spec::BAUD_IDLE_REVERT + spec::BAUD_REVERT_MARGIN;
             let now = Instant::now();
             if reverted > now {
                 std::thread::sleep(reverted - now);
@@ -195,7 +190,7 @@ impl<T: Transport> Client<T> {
         if self.baud == spec::BAUD_RATE {
             return Ok(());
         }
-        let reverted = sent_at + spec::BAUD_IDLE_REVERT + REVERT_MARGIN;
+        let reverted = sent_at + spec::BAUD_IDLE_REVERT + spec::BAUD_REVERT_MARGIN;
         let now = Instant::now();
         if reverted > now {
             std::thread::sleep(reverted - now);
@@ -260,7 +255,7 @@ mod tests {
         let id = c.hello().expect("hello");
         let link = c.fast_wire(&id).expect("fast wire");
         assert_eq!((link.baud, link.switch), (460_800, BaudSwitch::Switched));
-        let mut c = client(&[1_000_000]);
+        let mut c = client(&[2_000_000]);
         let id = c.hello().expect("hello");
         let link = c.fast_wire(&id).expect("fast wire");
         assert_eq!(

@@ -267,10 +267,16 @@ pub const BAUD_IDLE_REVERT: Duration = Duration::from_millis(1000);
 /// The station waits this long after switching its side before talking at the new rate
 /// (spec §10.1).
 pub const BAUD_SETTLE: Duration = Duration::from_millis(20);
-/// Rates the station asks for, fastest first; it falls to the next on BAD_VALUE (spec §10.1).
-pub const FAST_BAUD_RATES: [u32; 3] = [921_600, 460_800, 230_400];
+/// Rates the station asks for, in order; it falls to the next on BAD_VALUE (spec §10.1). The
+/// standard rates every USB-serial bridge runs come first; then the rates a 16 MHz AVR divides
+/// exactly (921600 is 8.5 % off there), which the AVR example offers.
+pub const FAST_BAUD_RATES: [u32; 6] = [921_600, 460_800, 230_400, 1_000_000, 500_000, 250_000];
 /// HELLO sends at the new rate before the station gives the switch up (spec §10.1).
 pub const HELLO_ATTEMPTS_AFTER_BAUD: u32 = 3;
+/// After a request at a fast rate goes unanswered, the station waits this long beyond
+/// [`BAUD_IDLE_REVERT`] (counted from its send) before it retransmits at 115200: a device may check
+/// its timer a little late (spec §10.1).
+pub const BAUD_REVERT_MARGIN: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

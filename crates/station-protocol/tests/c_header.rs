@@ -72,6 +72,10 @@ const STATION_ONLY: &[(&str, &str)] = &[
         "the station's wish list; a device lists what its UART can run (struct dh_baud_port)",
     ),
     ("HELLO_ATTEMPTS_AFTER_BAUD", "the station retransmits"),
+    (
+        "BAUD_REVERT_MARGIN",
+        "the station's allowance for a device that checks its revert timer late",
+    ),
     ("BITS_PER_BYTE", "the station's wire-time estimate"),
     (
         "MAX_CAPABILITIES_LEN",

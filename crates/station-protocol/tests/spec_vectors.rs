@@ -211,7 +211,7 @@ fn baud_frame_examples() -> Vec<String> {
         line(&Response::encode_ok(0x02, &Reply::Baud { rate: fastest })),
         line(&Request::Hello { version: 1 }.encode(0x03)),
         line(&Response::encode_ok(0x03, &hello_ok)),
-        line(&Request::Baud { rate: 1_000_000 }.encode(0x02)),
+        line(&Request::Baud { rate: 2_000_000 }.encode(0x02)),
         line(&Response::encode_err(
             0x02,
             &ErrorReply {
