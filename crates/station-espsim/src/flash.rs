@@ -59,7 +59,7 @@ pub enum FlashFileError {
 
 /// A flash address range that does not fit in the chip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("flash range {offset:#x}+{len:#x} is outside the {FLASH_SIZE:#x}-byte flash")]
+#[error("flash range {offset:#x}+{len:#x} is outside the {FLASH_SIZE:#x}-byte flash\nhelp: keep offsets and sizes within 4 MB")]
 pub struct OutOfRange {
     /// Start.
     pub offset: usize,
