@@ -89,6 +89,9 @@ pub struct ClientStats {
     pub link_baud: u32,
     /// Milliseconds the last [`Client::fast_wire`] took, switch or fallback.
     pub baud_switch_ms: u64,
+    /// Microseconds the bytes counted above take on the wire, each at the rate the link ran at
+    /// when it crossed: the "pure wire time" baseline of the benchmarks.
+    pub wire_micros: u64,
 }
 
 /// Talks to one device over a [`Transport`]. One request is in flight at a time.
@@ -417,6 +420,7 @@ impl<T: Transport> Client<T> {
             .map_err(|e| io_error(e, command))?;
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += frame.len() as u64;
+        self.stats.wire_micros += wire_time(frame.len(), self.baud).as_micros() as u64;
         Ok(())
     }
 
@@ -438,6 +442,7 @@ impl<T: Transport> Client<T> {
                 .recv(&mut self.rx, deadline - now)
                 .map_err(|e| io_error(e, command))?;
             self.stats.bytes_received += n as u64;
+            self.stats.wire_micros += wire_time(n, self.baud).as_micros() as u64;
             for frame in self.decoder.push_slice(&self.rx[..n]) {
                 if frame.seq != seq || !Response::is_reply_to(&frame, command) {
                     debug!(

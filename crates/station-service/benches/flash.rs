@@ -1,24 +1,36 @@
-//! Benchmark: provisioning over serial at an emulated 115200 baud (the simulator paces both
-//! directions like a real UART), against the baseline of the pure wire time of the bytes that
-//! crossed the line; round trips per flash; and gang throughput for 1, 4 and 8 units.
+//! Benchmarks of a flash through the station's service layer, each against a baseline measured
+//! in the same run on the same machine:
 //!
 //!     cargo bench -p station-service --bench flash [-- DEVICES_PER_UNIT]
 //!
-//! Hashing is excluded there (PBKDF2 with one round), so what is measured is the protocol and
-//! the station's bookkeeping. A last part flashes 8 units at Django's Argon2 parameters with
-//! at most one hash per core (the station's limit) against the baseline of one hash per unit
-//! (no limit), alternating, and reports time and the process's peak memory for each.
+//! 1. **Protocol cost** at 115200 baud with hashing left out (PBKDF2, one round): ms per device
+//!    against the pure wire time of the bytes that crossed (the simulator paces both directions
+//!    like a UART), round trips, bytes; gang throughput for 1, 4 and 8 units.
+//! 2. **Click to PASS** at Django's Argon2 parameters, one unit at a time, the time from the
+//!    request to the result: credential pool cold (the hash is made during the flash) against
+//!    pool warm (a set made while the previous unit was being swapped) against the pure wire
+//!    time, at 115200 (a protocol 1.0 unit) and at the fastest rate the simulator takes (§10.1).
+//! 3. **Gang, pool warm**: 8 ports, 16 devices at Django's Argon2, the pool filled for 8 ports
+//!    first, against one port with a warm pool at the same rate.
+//! 4. **Hash limit**: 8 units at Django's Argon2 with the pool off, at most one hash per core
+//!    against one hash per unit, alternating; time and the process's peak memory.
+//!
+//! Each line printed is one JSON object.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use station_core::{Actor, BatchRequest, NewDeviceType, Store};
-use station_devsim::{SimOptions, Simulator};
-use station_protocol::wire_time;
-use station_service::{FlashRequest, Flasher, FlasherOptions, NoSink};
+use station_devsim::{SimHandle, SimOptions, Simulator};
+use station_protocol::{spec, wire_time};
+use station_service::{FlashRequest, Flasher, FlasherOptions, JobReport, NoSink};
 
-const BAUD: u32 = 115_200;
+const BAUD: u32 = spec::BAUD_RATE;
 
 const NO_HASHING: &str = "pbkdf2_sha256:iterations=1";
+
+fn django() -> String {
+    station_core::HashAlgorithm::default().to_string()
+}
 
 fn setup(dir: &std::path::Path, count: u32, hash_algorithm: &str) -> (Store, Actor, i64) {
     let mut store = Store::open(dir.join("bench.sqlite3")).expect("store");
@@ -57,31 +69,62 @@ fn job(batch: i64) -> FlashRequest {
     }
 }
 
-/// The station's flasher on the bench's database, as the CLI runs it.
-fn flasher(store: &Store) -> Flasher {
-    Flasher::new(store.path(), FlasherOptions::default())
+fn flasher(store: &Store, pool: bool) -> Flasher {
+    Flasher::new(
+        store.path(),
+        FlasherOptions {
+            pool,
+            ..FlasherOptions::default()
+        },
+    )
+}
+
+/// A fresh unit: a protocol 1.0 unit (115200 only) or one that offers the station's fast rates.
+fn unit(dir: &std::path::Path, name: &str, fast: bool) -> SimHandle {
+    Simulator::start(SimOptions {
+        flash: Some(dir.join(format!("{name}.flash"))),
+        baud: Some(BAUD),
+        baud_rates: if fast {
+            spec::FAST_BAUD_RATES.to_vec()
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    })
+    .expect("sim")
+}
+
+fn flash(flasher: &Flasher, units: &[&SimHandle], batch: i64) -> Vec<JobReport> {
+    let ports: Vec<String> = units.iter().map(|u| u.port_path().to_owned()).collect();
+    flasher
+        .run_ports(&ports, &job(batch), &NoSink)
+        .expect("ports")
+}
+
+/// Waits until the pool holds `n` sets (the station idles while the worker swaps units).
+fn wait_for_pool(flasher: &Flasher, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while flasher.pool_status().is_some_and(|s| s.ready < n) {
+        assert!(Instant::now() < deadline, "the pool never filled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn sequential(per_unit: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _actor, batch) = setup(dir.path(), per_unit, NO_HASHING);
-    let flasher = flasher(&store);
+    let flasher = flasher(&store, false);
     let (mut total_s, mut wire_s, mut trips, mut bytes) = (0.0, 0.0, 0u64, 0u64);
     for i in 0..per_unit {
         // A fresh unit per device: each is a first flash, like a production line.
-        let sim = Simulator::start(SimOptions {
-            flash: Some(dir.path().join(format!("u{i}.flash"))),
-            baud: Some(BAUD),
-            ..Default::default()
-        })
-        .expect("sim");
+        let sim = unit(dir.path(), &format!("u{i}"), false);
         let t = Instant::now();
-        let report = flasher
-            .run_ports(&[sim.port_path().to_owned()], &job(batch), &NoSink)
-            .expect("ports")
+        let out = flash(&flasher, &[&sim], batch)
             .pop()
-            .expect("one report");
-        let out = report.result.expect("flash").outcome;
+            .expect("one report")
+            .result
+            .expect("flash")
+            .outcome;
         total_s += t.elapsed().as_secs_f64();
         let b = out.stats.bytes_sent + out.stats.bytes_received;
         bytes += b;
@@ -101,42 +144,87 @@ fn sequential(per_unit: u32) {
     );
 }
 
-/// Flashes `units` at once, `rounds` times; returns the seconds it took.
-fn gang(units: usize, rounds: u32, hash_algorithm: &str) -> f64 {
+/// Click to PASS, one unit at a time, at Django's Argon2 parameters.
+fn click_to_pass(devices: u32, fast: bool, warm: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _actor, batch) = setup(dir.path(), devices, &django());
+    let flasher = flasher(&store, warm);
+    let (mut total_s, mut wire_s, mut baud) = (0.0, 0.0, 0);
+    for i in 0..devices {
+        let sim = unit(dir.path(), &format!("u{i}"), fast);
+        flasher.expect_ports(&[sim.port_path().to_owned()]);
+        wait_for_pool(&flasher, 1);
+        let t = Instant::now();
+        let out = flash(&flasher, &[&sim], batch)
+            .pop()
+            .expect("one report")
+            .result
+            .expect("flash")
+            .outcome;
+        total_s += t.elapsed().as_secs_f64();
+        wire_s += out.stats.wire_micros as f64 / 1e6;
+        baud = out.link_baud;
+    }
+    let n = f64::from(devices);
+    println!(
+        "{{\"bench\":\"click to PASS, Django Argon2\",\"pool\":\"{}\",\"link_baud\":{baud},\
+         \"devices\":{devices},\"ms_per_device\":{:.1},\"wire_ms_per_device\":{:.1},\
+         \"ratio_to_wire\":{:.2}}}",
+        if warm { "warm" } else { "cold" },
+        1000.0 * total_s / n,
+        1000.0 * wire_s / n,
+        total_s / wire_s
+    );
+}
+
+/// Flashes `units` at once, `rounds` times; returns the seconds the presses took (with `warm`,
+/// the pool is filled for all of them before the first press, as over a shift's idle moments).
+fn gang(units: usize, rounds: u32, hash_algorithm: &str, fast: bool, warm: bool) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _actor, batch) = setup(dir.path(), units as u32 * rounds, hash_algorithm);
-    let flasher = flasher(&store);
+    let flasher = flasher(&store, warm);
     drop(store);
-    let t = Instant::now();
+    let mut secs = 0.0;
     for round in 0..rounds {
         let sims: Vec<_> = (0..units)
-            .map(|i| {
-                Simulator::start(SimOptions {
-                    flash: Some(dir.path().join(format!("r{round}u{i}.flash"))),
-                    baud: Some(BAUD),
-                    ..Default::default()
-                })
-                .expect("sim")
-            })
+            .map(|i| unit(dir.path(), &format!("r{round}u{i}"), fast))
             .collect();
         let ports: Vec<String> = sims.iter().map(|s| s.port_path().to_owned()).collect();
-        for r in flasher
-            .run_ports(&ports, &job(batch), &NoSink)
-            .expect("ports")
-        {
+        flasher.expect_ports(&ports);
+        if warm && round == 0 {
+            let target = flasher.pool_status().map_or(0, |s| s.target);
+            wait_for_pool(&flasher, target);
+        }
+        let refs: Vec<&SimHandle> = sims.iter().collect();
+        let t = Instant::now();
+        for r in flash(&flasher, &refs, batch) {
             r.result.expect("flash");
         }
+        secs += t.elapsed().as_secs_f64();
     }
-    t.elapsed().as_secs_f64()
+    secs
 }
 
 fn gang_throughput(units: usize, rounds: u32) {
-    let secs = gang(units, rounds, NO_HASHING);
+    let secs = gang(units, rounds, NO_HASHING, false, false);
     let devices = units as f64 * f64::from(rounds);
     println!(
         "{{\"bench\":\"gang flash at {BAUD} baud\",\"units\":{units},\"devices\":{devices},\"seconds\":{secs:.2},\
          \"devices_per_s\":{:.1}}}",
         devices / secs
+    );
+}
+
+/// 8 ports, 16 devices, pool warm, against one port with a warm pool, both at the fast rate.
+fn gang_warm() {
+    let one = gang(1, 4, &django(), true, true);
+    let eight = gang(8, 2, &django(), true, true);
+    let (one_rate, eight_rate) = (4.0 / one, 16.0 / eight);
+    println!(
+        "{{\"bench\":\"gang, pool warm, Django Argon2, fast wire\",\"devices_per_s_one_port\":{one_rate:.2},\
+         \"devices_per_s_eight_ports\":{eight_rate:.2},\"eight_ports_seconds_for_16\":{eight:.2},\
+         \"speedup\":{:.1}}}",
+        eight_rate / one_rate
     );
 }
 
@@ -158,7 +246,6 @@ fn reset_peak_rss() {
 
 fn gang_hash_limit(units: usize, rounds: u32) {
     let limit = station_core::credentials::max_concurrent_hashes();
-    let django = station_core::HashAlgorithm::default().to_string();
     for pass in 0..2 {
         for (name, n) in [
             ("one hash per unit (baseline)", units),
@@ -167,7 +254,7 @@ fn gang_hash_limit(units: usize, rounds: u32) {
             station_core::credentials::set_max_concurrent_hashes(n);
             reset_peak_rss();
             let before = peak_rss_kib();
-            let secs = gang(units, rounds, &django);
+            let secs = gang(units, rounds, &django(), false, false);
             let devices = units as f64 * f64::from(rounds);
             println!(
                 "{{\"bench\":\"gang flash, Django Argon2, {name}\",\"pass\":{pass},\"units\":{units},\
@@ -191,5 +278,12 @@ fn main() {
     for units in [1, 4, 8] {
         gang_throughput(units, (per_unit / 4).max(2));
     }
+    let clicks = (per_unit / 2).max(3);
+    for fast in [false, true] {
+        for warm in [false, true] {
+            click_to_pass(clicks, fast, warm);
+        }
+    }
+    gang_warm();
     gang_hash_limit(8, 2);
 }
