@@ -60,8 +60,12 @@ impl SerialTransport {
 impl Transport for SerialTransport {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.port.set_timeout(WRITE_TIMEOUT)?;
-        self.port.write_all(bytes)?;
-        self.port.flush()
+        self.port.write_all(bytes).map_err(classify)?;
+        // serialport reports a failed tcdrain as a bare "flush failed"; it fails only when the
+        // line has hung up (the device or its bridge is gone).
+        self.port
+            .flush()
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
     }
 
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
@@ -71,10 +75,17 @@ impl Transport for SerialTransport {
             Ok(0) if !buf.is_empty() => Err(io::ErrorKind::BrokenPipe.into()),
             Ok(n) => Ok(n),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(0),
-            // A pty whose master went away reads EIO: that is an unplug.
-            Err(e) if e.raw_os_error() == Some(5) => Err(io::ErrorKind::BrokenPipe.into()),
-            Err(e) => Err(e),
+            Err(e) => Err(classify(e)),
         }
+    }
+}
+
+/// EIO and ENXIO on a tty mean the other end is gone (a pty whose master closed, a USB
+/// bridge pulled out): a disconnect, not a transient error.
+fn classify(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(5 | 6) => io::ErrorKind::BrokenPipe.into(),
+        _ => e,
     }
 }
 
@@ -87,4 +98,21 @@ pub(crate) fn is_disconnect(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::UnexpectedEof
     )
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serialport::TTYPort;
+
+    /// A tty whose other end has gone is a disconnect, whichever call notices it.
+    #[test]
+    fn sending_to_a_hung_up_port_is_a_broken_pipe() {
+        let (master, slave) = TTYPort::pair().expect("pty pair");
+        let mut t = SerialTransport {
+            port: Box::new(slave),
+        };
+        drop(master);
+        let e = t.send(b"\x06\x09AAAA\n").expect_err("hung up");
+        assert!(is_disconnect(&e), "{e:?}");
+    }
 }

@@ -253,3 +253,35 @@ fn power_loss_after_a_write_without_save_loses_it_and_after_save_keeps_it() {
     );
     assert_eq!(sim.wait().expect("ended"), SimExit::PowerLossAfterSave);
 }
+
+/// Guards the fix for a race found in the reset test (about one run in six): the simulator
+/// answered a reset before restarting, so state read right after `reset()` returned could
+/// still be the old RAM with no reset counted. Twenty resets make a regression likely to show.
+#[test]
+fn reset_answer_is_sent_after_the_restart_is_recorded() {
+    let sim = start(SimOptions::default());
+    let mut c = client(&sim);
+    for n in 1..=20 {
+        c.settings_write("dh/unsaved", b"x").expect("write");
+        c.reset().expect("reset");
+        let s = sim.settings();
+        assert_eq!(s.resets, n, "reset {n} counted when its answer arrived");
+        assert!(
+            !s.live.contains_key("dh/unsaved"),
+            "RAM cleared by reset {n}"
+        );
+    }
+}
+
+/// Guards the fix for a race found in the power-loss test (about one run in six): the device
+/// vanishing while the client waited in tcdrain gave `SmpError::Io` ("flush failed") instead
+/// of `Disconnected`. The race itself cannot be forced; this pins the outcome around it.
+#[test]
+fn a_port_gone_while_sending_is_a_disconnect_not_an_io_error() {
+    let sim = start(SimOptions::default());
+    let mut c = client(&sim);
+    c.settings_write("dh/host", b"a").expect("first write");
+    sim.stop();
+    let err = c.settings_write("dh/host", b"b").expect_err("gone");
+    assert!(matches!(err, SmpError::Disconnected { .. }), "{err:?}");
+}

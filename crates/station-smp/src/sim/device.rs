@@ -139,14 +139,16 @@ impl Device {
             }
             _ => {}
         }
-        self.answer(&reply);
         if action == Action::Reset {
-            // Zephyr answers, then resets after CONFIG_MCUMGR_GRP_OS_RESET_MS.
+            // Zephyr answers, then resets after CONFIG_MCUMGR_GRP_OS_RESET_MS. The state
+            // changes before the answer leaves, so whoever got the answer sees the restarted
+            // device (a request inside Zephyr's window is a race on real boards anyway).
             server::lock(&self.settings).reboot();
             self.decoder = FrameDecoder::new();
-            if self.opts.boot_noise {
-                self.emit(BOOT_BANNER);
-            }
+        }
+        self.answer(&reply);
+        if action == Action::Reset && self.opts.boot_noise {
+            self.emit(BOOT_BANNER);
         }
         None
     }
