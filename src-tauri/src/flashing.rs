@@ -116,6 +116,11 @@ impl Flasher {
         self.0.pool_status()
     }
 
+    /// The ports about to be used: the pool makes sets ahead for each.
+    pub fn expect_ports(&self, ports: &[String]) {
+        self.0.expect_ports(ports);
+    }
+
     /// Which device the unit on `port` holds. Blocks for a few round trips: call it off the
     /// window's thread.
     pub fn identify(&self, port: &str) -> AppResult<UnitInfo> {

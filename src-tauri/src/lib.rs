@@ -46,6 +46,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             station::start_flash,
             station::busy_ports,
             station::pool_status,
+            station::expect_ports,
             station::shift,
             station::new_shift,
             batches::list_batches,

@@ -921,6 +921,30 @@ async fn station_app_end_to_end() {
             .await;
     }
     let ports: Vec<String> = (1..=8).map(|n| format!("sim:{n}")).collect();
+    // The credential pool makes sets ahead for the selected ports (two each): wait until it is
+    // full, as it is after the seconds an operator takes to plug eight units in.
+    let pool_started = Instant::now();
+    let pool_ready = loop {
+        let text = s.text("[data-testid=pool]").await;
+        let ready: u32 = text
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if ready >= 2 * ports.len() as u32 {
+            break ready;
+        }
+        assert!(
+            pool_started.elapsed() < FLASH_WAIT,
+            "the credential pool never filled: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    metrics.insert(
+        "pool_fill_seconds".into(),
+        json!((pool_started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+    );
+    metrics.insert("pool_ready_before_gang".into(), json!(pool_ready));
     let mut peak_app = 0;
     let mut peak_total = 0;
     let mut max_gap: f64 = 0.0;

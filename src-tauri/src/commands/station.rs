@@ -114,6 +114,18 @@ pub async fn pool_status(state: State<'_, AppState>) -> AppResult<Option<PoolSta
     Ok(state.flasher.pool_status())
 }
 
+/// The ports the operator is about to use (the Station screen's selection): the credential pool
+/// keeps sets ready for each, so a gang press waits for no password hash. Returns the pool.
+#[tauri::command]
+#[specta::specta]
+pub async fn expect_ports(
+    state: State<'_, AppState>,
+    ports: Vec<String>,
+) -> AppResult<Option<PoolStatus>> {
+    state.flasher.expect_ports(&ports);
+    Ok(state.flasher.pool_status())
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn shift(state: State<'_, AppState>) -> AppResult<Shift> {

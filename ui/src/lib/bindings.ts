@@ -38,6 +38,11 @@ export const commands = {
 	 *  this station keeps none.
 	 */
 	poolStatus: () => typedError<PoolStatus | null, AppError>(__TAURI_INVOKE("pool_status")),
+	/**
+	 *  The ports the operator is about to use (the Station screen's selection): the credential pool
+	 *  keeps sets ready for each, so a gang press waits for no password hash. Returns the pool.
+	 */
+	expectPorts: (ports: string[]) => typedError<PoolStatus | null, AppError>(__TAURI_INVOKE("expect_ports", { ports })),
 	shift: () => typedError<Shift, AppError>(__TAURI_INVOKE("shift")),
 	/**  Start counting a new shift from zero. */
 	newShift: () => typedError<Shift, AppError>(__TAURI_INVOKE("new_shift")),

@@ -125,7 +125,7 @@ export class StationController {
       const usb = this.machinePorts.find((p) => p.kind === "usb");
       const sim = this.machinePorts.find((p) => p.kind === "simulated");
       const first = usb ?? sim ?? this.machinePorts[0];
-      if (first) this.selected = [first.id];
+      if (first) this.select([first.id]);
     }
     const t = parseTarget(this.target);
     const valid =
@@ -177,9 +177,26 @@ export class StationController {
     }
   }
 
+  /** Change the selection and tell the station which ports are about to be used, so its
+   * credential pool makes sets ahead for each of them (a gang press then waits for no hash). */
+  private select(ports: string[]): void {
+    this.selected = ports;
+    void this.announcePorts();
+  }
+
+  private async announcePorts(): Promise<void> {
+    try {
+      this.pool = await call(commands.expectPorts(this.selected));
+    } catch {
+      // Only a head start: a flash without a ready set makes its own.
+      return;
+    }
+    void this.refreshPool();
+  }
+
   togglePort(id: string): void {
     this.portsChosen = true;
-    this.selected = this.selected.includes(id) ? this.selected.filter((p) => p !== id) : [...this.selected, id];
+    this.select(this.selected.includes(id) ? this.selected.filter((p) => p !== id) : [...this.selected, id]);
   }
 
   /** Use a port the OS does not list (a typed path such as /dev/ttyACM3 or COM7). */
@@ -193,7 +210,7 @@ export class StationController {
         { id: p, kind: "typed", label: p, vid: null, pid: null, serial_number: null, product: null, manufacturer: null },
       ];
     }
-    if (!this.selected.includes(p)) this.selected = [...this.selected, p];
+    if (!this.selected.includes(p)) this.select([...this.selected, p]);
     return true;
   }
 
@@ -240,7 +257,7 @@ export class StationController {
     const request = this.request;
     if (!request) return;
     for (const port of arrived) {
-      if (!this.selected.includes(port)) this.selected = [...this.selected, port];
+      if (!this.selected.includes(port)) this.select([...this.selected, port]);
       if (!this.board.isBusy(port)) await this.board.start(port, request);
     }
   }

@@ -177,6 +177,7 @@ export function stationHandlers(over: Record<string, Handler> = {}): Record<stri
     change_setting: () => settings(),
     start_flash: (a) => ({ job_id: ++job, port: a.port }),
     pool_status: () => ({ ready: 2, target: 2, filling: false, algorithm: "argon2:m=102400,t=2,p=8" }),
+    expect_ports: () => ({ ready: 2, target: 2, filling: false, algorithm: "argon2:m=102400,t=2,p=8" }),
     ...over,
   };
 }
