@@ -59,5 +59,11 @@ xvfb-run -a -s "-screen 0 1280x800x24" \
   -E 'package(station-app) & binary(e2e)'
 # --- end desktop app ---
 
+# --- vendor tools: the real esptool, Espressif's NVS generator, smpclient and smpmgr, which the
+# --- simulators and the NVS image builder are cross-checked against (their tests reuse this venv).
+echo "== vendor tools venv" >&2
+bash tools/vendor/setup-venv.sh >/dev/null || bash tools/vendor/setup-venv.sh >/dev/null
+# --- end vendor tools
+
 echo "== cargo nextest" >&2
 cargo nextest run --workspace --locked --no-fail-fast
