@@ -82,10 +82,21 @@ fn flasher(store: &Store, pool: bool) -> Flasher {
 /// A fresh unit: a protocol 1.0 unit (115200 only) or one that offers the station's fast rates.
 /// Its storage is in memory: on a real line each unit writes its own flash in parallel, while
 /// eight simulators' file writes would share this machine's one disk with the station's.
-fn unit(_dir: &std::path::Path, _name: &str, fast: bool) -> SimHandle {
+fn unit(dir: &std::path::Path, name: &str, fast: bool) -> SimHandle {
+    unit_thinking(dir, name, fast, Duration::ZERO)
+}
+
+/// A unit that thinks `reply_delay` before each reply, like a microcontroller.
+fn unit_thinking(
+    _dir: &std::path::Path,
+    _name: &str,
+    fast: bool,
+    reply_delay: Duration,
+) -> SimHandle {
     Simulator::start(SimOptions {
         flash: None,
         baud: Some(BAUD),
+        reply_delay,
         baud_rates: if fast {
             spec::FAST_BAUD_RATES.to_vec()
         } else {
@@ -192,6 +203,17 @@ enum Pool {
 
 /// Flashes `units` at once, `rounds` times; returns the seconds the presses took.
 fn gang(units: usize, rounds: u32, hash_algorithm: &str, fast: bool, pool: Pool) -> f64 {
+    gang_of(units, rounds, hash_algorithm, fast, pool, Duration::ZERO)
+}
+
+fn gang_of(
+    units: usize,
+    rounds: u32,
+    hash_algorithm: &str,
+    fast: bool,
+    pool: Pool,
+    reply_delay: Duration,
+) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _actor, batch) = setup(dir.path(), units as u32 * rounds, hash_algorithm);
     let flasher = flasher(&store, pool != Pool::Off);
@@ -199,7 +221,7 @@ fn gang(units: usize, rounds: u32, hash_algorithm: &str, fast: bool, pool: Pool)
     let mut secs = 0.0;
     for round in 0..rounds {
         let sims: Vec<_> = (0..units)
-            .map(|i| unit(dir.path(), &format!("r{round}u{i}"), fast))
+            .map(|i| unit_thinking(dir.path(), &format!("r{round}u{i}"), fast, reply_delay))
             .collect();
         let ports: Vec<String> = sims.iter().map(|s| s.port_path().to_owned()).collect();
         flasher.expect_ports(&ports);
@@ -242,6 +264,25 @@ fn gang_warm(fast: bool) {
          \"devices_per_s_eight_ports\":{eight_rate:.2},\"eight_ports_seconds_for_16\":{eight:.2},\
          \"speedup\":{:.1}}}",
         eight_rate / one_rate
+    );
+}
+
+/// The app's end-to-end gang (8 simulated ports, 16 devices, pool warm, units that think 15 ms
+/// before each reply and offer BAUD) run here without a window: the app's figure in
+/// `target/e2e/metrics.json` (`gang_8_ports_16_devices_seconds`) is compared with this one.
+fn gang_like_the_app() {
+    let secs = gang_of(
+        8,
+        2,
+        &django(),
+        true,
+        Pool::FullBeforeFirst,
+        station_service::bench::REPLY_DELAY,
+    );
+    println!(
+        "{{\"bench\":\"gang as the app's simulated bench (8 ports, 16 devices, pool warm, 15 ms replies)\",\
+         \"seconds\":{secs:.2},\"devices_per_s\":{:.1}}}",
+        16.0 / secs
     );
 }
 
@@ -303,5 +344,6 @@ fn main() {
     }
     gang_warm(false);
     gang_warm(true);
+    gang_like_the_app();
     gang_hash_limit(8, 2);
 }
