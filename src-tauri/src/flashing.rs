@@ -14,8 +14,9 @@ use crate::dto::{FlashRequest, FlashStarted, Shift, UnitInfo};
 use crate::error::{AppError, AppResult};
 use crate::events::{FlashFinished, FlashProgress, FlashResult};
 
-/// How much lower than the window a flashing thread runs (nice value, Linux): hashing must not
-/// make the window stutter.
+/// How much lower than the window a flashing thread that must hash runs (nice value, Linux):
+/// hashing must not make the window stutter. A flash that takes a set from the credential pool
+/// hashes nothing and runs beside the window (the service decides, per job).
 const FLASH_THREAD_NICE: i32 = 10;
 
 /// Where a running job's events go (the window, or a test's recorder).

@@ -25,7 +25,7 @@ use crate::request::FlashRequest;
 /// The prefix of a simulated port's id: `sim:1` ... `sim:8`.
 pub const SIM_PORT_PREFIX: &str = "sim:";
 /// How long a simulated unit takes to think before each reply, like a real microcontroller.
-pub const REPLY_DELAY: Duration = Duration::from_millis(15);
+const REPLY_DELAY: Duration = Duration::from_millis(15);
 
 /// Whether this system can run simulated units: they speak over pseudo-terminals, which
 /// Windows lacks (there, only real units are offered).

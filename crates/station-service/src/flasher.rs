@@ -79,8 +79,9 @@ pub struct FlasherOptions {
     pub operator: Option<String>,
     /// Where simulated units live; `None`: no `sim:` ports.
     pub bench_dir: Option<PathBuf>,
-    /// Run flashing threads this much nicer than the process (Linux), so a window stays smooth
-    /// while passwords are hashed.
+    /// Run a flashing thread that must hash its own credentials this much nicer than the
+    /// process (Linux), so a window stays smooth while passwords are hashed. A job that finds a
+    /// set ready in the pool hashes nothing and runs at the process's priority.
     pub thread_nice: Option<i32>,
     /// Keep a [`CredentialPool`] warm, so a flash takes a set made ahead instead of hashing:
     /// for faces that flash unit after unit (`station watch`, the app). A one-shot flash
@@ -247,7 +248,7 @@ impl Flasher {
             .name(format!("flash {port}"))
             .spawn(move || {
                 let _claim = claim;
-                lower_thread_priority(this.options.thread_nice);
+                this.lower_if_hashing();
                 let report = this.run_job(job_id, &thread_port, &request, &*sink);
                 sink.finished(&report);
             })
@@ -279,7 +280,7 @@ impl Flasher {
                 .map(|port| {
                     let job_id = self.job_id();
                     scope.spawn(move || {
-                        lower_thread_priority(self.options.thread_nice);
+                        self.lower_if_hashing();
                         let report = self.run_job(job_id, port, request, sink);
                         sink.finished(&report);
                         report
@@ -402,6 +403,17 @@ impl Flasher {
 /// must not starve a window: a flashing thread (and the credential pool's) may ask to run
 /// behind it. The serial protocol's timeouts are hundreds of milliseconds, far above what a
 /// niced thread waits.
+impl Flasher {
+    /// Lower the calling job thread's priority when it will have to hash (no set is ready in the
+    /// pool). A set taken by another job meanwhile costs one hash at normal priority: harmless.
+    fn lower_if_hashing(&self) {
+        let set_ready = self.pool_status().is_some_and(|s| s.ready > 0);
+        if !set_ready {
+            lower_thread_priority(self.options.thread_nice);
+        }
+    }
+}
+
 pub(crate) fn lower_thread_priority(nice: Option<i32>) {
     #[cfg(target_os = "linux")]
     if let Some(nice) = nice {

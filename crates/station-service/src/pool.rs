@@ -114,7 +114,8 @@ impl Drop for JobInProgress {
 }
 
 impl CredentialPool {
-    /// Start a pool for the station database at `db`, its filler thread at `nice` (Linux).
+    /// Start a pool for the station database at `db`, its filler thread at `nice` (Linux), and
+    /// never less nice than [`DEFAULT_POOL_NICE`].
     pub fn start(db: impl Into<PathBuf>, nice: Option<i32>) -> Result<Self> {
         let shared = Arc::new(Shared {
             db: db.into(),
@@ -125,7 +126,9 @@ impl CredentialPool {
         let filler = std::thread::Builder::new()
             .name("credential pool".into())
             .spawn(move || {
-                crate::flasher::lower_thread_priority(Some(nice.unwrap_or(DEFAULT_POOL_NICE)));
+                // Never above the window, even when the flashes themselves are not lowered.
+                let nice = nice.map_or(DEFAULT_POOL_NICE, |n| n.max(DEFAULT_POOL_NICE));
+                crate::flasher::lower_thread_priority(Some(nice));
                 for_filler.fill();
             })
             .map_err(|e| {
