@@ -4,7 +4,8 @@
 //! and shift counting are the service's, the same for the CLI.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use station_core::flash::FlashStep;
 use station_core::shift::ShiftCounters;
@@ -26,18 +27,57 @@ pub trait Sink: Send + Sync + 'static {
     fn shift(&self, s: Shift);
 }
 
-/// The service's sink, speaking in the window's events.
-struct Events(Arc<dyn Sink>);
+/// The shortest interval between two "write k of n" events of one job: the window draws
+/// progress once per frame anyway, and eight ports sending every key's step cost it more in
+/// messages than the bars show.
+const WRITE_PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The service's sink for one job, speaking in the window's events.
+struct Events {
+    sink: Arc<dyn Sink>,
+    /// When the last "write k of n" was sent.
+    last_write: Mutex<Option<Instant>>,
+}
+
+impl Events {
+    fn new(sink: Arc<dyn Sink>) -> Self {
+        Events {
+            sink,
+            last_write: Mutex::new(None),
+        }
+    }
+
+    /// Whether this step is worth a message: every step but the middle of the write, and of
+    /// that at most one per interval (its first and last steps always).
+    fn worth_sending(&self, step: FlashStep) -> bool {
+        let FlashStep::Write { done, total } = step else {
+            return true;
+        };
+        let Ok(mut last) = self.last_write.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        let due = done == 0
+            || done >= total
+            || last.is_none_or(|t| now.duration_since(t) >= WRITE_PROGRESS_INTERVAL);
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+}
 
 impl station_service::Sink for Events {
     fn progress(&self, job: u32, port: &str, step: FlashStep) {
-        self.0.progress(FlashProgress::new(job, port, step));
+        if self.worth_sending(step) {
+            self.sink.progress(FlashProgress::new(job, port, step));
+        }
     }
     fn finished(&self, report: &JobReport) {
-        self.0.finished(finished(report));
+        self.sink.finished(finished(report));
     }
     fn shift(&self, shift: &ShiftCounters) {
-        self.0.shift(shift.clone().into());
+        self.sink.shift(shift.clone().into());
     }
 }
 
@@ -136,7 +176,9 @@ impl Flasher {
         request: FlashRequest,
         sink: Arc<dyn Sink>,
     ) -> AppResult<FlashStarted> {
-        let started = self.0.start(port, request.into(), Arc::new(Events(sink)))?;
+        let started = self
+            .0
+            .start(port, request.into(), Arc::new(Events::new(sink)))?;
         Ok(FlashStarted {
             job_id: started.job_id,
             port: started.port,

@@ -494,6 +494,25 @@ fn answer_save_dialog(path: &Path) {
 }
 
 /// A frame-gap monitor in the page: the longest time between two animation frames.
+/// Times a gang press inside the page: from just before the press to the first frame in which
+/// every tile shows a finished job other than the one it showed before (`window.__gang.ms`).
+const GANG_CLOCK: &str = r#"
+  const job = (t) => t.dataset.job || '';
+  const before = new Map(Array.from(document.querySelectorAll('[data-testid=tile]')).map(t => [t.dataset.port, job(t)]));
+  const g = { t0: performance.now(), ms: null };
+  window.__gang = g;
+  const tick = () => {
+    const tiles = Array.from(document.querySelectorAll('[data-testid=tile]'));
+    const done = tiles.length > 0 && tiles.every(t =>
+      job(t) !== '' && job(t) !== (before.get(t.dataset.port) ?? '') &&
+      (t.dataset.state === 'passed' || t.dataset.state === 'failed'));
+    if (done) { g.ms = performance.now() - g.t0; return; }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  return true;
+"#;
+
 const FRAME_MONITOR: &str = r#"
   const f = { max: 0, start: performance.now(), last: performance.now(), count: 0, on: true, slow: [] };
   window.__frames = f;
@@ -952,9 +971,11 @@ async fn station_app_end_to_end() {
     // The gang's time: from each press to the moment every tile shows its result, summed over
     // the two presses (the checks and the screenshot between them are not the station's time).
     let mut gang_secs = 0.0;
+    let mut seen_secs = 0.0;
     for round in 0..2 {
         let before = s.jobs().await;
         s.js(FRAME_MONITOR).await;
+        s.js(GANG_CLOCK).await;
         let pressed = Instant::now();
         s.click("[data-testid=flash-button]").await;
         let deadline = Instant::now() + FLASH_WAIT;
@@ -976,7 +997,9 @@ async fn station_app_end_to_end() {
                 })
             });
             if done {
-                gang_secs += pressed.elapsed().as_secs_f64();
+                seen_secs += pressed.elapsed().as_secs_f64();
+                let in_page = s.js("return window.__gang.ms;").await;
+                gang_secs += in_page.as_f64().expect("the page timed the press") / 1000.0;
                 break;
             }
             assert!(
@@ -1024,7 +1047,11 @@ async fn station_app_end_to_end() {
     assert!(numbers.contains("16 flashed"), "{numbers}");
     metrics.insert(
         "gang_8_ports_16_devices_seconds".into(),
-        json!((gang_secs * 10.0).round() / 10.0),
+        json!((gang_secs * 100.0).round() / 100.0),
+    );
+    metrics.insert(
+        "gang_8_ports_16_devices_seconds_seen_by_webdriver".into(),
+        json!((seen_secs * 100.0).round() / 100.0),
     );
     metrics.insert("gang_peak_rss_app_kb".into(), json!(peak_app));
     metrics.insert("gang_peak_rss_with_webkit_kb".into(), json!(peak_total));
