@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use station_core::flash::FlashStep;
 use station_core::settings::key;
 use station_core::shift::ShiftCounters;
-use station_core::{BatchRequest, FlashState, NewDeviceType, Store};
+use station_core::{BatchRequest, FlashState, Store};
 use station_devsim::{SimHandle, SimOptions, Simulator};
 use station_protocol::Key;
 use station_service::{FlashRequest, Flasher, FlasherOptions, JobReport, NoSink, Sink};
+
+mod common;
 
 struct Bench {
     dir: tempfile::TempDir,
@@ -23,20 +25,7 @@ impl Bench {
     fn new() -> Bench {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("station.sqlite3");
-        let mut store = Store::open(&db).expect("open");
-        store
-            .set_setting(key::HASH_ALGORITHM, "pbkdf2_sha256:iterations=1000")
-            .expect("hash");
-        store
-            .set_setting(key::STATION_ID, "line-1")
-            .expect("station");
-        store
-            .add_type(NewDeviceType {
-                name: "WeatherStation".into(),
-                app_label: "myapp".into(),
-                ..Default::default()
-            })
-            .expect("type");
+        common::station_database(&db);
         let flasher = Flasher::new(
             db,
             FlasherOptions {

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use station_core::credentials::{verify_password, HashAlgorithm};
 use station_core::settings::key;
-use station_core::{BatchRequest, DeviceFilter, NewDeviceType, Secret, Store};
+use station_core::{BatchRequest, DeviceFilter, Secret, Store};
 use station_devsim::{SimHandle, SimOptions, Simulator};
 use station_protocol::Key;
 use station_service::{FlashRequest, Flasher, FlasherOptions, JobReport, NoSink};
 
-const FAST: &str = "pbkdf2_sha256:iterations=1000";
+mod common;
+use common::FAST_HASH as FAST;
 const FAST_CHANGED: &str = "pbkdf2_sha256:iterations=2000";
 
 struct Station {
@@ -27,18 +28,7 @@ impl Station {
     fn new() -> Station {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("data").join("station.sqlite3");
-        let mut store = Store::open(&db).expect("open");
-        store.set_setting(key::HASH_ALGORITHM, FAST).expect("hash");
-        store
-            .set_setting(key::STATION_ID, "line-1")
-            .expect("station");
-        store
-            .add_type(NewDeviceType {
-                name: "WeatherStation".into(),
-                app_label: "myapp".into(),
-                ..Default::default()
-            })
-            .expect("type");
+        common::station_database(&db);
         Station { dir, db }
     }
 
