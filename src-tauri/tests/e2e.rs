@@ -998,8 +998,20 @@ async fn station_app_end_to_end() {
             });
             if done {
                 seen_secs += pressed.elapsed().as_secs_f64();
-                let in_page = s.js("return window.__gang.ms;").await;
-                gang_secs += in_page.as_f64().expect("the page timed the press") / 1000.0;
+                // The page notes the end at its next animation frame, which may come just
+                // after this poll saw the results.
+                let in_page = loop {
+                    let ms = s.js("return window.__gang.ms;").await;
+                    if let Some(ms) = ms.as_f64() {
+                        break ms;
+                    }
+                    assert!(
+                        pressed.elapsed() < FLASH_WAIT,
+                        "the page never timed the press"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                };
+                gang_secs += in_page / 1000.0;
                 break;
             }
             assert!(
