@@ -165,8 +165,12 @@ impl Flasher {
     /// Which device the unit on `port` holds. Blocks for a few round trips: call it off the
     /// window's thread.
     pub fn identify(&self, port: &str) -> AppResult<UnitInfo> {
-        let report = self.0.identify(port).map_err(|f| AppError::from(f.error))?;
-        Ok(UnitInfo::new(port.trim().to_owned(), report))
+        let port = station_service::flasher::port_name(port)?;
+        let report = self
+            .0
+            .identify(&port)
+            .map_err(|f| AppError::from(f.error))?;
+        Ok(UnitInfo::new(port, report))
     }
 
     /// Start flashing the unit on `port`. Returns at once; the job reports to `sink`.

@@ -32,7 +32,7 @@ fn django() -> String {
     station_core::HashAlgorithm::default().to_string()
 }
 
-fn setup(dir: &std::path::Path, count: u32, hash_algorithm: &str) -> (Store, Actor, i64) {
+fn setup(dir: &std::path::Path, count: u32, hash_algorithm: &str) -> (Store, i64) {
     let mut store = Store::open(dir.join("bench.sqlite3")).expect("store");
     store
         .set_setting("hash_algorithm", hash_algorithm)
@@ -59,7 +59,7 @@ fn setup(dir: &std::path::Path, count: u32, hash_algorithm: &str) -> (Store, Act
         .expect("batch")
         .batch
         .id;
-    (store, actor, batch)
+    (store, batch)
 }
 
 fn job(batch: i64) -> FlashRequest {
@@ -114,7 +114,7 @@ fn wait_for_pool(flasher: &Flasher, n: u32) {
 
 fn sequential(per_unit: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _actor, batch) = setup(dir.path(), per_unit, NO_HASHING);
+    let (store, batch) = setup(dir.path(), per_unit, NO_HASHING);
     let flasher = flasher(&store, false);
     let (mut total_s, mut wire_s, mut trips, mut bytes) = (0.0, 0.0, 0u64, 0u64);
     for _ in 0..per_unit {
@@ -149,7 +149,7 @@ fn sequential(per_unit: u32) {
 /// Click to PASS, one unit at a time, at Django's Argon2 parameters.
 fn click_to_pass(devices: u32, fast: bool, warm: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _actor, batch) = setup(dir.path(), devices, &django());
+    let (store, batch) = setup(dir.path(), devices, &django());
     let flasher = flasher(&store, warm);
     let (mut total_s, mut wire_s, mut baud) = (0.0, 0.0, 0);
     for _ in 0..devices {
@@ -193,7 +193,7 @@ enum Pool {
 /// Flashes `units` at once, `rounds` times; returns the seconds the presses took.
 fn gang(units: usize, rounds: u32, hash_algorithm: &str, fast: bool, pool: Pool) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _actor, batch) = setup(dir.path(), units as u32 * rounds, hash_algorithm);
+    let (store, batch) = setup(dir.path(), units as u32 * rounds, hash_algorithm);
     let flasher = flasher(&store, pool != Pool::Off);
     drop(store);
     let mut secs = 0.0;
@@ -249,7 +249,7 @@ fn gang_warm(fast: bool) {
 /// `gang_8_ports_16_devices_seconds` in `target/e2e/metrics.json`.
 fn gang_like_the_app() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, _actor, batch) = setup(dir.path(), 16, &django());
+    let (store, batch) = setup(dir.path(), 16, &django());
     let flasher = Flasher::new(
         store.path(),
         FlasherOptions {

@@ -384,6 +384,15 @@ impl Flasher {
         })
     }
 
+    /// Lower the calling job thread's priority when it will have to hash (no set is ready in the
+    /// pool). A set taken by another job meanwhile costs one hash at normal priority: harmless.
+    fn lower_if_hashing(&self) {
+        let set_ready = self.pool_status().is_some_and(|s| s.ready > 0);
+        if !set_ready {
+            lower_thread_priority(self.options.thread_nice);
+        }
+    }
+
     /// The simulated unit a job on `port` needs, when `port` is a simulated one.
     fn plug_in(
         &self,
@@ -403,17 +412,6 @@ impl Flasher {
 /// must not starve a window: a flashing thread (and the credential pool's) may ask to run
 /// behind it. The serial protocol's timeouts are hundreds of milliseconds, far above what a
 /// niced thread waits.
-impl Flasher {
-    /// Lower the calling job thread's priority when it will have to hash (no set is ready in the
-    /// pool). A set taken by another job meanwhile costs one hash at normal priority: harmless.
-    fn lower_if_hashing(&self) {
-        let set_ready = self.pool_status().is_some_and(|s| s.ready > 0);
-        if !set_ready {
-            lower_thread_priority(self.options.thread_nice);
-        }
-    }
-}
-
 pub(crate) fn lower_thread_priority(nice: Option<i32>) {
     #[cfg(target_os = "linux")]
     if let Some(nice) = nice {

@@ -15,13 +15,7 @@ pub fn create_batch(
     request: &BatchRequest,
     operator: Option<&str>,
 ) -> Result<(BatchProgress, IdSource)> {
-    let actor = operator::actor(store, operator)?;
-    let source = ids::prepare(store, &request.device_type, &request.prefix, request.count)?;
-    let request = BatchRequest {
-        with_credentials: false,
-        ..request.clone()
-    };
-    let created = store.create_batch(&request, &actor)?;
+    let (created, source) = create(store, request, false, operator)?;
     Ok((store.find_batch(created.batch.id)?, source))
 }
 
@@ -32,10 +26,20 @@ pub fn provision(
     request: &BatchRequest,
     operator: Option<&str>,
 ) -> Result<(CreatedBatch, IdSource)> {
+    create(store, request, true, operator)
+}
+
+/// Lease the ids, then create the devices, credentials now or at flash time.
+fn create(
+    store: &mut Store,
+    request: &BatchRequest,
+    with_credentials: bool,
+    operator: Option<&str>,
+) -> Result<(CreatedBatch, IdSource)> {
     let actor = operator::actor(store, operator)?;
     let source = ids::prepare(store, &request.device_type, &request.prefix, request.count)?;
     let request = BatchRequest {
-        with_credentials: true,
+        with_credentials,
         ..request.clone()
     };
     Ok((store.create_batch(&request, &actor)?, source))
