@@ -5,6 +5,9 @@ counter, every matching id already on the server (made by iot_provision, the adm
 station) and the highest number the asking station already used locally. Counter rows are
 locked (``SELECT … FOR UPDATE``) so two stations asking at once get disjoint blocks.
 Numbers at or above ``OFFLINE_SPAN`` are never leased: they are the stations' offline ranges.
+
+``local_highest`` is trusted only up to ``MAX_LOCAL_AHEAD`` above the highest number the server
+knows for the (type, prefix): one request cannot move the counter to the end of the range.
 """
 
 import re
@@ -14,8 +17,23 @@ from django.db import transaction
 from .models import OFFLINE_SPAN, IdCounter, IdLease
 
 MAX_LEASE = 10_000
+# How far a station's own numbering (before it synced) may run ahead of what the server knows.
+MAX_LOCAL_AHEAD = MAX_LEASE
 PREFIX_MAX = 64
 PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]*$")
+# Stations zero-pad minted numbers to at least this many digits (station-core's naming.rs).
+ID_NUMBER_MIN_DIGITS = 3
+
+
+def minted_parts(device_id, type_lower):
+    """(prefix, number) if ``device_id`` has the form a station mints, ``{prefix}{type}-NNN``
+    (at least 3 digits, the number read as an integer), else None."""
+    head, sep, digits = device_id.rpartition("-")
+    if not sep or len(digits) < ID_NUMBER_MIN_DIGITS or not (digits.isascii() and digits.isdigit()):
+        return None
+    if not head.endswith(type_lower):
+        return None
+    return head[: len(head) - len(type_lower)], int(digits)
 
 
 class LeaseError(Exception):
@@ -51,11 +69,16 @@ def lease(station, dt_cls, model, prefix, count, local_highest):
         counter, _ = IdCounter.objects.select_for_update().get_or_create(
             device_type=key, prefix=prefix
         )
-        start = max(
-            counter.next_number,
-            highest_on_server(model, prefix, dt_cls.__name__.lower()) + 1,
-            (local_highest + 1) if local_highest < OFFLINE_SPAN else 1,
-        )
+        known = max(counter.next_number - 1, highest_on_server(model, prefix, dt_cls.__name__.lower()))
+        if local_highest < OFFLINE_SPAN and local_highest > known + MAX_LOCAL_AHEAD:
+            raise LeaseError(
+                400, "invalid_request",
+                f"local_highest {local_highest} is more than {MAX_LOCAL_AHEAD} above the highest "
+                f"number this server knows for {prefix}{key}-NNN ({known}); at most "
+                f"{known + MAX_LOCAL_AHEAD} is accepted: push the station's records first, "
+                "or use a new prefix",
+            )
+        start = max(known + 1, (local_highest + 1) if local_highest < OFFLINE_SPAN else 1)
         end = start + count
         if end > OFFLINE_SPAN:
             raise LeaseError(

@@ -11,6 +11,13 @@ Rules (docs/sync-api.md, "Upsert rules"):
   name, firmware version, metadata and deactivate the device; a different hash under the same
   generation is a conflict. The server never reactivates a device.
 - Every conflict or invalid record is reported on its own; nothing is silently overwritten.
+  Reasons never name another station.
+- A device id of the form stations mint (``{prefix}{type}-NNN``) is checked against the id
+  leases and offline ranges whether or not the record says how it was minted.
+- The station's metadata is kept under one key of the device's metadata (``station_sync``);
+  the server's own keys are never touched.
+- An api key arrives in the clear (``api_key``, older stations) or sealed to the server's key
+  (``api_key_sealed``, see sealing.py); it is opened here and checked against its fingerprint.
 
 Records are written in one transaction per batch: existing rows are locked (``SELECT … FOR
 UPDATE`` on PostgreSQL) in device-id order, new ones are bulk-inserted, and a batch that races
@@ -21,11 +28,13 @@ import hashlib
 import re
 from collections import defaultdict
 
-from django.contrib.auth.hashers import identify_hasher
 from django.db import IntegrityError, transaction
 from django_devicehub.models import DeviceStatus
 from django_devicehub.registry import registry
 
+from . import sealing
+from .hashes import HashRefused, check_station_hash
+from .leases import minted_parts
 from .models import OFFLINE_SPAN, IdLease, SyncedDevice
 
 MAX_RECORDS = 1000
@@ -34,9 +43,12 @@ ID_FORBIDDEN = re.compile(r"[/+#\s\x00-\x1f\x7f]")
 API_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 FINGERPRINT_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 METADATA_MAX_KEYS = 64
+# The one key of a device's metadata that holds what the station sent (replaced as a whole).
+STATION_METADATA_KEY = "station_sync"
+# A sealed 64-character api key is 112 bytes, 152 characters of base64.
+API_KEY_SEALED_MAX = 256
 # Outcomes the station treats as acknowledged; the others need a person.
 ACKNOWLEDGED = ("created", "updated", "unchanged", "superseded")
-# Station-supplied metadata keys the server keeps (merged into the device's metadata).
 # Fields a record must never carry: a plaintext password is refused outright.
 FORBIDDEN_FIELDS = ("mqtt_password", "password", "pending_api_key")
 
@@ -98,7 +110,33 @@ class Record:
     )
 
 
-def parse_record(raw):
+def _api_key(raw, seal_key):
+    """The record's api key in the clear (opened if sealed), or None."""
+    plain = _str(raw, "api_key", 128, required=False)
+    sealed = _str(raw, "api_key_sealed", API_KEY_SEALED_MAX, required=False)
+    if plain is not None and sealed is not None:
+        raise Invalid("a record carries api_key or api_key_sealed, not both")
+    if sealed is None:
+        if plain is not None and not API_KEY_RE.match(plain):
+            raise Invalid("api_key must be 64 lower-case hex characters")
+        return plain
+    sealed_to = _str(raw, "seal_key_fingerprint", 71)
+    if not FINGERPRINT_RE.match(sealed_to):
+        raise Invalid("seal_key_fingerprint must be 'sha256:' and 64 hex characters")
+    try:
+        opened = sealing.open_sealed(seal_key, sealed, sealed_to)
+    except sealing.OpenError as e:
+        raise Invalid(str(e)) from None
+    key = opened.decode("ascii", errors="replace")
+    if not API_KEY_RE.match(key):
+        raise Invalid(
+            "api_key_sealed opens to something that is not an api key (64 lower-case hex); "
+            "rotate the device at the station"
+        )
+    return key
+
+
+def parse_record(raw, seal_key=None):
     if not isinstance(raw, dict):
         raise Invalid("a record must be a JSON object")
     for field in FORBIDDEN_FIELDS:
@@ -131,19 +169,16 @@ def parse_record(raw):
         )
     r.mqtt_password_hash = _str(raw, "mqtt_password_hash", 256, allow_empty=False)
     try:
-        identify_hasher(r.mqtt_password_hash)
-    except ValueError:
-        raise Invalid(
-            "mqtt_password_hash is not a password hash this server's PASSWORD_HASHERS know"
-        ) from None
-    r.api_key = _str(raw, "api_key", 128, required=False)
-    if r.api_key is not None and not API_KEY_RE.match(r.api_key):
-        raise Invalid("api_key must be 64 lower-case hex characters")
+        check_station_hash(r.mqtt_password_hash)
+    except HashRefused as e:
+        raise Invalid(str(e)) from None
     r.api_key_fingerprint = _str(raw, "api_key_fingerprint", 71)
     if not FINGERPRINT_RE.match(r.api_key_fingerprint):
         raise Invalid("api_key_fingerprint must be 'sha256:' and 64 hex characters")
+    r.api_key = _api_key(raw, seal_key)
     if r.api_key is not None and fingerprint(r.api_key) != r.api_key_fingerprint:
-        raise Invalid("api_key does not match api_key_fingerprint")
+        which = "api_key_sealed opens to a key that" if raw.get("api_key_sealed") else "api_key"
+        raise Invalid(f"{which} does not match api_key_fingerprint")
     r.generation = _int(raw, "generation", 1)
     r.firmware_version = _str(raw, "firmware_version", 50)
     r.id_prefix = _str(raw, "id_prefix", 64, required=False)
@@ -154,6 +189,9 @@ def parse_record(raw):
         minted = f"{r.id_prefix}{r.dt_cls.__name__.lower()}-{r.id_number:03d}"
         if minted != r.device_id:
             raise Invalid(f"device_id is not {minted} (id_prefix + type + id_number)")
+    # Whatever the record says, an id of the minted form is owned by its number's station.
+    parts = minted_parts(r.device_id, r.dt_cls.__name__.lower())
+    r.id_prefix, r.id_number = parts if parts else (None, None)
     metadata = raw.get("metadata", {})
     if not isinstance(metadata, dict) or len(metadata) > METADATA_MAX_KEYS:
         raise Invalid(f"metadata must be a JSON object with at most {METADATA_MAX_KEYS} keys")
@@ -188,11 +226,11 @@ def _id_conflict(rec, station, leases):
     if n is None:
         return None
     if n >= OFFLINE_SPAN:
-        owner = n // OFFLINE_SPAN
-        if owner != station.number:
+        if n // OFFLINE_SPAN != station.number:
+            first = station.number * OFFLINE_SPAN + 1
             return (
-                f"{rec.device_id} is in the offline id range of station #{owner}, "
-                f"not of this station (#{station.number})"
+                f"{rec.device_id} is in another station's offline id range; this station "
+                f"(#{station.number}) mints offline from {rec.id_prefix}{rec.key}-{first}"
             )
         return None
     for prefix, start, end, station_pk in leases:
@@ -211,7 +249,7 @@ def _new_device(rec):
         mqtt_username=rec.mqtt_username,
         mqtt_password_hash=rec.mqtt_password_hash,
         api_key=rec.api_key,
-        metadata=dict(rec.metadata),
+        metadata={STATION_METADATA_KEY: rec.metadata},
     )
 
 
@@ -226,7 +264,7 @@ def _apply_existing(dev, synced, rec, station):
     if synced.station_id != station.pk:
         return _result(
             rec, "conflict", synced.generation,
-            reason=f"{rec.device_id} belongs to station '{synced.station.name}'",
+            reason=f"{rec.device_id} belongs to another station; give this device another id",
         )
     if rec.revision < synced.revision:
         return _result(rec, "superseded", synced.generation)
@@ -280,17 +318,26 @@ def _apply_existing(dev, synced, rec, station):
         if getattr(dev, field) != getattr(rec, field):
             setattr(dev, field, getattr(rec, field))
             changed.append(field)
-    merged = {**(dev.metadata or {}), **rec.metadata}
-    if merged != dev.metadata:
-        dev.metadata = merged
+    server_metadata = dev.metadata if isinstance(dev.metadata, dict) else {}
+    if server_metadata.get(STATION_METADATA_KEY) != rec.metadata:
+        dev.metadata = {**server_metadata, STATION_METADATA_KEY: rec.metadata}
         changed.append("metadata")
+    if changed:
+        try:
+            with transaction.atomic():
+                dev.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError:
+            # A unique column clashed (the new api key or username is another device's): a
+            # refusal the station shows, not a database error it would retry forever.
+            return _result(
+                rec, "conflict", synced.generation,
+                reason=f"the api_key or mqtt_username of generation {rec.generation} is already "
+                "used by another device on the server; rotate the device again at the station",
+            )
     synced.generation = rec.generation
     synced.revision = rec.revision
     synced.save(update_fields=["generation", "revision", "last_synced_at"])
-    if changed:
-        dev.save(update_fields=[*changed, "updated_at"])
-        return _result(rec, "updated", synced.generation)
-    return _result(rec, "unchanged", synced.generation)
+    return _result(rec, "updated" if changed else "unchanged", synced.generation)
 
 
 def _create_one(rec, station):
@@ -309,7 +356,9 @@ def _create_one(rec, station):
     if dev is None:
         return _result(
             rec, "conflict",
-            reason="the mqtt_username or api_key is already used by another device on the server",
+            reason="the mqtt_username or api_key is already used by another device on the "
+            "server; rotate the device at the station (a new api key), or if the username is "
+            "taken, remove or rename the server's device",
         )
     synced = (
         SyncedDevice.objects.select_for_update().select_related("station")
@@ -345,9 +394,12 @@ def upsert(station, raw_records):
     results = [None] * len(raw_records)
     groups = defaultdict(list)
     seen = set()
+    sealed = any(isinstance(raw, dict) and raw.get("api_key_sealed") is not None
+                 for raw in raw_records)
+    seal_key = sealing.load() if sealed else None  # SealKeyError: the server's to fix
     for i, raw in enumerate(raw_records):
         try:
-            rec = parse_record(raw)
+            rec = parse_record(raw, seal_key)
         except Invalid as e:
             results[i] = _result(raw, "invalid", reason=str(e))
             continue

@@ -2,6 +2,7 @@
 endpoint needs a station token; no response ever carries a password hash or an api key."""
 
 import json
+import logging
 from collections import defaultdict
 
 from django.db import DatabaseError
@@ -10,11 +11,12 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import API_VERSION, catalog, leases, records
+from . import API_VERSION, catalog, leases, records, sealing
 from .auth import error, station_required
 from .models import OFFLINE_SPAN, SyncedDevice
 
 RETRY_AFTER_SECONDS = 2
+logger = logging.getLogger(__name__)
 
 
 def _json_body(request):
@@ -35,10 +37,24 @@ def _busy():
     return resp
 
 
+def _seal_key_unusable(e):
+    # The server's own configuration is broken: a 5xx, so stations retry once it is fixed.
+    logger.error("station sync: %s", e)  # the path and cause, for the administrator only
+    return error(
+        500, "seal_key_unusable", "the server's seal key cannot be used",
+        "the server's administrator must check STATION_SYNC_SEAL_KEY_FILE "
+        "(manage.py station_sync_sealkey --show)",
+    )
+
+
 @require_GET
 @station_required
 def station(request):
     s = request.station
+    try:
+        seal_key = sealing.public_info(sealing.load())
+    except sealing.SealKeyError as e:
+        return _seal_key_unusable(e)
     return JsonResponse(
         {
             "api_version": API_VERSION,
@@ -49,6 +65,7 @@ def station(request):
                 "max_lease": leases.MAX_LEASE,
                 "offline_span": OFFLINE_SPAN,
             },
+            "seal_key": seal_key,
         }
     )
 
@@ -80,6 +97,8 @@ def devices(request):
         results = records.upsert(request.station, recs)
     except DatabaseError:
         return _busy()
+    except sealing.SealKeyError as e:
+        return _seal_key_unusable(e)
     counts = defaultdict(int)
     for r in results:
         counts[r["outcome"]] += 1

@@ -11,9 +11,11 @@ invalid/conflict reports), the stock broker auth accepting synced records, id le
 offline ranges, device status, request limits, and that no response carries a hash or api key.
 """
 
+import base64
 import hashlib
 import json
 import secrets
+import stat
 import threading
 from io import StringIO
 
@@ -23,6 +25,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
+from nacl.public import PublicKey, SealedBox
 
 from devicehub_station_sync.auth import new_token
 from devicehub_station_sync.models import OFFLINE_SPAN, Station, SyncedDevice
@@ -37,7 +40,8 @@ API = "/station-sync/v1"
 
 def quick_hash(password):
     """A Django-encoded PBKDF2 hash with few iterations: what Django verifies, made fast."""
-    return PBKDF2PasswordHasher().encode(password, secrets.token_hex(8), iterations=1000)
+    hasher = PBKDF2PasswordHasher()
+    return hasher.encode(password, hasher.salt(), iterations=1000)
 
 
 def make_station(name, number=None):
@@ -120,6 +124,44 @@ def assert_no_secrets(bodies, *secrets_):
         assert "mqtt_password_hash" not in body and '"api_key"' not in body
 
 
+@pytest.fixture(autouse=True)
+def bench_hashers(settings):
+    """The test bench's cheap hashers (testproject/hashers.py), so quick_hash passes the
+    receiver's minimum; test_password_hash_below_the_servers_parameters_is_refused uses the stock ones."""
+    settings.PASSWORD_HASHERS = settings.DEVICEHUB_FAST_PASSWORD_HASHERS
+
+
+@pytest.fixture(autouse=True)
+def seal_key(settings, tmp_path):
+    """A configured server: a seal key pair in this test's own file. Returns its PublicKey."""
+    settings.STATION_SYNC_SEAL_KEY_FILE = str(tmp_path / "keys" / "station_sync_seal.key")
+    call_command("station_sync_sealkey", stdout=StringIO(), stderr=StringIO())
+    return _server_public_key()
+
+
+def _server_public_key():
+    out = StringIO()
+    call_command("station_sync_sealkey", "--show", stdout=out, stderr=StringIO())
+    fields = dict(line.split(": ", 1) for line in out.getvalue().splitlines())
+    return PublicKey(base64.b64decode(fields["public_key"]))
+
+
+def seal(api_key, public_key):
+    return base64.b64encode(SealedBox(public_key).encrypt(api_key.encode("ascii"))).decode()
+
+
+def seal_fp(public_key):
+    return "sha256:" + hashlib.sha256(bytes(public_key)).hexdigest()
+
+
+def sealed_record(device_id, password, public_key, **over):
+    """A record as a station with a configured seal key sends it: api_key_sealed, no api_key."""
+    rec = record(device_id, password, **over)
+    rec["api_key_sealed"] = seal(rec.pop("api_key"), public_key)
+    rec["seal_key_fingerprint"] = seal_fp(public_key)
+    return rec
+
+
 @pytest.fixture
 def line1(db):
     return make_station("line-1", 1)
@@ -190,6 +232,12 @@ def test_station_info(api):
     assert body["api_version"] == 1
     assert body["station"] == {"name": "line-1", "number": 1}
     assert body["limits"] == {"max_records": 1000, "max_lease": 10000, "offline_span": OFFLINE_SPAN}
+    pub = _server_public_key()
+    assert body["seal_key"] == {
+        "algorithm": "x25519-sealedbox",
+        "public_key": base64.b64encode(bytes(pub)).decode(),
+        "fingerprint": "sha256:" + hashlib.sha256(bytes(pub)).hexdigest(),
+    }
 
 
 @pytest.mark.django_db
@@ -229,7 +277,9 @@ def test_created_record_logs_in_at_the_stock_broker(api):
     assert dev.mqtt_password_hash == rec["mqtt_password_hash"]
     assert dev.api_key == rec["api_key"]
     assert dev.status == "provisioning" and dev.is_active
-    assert dev.metadata == {"batch": 1, "station": "line-1", "hardware_id": "HW-1", "generation": 1}
+    assert dev.metadata == {
+        "station_sync": {"batch": 1, "station": "line-1", "hardware_id": "HW-1", "generation": 1}
+    }
     assert broker_auth(rec["mqtt_username"], pw) == "allow"
     assert broker_auth(rec["mqtt_username"], pw + "x") == "deny"
     assert_no_secrets(api.bodies, rec["mqtt_password_hash"], rec["api_key"], pw)
@@ -317,7 +367,7 @@ def test_devices_of_another_station_or_of_the_server_are_conflicts(api):
     rec = record("own-weatherstation-001", "pw")
     api.push(rec)
     res = api2.push(record("own-weatherstation-001", "pw2"))
-    assert outcomes(res) == ["conflict"] and "belongs to station 'line-1'" in res[0]["reason"]
+    assert outcomes(res) == ["conflict"] and "belongs to another station" in res[0]["reason"]
 
     WeatherStationDevice.objects.create(
         device_id="srv-weatherstation-001", mqtt_username="myapp-weatherstationdevice-srv-weatherstation-001"
@@ -345,7 +395,7 @@ def test_invalid_records_are_reported_one_by_one(api):
     assert outcomes(res) == ["created"] + ["invalid"] * 9
     reasons = [r.get("reason", "") for r in res]
     assert "hash only" in reasons[1]
-    assert "PASSWORD_HASHERS" in reasons[2]
+    assert "argon2" in reasons[2] and "pbkdf2_sha256" in reasons[2]
     assert "app label" in reasons[3]
     assert "no device type" in reasons[4]
     assert "'/'" in reasons[5]
@@ -421,7 +471,7 @@ def test_leased_and_offline_numbers_belong_to_their_station(api):
                  id_number=other_offline, revision=2)
     res = api2.push(ok, bad)
     assert outcomes(res) == ["created", "conflict"]
-    assert "offline id range of station #1" in res[1]["reason"]
+    assert "another station's offline id range" in res[1]["reason"]
     # Offline-range ids never push the lease counter into the offline ranges.
     assert lease(api, 1)[0] < OFFLINE_SPAN
 
@@ -450,6 +500,295 @@ def test_status_shows_own_devices_after_broker_login(api):
     dev = api.post("/devices/status", {"devices": want[:1]}).json()["devices"][0]
     assert dev["status"] == "online" and dev["last_seen"] and dev["generation"] == 1
     assert_no_secrets(api.bodies, rec["mqtt_password_hash"], rec["api_key"], pw)
+
+
+# --------------------------------------------------------------------------
+# issue 10, server findings (each test named after the finding)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_device_id_without_id_fields_cannot_squat_another_stations_leased_or_offline_range(api):
+    _, token2 = make_station("line-2", 2)
+    api2 = Api(token2)
+    start, _ = lease(api, 5)
+    leased = record(f"farm-weatherstation-{start + 1:03d}", "pw")  # no id_prefix / id_number
+    padded = record(f"farm-weatherstation-{start + 2:06d}", "pw", revision=2)  # same number
+    offline = record(f"farm-weatherstation-{OFFLINE_SPAN + 1}", "pw", revision=3)
+    res = api2.push(leased, padded, offline)
+    assert outcomes(res) == ["conflict"] * 3, res
+    assert "leased to another station" in res[0]["reason"]
+    assert "leased to another station" in res[1]["reason"]
+    assert "another station's offline id range" in res[2]["reason"]
+    assert not SyncedDevice.objects.filter(station__number=2).exists()
+    # The owner may, and the other station may use its own range and ids of no pattern.
+    mine = record(f"farm-weatherstation-{start + 1:03d}", "pw")
+    assert outcomes(api.push(mine)) == ["created"]
+    own = record(f"farm-weatherstation-{2 * OFFLINE_SPAN + 5}", "pw", revision=4)
+    free = record("bench-unit-7", "pw", revision=5)
+    assert outcomes(api2.push(own, free)) == ["created", "created"]
+
+
+@pytest.mark.django_db
+def test_local_highest_is_capped_so_one_lease_request_cannot_exhaust_the_numbers(api):
+    resp = api.post("/id-leases", {"device_type": "WeatherStation", "prefix": "farm-", "count": 1,
+                                   "local_highest": OFFLINE_SPAN - 2})
+    assert resp.status_code == 400, resp.content
+    message = resp.json()["error"]["message"]
+    assert "local_highest" in message and "10000" in message
+    # Nothing was used up: the next lease still starts at 1, and up to 10000 ahead is trusted.
+    assert lease(api, 10) == (1, 11)
+    assert lease(api, 1, local_highest=10 + 10_000) == (10_011, 10_012)
+    resp = api.post("/id-leases", {"device_type": "WeatherStation", "prefix": "farm-", "count": 1,
+                                   "local_highest": 10_011 + 10_001})
+    assert resp.status_code == 400 and "20011" in resp.json()["error"]["message"]
+
+
+def _pbkdf2(iterations, salt="a" * 22):
+    return PBKDF2PasswordHasher().encode("pw", salt, iterations=iterations)
+
+
+@pytest.mark.django_db
+def test_password_hash_below_the_servers_parameters_is_refused(api, settings):
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",  # configured: still refused
+    ]
+    from django.contrib.auth.hashers import Argon2PasswordHasher, MD5PasswordHasher, make_password
+
+    stock_pbkdf2 = PBKDF2PasswordHasher.iterations
+    weak_argon2 = Argon2PasswordHasher()
+    weak_argon2.time_cost, weak_argon2.memory_cost, weak_argon2.parallelism = 1, 64, 1
+    bad = {
+        "pbkdf2_one_iteration": _pbkdf2(1),
+        "pbkdf2_1000": _pbkdf2(1000),
+        "md5": MD5PasswordHasher().encode("pw", "a" * 22),
+        "unsalted_md5": hashlib.md5(b"pw").hexdigest(),
+        "unsalted_sha1": "sha1$$" + hashlib.sha1(b"pw").hexdigest(),
+        "pbkdf2_short_salt": _pbkdf2(stock_pbkdf2, salt="abc"),
+        "argon2_weak": weak_argon2.encode("pw", "b" * 22),
+        "argon2d": "argon2$argon2d$v=19$m=102400,t=2,p=8$" + "A" * 30 + "$" + "B" * 43,
+        "pbkdf2_no_hash": f"pbkdf2_sha256${stock_pbkdf2}${'a' * 22}$",
+        "sha1": "sha1$" + "a" * 22 + "$" + "0" * 40,
+    }
+    recs = [record(f"weak-weatherstation-{n:03d}", "pw", revision=n, mqtt_password_hash=h)
+            for n, h in enumerate(bad.values(), 1)]
+    good = [
+        record("ok-weatherstation-001", "pw", revision=100,
+               mqtt_password_hash=_pbkdf2(stock_pbkdf2)),
+        record("ok-weatherstation-002", "pw", revision=101, mqtt_password_hash=make_password("pw")),
+    ]
+    res = api.push(*recs, *good)
+    assert outcomes(res) == ["invalid"] * len(bad) + ["created", "created"], res
+    reasons = dict(zip(bad, (r["reason"] for r in res)))
+    for name in ("pbkdf2_one_iteration", "pbkdf2_1000"):
+        assert f"at least {stock_pbkdf2} iterations" in reasons[name], reasons[name]
+    assert "m=102400,t=2,p=8" in reasons["argon2_weak"]
+    for name in ("md5", "unsalted_md5", "unsalted_sha1", "sha1"):
+        assert "argon2" in reasons[name] and "pbkdf2_sha256" in reasons[name], reasons[name]
+    assert "salt" in reasons["pbkdf2_short_salt"]
+    for r in res[: len(bad)]:
+        assert "pw" not in r["reason"].split()  # never echoes the hash
+    from myapp.models import WeatherStationDevice
+
+    assert not WeatherStationDevice.objects.filter(device_id__startswith="weak-").exists()
+
+
+@pytest.mark.django_db
+def test_api_key_collision_is_a_refusal_the_station_shows_not_busy(api):
+    a = record("col-weatherstation-001", "pw", revision=1)
+    b = record("col-weatherstation-002", "pw", revision=2)
+    assert outcomes(api.push(a, b)) == ["created", "created"]
+    # A rotation whose new api key is already another device's.
+    clash = record("col-weatherstation-002", "pw2", generation=2, revision=3, api_key=a["api_key"])
+    res = api.push(clash)  # asserts HTTP 200: a 503 "busy" would be retried forever
+    assert outcomes(res) == ["conflict"], res
+    assert "api_key" in res[0]["reason"] and "rotate" in res[0]["reason"]
+    assert a["api_key"] not in res[0]["reason"]
+    assert weather("col-weatherstation-002").api_key == b["api_key"]
+    assert SyncedDevice.objects.get(device_id="col-weatherstation-002").generation == 1
+    # A new device whose api key or username another device holds: a conflict too.
+    from myapp.models import WeatherStationDevice
+
+    WeatherStationDevice.objects.create(
+        device_id="admin-made", mqtt_username="myapp-weatherstationdevice-col-weatherstation-003"
+    )
+    res = api.push(record("col-weatherstation-003", "pw", revision=4),
+                   record("col-weatherstation-004", "pw", revision=5, api_key=b["api_key"]))
+    assert outcomes(res) == ["conflict", "conflict"], res
+    assert all("mqtt_username or api_key" in r["reason"] for r in res)
+
+
+@pytest.mark.django_db
+def test_conflict_reasons_do_not_name_other_stations(db):
+    owner, owner_token = make_station("secret-line", 77)
+    _, token = make_station("line-2", 2)
+    Api(owner_token).push(record("theirs-weatherstation-001", "pw"))
+    start, _ = lease(Api(owner_token), 5)
+    api2 = Api(token)
+    res = api2.push(
+        record("theirs-weatherstation-001", "pw", revision=1),
+        record(f"farm-weatherstation-{start:03d}", "pw", revision=2),
+        record(f"farm-weatherstation-{77 * OFFLINE_SPAN + 1}", "pw", revision=3),
+    )
+    assert outcomes(res) == ["conflict"] * 3, res
+    for r in res:
+        assert "secret-line" not in r["reason"], r["reason"]
+        assert "#77" not in r["reason"] and "station 77" not in r["reason"], r["reason"]
+
+
+@pytest.mark.django_db
+def test_station_metadata_never_overwrites_server_keys(api):
+    rec = record("meta-weatherstation-001", "pw",
+                 metadata={"owner": "mallory", "hardware_id": "HW-9", "batch": 3})
+    assert outcomes(api.push(rec)) == ["created"]
+    dev = weather("meta-weatherstation-001")
+    assert dev.metadata == {"station_sync": {"owner": "mallory", "hardware_id": "HW-9", "batch": 3}}
+    dev.metadata = {"owner": "acme", "site": "north", **dev.metadata}
+    dev.save()
+    later = dict(rec, revision=2, api_key=None, metadata={"owner": "mallory", "site": "x"})
+    assert outcomes(api.push(later)) == ["updated"]
+    dev = weather("meta-weatherstation-001")
+    assert dev.metadata == {"owner": "acme", "site": "north",
+                            "station_sync": {"owner": "mallory", "site": "x"}}
+
+
+# --------------------------------------------------------------------------
+# sealed api keys (docs/sync-api.md, "Sealed api keys")
+# --------------------------------------------------------------------------
+
+
+def test_sealkey_command_writes_a_0600_key_and_refuses_to_replace_it_without_replace(settings, tmp_path):
+    path = tmp_path / "new" / "seal.key"
+    settings.STATION_SYNC_SEAL_KEY_FILE = str(path)
+    with pytest.raises(CommandError, match="station_sync_sealkey"):
+        call_command("station_sync_sealkey", "--show", stdout=StringIO(), stderr=StringIO())
+    from devicehub_station_sync import sealing
+
+    settings.STATION_SYNC_SEAL_KEY_FILE = None  # the contract's default: <BASE_DIR>/station_sync_seal.key
+    assert sealing.key_file() == settings.BASE_DIR / "station_sync_seal.key"
+    settings.STATION_SYNC_SEAL_KEY_FILE = str(path)
+    out = StringIO()
+    call_command("station_sync_sealkey", stdout=out, stderr=StringIO())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    text = path.read_text()
+    assert text.endswith("\n") and len(base64.b64decode(text.strip(), validate=True)) == 32
+    first = _server_public_key()
+    assert f"fingerprint: {seal_fp(first)}" in out.getvalue()
+    assert text.strip() not in out.getvalue()  # the private key is never printed
+
+    with pytest.raises(CommandError, match="--replace"):
+        call_command("station_sync_sealkey", stdout=StringIO(), stderr=StringIO())
+    assert path.read_text() == text and _server_public_key() == first
+
+    err = StringIO()
+    call_command("station_sync_sealkey", "--replace", stdout=StringIO(), stderr=err)
+    assert "can no longer be opened" in err.getvalue()
+    assert _server_public_key() != first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_sealkey_command_puts_the_key_in_the_run_dir_of_a_manage_py_server(tmp_path):
+    """How the Rust end-to-end tests start the testproject: manage.py with DEVICEHUB_RUN_DIR."""
+    from support import manage
+
+    db = tmp_path / "devicehub.sqlite3"
+    made = manage("station_sync_sealkey", db=db).stdout
+    key = tmp_path / "station_sync_seal.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert manage("station_sync_sealkey", "--show", db=db).stdout == made
+
+
+@pytest.mark.django_db
+def test_station_info_says_seal_key_null_without_a_key_pair(api, settings, tmp_path):
+    settings.STATION_SYNC_SEAL_KEY_FILE = str(tmp_path / "none.key")
+    assert api.get("/station").json()["seal_key"] is None
+
+
+@pytest.mark.django_db
+def test_unusable_seal_key_file_is_a_server_error_stations_retry(api, seal_key, settings):
+    from pathlib import Path
+
+    Path(settings.STATION_SYNC_SEAL_KEY_FILE).write_text("not a key\n")
+    resp = api.get("/station")
+    assert resp.status_code == 500 and resp.json()["error"]["code"] == "seal_key_unusable"
+    resp = api.post("/devices", {"records": [sealed_record("u-weatherstation-001", "pw", seal_key)]})
+    assert resp.status_code == 500 and resp.json()["error"]["code"] == "seal_key_unusable"
+    assert settings.STATION_SYNC_SEAL_KEY_FILE not in resp.content.decode()  # no server paths
+    # Plain records do not need the key.
+    assert outcomes(api.push(record("u-weatherstation-002", "pw"))) == ["created"]
+
+
+@pytest.mark.django_db
+def test_sealed_api_key_is_opened_and_stored_as_the_plaintext(api, seal_key):
+    from devicehub_station_sync import sealing
+
+    pw = secrets.token_urlsafe(32)
+    api_key = secrets.token_hex(32)
+    rec = sealed_record("seal-weatherstation-001", pw, seal_key, api_key=api_key)
+    assert "api_key" not in rec and api_key not in json.dumps(rec)
+    res = api.push(rec)
+    assert outcomes(res) == ["created"], res
+    dev = weather("seal-weatherstation-001")
+    assert dev.api_key == api_key
+    assert SealedBox(sealing.load()).decrypt(base64.b64decode(rec["api_key_sealed"])) \
+        .decode() == api_key
+    assert broker_auth(rec["mqtt_username"], pw) == "allow"
+    # A rotation with a sealed key replaces the credentials like a plain one.
+    g2 = sealed_record("seal-weatherstation-001", "pw2", seal_key, generation=2, revision=2)
+    assert outcomes(api.push(g2)) == ["updated"]
+    assert "sha256:" + hashlib.sha256(weather("seal-weatherstation-001").api_key.encode()) \
+        .hexdigest() == g2["api_key_fingerprint"]
+    assert_no_secrets(api.bodies, dev.api_key, weather("seal-weatherstation-001").api_key, pw)
+
+
+@pytest.mark.django_db
+def test_sealed_api_key_refusals(api, seal_key, settings, tmp_path):
+    def sealed(n, **over):
+        return sealed_record(f"bad-weatherstation-{n:03d}", "pw", seal_key, revision=n, **over)
+
+    other = PublicKey(bytes(32 * [9]))
+    wrong_fp = sealed(1)
+    wrong_fp["seal_key_fingerprint"] = seal_fp(other)
+    tampered = sealed(2)
+    box = bytearray(base64.b64decode(tampered["api_key_sealed"]))
+    box[-1] ^= 1
+    tampered["api_key_sealed"] = base64.b64encode(bytes(box)).decode()
+    mismatch = sealed(3)
+    mismatch["api_key_fingerprint"] = "sha256:" + hashlib.sha256(b"another key").hexdigest()
+    not_hex = sealed(4)
+    not_hex["api_key_sealed"] = seal("Z" * 64, seal_key)
+    both = sealed(5)
+    both["api_key"] = secrets.token_hex(32)
+    not_b64 = sealed(6)
+    not_b64["api_key_sealed"] = "%%%"
+    res = api.push(wrong_fp, tampered, mismatch, not_hex, both, not_b64)
+    assert outcomes(res) == ["invalid"] * 6, res
+    reasons = [r["reason"] for r in res]
+    assert f"sealed to another server key ({seal_fp(other)}); this server's key is " \
+        f"{seal_fp(seal_key)}" in reasons[0] and "rotate the device" in reasons[0]
+    assert "does not open" in reasons[1]
+    assert "does not match api_key_fingerprint" in reasons[2]
+    assert "64 lower-case hex" in reasons[3]
+    assert "not both" in reasons[4]
+    assert "base64" in reasons[5]
+
+    # Sealed to the key pair before --replace: refused, naming both fingerprints.
+    before = sealed(7)
+    call_command("station_sync_sealkey", "--replace", stdout=StringIO(), stderr=StringIO())
+    res = api.push(before)
+    assert outcomes(res) == ["invalid"] and "the key pair was replaced" in res[0]["reason"]
+
+    # No key pair at all.
+    settings.STATION_SYNC_SEAL_KEY_FILE = str(tmp_path / "none.key")
+    res = api.push(sealed(8))
+    assert outcomes(res) == ["invalid"]
+    assert "the server has no seal key; run manage.py station_sync_sealkey" in res[0]["reason"]
+    from myapp.models import WeatherStationDevice
+
+    assert not WeatherStationDevice.objects.filter(device_id__startswith="bad-").exists()
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,12 @@ Environment:
                         <dir>/station-sync-bodies.jsonl (tests check no plaintext password
                         ever reaches the server)
   DEVICEHUB_FAULTS_FILE faults to inject into the station-sync API (tests; see capture.py)
+  DEVICEHUB_FAST_HASHERS "1": cheap PASSWORD_HASHERS (testproject/hashers.py), so the receiver
+                        accepts the cheap hashes stations under test make (pbkdf2_sha256 with
+                        1000 iterations, argon2 m=64,t=1,p=1); default: Django's own parameters
+  DEVICEHUB_SEAL_KEY_FILE the receiver's seal key file (STATION_SYNC_SEAL_KEY_FILE; default
+                        $DEVICEHUB_RUN_DIR/station_sync_seal.key: `manage.py station_sync_sealkey`
+                        makes it)
 """
 
 import os
@@ -24,10 +30,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent  # server/testproject
 SERVER_DIR = BASE_DIR.parent  # server/
 
 
+RUN_DIR = Path(os.environ.get("DEVICEHUB_RUN_DIR") or SERVER_DIR / "run")
+
+
 def _default_db_path():
-    run_dir = Path(os.environ.get("DEVICEHUB_RUN_DIR") or SERVER_DIR / "run")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir / "devicehub.sqlite3"
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    return RUN_DIR / "devicehub.sqlite3"
 
 
 SECRET_KEY = os.environ.get(
@@ -108,6 +116,19 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Test benches only: the receiver's minimum hash parameters are the configured hashers', so
+# cheap hashers let stations under test hash cheaply (server/tests use these too).
+DEVICEHUB_FAST_PASSWORD_HASHERS = [
+    "testproject.hashers.FastArgon2PasswordHasher",
+    "testproject.hashers.FastPBKDF2PasswordHasher",
+]
+if os.environ.get("DEVICEHUB_FAST_HASHERS") == "1":
+    PASSWORD_HASHERS = DEVICEHUB_FAST_PASSWORD_HASHERS
+
+# The station-sync receiver's seal key pair (api keys are sealed to it; docs/sync-api.md).
+STATION_SYNC_SEAL_KEY_FILE = os.environ.get("DEVICEHUB_SEAL_KEY_FILE") or str(
+    RUN_DIR / "station_sync_seal.key"
+)
 
 # django-devicehub is left on its defaults (TOPIC_PREFIX "things", AUTO_API,
 # AUTO_ADMIN), i.e. what a stock central server has.
