@@ -36,12 +36,13 @@ trap cleanup EXIT
 cd server/testproject
 
 for size in "${SIZES[@]}"; do
-  export DEVICEHUB_DB="$work/devicehub-$size.sqlite3" DEVICEHUB_RUN_DIR="$work"
+  export DEVICEHUB_DB="$work/devicehub-$size.sqlite3" DEVICEHUB_RUN_DIR="$work" DEVICEHUB_FAST_HASHERS=1
   if [[ -n "${DEVICEHUB_PG_HOST:-}" ]]; then
     export DEVICEHUB_PG_NAME="bench_$size"
     "$PY" -c "import psycopg, os; c = psycopg.connect(host=os.environ['DEVICEHUB_PG_HOST'], port=os.environ['DEVICEHUB_PG_PORT'], user='postgres', dbname='postgres', autocommit=True); c.execute('CREATE DATABASE bench_$size')"
   fi
   "$PY" manage.py migrate --verbosity 0
+  "$PY" manage.py station_sync_sealkey --replace >/dev/null 2>&1
   token=$("$PY" manage.py station_tokens create "bench-$size" 2>/dev/null)
   port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$PY" manage.py runserver "127.0.0.1:$port" --noreload >"$work/server-$size.log" 2>&1 &

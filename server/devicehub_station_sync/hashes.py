@@ -5,8 +5,10 @@ with at least the parameters of the server's own configured hasher for that algo
 (md5, sha1, unsalted, ``pbkdf2_sha256$1$…``): a station's hash must be as costly to attack as
 one the server makes itself.
 
-Each parameter may be at most ``MAX_COST_FACTOR`` times the server's, so a hash cannot make
-the broker's password check stall the server.
+Each parameter may be at most ``MAX_COST_FACTOR`` times the larger of the server's own and
+Django's stock hasher's, so a hash cannot make the broker's password check stall the server, and
+a hash at Django's own defaults is never refused as too costly (a bench server with cheap hashers
+still takes a station that hashes like production).
 """
 
 import base64
@@ -14,7 +16,11 @@ import binascii
 import math
 import re
 
-from django.contrib.auth.hashers import get_hashers_by_algorithm
+from django.contrib.auth.hashers import (
+    Argon2PasswordHasher,
+    PBKDF2PasswordHasher,
+    get_hashers_by_algorithm,
+)
 
 ARGON2 = "argon2"
 PBKDF2 = "pbkdf2_sha256"
@@ -62,16 +68,18 @@ def _check_pbkdf2(encoded, hasher):
         )
     iterations, salt, digest = int(m.group(1)), m.group(2), m.group(3)
     minimum = hasher.iterations
+    ceiling = max(minimum, PBKDF2PasswordHasher.iterations) * MAX_COST_FACTOR
     if iterations < minimum:
         raise HashRefused(
             f"mqtt_password_hash is pbkdf2_sha256 with {iterations} iterations; this server "
             f"requires at least {minimum} iterations (its PASSWORD_HASHERS): set the station's "
             f"hash_algorithm to pbkdf2_sha256:iterations={minimum} or argon2 and rotate the device"
         )
-    if iterations > minimum * MAX_COST_FACTOR:
+    if iterations > ceiling:
         raise HashRefused(
             f"mqtt_password_hash is pbkdf2_sha256 with {iterations} iterations; this server "
-            f"accepts at most {minimum * MAX_COST_FACTOR} ({MAX_COST_FACTOR} times its own): {FIX}"
+            f"accepts at most {ceiling} ({MAX_COST_FACTOR} times the larger of its own and "
+            f"Django's default): {FIX}"
         )
     min_salt = _min_salt_chars(hasher)
     if len(salt) < min_salt or not salt.isascii() or not salt.isalnum():
@@ -108,10 +116,17 @@ def _check_argon2(encoded, hasher):
             f"requires at least {want_text} (its PASSWORD_HASHERS): set the station's "
             f"hash_algorithm to argon2:{want_text} and rotate the device"
         )
-    if any(have > w * MAX_COST_FACTOR for have, w in zip((memory, time, lanes), want)):
+    stock = (
+        Argon2PasswordHasher.memory_cost,
+        Argon2PasswordHasher.time_cost,
+        Argon2PasswordHasher.parallelism,
+    )
+    ceiling = tuple(max(w, d) * MAX_COST_FACTOR for w, d in zip(want, stock))
+    if any(have > c for have, c in zip((memory, time, lanes), ceiling)):
         raise HashRefused(
             f"mqtt_password_hash is argon2 with m={memory},t={time},p={lanes}; this server accepts "
-            f"at most {MAX_COST_FACTOR} times its own {want_text} in each parameter: {FIX}"
+            f"at most m={ceiling[0]},t={ceiling[1]},p={ceiling[2]} ({MAX_COST_FACTOR} times the "
+            f"larger of its own and Django's default in each parameter): {FIX}"
         )
     salt, digest = _b64(m.group(6)), _b64(m.group(7))
     if salt is None or len(salt) < ARGON2_MIN_SALT_BYTES:

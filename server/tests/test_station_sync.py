@@ -596,6 +596,20 @@ def test_password_hash_below_the_servers_parameters_is_refused(api, settings):
 
 
 @pytest.mark.django_db
+def test_bench_server_with_cheap_hashers_takes_a_stock_cost_hash_but_not_a_stalling_one(api):
+    """A bench server (cheap hashers) still takes a station hashing like production; only a hash
+    over ten times the larger of its own and Django's stock parameters is refused as too costly."""
+    stock = PBKDF2PasswordHasher.iterations
+    res = api.push(
+        record("cost-weatherstation-001", "pw", revision=1, mqtt_password_hash=_pbkdf2(stock)),
+        record("cost-weatherstation-002", "pw", revision=2,
+               mqtt_password_hash=_pbkdf2(stock * 10 + 1)),
+    )
+    assert outcomes(res) == ["created", "invalid"], res
+    assert f"at most {stock * 10}" in res[1]["reason"], res[1]["reason"]
+
+
+@pytest.mark.django_db
 def test_api_key_collision_is_a_refusal_the_station_shows_not_busy(api):
     a = record("col-weatherstation-001", "pw", revision=1)
     b = record("col-weatherstation-002", "pw", revision=2)

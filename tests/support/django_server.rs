@@ -39,6 +39,8 @@ impl DjangoServer {
             python: venv_python(),
         };
         server.manage(&["migrate", "--verbosity", "0"]);
+        // The receiver's key pair: stations seal api keys to it (docs/sync-api.md).
+        server.manage(&["station_sync_sealkey"]);
         server.restart();
         server
     }
@@ -59,7 +61,9 @@ impl DjangoServer {
             .env("DEVICEHUB_RUN_DIR", self.dir.path())
             .env("DEVICEHUB_CAPTURE_DIR", self.dir.path())
             .env("DEVICEHUB_FAULTS_FILE", self.dir.path().join("faults.json"))
-            .env("PYTHONDONTWRITEBYTECODE", "1");
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            // A bench server: its minimum hash cost is the tests' cheap station hashers'.
+            .env("DEVICEHUB_FAST_HASHERS", "1");
         cmd
     }
 
