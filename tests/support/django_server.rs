@@ -39,8 +39,21 @@ impl DjangoServer {
             python: venv_python(),
         };
         server.manage(&["migrate", "--verbosity", "0"]);
+        // The receiver's seal key pair (api keys are sealed to it): one per run, in the run
+        // folder (the testproject's STATION_SYNC_SEAL_KEY_FILE).
+        server.manage(&["station_sync_sealkey"]);
         server.restart();
         server
+    }
+
+    /// The receiver's seal key fingerprint, as `manage.py station_sync_sealkey --show` prints it.
+    pub fn seal_key_fingerprint(&self) -> String {
+        self.manage(&["station_sync_sealkey", "--show"])
+            .lines()
+            .find_map(|l| l.strip_prefix("fingerprint: "))
+            .expect("a fingerprint line")
+            .trim()
+            .to_owned()
     }
 
     fn db(&self) -> PathBuf {
