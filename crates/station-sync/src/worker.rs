@@ -431,7 +431,21 @@ fn worker_cycle(store: &mut Store, first: bool, idle: Duration) -> Duration {
     if let Err(e) = seal_key_gate(store, &client) {
         tracing::warn!(error = %e, "sync worker: not pushing");
         note_error(store, &e);
-        return idle;
+        if !e.is_temporary() {
+            return idle;
+        }
+        // The server cannot be reached: the due records wait their backoff, as a failed push's.
+        let ts = station_core::store::now();
+        note(store, &[(runtime_key::LAST_ATTEMPT_AT, Some(&ts))]);
+        match store.outbox_next_batch(config.batch_size, true) {
+            Ok(batch) if !batch.is_empty() => {
+                if let Err(e) = defer(store, &batch, &e) {
+                    tracing::warn!(error = %e, "sync worker");
+                }
+            }
+            _ => {}
+        }
+        return next_wait(store, idle);
     }
     let opts = PushOptions {
         due_only: true,
