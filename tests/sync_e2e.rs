@@ -120,7 +120,7 @@ fn assert_no_plaintext(server: &DjangoServer, passwords: &[String]) {
 
 #[test]
 fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect() {
-    let server = DjangoServer::start();
+    let server = DjangoServer::start_with_django_hashers();
     let token = server.new_station_token("line-1");
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut store, actor) = station(dir.path(), "line-1", false);
@@ -718,7 +718,7 @@ fn tls_trusts_a_factory_ca_only_when_configured() {
     let ask = |config: &SyncConfig| Client::new(config).expect("client").station();
 
     // Built-in roots only: the factory CA is unknown, so the handshake fails (and is retried).
-    let config = configure(&mut store, &tls.url, token);
+    let config = configure_offline(&mut store, &tls.url, token);
     let err = ask(&config).expect_err("unknown issuer");
     assert!(err.is_temporary() && err.code() == "unreachable", "{err}");
     assert!(

@@ -26,17 +26,30 @@ pub struct DjangoServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     python: PathBuf,
+    /// The receiver's hashers are the testproject's cheap ones (`DEVICEHUB_FAST_HASHERS`), for
+    /// stations under test that make cheap hashes; else Django's own.
+    fast_hashers: bool,
 }
 
 impl DjangoServer {
     /// Migrate a fresh database and start the server.
     pub fn start() -> DjangoServer {
+        DjangoServer::start_with(true)
+    }
+
+    /// Like [`DjangoServer::start`], with Django's own hashers (stations at Django's defaults).
+    pub fn start_with_django_hashers() -> DjangoServer {
+        DjangoServer::start_with(false)
+    }
+
+    fn start_with(fast_hashers: bool) -> DjangoServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = DjangoServer {
             child: None,
             port: free_port(),
             dir,
             python: venv_python(),
+            fast_hashers,
         };
         server.manage(&["migrate", "--verbosity", "0"]);
         // The receiver's seal key pair (api keys are sealed to it): one per run, in the run
@@ -72,6 +85,10 @@ impl DjangoServer {
             .env("DEVICEHUB_RUN_DIR", self.dir.path())
             .env("DEVICEHUB_CAPTURE_DIR", self.dir.path())
             .env("DEVICEHUB_FAULTS_FILE", self.dir.path().join("faults.json"))
+            .env(
+                "DEVICEHUB_FAST_HASHERS",
+                if self.fast_hashers { "1" } else { "0" },
+            )
             .env("PYTHONDONTWRITEBYTECODE", "1");
         cmd
     }
