@@ -75,3 +75,63 @@ fn same_salt_gives_byte_identical_hashes() {
         assert_eq!(ours, theirs, "{django_name}");
     }
 }
+
+/// The station's sealed boxes are libsodium's `crypto_box_seal`: a key pair made by PyNaCl (as
+/// the receiver's `manage.py station_sync_sealkey` makes it), api keys sealed by the station's
+/// Rust code, opened by PyNaCl's `SealedBox`; a box sealed to another key does not open.
+#[test]
+fn api_keys_sealed_by_the_station_open_with_pynacl() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let python = station_e2e::venv_python();
+    let script = r#"
+import base64, sys
+from nacl.public import PrivateKey, SealedBox
+key = PrivateKey.generate()
+print(base64.b64encode(bytes(key.public_key)).decode(), flush=True)
+for line in sys.stdin:
+    box = base64.b64decode(line.strip())
+    try:
+        print(SealedBox(key).decrypt(box).decode("ascii"), flush=True)
+    except Exception as e:
+        print("REFUSED " + type(e).__name__, flush=True)
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("public key");
+    let server = station_core::seal::SealKey::from_base64(line.trim(), None).expect("key");
+    let other = station_core::seal::SealKey::from_base64(
+        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+        None,
+    )
+    .expect("another key");
+    let keys: Vec<Secret> = (0..3)
+        .map(|_| Secret::generate_api_key().expect("api key"))
+        .collect();
+    let mut stdin = child.stdin.take().expect("stdin");
+    for k in &keys {
+        writeln!(stdin, "{}", server.seal(k).expect("seal").sealed).expect("write");
+    }
+    writeln!(stdin, "{}", other.seal(&keys[0]).expect("seal").sealed).expect("write");
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read");
+    assert!(child.wait().expect("wait").success());
+    let opened: Vec<&str> = rest.lines().collect();
+    let expected: Vec<&str> = keys.iter().map(Secret::expose).collect();
+    assert_eq!(
+        &opened[..3],
+        &expected[..],
+        "PyNaCl opens what the station sealed"
+    );
+    assert_eq!(
+        opened[3], "REFUSED CryptoError",
+        "a box sealed to another key"
+    );
+}

@@ -48,16 +48,24 @@ fn station(dir: &Path, name: &str, fast_hashes: bool) -> (Store, Actor) {
     (store, Actor::new("e2e", name).expect("actor"))
 }
 
+fn update(url: &str, token: &str) -> ConfigUpdate {
+    ConfigUpdate {
+        server_url: Some(url.into()),
+        token: Some(StationToken::parse(token).expect("token")),
+        ..ConfigUpdate::default()
+    }
+}
+
+/// What `station sync config` does: asks the server for its seal key, then stores both.
 fn configure(store: &mut Store, url: &str, token: &str) -> SyncConfig {
-    SyncConfig::update(
-        store,
-        ConfigUpdate {
-            server_url: Some(url.into()),
-            token: Some(StationToken::parse(token).expect("token")),
-            ..ConfigUpdate::default()
-        },
-    )
-    .expect("configure")
+    station_sync::configure(store, update(url, token))
+        .expect("configure")
+        .config
+}
+
+/// A station configured while its server cannot be reached: the settings only (no seal key).
+fn configure_offline(store: &mut Store, url: &str, token: &str) -> SyncConfig {
+    SyncConfig::update(store, update(url, token)).expect("configure")
 }
 
 fn push(store: &mut Store, config: &SyncConfig) -> PushReport {
@@ -112,7 +120,7 @@ fn assert_no_plaintext(server: &DjangoServer, passwords: &[String]) {
 
 #[test]
 fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect() {
-    let server = DjangoServer::start();
+    let server = DjangoServer::start_with_django_hashers();
     let token = server.new_station_token("line-1");
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut store, actor) = station(dir.path(), "line-1", false);
@@ -485,7 +493,11 @@ fn two_stations_one_offline_never_mint_the_same_id() {
             } else {
                 server.sync_url()
             };
-            let config = configure(&mut store, &url, token);
+            let config = if *name == "line-b" {
+                configure_offline(&mut store, &url, token)
+            } else {
+                configure(&mut store, &url, token)
+            };
             (store, actor, config)
         })
         .collect();
@@ -706,7 +718,7 @@ fn tls_trusts_a_factory_ca_only_when_configured() {
     let ask = |config: &SyncConfig| Client::new(config).expect("client").station();
 
     // Built-in roots only: the factory CA is unknown, so the handshake fails (and is retried).
-    let config = configure(&mut store, &tls.url, token);
+    let config = configure_offline(&mut store, &tls.url, token);
     let err = ask(&config).expect_err("unknown issuer");
     assert!(err.is_temporary() && err.code() == "unreachable", "{err}");
     assert!(
@@ -800,4 +812,95 @@ fn background_worker_drains_the_outbox_retries_after_an_outage_and_survives_a_re
         station_sync::status(&store).expect("status").health,
         Health::Synced
     );
+}
+
+/// Api keys sealed to the server (issue 10): keys that waited in plaintext are sealed when sync
+/// is configured, every later key is sealed before it is stored, no request carries `api_key`,
+/// and the server opens each one (django-devicehub holds the same key the station issued).
+/// When the server's key pair is replaced, the station stops pushing until a person confirms.
+#[test]
+fn api_keys_travel_sealed_and_a_replaced_server_key_stops_the_push() {
+    let server = DjangoServer::start();
+    let token = server.new_station_token("line-seal");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut store, actor) = station(dir.path(), "line-seal", true);
+    let keys_of = |devices: Vec<station_core::batches::CreatedDevice>| -> Vec<(String, String)> {
+        devices
+            .into_iter()
+            .map(|d| {
+                let c = d.credentials.expect("credentials");
+                (d.device_id, c.api_key.expose().to_owned())
+            })
+            .collect()
+    };
+    let request = |prefix: &str| BatchRequest {
+        device_type: TYPE.into(),
+        prefix: prefix.into(),
+        count: 2,
+        with_credentials: true,
+    };
+    let mut keys = keys_of(
+        store
+            .create_batch(&request("sa-"), &actor)
+            .expect("batch")
+            .devices,
+    );
+    assert_eq!(store.plaintext_api_keys_held().expect("count"), 2);
+
+    let configured =
+        station_sync::configure(&mut store, update(&server.sync_url(), &token)).expect("configure");
+    assert_eq!(
+        configured.seal_key.fingerprint(),
+        server.seal_key_fingerprint()
+    );
+    assert_eq!(configured.sealed_now, 2);
+    keys.extend(keys_of(
+        store
+            .create_batch(&request("sb-"), &actor)
+            .expect("batch")
+            .devices,
+    ));
+    assert_eq!(store.plaintext_api_keys_held().expect("count"), 0);
+
+    let report = station_sync::run_once(&mut store, &configured.config).expect("sync");
+    assert!(report.push.error.is_none(), "{:?}", report.push.error);
+    assert_eq!((report.push.acknowledged, report.push.rejected), (4, 0));
+    for body in server.captured_bodies() {
+        assert!(!body.contains("\"api_key\""), "a request carried api_key");
+        for (_, key) in &keys {
+            assert!(
+                !body.contains(key.as_str()),
+                "a request carried a plaintext api key"
+            );
+        }
+    }
+    for (device_id, key) in &keys {
+        let held = server.query(&format!(
+            "SELECT api_key FROM myapp_weatherstationdevice WHERE device_id = '{device_id}'"
+        ));
+        assert_eq!(
+            held,
+            vec![vec![rusqlite::types::Value::Text(key.clone())]],
+            "the server opened {device_id}'s key"
+        );
+    }
+
+    // The server's key pair is replaced: nothing is pushed until a person confirms.
+    server.manage(&["station_sync_sealkey", "--replace"]);
+    store.create_batch(&request("sc-"), &actor).expect("batch");
+    let report = station_sync::run_once(&mut store, &configured.config).expect("sync");
+    let error = report.push.error.expect("stopped");
+    assert_eq!(error.code, "seal_key_changed");
+    assert_eq!(report.push.sent, 0);
+    assert_eq!(
+        station_sync::status(&store).expect("status").health,
+        Health::NeedsAttention
+    );
+    // The operator confirms the new key: the new records go (sealed to the old key, the
+    // server refuses them, naming the fix).
+    let again =
+        station_sync::configure(&mut store, update(&server.sync_url(), &token)).expect("configure");
+    assert_eq!(again.seal_key.fingerprint(), server.seal_key_fingerprint());
+    let report = station_sync::run_once(&mut store, &again.config).expect("sync");
+    assert_eq!(report.push.rejected, 2, "{report:?}");
 }

@@ -26,23 +26,47 @@ pub struct DjangoServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     python: PathBuf,
+    /// The receiver's hashers are the testproject's cheap ones (`DEVICEHUB_FAST_HASHERS`), for
+    /// stations under test that make cheap hashes; else Django's own.
+    fast_hashers: bool,
 }
 
 impl DjangoServer {
     /// Migrate a fresh database and start the server.
     pub fn start() -> DjangoServer {
+        DjangoServer::start_with(true)
+    }
+
+    /// Like [`DjangoServer::start`], with Django's own hashers (stations at Django's defaults).
+    pub fn start_with_django_hashers() -> DjangoServer {
+        DjangoServer::start_with(false)
+    }
+
+    fn start_with(fast_hashers: bool) -> DjangoServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = DjangoServer {
             child: None,
             port: free_port(),
             dir,
             python: venv_python(),
+            fast_hashers,
         };
         server.manage(&["migrate", "--verbosity", "0"]);
-        // The receiver's key pair: stations seal api keys to it (docs/sync-api.md).
+        // The receiver's seal key pair (api keys are sealed to it): one per run, in the run
+        // folder (the testproject's STATION_SYNC_SEAL_KEY_FILE).
         server.manage(&["station_sync_sealkey"]);
         server.restart();
         server
+    }
+
+    /// The receiver's seal key fingerprint, as `manage.py station_sync_sealkey --show` prints it.
+    pub fn seal_key_fingerprint(&self) -> String {
+        self.manage(&["station_sync_sealkey", "--show"])
+            .lines()
+            .find_map(|l| l.strip_prefix("fingerprint: "))
+            .expect("a fingerprint line")
+            .trim()
+            .to_owned()
     }
 
     fn db(&self) -> PathBuf {
@@ -61,9 +85,11 @@ impl DjangoServer {
             .env("DEVICEHUB_RUN_DIR", self.dir.path())
             .env("DEVICEHUB_CAPTURE_DIR", self.dir.path())
             .env("DEVICEHUB_FAULTS_FILE", self.dir.path().join("faults.json"))
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            // A bench server: its minimum hash cost is the tests' cheap station hashers'.
-            .env("DEVICEHUB_FAST_HASHERS", "1");
+            .env(
+                "DEVICEHUB_FAST_HASHERS",
+                if self.fast_hashers { "1" } else { "0" },
+            )
+            .env("PYTHONDONTWRITEBYTECODE", "1");
         cmd
     }
 

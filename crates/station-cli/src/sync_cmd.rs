@@ -210,7 +210,7 @@ fn configure(store: &mut Store, a: SyncConfigArgs, out: &mut dyn Write) -> Resul
     } else {
         None
     };
-    let config = SyncConfig::update(
+    let configured = station_sync::configure(
         store,
         ConfigUpdate {
             server_url: a.url,
@@ -224,6 +224,7 @@ fn configure(store: &mut Store, a: SyncConfigArgs, out: &mut dyn Write) -> Resul
             batch_size: a.batch_size,
         },
     )?;
+    let config = &configured.config;
     writeln!(
         out,
         "sync to {} as station #{} (token {}), TLS verification {}{}, batches of {}",
@@ -239,8 +240,47 @@ fn configure(store: &mut Store, a: SyncConfigArgs, out: &mut dyn Write) -> Resul
         config.batch_size
     )
     .map_err(write_err)?;
+    print_seal_key(out, &configured)?;
     writeln!(out, "check it with `station sync run`").map_err(write_err)?;
     Ok(0)
+}
+
+/// The fingerprint the operator compares with `manage.py station_sync_sealkey --show`.
+fn print_seal_key(out: &mut dyn Write, c: &station_sync::Configured) -> Result<(), CoreError> {
+    writeln!(
+        out,
+        "api keys are sealed to the server's key {}\n  compare it with `manage.py \
+         station_sync_sealkey --show` on the server",
+        c.seal_key.fingerprint()
+    )
+    .map_err(write_err)?;
+    if c.sealed_now > 0 {
+        writeln!(
+            out,
+            "sealed {} api key(s) that waited in readable form",
+            c.sealed_now
+        )
+        .map_err(write_err)?;
+    }
+    Ok(())
+}
+
+/// How the api keys waiting for the server are held, in words.
+fn api_keys_line(s: &SyncStatus) -> String {
+    match (&s.seal_key_fingerprint, s.plaintext_api_keys) {
+        (_, n) if n > 0 && s.health == Health::Off => {
+            format!("api keys waiting in readable form (sync is off, nothing to seal them to): {n}")
+        }
+        (_, n) if n > 0 => format!(
+            "api keys waiting in readable form (sync has no seal key yet: run `station sync \
+             config`): {n}"
+        ),
+        (Some(fp), _) => format!(
+            "api keys waiting, sealed to the server's key {fp}: {}",
+            s.sealed_api_keys
+        ),
+        (None, _) => "api keys waiting in readable form: 0".into(),
+    }
 }
 
 fn print_status(out: &mut dyn Write, s: &SyncStatus) -> Result<(), CoreError> {
@@ -303,10 +343,7 @@ fn print_status(out: &mut dyn Write, s: &SyncStatus) -> Result<(), CoreError> {
             l.remaining()
         ))?;
     }
-    w(format!(
-        "api keys held in plaintext until the server acknowledges them: {}",
-        s.plaintext_api_keys
-    ))?;
+    w(api_keys_line(s))?;
     for r in &s.rejected {
         w(format!(
             "REFUSED {} (generation {}): {}",

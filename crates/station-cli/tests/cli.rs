@@ -953,3 +953,67 @@ mod drift {
         assert_eq!(v.as_array().map(Vec::len), Some(0));
     }
 }
+
+/// With sync off nothing can seal the api keys: `sync status` says how many wait readable.
+#[test]
+fn sync_status_with_sync_off_counts_the_api_keys_waiting_in_readable_form() {
+    let s = Station::new();
+    let text = s.ok(&["sync", "status"]);
+    assert!(
+        text.contains("api keys waiting in readable form: 0"),
+        "{text}"
+    );
+    s.ok(&["provision", "WeatherStation", "--count", "3"]);
+    let text = s.ok(&["sync", "status"]);
+    assert!(
+        text.contains(
+            "api keys waiting in readable form (sync is off, nothing to seal them to): 3"
+        ),
+        "{text}"
+    );
+    let v = s.json(&["sync", "status", "--json"]);
+    assert_eq!(v["plaintext_api_keys"], 3);
+    assert_eq!(v["sealed_api_keys"], 0);
+    assert!(v["seal_key_fingerprint"].is_null());
+    assert!(
+        v["summary"]
+            .as_str()
+            .expect("summary")
+            .ends_with("3 api keys wait on this station in readable form"),
+        "{v}"
+    );
+}
+
+/// Whatever the umask (here none at all), the station's folder, database and exports are
+/// its user's only.
+#[cfg(unix)]
+#[test]
+fn files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("new-folder").join("station.sqlite3");
+    let export = dir.path().join("devices.csv");
+    let script = format!(
+        "umask 000 && \"$0\" type add WeatherStation --app-label myapp && \
+         \"$0\" provision WeatherStation --count 2 | cat >/dev/null && \
+         \"$0\" devices export --csv '{}'",
+        export.display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_station")])
+        .env("STATION_DB", &db)
+        .env("STATION_OPERATOR", "alice")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(db.parent().expect("folder")), 0o700);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+    assert_eq!(mode(&export), 0o600);
+}

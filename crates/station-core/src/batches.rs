@@ -13,6 +13,7 @@ use crate::credentials::{self, IssuedCredentials};
 use crate::devices::{enqueue_sync, event, record_event, Actor};
 use crate::error::{CoreError, Result};
 use crate::naming;
+use crate::store::sealing::api_key_at_rest;
 use crate::store::{now, Store};
 use crate::types::DeviceType;
 
@@ -162,10 +163,14 @@ pub(crate) fn insert_device(
         Some(c) => (
             1u32,
             Some(c.password_hash.as_str()),
-            Some(c.api_key.expose()),
+            Some(api_key_at_rest(tx, &c.api_key)?),
             Some(c.api_key_fingerprint.as_str()),
         ),
         None => (0, None, None, None),
+    };
+    let (api_key, api_key_sealed, seal_key_fingerprint) = match api_key {
+        Some(k) => (k.plaintext, k.sealed, k.seal_key_fingerprint),
+        None => (None, None, None),
     };
     let metadata = match batch_id {
         Some(b) => serde_json::json!({ "batch": b }),
@@ -176,8 +181,10 @@ pub(crate) fn insert_device(
         .prepare_cached(
             "INSERT INTO devices(device_id, name, type_id, batch_id, id_prefix, id_number,
                  mqtt_username, generation, mqtt_password_hash, api_key, api_key_fingerprint,
-                 last_generation, station_id, operator, metadata, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?12, ?13, ?14, ?15, ?15)",
+                 last_generation, station_id, operator, metadata, created_at, updated_at,
+                 api_key_sealed, seal_key_fingerprint)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?12, ?13, ?14, ?15, ?15,
+                 ?16, ?17)",
         )?
         .execute(params![
             device_id,
@@ -194,7 +201,9 @@ pub(crate) fn insert_device(
             actor.station_id,
             actor.operator,
             metadata.to_string(),
-            ts
+            ts,
+            api_key_sealed,
+            seal_key_fingerprint
         ]);
     if let Err(e) = inserted {
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {

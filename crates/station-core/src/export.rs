@@ -2,8 +2,9 @@
 //!
 //! One row per device with every non-secret column; never a password, hash or api key.
 //! Rows stream from SQLite to the file, so memory stays flat however many devices there are.
-//! The file is written beside its destination and renamed into place, so a failure leaves no
-//! half-written export. Cells a spreadsheet would run as a formula are neutralised.
+//! The file is written beside its destination (a new 0600 file at a random name, never a
+//! predictable one) and renamed into place, so a failure leaves no half-written export and the
+//! export is readable by this station's user only. Cells a spreadsheet would run as a formula are neutralised.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -210,9 +211,8 @@ pub fn export_to_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "export".into());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let (tmp, file) = create_temp_beside(&dir, &file_name).map_err(io("create the export file"))?;
     let result = (|| {
-        let file = File::create(&tmp).map_err(io("create the export file"))?;
         let mut w = BufWriter::new(file);
         let rows = write_devices(store, filter, format, &mut w).map_err(|e| match e {
             CoreError::Io { action, source, .. } => CoreError::Io {
@@ -233,6 +233,29 @@ pub fn export_to_file(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Random characters in a temporary file's name.
+const TEMP_NAME_RANDOM_BYTES: usize = 12;
+/// Tries at a free temporary name before giving up (a clash of 96 random bits means a planted
+/// file, not chance).
+const TEMP_NAME_TRIES: usize = 4;
+
+/// A new private file beside the export (`create_new`, 0600, an unpredictable name): nothing
+/// planted at a guessable name (a link to another file) is ever followed or written.
+fn create_temp_beside(dir: &Path, file_name: &str) -> std::io::Result<(PathBuf, File)> {
+    let mut last = None;
+    for _ in 0..TEMP_NAME_TRIES {
+        let mut random = [0u8; TEMP_NAME_RANDOM_BYTES];
+        getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let tmp = dir.join(format!(".{file_name}.{}.tmp", hex::encode(random)));
+        match crate::private_fs::create_new_private_file(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::devices::{enqueue_sync, event, record_event, Actor, Device, DeviceFil
 use crate::error::{CoreError, Result};
 use crate::naming;
 use crate::settings::key;
+use crate::store::sealing::api_key_at_rest;
 use crate::store::{now, Store};
 use crate::types::DeviceType;
 
@@ -77,9 +78,11 @@ impl Store {
             &mut credentials::Hasher::new(algorithm),
         )?;
         self.write(|tx| {
+            let key = api_key_at_rest(tx, &creds.api_key)?;
             let changed = tx.execute(
                 "UPDATE devices SET generation = ?2, last_generation = ?2, mqtt_password_hash = ?3,
                      api_key = ?4, api_key_fingerprint = ?5, rotation_due = 0,
+                     api_key_sealed = ?8, seal_key_fingerprint = ?9,
                      flash_state = CASE WHEN flash_state = 'flashed' THEN 'none' ELSE flash_state END,
                      updated_at = ?6
                  WHERE id = ?1 AND last_generation = ?7 AND pending_generation IS NULL",
@@ -87,10 +90,12 @@ impl Store {
                     device.pk,
                     generation,
                     creds.password_hash,
-                    creds.api_key.expose(),
+                    key.plaintext,
                     creds.api_key_fingerprint,
                     now(),
-                    device.last_generation
+                    device.last_generation,
+                    key.sealed,
+                    key.seal_key_fingerprint
                 ],
             )?;
             if changed != 1 {
@@ -445,9 +450,11 @@ fn mark_pending(
     }
     let generation = last + 1;
     let ts = now();
+    let key = api_key_at_rest(tx, creds.api_key())?;
     tx.execute(
         "UPDATE devices SET pending_generation = ?2, last_generation = ?2,
              pending_password_hash = ?3, pending_api_key = ?4, pending_api_key_fingerprint = ?5,
+             pending_api_key_sealed = ?8, pending_seal_key_fingerprint = ?9,
              pending_since = ?6, pending_hardware_id = ?7, flash_error = NULL,
              flash_state = CASE WHEN flash_state = 'flashed' THEN 'flashed' ELSE 'flashing' END,
              updated_at = ?6
@@ -456,10 +463,12 @@ fn mark_pending(
             pk,
             generation,
             creds.password_hash(),
-            creds.api_key().expose(),
+            key.plaintext,
             creds.api_key_fingerprint(),
             ts,
-            hardware_id
+            hardware_id,
+            key.sealed,
+            key.seal_key_fingerprint
         ],
     )?;
     record_event(
@@ -486,6 +495,7 @@ fn drop_pending(
     tx.execute(
         "UPDATE devices SET pending_generation = NULL, pending_password_hash = NULL,
              pending_api_key = NULL, pending_api_key_fingerprint = NULL, pending_since = NULL,
+             pending_api_key_sealed = NULL, pending_seal_key_fingerprint = NULL,
              pending_hardware_id = NULL,
              flash_state = CASE WHEN flash_state = 'flashing' THEN 'failed' ELSE flash_state END,
              flash_error = CASE WHEN flash_state = 'flashed' THEN NULL ELSE ?2 END,
@@ -518,8 +528,11 @@ fn promote(
         "UPDATE devices SET generation = pending_generation,
              mqtt_password_hash = pending_password_hash, api_key = pending_api_key,
              api_key_fingerprint = pending_api_key_fingerprint,
+             api_key_sealed = pending_api_key_sealed,
+             seal_key_fingerprint = pending_seal_key_fingerprint,
              pending_generation = NULL, pending_password_hash = NULL, pending_api_key = NULL,
              pending_api_key_fingerprint = NULL, pending_since = NULL, pending_hardware_id = NULL,
+             pending_api_key_sealed = NULL, pending_seal_key_fingerprint = NULL,
              flash_state = 'flashed', flash_error = NULL, hardware_id = ?2,
              firmware_version = ?3, flashed_at = ?4, rotation_due = 0,
              status = CASE WHEN generation = 0 THEN 'provisioning' ELSE status END,

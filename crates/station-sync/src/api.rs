@@ -14,6 +14,21 @@ pub struct StationInfo {
     pub station: StationName,
     pub server_time: String,
     pub limits: Limits,
+    /// The key api keys are sealed to; `None` when the server has no key pair (or predates
+    /// sealed api keys).
+    #[serde(default)]
+    pub seal_key: Option<ServerSealKey>,
+}
+
+/// The server's public seal key as `v1/station` gives it (docs/sync-api.md).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ServerSealKey {
+    /// `x25519-sealedbox` ([`station_core::seal::SEAL_ALGORITHM`]).
+    pub algorithm: String,
+    /// Standard base64 of the 32-byte X25519 public key.
+    pub public_key: String,
+    /// `sha256:<64 lower hex>` of the raw public key.
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

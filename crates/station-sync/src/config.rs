@@ -194,6 +194,14 @@ impl SyncConfig {
 
     /// Apply `update` to the stored configuration (URL and token are needed the first time).
     pub fn update(store: &mut Store, update: ConfigUpdate) -> Result<SyncConfig> {
+        let config = SyncConfig::resolve(store, update)?;
+        config.save(store)?;
+        Ok(config)
+    }
+
+    /// The configuration `update` would make, checked but not stored (so the server can be
+    /// asked before anything changes: `crate::seal::configure`).
+    pub fn resolve(store: &Store, update: ConfigUpdate) -> Result<SyncConfig> {
         let current = SyncConfig::load(store).ok().flatten();
         let server_url = match (&update.server_url, &current) {
             (Some(u), _) => parse_url(u)?,
@@ -258,7 +266,6 @@ impl SyncConfig {
             )?,
             timeout: REQUEST_TIMEOUT,
         };
-        config.save(store)?;
         Ok(config)
     }
 

@@ -27,6 +27,16 @@ pub enum SyncError {
     },
     #[error("the server's answer was not understood: {0}")]
     Protocol(String),
+    #[error("the server has no seal key for api keys")]
+    NoSealKey,
+    #[error(
+        "the server's seal key changed: this station seals api keys to {station}, the server now \
+         has {}", server.as_deref().unwrap_or("none")
+    )]
+    SealKeyChanged {
+        station: String,
+        server: Option<String>,
+    },
     #[error(transparent)]
     Store(#[from] CoreError),
 }
@@ -52,6 +62,8 @@ impl SyncError {
             SyncError::Server { .. } if self.is_temporary() => "server_unavailable",
             SyncError::Server { .. } => "server_refused",
             SyncError::Protocol(_) => "protocol",
+            SyncError::NoSealKey => "no_seal_key",
+            SyncError::SealKeyChanged { .. } => SEAL_KEY_CHANGED,
             SyncError::Store(e) => e.code().as_str(),
         }
     }
@@ -77,10 +89,22 @@ impl SyncError {
                  the server runs a compatible version"
                     .into()
             }
+            SyncError::NoSealKey => "the station seals api keys to the server, so it needs the \
+                server's key: run `manage.py station_sync_sealkey` on the server, then configure \
+                sync again"
+                .into(),
+            SyncError::SealKeyChanged { .. } => "nothing is sent until a person confirms the new \
+                key: compare it with `manage.py station_sync_sealkey --show` on the server, then \
+                configure sync again; keys sealed to the old key cannot be re-sealed (the \
+                server refuses them: rotate those devices)"
+                .into(),
             SyncError::Store(e) => e.help(),
         }
     }
 }
+
+/// The code of [`SyncError::SealKeyChanged`]: the health says a person must act.
+pub const SEAL_KEY_CHANGED: &str = "seal_key_changed";
 
 impl From<SyncError> for CoreError {
     fn from(e: SyncError) -> Self {

@@ -5,7 +5,8 @@
 //! the server's `devicehub_station_sync` receiver (docs/sync-api.md): [`config`] (URL, token,
 //! TLS), [`client`] (reqwest blocking over rustls), [`worker`] (batches, exponential backoff
 //! with jitter, the background thread), [`ids`] (leased id blocks), [`catalog`] (the server's
-//! device types) and [`status`] (what a person sees). The CLI's `station sync` and the desktop
+//! device types), [`seal`] (the server's key api keys are sealed to) and [`status`] (what a
+//! person sees). The CLI's `station sync` and the desktop
 //! app call these functions; nothing here prints.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod seal;
 pub mod status;
 pub mod worker;
 
@@ -21,5 +23,6 @@ pub use client::Client;
 pub use config::{ConfigUpdate, StationToken, SyncConfig};
 pub use error::{Result, SyncError};
 pub use ids::{prepare_ids, IdSource};
+pub use seal::{configure, Configured};
 pub use status::{status, Health, SyncStatus};
 pub use worker::{push_outbox, run_once, PushOptions, PushReport, RunReport, Worker};

@@ -46,7 +46,7 @@ impl Health {
         if !configured {
             return Health::Off;
         }
-        if outbox.rejected > 0 {
+        if outbox.rejected > 0 || last_error_code == Some(crate::error::SEAL_KEY_CHANGED) {
             return Health::NeedsAttention;
         }
         match last_error_code {
@@ -98,8 +98,26 @@ pub struct SyncStatus {
     /// Type differences with the server found at the last catalog pull.
     pub catalog_notes: Option<String>,
     pub id_leases: Vec<IdLease>,
-    /// Api keys the station still holds in plaintext (not yet acknowledged, or pending a flash).
+    /// Api keys the station still holds in readable form (not yet acknowledged, or pending a
+    /// flash): only before sync has a seal key. With sync off, [`SyncStatus::summary`] says so.
     pub plaintext_api_keys: u64,
+    /// Api keys held sealed to the server's key, waiting to be sent.
+    pub sealed_api_keys: u64,
+    /// The server key api keys are sealed to (`sha256:<hex>`), once sync config fetched it.
+    pub seal_key_fingerprint: Option<String>,
+}
+
+/// The summary with what a copied disk would give away: with sync off, api keys wait readable.
+fn summary_with_readable_keys(health: Health, server_url: Option<&str>, readable: u64) -> String {
+    let summary = health.summary(server_url);
+    match (health, readable) {
+        (_, 0) => summary,
+        (Health::Off, 1) => format!("{summary}; 1 api key waits on this station in readable form"),
+        (Health::Off, n) => {
+            format!("{summary}; {n} api keys wait on this station in readable form")
+        }
+        _ => summary,
+    }
 }
 
 pub fn status(store: &Store) -> Result<SyncStatus> {
@@ -129,9 +147,10 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
     let config_error = config_error.map(|e| e.to_string());
     let server_url = raw.get(config_key::SERVER_URL).cloned();
     let config = config.as_ref().ok().and_then(Option::as_ref);
+    let plaintext_api_keys = store.plaintext_api_keys_held()?;
     Ok(SyncStatus {
         health,
-        summary: health.summary(server_url.as_deref()),
+        summary: summary_with_readable_keys(health, server_url.as_deref(), plaintext_api_keys),
         server_url,
         token_hint: config.map(|c| c.token.hint()),
         station_number: config.map(|c| c.token.station_number()),
@@ -146,7 +165,9 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         last_error: config_error.or(last_error),
         catalog_notes: runtime.get(runtime_key::CATALOG_NOTES).cloned(),
         id_leases: store.id_leases()?,
-        plaintext_api_keys: store.plaintext_api_keys_held()?,
+        plaintext_api_keys,
+        sealed_api_keys: store.sealed_api_keys_held()?,
+        seal_key_fingerprint: store.seal_key()?.map(|k| k.fingerprint().to_owned()),
     })
 }
 

@@ -279,20 +279,15 @@ pub fn run_once(store: &mut Store, config: &SyncConfig) -> Result<RunReport> {
             }
             let who = format!("{} #{}", info.station.name, info.station.number);
             note(store, &[(runtime_key::SERVER_STATION, Some(&who))]);
+            let gate = crate::seal::check_unchanged(store, &info);
             report.station = Some(info);
+            if let Err(e) = gate {
+                return stopped(store, config, report, &e);
+            }
         }
         Err(SyncError::Store(e)) => return Err(e.into()),
-        Err(e) => {
-            // Unreachable or refused: nothing else can work; record it like a failed push.
-            note_error(store, &e);
-            report.push = PushReport {
-                batch_size: config.batch_size,
-                remaining: store.outbox_counts()?.pending,
-                error: Some(Failure::from(&e, None)),
-                ..PushReport::default()
-            };
-            return Ok(report);
-        }
+        // Unreachable or refused: nothing else can work; record it like a failed push.
+        Err(e) => return stopped(store, config, report, &e),
     }
     match crate::catalog::pull(store, &client) {
         Ok(c) => report.catalog = Some(c),
@@ -303,6 +298,33 @@ pub fn run_once(store: &mut Store, config: &SyncConfig) -> Result<RunReport> {
         after_push(store, &client, &mut report);
     }
     Ok(report)
+}
+
+/// A sync that could not push at all: the failure is recorded like a failed push.
+fn stopped(
+    store: &mut Store,
+    config: &SyncConfig,
+    mut report: RunReport,
+    e: &SyncError,
+) -> Result<RunReport> {
+    note_error(store, e);
+    report.push = PushReport {
+        batch_size: config.batch_size,
+        remaining: store.outbox_counts()?.pending,
+        error: Some(Failure::from(e, None)),
+        ..PushReport::default()
+    };
+    Ok(report)
+}
+
+/// Before the background worker pushes: the server must still hold the key this station
+/// seals api keys to (`crate::seal::check_unchanged`).
+fn seal_key_gate(store: &mut Store, client: &Client) -> Result<()> {
+    if store.outbox_counts()?.pending == 0 {
+        return Ok(());
+    }
+    let info = client.station()?;
+    crate::seal::check_unchanged(store, &info)
 }
 
 fn after_push(store: &mut Store, client: &Client, report: &mut RunReport) {
@@ -405,6 +427,25 @@ fn worker_cycle(store: &mut Store, first: bool, idle: Duration) -> Duration {
         if let Err(e) = crate::catalog::pull(store, &client) {
             tracing::info!(error = %e, "type catalog not pulled");
         }
+    }
+    if let Err(e) = seal_key_gate(store, &client) {
+        tracing::warn!(error = %e, "sync worker: not pushing");
+        note_error(store, &e);
+        if !e.is_temporary() {
+            return idle;
+        }
+        // The server cannot be reached: the due records wait their backoff, as a failed push's.
+        let ts = station_core::store::now();
+        note(store, &[(runtime_key::LAST_ATTEMPT_AT, Some(&ts))]);
+        match store.outbox_next_batch(config.batch_size, true) {
+            Ok(batch) if !batch.is_empty() => {
+                if let Err(e) = defer(store, &batch, &e) {
+                    tracing::warn!(error = %e, "sync worker");
+                }
+            }
+            _ => {}
+        }
+        return next_wait(store, idle);
     }
     let opts = PushOptions {
         due_only: true,

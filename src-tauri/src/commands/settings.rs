@@ -38,6 +38,7 @@ fn set_sync_server(
     token: Option<String>,
 ) -> Result<(), station_core::CoreError> {
     use station_sync::{ConfigUpdate, StationToken, SyncConfig};
+    // `configure` asks the server for its seal key before storing anything (sealed api keys).
     let url = url.trim();
     if url.is_empty() {
         return SyncConfig::disable(s).map_err(Into::into);
@@ -48,7 +49,7 @@ fn set_sync_server(
         .filter(|t| !t.is_empty())
         .map(StationToken::parse)
         .transpose()?;
-    SyncConfig::update(
+    station_sync::configure(
         s,
         ConfigUpdate {
             server_url: Some(url.to_owned()),

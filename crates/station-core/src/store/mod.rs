@@ -5,6 +5,13 @@
 //! connection gets WAL, a busy timeout and `synchronous=FULL` (a flash the station reported as
 //! recorded must survive a power cut), and every multi-row change is one IMMEDIATE transaction.
 //!
+//! Nothing usable at rest: the file, its `-wal` and `-shm` are 0600 in a 0700 data folder
+//! ([`crate::private_fs`]); every connection has `secure_delete` on (a cleared api key is
+//! overwritten, not left in a free page) and keeps its temporary tables in memory (nothing in
+//! TMPDIR); after acknowledgements clear api keys, a `wal_checkpoint(TRUNCATE)` takes the old
+//! pages out of the WAL too ([`sealing`]). Api keys are sealed to the sync server once it has
+//! given its key ([`crate::seal`]).
+//!
 //! The sync side's tables each have their module: [`outbox`] (the queue for the server),
 //! [`sync_config`], [`leases`] (id numbers leased from the server) and [`server_status`];
 //! [`schema`] refuses a database written by a newer station before anything touches it.
@@ -17,10 +24,12 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
 use crate::error::{CoreError, Result};
+use crate::private_fs;
 
 pub mod leases;
 pub mod outbox;
 pub mod schema;
+pub mod sealing;
 pub mod server_status;
 pub mod sync_config;
 #[cfg(test)]
@@ -50,6 +59,7 @@ pub const MIGRATION_SQL: &[&str] = &[
     include_str!("../../../../migrations/0001_init.sql"),
     include_str!("../../../../migrations/0002_sync.sql"),
     include_str!("../../../../migrations/0003_clear_stale_flash_errors.sql"),
+    include_str!("../../../../migrations/0004_sealed_api_keys.sql"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
@@ -69,6 +79,56 @@ pub fn default_db_path() -> Result<PathBuf> {
         )
     })?;
     Ok(dirs.data_dir().join(DB_FILE_NAME))
+}
+
+/// The station's own data folder (where the database lives unless `STATION_DB` says otherwise).
+fn data_folder() -> Option<PathBuf> {
+    directories::ProjectDirs::from("io", "DeviceHub", "Station").map(|d| d.data_dir().to_owned())
+}
+
+/// Before SQLite opens `path`: its folder exists (new folders 0700; the station's own data
+/// folder made 0700 if an older station left it open), the database file exists 0600, and
+/// companions an older station left readable are made 0600. SQLite gives the `-wal` and `-shm`
+/// it creates the database file's mode.
+fn make_private(path: &Path) -> Result<()> {
+    let io = |action: &'static str, at: &Path| {
+        let at = at.to_path_buf();
+        move |source| CoreError::Io {
+            action,
+            path: at,
+            source,
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_fs::create_private_dir_all(dir).map_err(io("create the database folder", dir))?;
+        if data_folder().is_some_and(|own| own == dir) {
+            private_fs::restrict_dir(dir).map_err(io("make private the data folder", dir))?;
+        }
+    }
+    if is_special_path(path) {
+        return Ok(());
+    }
+    match private_fs::ensure_private_file(path) {
+        Ok(()) => {}
+        // Someone else's file this user may still use: SQLite says what it can do with it.
+        Err(e) if path.exists() => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the database private");
+        }
+        Err(e) => return Err(io("create the database file", path)(e)),
+    }
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let companion = PathBuf::from(format!("{}{suffix}", path.display()));
+        if let Err(e) = private_fs::restrict_file_if_present(&companion) {
+            tracing::warn!(path = %companion.display(), error = %e, "cannot make private");
+        }
+    }
+    Ok(())
+}
+
+/// `:memory:` and `file:` URIs are SQLite's to interpret.
+fn is_special_path(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    text == ":memory:" || text.starts_with("file:")
 }
 
 pub fn now() -> String {
@@ -110,13 +170,7 @@ impl Store {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| CoreError::Io {
-                action: "create the database folder",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
+        make_private(&path)?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -156,7 +210,10 @@ impl Store {
             tracing::warn!(mode, "database is not in WAL mode");
         }
         self.conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+            .execute_batch(
+                "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
+                 PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;",
+            )
             .map_err(sql)?;
         Ok(())
     }
@@ -173,6 +230,14 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this connection overwrites deleted content (`PRAGMA secure_delete`).
+    pub fn secure_delete_on(&self) -> Result<bool> {
+        self.conn
+            .query_row("PRAGMA secure_delete", [], |r| r.get::<_, i64>(0))
+            .map(|v| v == 1)
+            .map_err(|e| self.sql_err(e))
     }
 
     pub(crate) fn conn(&self) -> &Connection {

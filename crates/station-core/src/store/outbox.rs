@@ -4,8 +4,10 @@
 //! (`devices::enqueue_sync`). The record sent is built from the device row when it is sent, so
 //! no secret sits in the outbox: several queued changes of one device go as one record whose
 //! `revision` is the newest outbox id. Until the server acknowledges a generation, the record
-//! carries its api key (django-devicehub stores and compares api keys in plaintext); once
-//! acknowledged, the station keeps only the fingerprint. The plaintext MQTT password is never
+//! carries its api key (django-devicehub stores and compares api keys in plaintext): sealed to
+//! the server's key once sync has one (`api_key_sealed` + `seal_key_fingerprint`, never
+//! `api_key`), in plaintext before that; once acknowledged, the station keeps only the
+//! fingerprint. The plaintext MQTT password is never
 //! stored, so it can never be in a record. A temporary failure schedules a retry; a refusal waits
 //! for a person. The HTTP side lives in the `station-sync` crate; the sync configuration, id
 //! leases and server reports are the store's `sync_config`, `leases` and `server_status`.
@@ -72,8 +74,16 @@ pub struct OutboxRecord {
     pub is_active: bool,
     pub mqtt_username: String,
     pub mqtt_password_hash: String,
-    /// Present until the server has acknowledged this generation.
+    /// Present until the server has acknowledged this generation, when the station holds it
+    /// in plaintext (no seal key yet). Never together with `api_key_sealed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<WireSecret>,
+    /// The api key sealed to the server (`crate::seal`), until acknowledged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_sealed: Option<String>,
+    /// The fingerprint of the server key `api_key_sealed` was sealed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal_key_fingerprint: Option<String>,
     pub api_key_fingerprint: String,
     pub generation: u32,
     pub firmware_version: String,
@@ -130,7 +140,7 @@ pub(crate) fn to_u32(v: i64) -> u32 {
 const RECORD_SELECT: &str = "SELECT d.id, t.name, d.device_id, d.name, d.status, d.is_active,
         d.mqtt_username, d.mqtt_password_hash, d.api_key, d.api_key_fingerprint, d.generation,
         d.firmware_version, d.id_prefix, d.id_number, d.metadata, d.batch_id, d.station_id,
-        d.hardware_id, d.operator, d.flashed_at
+        d.hardware_id, d.operator, d.flashed_at, d.api_key_sealed, d.seal_key_fingerprint
     FROM devices d JOIN device_types t ON t.id = d.type_id WHERE d.id = ?1";
 
 /// A device with pending changes: what its record is sent as (revision, attempts so far).
@@ -162,6 +172,8 @@ fn record_from_row(
         mqtt_username: r.get(6)?,
         mqtt_password_hash: hash,
         api_key: api_key.map(|k| WireSecret(Zeroizing::new(k))),
+        api_key_sealed: r.get(20)?,
+        seal_key_fingerprint: r.get(21)?,
         api_key_fingerprint: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
         generation,
         firmware_version: r.get(11)?,
@@ -252,21 +264,26 @@ impl Store {
     /// Settle what the server answered, in one transaction: acknowledged records are done (and
     /// their api key dropped, keeping the fingerprint, when the acknowledged generation is still
     /// the one in force; a pending generation's key is untouched); refused ones wait for a person.
+    /// Cleared keys are then checkpointed out of the WAL (once per call, never per flash).
     pub fn outbox_settle(&mut self, acks: &[Ack], rejects: &[Reject]) -> Result<()> {
         let ts = now();
-        self.write(|tx| {
+        let cleared = self.write(|tx| {
+            let mut cleared = 0;
             for a in acks {
                 tx.prepare_cached(
                     "UPDATE outbox SET state = 'done', done_at = ?3, last_error = NULL
                      WHERE device_pk = ?1 AND id <= ?2 AND state IN ('pending', 'rejected')",
                 )?
                 .execute(params![a.device_pk, a.revision, ts])?;
-                tx.prepare_cached(
-                    "UPDATE devices SET api_key = NULL
-                     WHERE id = ?1 AND generation = ?2 AND api_key IS NOT NULL
-                       AND api_key_fingerprint IS NOT NULL",
-                )?
-                .execute(params![a.device_pk, a.generation])?;
+                cleared += tx
+                    .prepare_cached(
+                        "UPDATE devices SET api_key = NULL, api_key_sealed = NULL,
+                             seal_key_fingerprint = NULL
+                         WHERE id = ?1 AND generation = ?2
+                           AND (api_key IS NOT NULL OR api_key_sealed IS NOT NULL)
+                           AND api_key_fingerprint IS NOT NULL",
+                    )?
+                    .execute(params![a.device_pk, a.generation])?;
             }
             for r in rejects {
                 tx.prepare_cached(
@@ -275,8 +292,12 @@ impl Store {
                 )?
                 .execute(params![r.device_pk, r.revision, r.reason])?;
             }
-            Ok(())
-        })
+            Ok(cleared)
+        })?;
+        if cleared > 0 {
+            self.checkpoint_truncate();
+        }
+        Ok(())
     }
 
     /// A temporary failure: count an attempt and try these records again at `next_attempt_at`.
@@ -393,7 +414,8 @@ impl Store {
             .map_err(|e| self.sql_err(e))
     }
 
-    /// Api keys still held in plaintext (in force or pending): for tests and the status screen.
+    /// Api keys still held in readable form (in force or pending; none once sync has a seal
+    /// key): for the status screens, which say so with sync off, and for tests.
     pub fn plaintext_api_keys_held(&self) -> Result<u64> {
         self.conn()
             .query_row(

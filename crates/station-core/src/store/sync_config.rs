@@ -25,6 +25,11 @@ pub mod config_key {
     pub const TLS_VERIFY: &str = "tls_verify";
     /// Records per request.
     pub const BATCH_SIZE: &str = "batch_size";
+    /// The server's public seal key (standard base64 of 32 bytes): api keys are sealed to it
+    /// (`crate::seal`). Not secret; kept when sync is turned off, so keys stay sealed.
+    pub const SEAL_PUBLIC_KEY: &str = "seal_public_key";
+    /// Its fingerprint, `sha256:<hex>`, as `manage.py station_sync_sealkey --show` prints it.
+    pub const SEAL_KEY_FINGERPRINT: &str = "seal_key_fingerprint";
 }
 
 /// Keys of `sync_runtime`.
