@@ -151,6 +151,8 @@ impl Args {
                 (false, None) => defaults.baud_rates,
             },
             baud_unreachable: self.baud_unreachable,
+            // A rogue unit is for in-process tests only.
+            rogue_device_id: None,
         })
     }
 }

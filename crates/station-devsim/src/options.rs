@@ -156,6 +156,9 @@ pub struct SimOptions {
     /// BAUD is accepted, but nothing gets through at any rate but 115200 (a cable or adapter
     /// that cannot run it): the device must return to 115200 by itself.
     pub baud_unreachable: bool,
+    /// A rogue unit: `READ device_id` answers these bytes (as one chunk, at most 60) instead of
+    /// what the flash holds, whatever they are (terminal escape sequences included).
+    pub rogue_device_id: Option<Vec<u8>>,
 }
 
 impl Default for SimOptions {
@@ -183,6 +186,7 @@ impl Default for SimOptions {
             flash_capacity: None,
             baud_rates: spec::FAST_BAUD_RATES.to_vec(),
             baud_unreachable: false,
+            rogue_device_id: None,
         }
     }
 }

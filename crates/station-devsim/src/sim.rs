@@ -22,9 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serialport::{SerialPort, TTYPort};
 use sha2::{Digest, Sha256};
 use station_protocol::codec::Frame;
-use station_protocol::device::{DeviceInitError, DeviceModel};
-use station_protocol::message::{ErrorReply, Response};
-use station_protocol::{spec, wire_time, Command, StoredConfig};
+use station_protocol::device::{DeviceInitError, DeviceModel, Handled};
+use station_protocol::message::{ErrorReply, Reply, Response};
+use station_protocol::{spec, wire_time, Command, Key, StoredConfig};
 
 use crate::flash::{Flash, FlashKey, FlashKeyError};
 use crate::options::{PowerLoss, SimOptions};
@@ -414,6 +414,7 @@ impl Device {
         {
             return Some(SimExit::PowerLossAfterCommit);
         }
+        let handled = self.rogue(frame, handled);
         if handled.command.is_some_and(|c| self.take_drop(c)) {
             tracing::debug!(command = ?handled.command, "dropping reply");
         } else {
@@ -448,6 +449,28 @@ impl Device {
             return Some(SimExit::Committed);
         }
         None
+    }
+
+    /// What a rogue unit says instead of `handled` (`SimOptions::rogue_device_id`).
+    fn rogue(&self, frame: &Frame, mut handled: Handled) -> Handled {
+        let Some(id) = &self.opts.rogue_device_id else {
+            return handled;
+        };
+        let reads_device_id = handled.command == Some(Command::Read)
+            && handled.ok
+            && frame.words.get(1).map(String::as_str) == Some(Key::DeviceId.name());
+        if reads_device_id {
+            handled.reply = Response::encode_ok(
+                frame.seq,
+                &Reply::Read {
+                    key: Key::DeviceId,
+                    offset: 0,
+                    total: id.len(),
+                    chunk: id.clone(),
+                },
+            );
+        }
+        handled
     }
 
     fn take_nak(&mut self, cmd: Command) -> Option<station_protocol::DeviceErrorCode> {
