@@ -22,8 +22,8 @@ export const commands = {
 	 */
 	uiReady: () => typedError<number, AppError>(__TAURI_INVOKE("ui_ready")),
 	/**
-	 *  The ports to offer: USB-serial ports found now, then the simulated bench (where this
-	 *  system can run it).
+	 *  The ports to offer: USB-serial ports found now, then the simulated bench as the service
+	 *  decides (in training; outside it only while no real port exists).
 	 */
 	listPorts: () => typedError<Port[], AppError>(__TAURI_INVOKE("list_ports")),
 	/**
