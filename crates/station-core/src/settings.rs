@@ -469,6 +469,7 @@ mod tests {
             &["noisy_line", "none"],
             &["explode", "", "None"],
         ),
+        (key::TRAINING, &["on", "off"], &["yes", "training", ""]),
     ];
 
     #[test]
