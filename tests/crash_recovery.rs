@@ -31,6 +31,14 @@ impl Unit {
         let mut sim = Command::new(workspace_bin("station-devsim", "station-devsim"))
             .arg("--flash")
             .arg(&flash)
+            // The flash file is sealed under a key this test keeps in memory only.
+            .env(
+                station_devsim::FLASH_KEY_ENV,
+                station_devsim::FlashKey::process()
+                    .expect("key")
+                    .to_hex()
+                    .as_str(),
+            )
             .args(["--baud", "115200"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -48,8 +56,8 @@ impl Unit {
     }
 
     fn held(&self) -> Option<StoredConfig> {
-        let blob = std::fs::read(&self.flash).ok()?;
-        StoredConfig::from_blob(&blob).ok()
+        let key = station_devsim::FlashKey::process().ok()?;
+        station_devsim::Flash::file(&self.flash, key, None).contents()
     }
 }
 

@@ -347,7 +347,16 @@ impl Unit {
     /// The stored config blob, as the unit's storage holds it now.
     fn blob(&self) -> Option<Vec<u8>> {
         match self {
-            Unit::Sim { flash, .. } => fs::read(flash).ok(),
+            // The simulator's file is sealed (no plaintext secret on disk): its blob, opened with
+            // this process's key.
+            Unit::Sim { flash, .. } => {
+                use station_protocol::device::Storage;
+                let key = station_devsim::FlashKey::process().ok()?;
+                station_devsim::Flash::file(flash, key, None)
+                    .load()
+                    .ok()
+                    .flatten()
+            }
             Unit::Host(h) => fs::read(&h.flash).ok(),
             Unit::Avr(a) => a.blob(),
         }

@@ -404,6 +404,9 @@ pub struct AppInfo {
     /// Set when `STATION_IPC_AUDIT=1`: the UI keeps a copy of every IPC payload for the E2E
     /// suite's secret scan.
     pub ipc_audit: bool,
+    /// Training mode: simulated units, a database of its own that never syncs. The window
+    /// shows a TRAINING banner throughout.
+    pub training: bool,
 }
 
 /// Why the station could not start (its database cannot be opened or made), for the window to

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use station_core::flash::FlashStep;
 use station_core::shift::ShiftCounters;
+use station_service::training::Mode;
 use station_service::{FlasherOptions, JobReport};
 
 use crate::dto::{FlashRequest, FlashStarted, Shift, UnitInfo};
@@ -130,21 +131,26 @@ impl From<FlashRequest> for station_service::FlashRequest {
     }
 }
 
-/// The app's flasher: the service's, with the simulated bench and niced threads.
+/// The app's flasher: the service's, with niced threads (and in training, the simulated bench).
 pub struct Flasher(Arc<station_service::Flasher>);
 
 impl Flasher {
-    /// `bench_dir`: where the simulated units live.
-    pub fn new(db: PathBuf, bench_dir: PathBuf) -> Self {
+    /// `db`: the database of `mode` (`station_service::training::open`).
+    pub fn new(db: PathBuf, mode: Mode) -> Self {
         Flasher(Arc::new(station_service::Flasher::new(
             db,
             FlasherOptions {
                 operator: None,
-                bench_dir: Some(bench_dir),
+                mode,
                 thread_nice: Some(FLASH_THREAD_NICE),
                 pool: true,
             },
         )))
+    }
+
+    /// The service's flasher (tests read the simulated bench through it).
+    pub fn service(&self) -> &station_service::Flasher {
+        &self.0
     }
 
     /// The ports with a flash running now.

@@ -17,11 +17,11 @@ pub mod state;
 
 use std::time::Instant;
 
+use station_service::training;
 use tauri::{AppHandle, Manager};
 use tauri_specta::{collect_commands, collect_events, Event};
 
 use crate::dto::{Shift, StartupProblem};
-use crate::error::AppError;
 use crate::events::{FlashFinished, FlashProgress, PortsChanged, ShiftChanged};
 use crate::flashing::{Flasher, Sink};
 use crate::state::{AppState, Startup};
@@ -49,6 +49,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             station::expect_ports,
             station::shift,
             station::new_shift,
+            station::set_training_mode,
             batches::list_batches,
             batches::create_batch,
             batches::export_batch,
@@ -125,18 +126,25 @@ pub fn start_station(app: &AppHandle, started: Instant) -> Result<(), StartupPro
         error: e.into(),
         database_path: None,
     })?;
-    let store = station_core::Store::open(&db_path).map_err(|e| StartupProblem {
+    let problem = |e: station_core::CoreError| StartupProblem {
         error: e.into(),
         database_path: Some(db_path.display().to_string()),
-    })?;
-    let data_dir = app.path().app_data_dir().map_err(|e| StartupProblem {
-        error: AppError::internal(format!("the app's data folder is unknown: {e}")),
-        database_path: Some(db_path.display().to_string()),
-    })?;
-    let flasher = Flasher::new(db_path.clone(), data_dir.join("simulated-units"));
+    };
+    let mode = station_core::Store::open(&db_path)
+        .and_then(|production| training::app_mode(&production))
+        .map_err(problem)?;
+    let store = training::open(&db_path, mode).map_err(problem)?;
+    let flasher = Flasher::new(store.path().to_path_buf(), mode);
     let audit = std::env::var(IPC_AUDIT_ENV).is_ok_and(|v| v == "1");
-    tracing::info!(db = %db_path.display(), data = %data_dir.display(), "station app starting");
-    app.manage(AppState::new(store, flasher, started, audit));
+    tracing::info!(db = %store.path().display(), training = mode.is_training(), "station app starting");
+    app.manage(AppState::new(
+        store,
+        db_path.clone(),
+        mode,
+        flasher,
+        started,
+        audit,
+    ));
     let handle = app.clone();
     let watcher = ports::spawn_watcher(move |arrived, left| {
         if let Err(e) = (PortsChanged { arrived, left }).emit(&handle) {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use station_core::{CoreError, Store};
+use station_service::training::Mode;
 
 use crate::dto::StartupProblem;
 use crate::error::{AppError, AppResult};
@@ -26,7 +27,12 @@ pub struct Startup {
 }
 
 pub struct AppState {
+    /// The database the app works on: the station's own, or in training the training one.
     pub db_path: PathBuf,
+    /// The station's own database, where the app's mode is kept.
+    pub production_db: PathBuf,
+    /// Training: simulated units, the training database, nothing synced, a banner throughout.
+    pub mode: Mode,
     store: Arc<Mutex<Store>>,
     pub flasher: Flasher,
     /// The background sync worker; it idles while no server is configured.
@@ -36,9 +42,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, flasher: Flasher, started: Instant, ipc_audit: bool) -> Self {
+    pub fn new(
+        store: Store,
+        production_db: PathBuf,
+        mode: Mode,
+        flasher: Flasher,
+        started: Instant,
+        ipc_audit: bool,
+    ) -> Self {
         let db_path = store.path().to_path_buf();
         AppState {
+            production_db,
+            mode,
             sync: station_sync::Worker::spawn(db_path.clone()),
             db_path,
             store: Arc::new(Mutex::new(store)),

@@ -3,7 +3,6 @@
 //! flasher, with every event serialised exactly as it is sent to the webview and searched for
 //! the credentials the unit actually received.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,8 +10,8 @@ use station_app::dto::{Device, DeviceEvent, FlashRequest, Shift};
 use station_app::events::{FlashFinished, FlashProgress, FlashResult};
 use station_app::flashing::{Flasher, Sink};
 use station_core::{NewDeviceType, Store};
-use station_devsim::Flash;
 use station_protocol::Key;
+use station_service::training::Mode;
 
 #[derive(Default)]
 struct Recorder {
@@ -49,17 +48,18 @@ impl Recorder {
     }
 }
 
-/// Every (password, api key) the simulated units hold now.
-fn secrets_on_bench(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("bench dir") {
-        let path = entry.expect("entry").path();
-        if let Some(cfg) = Flash::file(&path, None).contents() {
-            out.push(cfg.get_str(Key::MqttPassword).to_owned());
-            out.push(cfg.get_str(Key::ApiKey).to_owned());
-        }
-    }
-    out
+/// The (password, api key) unit `hardware_id` holds now, in the bench's memory.
+fn secrets_of_unit(flasher: &Flasher, hardware_id: &str) -> Vec<String> {
+    let cfg = flasher
+        .service()
+        .bench()
+        .expect("training has a bench")
+        .unit_contents(hardware_id)
+        .expect("the unit holds a config");
+    vec![
+        cfg.get_str(Key::MqttPassword).to_owned(),
+        cfg.get_str(Key::ApiKey).to_owned(),
+    ]
 }
 
 #[test]
@@ -72,14 +72,16 @@ fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
         .expect("fast hash");
     store.set_setting("station_id", "line-1").expect("station");
     store
+        .mark_training()
+        .expect("simulated units flash only into a training database");
+    store
         .add_type(NewDeviceType {
             name: "WeatherStation".into(),
             app_label: "myapp".into(),
             ..Default::default()
         })
         .expect("type");
-    let bench_dir = dir.path().join("units");
-    let flasher = Flasher::new(db.clone(), bench_dir.clone());
+    let flasher = Flasher::new(db.clone(), Mode::Training);
     let sink = Arc::new(Recorder::default());
 
     flasher
@@ -140,7 +142,10 @@ fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
     payloads.push(serde_json::to_string(&history).expect("json"));
     payloads.push(serde_json::to_string(&unit).expect("json"));
 
-    let secrets = secrets_on_bench(&bench_dir);
+    let FlashResult::Passed { hardware_id, .. } = &second.result else {
+        unreachable!("checked above");
+    };
+    let secrets = secrets_of_unit(&flasher, hardware_id);
     assert_eq!(
         secrets.len(),
         2,
@@ -176,7 +181,8 @@ fn a_second_flash_on_a_busy_port_is_refused() {
             ..Default::default()
         })
         .expect("type");
-    let flasher = Flasher::new(db, dir.path().join("units"));
+    store.mark_training().expect("training database");
+    let flasher = Flasher::new(db, Mode::Training);
     let sink = Arc::new(Recorder::default());
     let req = FlashRequest::NewDevice {
         device_type: "WeatherStation".into(),

@@ -21,6 +21,7 @@ use station_core::Store;
 use station_devsim::{SimHandle, SimOptions, Simulator};
 use station_e2e::{workspace_bin, DjangoServer};
 use station_protocol::Key;
+use station_service::training::Mode;
 use tauri::Manager;
 
 const STATION: &str = "parity-line";
@@ -160,9 +161,17 @@ impl Sink for Recorder {
 impl App {
     fn new(dir: PathBuf) -> Self {
         let app = tauri::test::mock_app();
-        let store = Store::open(dir.join("station.sqlite3")).expect("open");
-        let flasher = Flasher::new(store.path().to_owned(), dir.join("units"));
-        app.manage(AppState::new(store, flasher, Instant::now(), false));
+        let db = dir.join("station.sqlite3");
+        let store = Store::open(&db).expect("open");
+        let flasher = Flasher::new(store.path().to_owned(), Mode::Production);
+        app.manage(AppState::new(
+            store,
+            db,
+            Mode::Production,
+            flasher,
+            Instant::now(),
+            false,
+        ));
         App {
             dir,
             app,

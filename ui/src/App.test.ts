@@ -23,7 +23,7 @@ const damaged = {
   database_path: "/data/station.sqlite3",
 };
 
-const info = () => ({ version: "0.1.0", station_name: "line-1", database_path: "/data/station.sqlite3", uptime_ms: 5, ipc_audit: false });
+const info = () => ({ version: "0.1.0", station_name: "line-1", database_path: "/data/station.sqlite3", uptime_ms: 5, ipc_audit: false, training: false });
 
 describe("app", () => {
   it("shows why the station cannot start, and no screen touches the database", async () => {
@@ -70,5 +70,18 @@ describe("app", () => {
     const t = await render();
     expect(t.querySelector("[data-testid=startup-problem]")).toBeNull();
     expect(t.querySelector("[data-testid=station-screen]")).not.toBeNull();
+  });
+
+  it("shows the TRAINING banner on every screen in training mode, and none outside it", async () => {
+    ipc({ ...stationHandlers(), startup_problem: () => null, app_info: () => ({ ...info(), training: true }) });
+    const t = await render();
+    expect(t.querySelector("[data-testid=training-banner]")?.textContent).toContain("TRAINING");
+    (t.querySelector("[data-testid=nav-batches]") as HTMLButtonElement).click();
+    flushSync();
+    expect(t.querySelector("[data-testid=training-banner]")).not.toBeNull();
+    reset();
+    ipc({ ...stationHandlers(), startup_problem: () => null, app_info: info });
+    const production = await render();
+    expect(production.querySelector("[data-testid=training-banner]")).toBeNull();
   });
 });

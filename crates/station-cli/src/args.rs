@@ -24,6 +24,10 @@ pub struct Cli {
     /// Who is operating the station; recorded on every change.
     #[arg(long, global = true, env = "STATION_OPERATOR", value_name = "NAME")]
     pub operator: Option<String>,
+    /// Training mode: work on the training database beside the station's (it never syncs) and
+    /// offer the simulated bench as ports `sim:1`..`sim:8`; say TRAINING on every run.
+    #[arg(long, global = true)]
+    pub training: bool,
     #[command(subcommand)]
     pub command: Command,
 }

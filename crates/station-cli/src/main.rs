@@ -17,6 +17,7 @@ use station_core::{CoreError, Store};
 
 use args::*;
 use outcomes::exit_code;
+use station_service::training::{self, Mode};
 use station_service::{Flasher, FlasherOptions};
 
 fn main() -> ExitCode {
@@ -38,20 +39,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(db: Option<std::path::PathBuf>) -> Result<Store, CoreError> {
+fn open(db: Option<std::path::PathBuf>, mode: Mode) -> Result<Store, CoreError> {
     let path = match db {
         Some(p) => p,
         None => station_core::store::default_db_path()?,
     };
-    Store::open(path)
+    training::open(&path, mode)
 }
 
 fn run(cli: Cli) -> Result<u8, CoreError> {
     // Refuse before touching the database, so a refused call changes nothing.
-    if let Command::Provision(p) = &cli.command {
-        refuse_plaintext_to_file(p)?;
+    match &cli.command {
+        Command::Provision(p) => {
+            if let Some(path) = &p.output {
+                return Err(plaintext_file_refused(path));
+            }
+            refuse_plaintext_to_stdout_file()?;
+        }
+        Command::Rotate(r) if !r.due => refuse_plaintext_to_stdout_file()?,
+        _ => {}
     }
-    let mut store = open(cli.db)?;
+    let mode = if cli.training {
+        Mode::Training
+    } else {
+        Mode::Production
+    };
+    let mut store = open(cli.db, mode)?;
+    if mode.is_training() {
+        eprintln!(
+            "TRAINING: working on {}; nothing here ever reaches the server",
+            store.path().display()
+        );
+    }
     let operator = cli.operator.as_deref();
     let mut out = std::io::stdout().lock();
     let s = &mut store;
@@ -65,24 +84,28 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         Command::Verify(v) => records_cmd::verify(s, v, &mut out),
         Command::Settings(c) => records_cmd::settings(s, c, &mut out),
         Command::Ports(a) => flash_cmd::ports(&a, &mut out),
-        Command::Flash(a) => flash_cmd::flash(&flasher(s, operator, false), &a, &mut out),
-        Command::Reflash(a) => flash_cmd::reflash(&flasher(s, operator, false), &a, &mut out),
-        Command::Identify(a) => flash_cmd::identify(&flasher(s, operator, false), &a, &mut out),
-        Command::Recover(a) => flash_cmd::recover(&flasher(s, operator, false), &a, &mut out),
-        Command::Watch(a) => flash_cmd::watch(&flasher(s, operator, true), &a, &mut out),
+        Command::Flash(a) => flash_cmd::flash(&flasher(s, operator, false, mode), &a, &mut out),
+        Command::Reflash(a) => flash_cmd::reflash(&flasher(s, operator, false, mode), &a, &mut out),
+        Command::Identify(a) => {
+            flash_cmd::identify(&flasher(s, operator, false, mode), &a, &mut out)
+        }
+        Command::Recover(a) => flash_cmd::recover(&flasher(s, operator, false, mode), &a, &mut out),
+        Command::Watch(a) => flash_cmd::watch(&flasher(s, operator, true, mode), &a, &mut out),
         Command::Sync(c) => sync_cmd::run(s, c, &mut out),
     }
 }
 
-/// The CLI's flasher: the service's, with the operator named for this run and no simulated
-/// ports (the CLI names a simulator's pty path instead). `watch` keeps a credential pool warm
-/// between units; a one-shot command would only wait for the pool it fills.
-fn flasher(store: &Store, operator: Option<&str>, pool: bool) -> Flasher {
+/// The CLI's flasher: the service's, with the operator named for this run; `sim:` ports only
+/// in training mode (otherwise a simulator is named by its pty path, like any port). `watch`
+/// keeps a credential pool warm between units; a one-shot command would only wait for the pool
+/// it fills.
+fn flasher(store: &Store, operator: Option<&str>, pool: bool, mode: Mode) -> Flasher {
     Flasher::new(
         store.path(),
         FlasherOptions {
             operator: operator.map(str::to_owned),
             pool,
+            mode,
             ..FlasherOptions::default()
         },
     )
@@ -96,28 +119,32 @@ pub(crate) fn stdout_err(source: std::io::Error) -> CoreError {
     }
 }
 
-/// Plaintext credentials go to standard output for a script to pipe on, never into a file.
-fn refuse_plaintext_to_file(p: &ProvisionArgs) -> Result<(), CoreError> {
-    let fix = "pipe standard output straight into the program that delivers the credentials \
-               (e.g. `station provision T --count N | your-flasher`); the station keeps only the \
-               hashes, and `station batch export` writes everything else to a file";
-    if let Some(path) = &p.output {
-        return Err(CoreError::Refused {
-            problem: format!(
-                "refusing to write plaintext MQTT passwords to the file {}: a file outlives the \
-                 provisioning run and leaks every device's password",
-                path.display()
-            ),
-            fix: fix.into(),
-        });
+/// What a script that wants plaintext credentials should do instead of writing a file.
+const PLAINTEXT_FIX: &str = "pipe standard output straight into the program that delivers the \
+    credentials (e.g. `station provision T --count N | your-flasher`); the station keeps only the \
+    hashes, and `station batch export` writes everything else to a file";
+
+fn plaintext_file_refused(path: &std::path::Path) -> CoreError {
+    CoreError::Refused {
+        problem: format!(
+            "refusing to write plaintext MQTT passwords to the file {}: a file outlives the \
+             provisioning run and leaks every device's password",
+            path.display()
+        ),
+        fix: PLAINTEXT_FIX.into(),
     }
+}
+
+/// Plaintext credentials (`provision`, `rotate`) go to standard output for a script to pipe
+/// on, never into a file: the one check for every command that prints them.
+fn refuse_plaintext_to_stdout_file() -> Result<(), CoreError> {
     if stdout_is_regular_file() {
         return Err(CoreError::Refused {
             problem:
                 "refusing to print plaintext MQTT passwords: standard output is redirected to a \
                       file, which would keep every device's password on disk"
                     .into(),
-            fix: fix.into(),
+            fix: PLAINTEXT_FIX.into(),
         });
     }
     Ok(())

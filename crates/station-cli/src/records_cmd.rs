@@ -99,8 +99,12 @@ pub fn rotate(
 ) -> Result<u8, CoreError> {
     if !r.due {
         let id = r.device_id.unwrap_or_default();
-        let creds = records::rotate_now(store, &id, operator)?;
-        output::print_rotated(out, &creds)?;
+        // Written out and flushed before the generation is committed: a failed write (full
+        // disk, closed pipe) leaves the old generation in force and loses nothing.
+        records::rotate_now(store, &id, operator, |creds| {
+            output::print_rotated(out, creds)?;
+            out.flush().map_err(stdout_err)
+        })?;
         return Ok(exit::OK);
     }
     let filter = DeviceFilter {

@@ -1017,3 +1017,80 @@ fn files_are_private_whatever_the_umask() {
     }
     assert_eq!(mode(&export), 0o600);
 }
+
+/// Finding 5 (issue 10): `station rotate` printed plaintext into a redirected file, which only
+/// `provision` refused.
+#[test]
+fn finding_5_rotate_refuses_to_print_plaintext_into_a_redirected_file() {
+    let s = Station::new();
+    s.json(&["provision", "WeatherStation", "--count", "1"]);
+    let target = s.dir.path().join("rotated.json");
+    let file = std::fs::File::create(&target).expect("create");
+    let out = s
+        .cmd(&["rotate", "weatherstation-001"])
+        .stdout(file)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("refusing to print plaintext"));
+    assert_eq!(std::fs::metadata(&target).expect("meta").len(), 0);
+    let shown = s.json(&["devices", "show", "weatherstation-001", "--json"]);
+    assert_eq!(shown["generation"], 1, "nothing was rotated");
+    // Marking devices due prints no credential, so a file is fine for it.
+    let file = std::fs::File::create(&target).expect("create");
+    let out = s
+        .cmd(&["rotate", "--due", "weatherstation-001"])
+        .stdout(file)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Finding 5 (issue 10): `station rotate` committed the new generation before printing it, so
+/// a failed write lost the only copy of credentials already in force.
+#[cfg(target_os = "linux")]
+#[test]
+fn finding_5_rotate_commits_only_after_the_credentials_were_written_out() {
+    let s = Station::new();
+    let v = s.json(&["provision", "WeatherStation", "--count", "1"]);
+    let old = v["devices"][0]["mqtt_password"]
+        .as_str()
+        .expect("pw")
+        .to_owned();
+    // A full disk: every write to standard output fails.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = s
+        .cmd(&["rotate", "weatherstation-001"])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 6, "a write failure: {}", stderr(&out));
+    assert!(stderr(&out).contains("standard output"), "{}", stderr(&out));
+    let shown = s.json(&["devices", "show", "weatherstation-001", "--json"]);
+    assert_eq!(shown["generation"], 1, "the old generation stays in force");
+    assert_eq!(
+        code(&s.run_stdin(&["verify", "weatherstation-001"], &old)),
+        0,
+        "the device's password still verifies"
+    );
+    // A reader that went away (closed pipe) is the same failure.
+    let mut child = s
+        .cmd(&["rotate", "weatherstation-001"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let shown = s.json(&["devices", "show", "weatherstation-001", "--json"]);
+    assert_eq!(shown["generation"], 1);
+    // And a write that succeeds commits.
+    let r = s.json(&["rotate", "weatherstation-001"]);
+    assert_eq!(r["generation"], 2);
+}

@@ -66,7 +66,20 @@ impl Store {
 
     /// `generate_credentials()` again, for scripts that deliver credentials themselves: a new
     /// password and api key become current at once (generation + 1). The caller prints them once.
+    /// [`Store::rotate_now_delivered`] is the same with the hand-over first.
     pub fn rotate_now(&mut self, device_id: &str, actor: &Actor) -> Result<IssuedCredentials> {
+        self.rotate_now_delivered(device_id, actor, |_| Ok(()))
+    }
+
+    /// [`Store::rotate_now`] that hands the new credentials to `deliver` (print, flush) *before*
+    /// committing them: the plaintext exists nowhere else, so when `deliver` fails nothing is
+    /// written and the generation in force stays the one the device holds.
+    pub fn rotate_now_delivered(
+        &mut self,
+        device_id: &str,
+        actor: &Actor,
+        deliver: impl FnOnce(&IssuedCredentials) -> Result<()>,
+    ) -> Result<IssuedCredentials> {
         let device = self.active_device(device_id, "rotated")?;
         Self::refuse_if_pending(&device)?;
         let algorithm = self.hash_algorithm()?;
@@ -77,6 +90,7 @@ impl Store {
             generation,
             &mut credentials::Hasher::new(algorithm),
         )?;
+        deliver(&creds)?;
         self.write(|tx| {
             let key = api_key_at_rest(tx, &creds.api_key)?;
             let changed = tx.execute(

@@ -29,6 +29,9 @@ pub mod key {
     pub const AUTO_FLASH: &str = "app.auto_flash";
     pub const SIM_PORTS: &str = "app.sim_ports";
     pub const SIM_FAULT: &str = "app.sim_fault";
+    /// Kept in the station's own database: the app runs in training mode
+    /// (`station_service::training`).
+    pub const TRAINING: &str = "app.training";
 }
 
 /// The most simulated ports the app offers (one gang-flashing bench).
@@ -225,6 +228,14 @@ pub const SETTINGS: &[Setting] = &[
             field: "simulated fault",
             choices: &SIM_FAULTS,
         },
+        shown: false,
+    },
+    Setting {
+        key: key::TRAINING,
+        about: "whether the app runs in training mode: simulated units, a database of its own, \
+                nothing synced (on or off)",
+        default: SettingDefault::Value("off"),
+        rule: Rule::OnOff { field: "training" },
         shown: false,
     },
 ];
@@ -458,6 +469,7 @@ mod tests {
             &["noisy_line", "none"],
             &["explode", "", "None"],
         ),
+        (key::TRAINING, &["on", "off"], &["yes", "training", ""]),
     ];
 
     #[test]

@@ -10,14 +10,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use station_devsim::{DropReplyRule, NakRule, PowerLoss, SimOptions, Simulator};
+use station_devsim::{
+    DropReplyRule, FlashKey, NakRule, PowerLoss, SimOptions, Simulator, FLASH_KEY_ENV,
+};
 
 /// A simulated DeviceHub device speaking provisioning protocol version 1 on a pty.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// File holding the device's committed config; loaded at start, replaced atomically on
-    /// commit. Without it the config lives in memory only.
+    /// File holding the device's committed config, sealed under the key in
+    /// STATION_DEVSIM_FLASH_KEY (64 hex digits, required with --flash; never written to disk);
+    /// loaded at start, replaced atomically on commit. Without it the config lives in memory only.
     #[arg(long, value_name = "FILE")]
     flash: Option<PathBuf>,
     /// Chip id as hex (2..=32 digits). Default: derived from the --flash path (stable across
@@ -107,8 +110,23 @@ impl Args {
             return Err("--baud must be positive".to_owned());
         }
         let defaults = SimOptions::default();
+        // A key of this process's own would die with it: the file could never be read again.
+        let flash_key = match &self.flash {
+            None => None,
+            Some(_) => {
+                let hex = std::env::var(FLASH_KEY_ENV).map_err(|_| {
+                    format!(
+                        "--flash needs the key the file is sealed with in {FLASH_KEY_ENV} \
+                         (64 hex digits, e.g. `openssl rand -hex 32`; keep it in memory, never \
+                         on disk): the flash file holds the unit's secrets"
+                    )
+                })?;
+                Some(FlashKey::from_hex(&hex).map_err(|e| e.to_string())?)
+            }
+        };
         Ok(SimOptions {
             flash: self.flash,
+            flash_key,
             hardware_id: self.hardware_id,
             firmware_version: self.firmware_version.unwrap_or(defaults.firmware_version),
             link: self.link,
@@ -133,6 +151,8 @@ impl Args {
                 (false, None) => defaults.baud_rates,
             },
             baud_unreachable: self.baud_unreachable,
+            // A rogue unit is for in-process tests only.
+            rogue_device_id: None,
         })
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use station_protocol::{spec, Command, DeviceErrorCode};
 
+use crate::flash::FlashKey;
+
 /// Refuse a command with an error code, `count` times (or always).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NakRule {
@@ -109,6 +111,9 @@ impl FromStr for PowerLoss {
 pub struct SimOptions {
     /// File holding the committed config ("flash"); `None` keeps it in memory only.
     pub flash: Option<PathBuf>,
+    /// What the flash file is sealed with (see [`crate::flash`]); `None`: this process's own
+    /// key ([`FlashKey::process`]), so the file opens only within this process.
+    pub flash_key: Option<FlashKey>,
     /// Chip id (hex); default derived from the flash path, or random without one.
     pub hardware_id: Option<String>,
     /// Firmware version reported in HELLO.
@@ -151,12 +156,16 @@ pub struct SimOptions {
     /// BAUD is accepted, but nothing gets through at any rate but 115200 (a cable or adapter
     /// that cannot run it): the device must return to 115200 by itself.
     pub baud_unreachable: bool,
+    /// A rogue unit: `READ device_id` answers these bytes (as one chunk, at most 60) instead of
+    /// what the flash holds, whatever they are (terminal escape sequences included).
+    pub rogue_device_id: Option<Vec<u8>>,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
         Self {
             flash: None,
+            flash_key: None,
             hardware_id: None,
             firmware_version: concat!("devsim-", env!("CARGO_PKG_VERSION")).to_owned(),
             link: None,
@@ -177,6 +186,7 @@ impl Default for SimOptions {
             flash_capacity: None,
             baud_rates: spec::FAST_BAUD_RATES.to_vec(),
             baud_unreachable: false,
+            rogue_device_id: None,
         }
     }
 }

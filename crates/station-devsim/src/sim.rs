@@ -22,11 +22,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serialport::{SerialPort, TTYPort};
 use sha2::{Digest, Sha256};
 use station_protocol::codec::Frame;
-use station_protocol::device::{DeviceInitError, DeviceModel};
-use station_protocol::message::{ErrorReply, Response};
-use station_protocol::{spec, wire_time, Command, StoredConfig};
+use station_protocol::device::{DeviceInitError, DeviceModel, Handled};
+use station_protocol::message::{ErrorReply, Reply, Response};
+use station_protocol::{spec, wire_time, Command, Key, StoredConfig};
 
-use crate::flash::Flash;
+use crate::flash::{Flash, FlashKey, FlashKeyError};
 use crate::options::{PowerLoss, SimOptions};
 
 /// Why the simulator could not start or stopped with an error.
@@ -41,6 +41,9 @@ pub enum SimError {
     /// Hardware id, firmware version or flash contents are unusable.
     #[error("cannot start the simulated device: {0}")]
     Device(#[from] DeviceInitError),
+    /// The flash file's key is unusable.
+    #[error("{0}")]
+    FlashKey(#[from] FlashKeyError),
     /// The simulator thread panicked.
     #[error("simulator thread panicked")]
     Panicked,
@@ -150,12 +153,26 @@ const IDLE: Duration = Duration::from_millis(10);
 const PACE_CHUNK: usize = 16;
 
 impl Simulator {
-    /// Creates the pty, loads the flash, and runs the device on a thread.
+    /// Creates the pty, loads the flash (`opts.flash`, else memory), and runs the device on a
+    /// thread.
     pub fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
         let flash = match &opts.flash {
-            Some(path) => Flash::file(path, opts.flash_capacity),
+            Some(path) => {
+                let key = match &opts.flash_key {
+                    Some(k) => k.clone(),
+                    None => FlashKey::process()?,
+                };
+                Flash::file(path, key, opts.flash_capacity)
+            }
             None => Flash::memory(opts.flash_capacity),
         };
+        Self::start_with(opts, flash)
+    }
+
+    /// [`Simulator::start`] on `flash`, which the caller keeps (a clone shares the storage):
+    /// a unit that is unplugged and plugged in again with the same `flash` holds what it held.
+    /// `opts.flash` is ignored.
+    pub fn start_with(opts: SimOptions, flash: Flash) -> Result<SimHandle, SimError> {
         let hardware_id = match &opts.hardware_id {
             Some(h) => h.to_ascii_uppercase(),
             None => default_hardware_id(opts.flash.as_deref()),
@@ -397,6 +414,7 @@ impl Device {
         {
             return Some(SimExit::PowerLossAfterCommit);
         }
+        let handled = self.rogue(frame, handled);
         if handled.command.is_some_and(|c| self.take_drop(c)) {
             tracing::debug!(command = ?handled.command, "dropping reply");
         } else {
@@ -431,6 +449,28 @@ impl Device {
             return Some(SimExit::Committed);
         }
         None
+    }
+
+    /// What a rogue unit says instead of `handled` (`SimOptions::rogue_device_id`).
+    fn rogue(&self, frame: &Frame, mut handled: Handled) -> Handled {
+        let Some(id) = &self.opts.rogue_device_id else {
+            return handled;
+        };
+        let reads_device_id = handled.command == Some(Command::Read)
+            && handled.ok
+            && frame.words.get(1).map(String::as_str) == Some(Key::DeviceId.name());
+        if reads_device_id {
+            handled.reply = Response::encode_ok(
+                frame.seq,
+                &Reply::Read {
+                    key: Key::DeviceId,
+                    offset: 0,
+                    total: id.len(),
+                    chunk: id.clone(),
+                },
+            );
+        }
+        handled
     }
 
     fn take_nak(&mut self, cmd: Command) -> Option<station_protocol::DeviceErrorCode> {

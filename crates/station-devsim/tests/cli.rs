@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use station_devsim::{FlashKey, FLASH_KEY_ENV};
 use station_protocol::config::test_vector_config;
 use station_protocol::{Client, DeviceConfig, ProtocolError, SerialTransport};
 
@@ -20,9 +21,16 @@ impl Drop for Sim {
     }
 }
 
+/// The key this test process's simulators seal their flash files with; held in memory only,
+/// as a test that restarts a simulator must.
+fn flash_key() -> String {
+    FlashKey::process().expect("key").to_hex().to_string()
+}
+
 fn spawn(args: &[&str]) -> Sim {
     let mut child = Command::new(env!("CARGO_BIN_EXE_station-devsim"))
         .args(args)
+        .env(FLASH_KEY_ENV, flash_key())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -83,6 +91,68 @@ fn binary_prints_port_keeps_flash_and_identity_across_restarts() {
     assert_eq!(id.hardware_id, hwid, "same flash file, same unit");
     assert_eq!(id.generation, Some(3));
     assert_eq!(id.device_id.as_deref(), Some("dh-000123"));
+}
+
+/// Finding 1 (issue 10): a simulator's storage file held the full config, plaintext password
+/// and api key included.
+#[test]
+fn finding_1_the_flash_file_holds_no_plaintext_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = dir.path().join("flash.bin");
+    let flash_arg = flash.to_str().expect("utf8");
+    let sim = spawn(&["--flash", flash_arg]);
+    let cfg = config(4);
+    write(&sim.port.clone(), &cfg).1.expect("write");
+    drop(sim);
+    let on_disk = std::fs::read(&flash).expect("the flash file");
+    let mut hits = 0;
+    for secret in [cfg.mqtt_password.as_bytes(), cfg.api_key.as_bytes()] {
+        assert!(secret.len() >= 8, "a real secret to look for");
+        hits += on_disk
+            .windows(secret.len())
+            .filter(|w| *w == secret)
+            .count();
+    }
+    for other in dir.path().read_dir().expect("dir") {
+        let path = other.expect("entry").path();
+        assert_eq!(
+            path, flash,
+            "no temp file or other copy is left beside the flash"
+        );
+    }
+    assert_eq!(hits, 0, "the flash file holds a secret in the clear");
+    // The restarted unit (same key, from memory) still holds the whole config.
+    let sim = spawn(&["--flash", flash_arg]);
+    let id = Client::new(SerialTransport::open(&sim.port).expect("open"))
+        .hello()
+        .expect("hello");
+    assert_eq!(id.generation, Some(4));
+}
+
+#[test]
+fn a_flash_file_needs_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = dir.path().join("flash.bin");
+    let flash_arg = flash.to_str().expect("utf8");
+    let out = Command::new(env!("CARGO_BIN_EXE_station-devsim"))
+        .args(["--flash", flash_arg])
+        .env_remove(FLASH_KEY_ENV)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "no key: a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(FLASH_KEY_ENV));
+    // A file sealed under one key does not start under another: the unit does not silently
+    // come up blank.
+    write(&spawn(&["--flash", flash_arg]).port.clone(), &config(2))
+        .1
+        .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_station-devsim"))
+        .args(["--flash", flash_arg])
+        .env(FLASH_KEY_ENV, "ab".repeat(32))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not open with this key"));
 }
 
 #[test]

@@ -538,3 +538,30 @@ fn noisy_line_never_gives_a_false_ok() {
     }
     assert!(ok >= 2, "only {ok} of 4 noisy writes succeeded");
 }
+
+/// Finding 6 (issue 10): device-reported strings were printed raw, so a unit could send
+/// terminal escape sequences. A unit claiming a device id with an ESC sequence is refused with
+/// a typed error that does not repeat it.
+#[test]
+fn finding_6_a_unit_reporting_an_escape_sequence_is_refused_never_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = flash_file(&dir);
+    provision(&flash, &config(3));
+    let rogue = b"dh-1\x1b[2J\x1b]0;owned\x07".to_vec();
+    let sim = start(SimOptions {
+        flash: Some(flash),
+        rogue_device_id: Some(rogue),
+        ..SimOptions::default()
+    });
+    let err = open(&sim).hello().expect_err("a rogue device id");
+    assert!(
+        matches!(err, ProtocolError::MalformedReply(_)),
+        "a typed refusal: {err:?}"
+    );
+    let shown = format!("{err} {err:?} {}", err.operator_message());
+    assert!(
+        !shown.contains('\u{1b}'),
+        "the escape is never echoed: {shown:?}"
+    );
+    assert!(shown.contains("device id"), "{shown}");
+}

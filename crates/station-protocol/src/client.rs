@@ -195,6 +195,15 @@ impl<T: Transport> Client<T> {
         // the device id unknown.
         if identity.generation.is_some() && identity.has_capability("READ") {
             let raw = self.read_key(Key::DeviceId)?;
+            // What a unit reports is shown and stored: only the spec's characters, so a rogue
+            // unit cannot put terminal escape sequences on a screen or in a record. The
+            // refusal never repeats the value.
+            Key::DeviceId.validate(&raw).map_err(|_| {
+                malformed(
+                    Command::Read,
+                    "the device id breaks the spec's rules (1..128 of [A-Za-z0-9._:-], §5.1)",
+                )
+            })?;
             let id = String::from_utf8(raw.to_vec())
                 .map_err(|_| malformed(Command::Read, "device id is not UTF-8"))?;
             identity.device_id = Some(id);

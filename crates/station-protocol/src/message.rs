@@ -303,6 +303,18 @@ pub fn is_firmware_version(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
 }
 
+/// Capabilities field syntax (spec §4.1): `-`, or comma-separated tokens of
+/// `[A-Za-z0-9_.-]`, at most 48 bytes in all.
+pub fn is_capabilities(s: &str) -> bool {
+    s.len() <= spec::MAX_CAPABILITIES_LEN
+        && (s == spec::NONE_TOKEN
+            || s.split(',').all(|t| {
+                !t.is_empty()
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            }))
+}
+
 /// Fields of a HELLO reply (spec §4.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelloInfo {
@@ -554,6 +566,9 @@ impl ReplyArgs<'_> {
     fn hello(&self) -> Result<Reply, MalformedReply> {
         self.expect(5)?;
         let version = self.num_as(0, "bad version")?;
+        if !is_capabilities(&self.words[1]) {
+            return Err(self.bad("bad capabilities"));
+        }
         let capabilities = if self.words[1] == spec::NONE_TOKEN {
             Vec::new()
         } else {

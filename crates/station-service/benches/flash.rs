@@ -249,12 +249,14 @@ fn gang_warm(fast: bool) {
 /// `gang_8_ports_16_devices_seconds` in `target/e2e/metrics.json`.
 fn gang_like_the_app() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, batch) = setup(dir.path(), 16, &django());
+    let (mut store, batch) = setup(dir.path(), 16, &django());
+    // Simulated units flash only into a training database, as in the app's training mode.
+    store.mark_training().expect("training database");
     let flasher = Flasher::new(
         store.path(),
         FlasherOptions {
             pool: true,
-            bench_dir: Some(dir.path().join("simulated-units")),
+            mode: station_service::training::Mode::Training,
             ..FlasherOptions::default()
         },
     );

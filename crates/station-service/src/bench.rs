@@ -4,19 +4,23 @@
 //! Each flash on a simulated port plugs a unit in for that one job, as an operator would: a
 //! blank unit for a new device, or, for "Rotate and re-flash", the unit that holds the device
 //! (found by its hardware id); to identify a unit, the one last flashed on that port (it is
-//! still plugged in). A unit's flash lives in a file under the app's data folder, so
-//! units keep what they were given across restarts. The unit speaks the real protocol on a
+//! still plugged in). A unit's flash lives in this process's memory and nowhere else: what a
+//! unit holds is a device's plaintext password and api key, which no disk of the station may
+//! hold, so the bench forgets its units when the station stops (a re-flash of a device made
+//! before then is refused: its unit is gone). The unit speaks the real protocol on a
 //! pseudo-terminal at 115200 baud, so progress and timing look like hardware.
+//!
+//! Simulated units are training: the flasher has a bench only in training mode
+//! ([`crate::training`]), on the training database.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use station_core::settings::SimFault;
 use station_core::{CoreError, Result, Store};
 #[cfg(unix)]
-use station_devsim::{NakRule, SimOptions, Simulator};
+use station_devsim::{Flash, NakRule, SimOptions, Simulator};
 #[cfg(unix)]
 use station_protocol::{Command, DeviceErrorCode};
 
@@ -68,24 +72,47 @@ fn apply(fault: SimFault, opts: &mut SimOptions) {
     }
 }
 
-/// Where the simulated units live.
-#[derive(Debug, Clone)]
+/// A simulated unit's flash: memory only.
+#[cfg(unix)]
+type UnitFlash = Flash;
+#[cfg(not(unix))]
+type UnitFlash = ();
+
+/// The simulated units of this run, in memory.
+#[derive(Debug, Clone, Default)]
 pub struct SimBench {
-    dir: PathBuf,
+    /// Every unit plugged in so far, by hardware id: its flash.
+    units: Arc<Mutex<HashMap<String, UnitFlash>>>,
     /// The hardware id of the unit last plugged into each simulated port.
     last_unit: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl SimBench {
-    pub fn new(dir: PathBuf) -> Self {
-        SimBench {
-            dir,
-            last_unit: Arc::default(),
-        }
+    pub fn new() -> Self {
+        SimBench::default()
     }
 
-    fn flash_file(&self, hardware_id: &str) -> PathBuf {
-        self.dir.join(format!("{hardware_id}.flash"))
+    fn has_unit(&self, hardware_id: &str) -> Result<bool> {
+        Ok(self
+            .units
+            .lock()
+            .map_err(|_| poisoned())?
+            .contains_key(hardware_id))
+    }
+
+    /// The flash of unit `hardware_id`, a blank one if it is new.
+    fn unit_flash(&self, hardware_id: &str) -> Result<UnitFlash> {
+        let mut units = self.units.lock().map_err(|_| poisoned())?;
+        Ok(units
+            .entry(hardware_id.to_owned())
+            .or_insert_with(blank_flash)
+            .clone())
+    }
+
+    /// What unit `hardware_id` holds now (for tests that check what a unit was given).
+    #[cfg(unix)]
+    pub fn unit_contents(&self, hardware_id: &str) -> Option<station_devsim::StoredConfig> {
+        self.units.lock().ok()?.get(hardware_id)?.contents()
     }
 
     /// Plug into `port` the unit a flash of `request` needs; with no request (identifying a
@@ -97,11 +124,6 @@ impl SimBench {
         store: &Store,
         fault: SimFault,
     ) -> Result<SimUnit> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| CoreError::Io {
-            action: "create the simulated units' folder",
-            path: self.dir.clone(),
-            source,
-        })?;
         let last = self
             .last_unit
             .lock()
@@ -121,12 +143,12 @@ impl SimBench {
                     problem: format!("Device {device_id} was never flashed, so no unit holds it."),
                     fix: "provision it first".into(),
                 })?;
-                if !self.flash_file(&hw).exists() {
+                if !self.has_unit(&hw)? {
                     return Err(CoreError::Refused {
                         problem: format!(
-                            "The unit of device {device_id} ({hw}) is not on this station's simulated bench."
+                            "The unit of device {device_id} ({hw}) is not on this station's simulated bench (simulated units are forgotten when the station stops)."
                         ),
-                        fix: "plug the real unit in and pick its port".into(),
+                        fix: "flash a new simulated device instead".into(),
                     });
                 }
                 hw
@@ -137,33 +159,41 @@ impl SimBench {
             .lock()
             .map_err(|_| poisoned())?
             .insert(port.to_owned(), hardware_id.clone());
-        self.start_unit(hardware_id, fault)
+        let flash = self.unit_flash(&hardware_id)?;
+        start_unit(hardware_id, flash, fault)
     }
+}
 
-    #[cfg(unix)]
-    fn start_unit(&self, hardware_id: String, fault: SimFault) -> Result<SimUnit> {
-        let mut opts = SimOptions {
-            flash: Some(self.flash_file(&hardware_id)),
-            hardware_id: Some(hardware_id),
-            firmware_version: "devsim-1.0".into(),
-            baud: Some(station_protocol::spec::BAUD_RATE),
-            reply_delay: REPLY_DELAY,
-            ..SimOptions::default()
-        };
-        apply(fault, &mut opts);
-        Simulator::start(opts).map_err(|e| CoreError::Device {
-            message: format!("The simulated device could not start: {e}. Restart the station."),
-            reason: station_core::FailReason::Simulator,
-        })
-    }
+#[cfg(unix)]
+fn blank_flash() -> UnitFlash {
+    Flash::memory(None)
+}
 
-    #[cfg(not(unix))]
-    fn start_unit(&self, _hardware_id: String, _fault: SimFault) -> Result<SimUnit> {
-        Err(CoreError::Refused {
-            problem: "The simulated device needs pseudo-terminals, which this system lacks.".into(),
-            fix: "plug a real unit in and pick its port".into(),
-        })
-    }
+#[cfg(not(unix))]
+fn blank_flash() -> UnitFlash {}
+
+#[cfg(unix)]
+fn start_unit(hardware_id: String, flash: UnitFlash, fault: SimFault) -> Result<SimUnit> {
+    let mut opts = SimOptions {
+        hardware_id: Some(hardware_id),
+        firmware_version: "devsim-1.0".into(),
+        baud: Some(station_protocol::spec::BAUD_RATE),
+        reply_delay: REPLY_DELAY,
+        ..SimOptions::default()
+    };
+    apply(fault, &mut opts);
+    Simulator::start_with(opts, flash).map_err(|e| CoreError::Device {
+        message: format!("The simulated device could not start: {e}. Restart the station."),
+        reason: station_core::FailReason::Simulator,
+    })
+}
+
+#[cfg(not(unix))]
+fn start_unit(_hardware_id: String, _flash: UnitFlash, _fault: SimFault) -> Result<SimUnit> {
+    Err(CoreError::Refused {
+        problem: "The simulated device needs pseudo-terminals, which this system lacks.".into(),
+        fix: "plug a real unit in and pick its port".into(),
+    })
 }
 
 fn poisoned() -> CoreError {

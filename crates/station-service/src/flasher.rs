@@ -26,6 +26,7 @@ use crate::ids;
 use crate::operator;
 use crate::pool::{CredentialPool, PoolStatus};
 use crate::request::FlashRequest;
+use crate::training::{self, Mode};
 
 /// Where a running job reports. Called from the job's own thread.
 pub trait Sink: Send + Sync {
@@ -77,8 +78,9 @@ pub struct Started {
 pub struct FlasherOptions {
     /// The operator named for this run (the CLI's `--operator`), above the signed-in one.
     pub operator: Option<String>,
-    /// Where simulated units live; `None`: no `sim:` ports.
-    pub bench_dir: Option<PathBuf>,
+    /// Training mode has a simulated bench (`sim:` ports, units in memory) and must run on a
+    /// training database ([`crate::training`]); production refuses `sim:` ports.
+    pub mode: Mode,
     /// Run a flashing thread that must hash its own credentials this much nicer than the
     /// process (Linux), so a window stays smooth while passwords are hashed. A job that finds a
     /// set ready in the pool hashes nothing and runs at the process's priority.
@@ -165,7 +167,7 @@ impl Flasher {
             });
         Flasher {
             db,
-            bench: options.bench_dir.clone().map(SimBench::new),
+            bench: options.mode.is_training().then(SimBench::new),
             options,
             busy: Arc::new(Mutex::new(HashSet::new())),
             next_job: AtomicU32::new(1),
@@ -176,6 +178,11 @@ impl Flasher {
     /// The credential pool's state; `None` when this flasher keeps none.
     pub fn pool_status(&self) -> Option<PoolStatus> {
         self.pool.as_ref().map(CredentialPool::status)
+    }
+
+    /// The simulated bench, in training mode.
+    pub fn bench(&self) -> Option<&SimBench> {
+        self.bench.as_ref()
     }
 
     /// The credential pool, when this flasher keeps one.
@@ -400,9 +407,19 @@ impl Flasher {
         request: Option<&FlashRequest>,
         store: &Store,
     ) -> Result<Option<SimUnit>> {
-        let Some(bench) = self.bench.as_ref().filter(|_| is_sim_port(port)) else {
+        if !is_sim_port(port) {
             return Ok(None);
+        }
+        let Some(bench) = &self.bench else {
+            return Err(training::simulated_needs_training(port));
         };
+        if !store.is_training()? {
+            // A training flasher on a production database: a face's mistake, never a record.
+            return Err(CoreError::Internal(format!(
+                "the simulated bench runs only on a training database, not {}",
+                store.path().display()
+            )));
+        }
         let fault = store.app_settings()?.sim_fault;
         bench.plug_in(port, request, store, fault).map(Some)
     }

@@ -10,6 +10,7 @@
 //! - [`records`]: batches, `provision`, rotation and deactivation with the above applied;
 //! - [`pool`]: credential sets made ahead of the flashes that issue them;
 //! - [`bench`]: the simulated units behind `sim:` ports;
+//! - [`training`]: training mode, whose records live in a database that never syncs;
 //! - [`request`]: what a face may ask the flasher to do.
 //!
 //! Below it, `station-core` owns the domain and the database (and the safety argument of a
@@ -23,6 +24,7 @@ pub mod operator;
 pub mod pool;
 pub mod records;
 pub mod request;
+pub mod training;
 
 pub use flasher::{Flasher, FlasherOptions, JobReport, NoSink, Passed, Sink, Started};
 pub use pool::{CredentialPool, PoolStatus};

@@ -56,12 +56,14 @@ pub fn deactivate(
     store.deactivate(device_id, &actor, reason.trim())
 }
 
-/// Issue a new generation now (the plaintext is in the result, once).
+/// Issue a new generation now, handing the plaintext to `deliver` (write it out, flush, check)
+/// before the generation is committed: if `deliver` fails, the generation in force stays.
 pub fn rotate_now(
     store: &mut Store,
     device_id: &str,
     operator: Option<&str>,
+    deliver: impl FnOnce(&IssuedCredentials) -> Result<()>,
 ) -> Result<IssuedCredentials> {
     let actor = operator::actor(store, operator)?;
-    store.rotate_now(device_id, &actor)
+    store.rotate_now_delivered(device_id, &actor, deliver)
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use station_service::training::{self, Mode};
 use tauri::{AppHandle, Manager, State};
 
 use crate::dto::{AppInfo, FlashRequest, FlashStarted, PoolStatus, Port, Shift, StartupProblem};
@@ -56,6 +57,7 @@ pub async fn app_info(state: State<'_, AppState>) -> AppResult<AppInfo> {
         database_path: state.db_path.display().to_string(),
         uptime_ms: uptime_ms(&state),
         ipc_audit: state.ipc_audit,
+        training: state.mode.is_training(),
     })
 }
 
@@ -69,8 +71,8 @@ pub async fn ui_ready(state: State<'_, AppState>) -> AppResult<u32> {
     Ok(ms)
 }
 
-/// The ports to offer: USB-serial ports found now, then the simulated bench (where this
-/// system can run it).
+/// The ports to offer: USB-serial ports found now, then the simulated bench as the service
+/// decides (in training; outside it only while no real port exists).
 #[tauri::command]
 #[specta::specta]
 pub async fn list_ports(state: State<'_, AppState>) -> AppResult<Vec<Port>> {
@@ -78,10 +80,34 @@ pub async fn list_ports(state: State<'_, AppState>) -> AppResult<Vec<Port>> {
     let mut ports = tauri::async_runtime::spawn_blocking(ports::machine_ports)
         .await
         .unwrap_or_default();
-    if station_service::bench::SIM_AVAILABLE {
-        ports.extend(ports::simulated(sim_ports));
-    }
+    let offered = training::simulated_ports_offered(state.mode, ports.len(), sim_ports);
+    ports.extend(ports::simulated(offered));
     Ok(ports)
+}
+
+/// Turn training mode on or off: kept in the station's own database, then the app restarts
+/// into it (every screen, the database and the flasher change together). Refused while a
+/// flash runs.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_training_mode(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    on: bool,
+) -> AppResult<()> {
+    if !state.flasher.busy_ports().is_empty() {
+        return Err(station_core::CoreError::Conflict {
+            problem: "A flash is running.".into(),
+            fix: "wait for it to finish, then switch training mode".into(),
+        }
+        .into());
+    }
+    let mode = if on { Mode::Training } else { Mode::Production };
+    let production = state.production_db.clone();
+    tauri::async_runtime::spawn_blocking(move || training::set_app_mode(&production, mode))
+        .await
+        .map_err(|e| AppError::internal(format!("a database task failed: {e}")))??;
+    app.restart()
 }
 
 /// Start flashing the unit on `port`; progress and the result arrive as events. Refused

@@ -22,8 +22,8 @@ export const commands = {
 	 */
 	uiReady: () => typedError<number, AppError>(__TAURI_INVOKE("ui_ready")),
 	/**
-	 *  The ports to offer: USB-serial ports found now, then the simulated bench (where this
-	 *  system can run it).
+	 *  The ports to offer: USB-serial ports found now, then the simulated bench as the service
+	 *  decides (in training; outside it only while no real port exists).
 	 */
 	listPorts: () => typedError<Port[], AppError>(__TAURI_INVOKE("list_ports")),
 	/**
@@ -46,6 +46,12 @@ export const commands = {
 	shift: () => typedError<Shift, AppError>(__TAURI_INVOKE("shift")),
 	/**  Start counting a new shift from zero. */
 	newShift: () => typedError<Shift, AppError>(__TAURI_INVOKE("new_shift")),
+	/**
+	 *  Turn training mode on or off: kept in the station's own database, then the app restarts
+	 *  into it (every screen, the database and the flasher change together). Refused while a
+	 *  flash runs.
+	 */
+	setTrainingMode: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_training_mode", { on })),
 	listBatches: () => typedError<Batch[], AppError>(__TAURI_INVOKE("list_batches")),
 	/**  Create a batch of exactly `count` devices (credentials are issued at flash time). */
 	createBatch: (batch: NewBatch) => typedError<Batch, AppError>(__TAURI_INVOKE("create_batch", { batch })),
@@ -151,6 +157,11 @@ export type AppInfo = {
 	 *  suite's secret scan.
 	 */
 	ipc_audit: boolean,
+	/**
+	 *  Training mode: simulated units, a database of its own that never syncs. The window
+	 *  shows a TRAINING banner throughout.
+	 */
+	training: boolean,
 };
 
 export type Batch = {

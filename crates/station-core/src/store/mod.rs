@@ -34,6 +34,7 @@ pub mod server_status;
 pub mod sync_config;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod training;
 
 /// How long a connection waits for another process's write lock before reporting busy.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

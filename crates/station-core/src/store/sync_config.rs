@@ -45,13 +45,21 @@ pub mod runtime_key {
 
 impl Store {
     /// Every `sync_config` entry (the token included: callers must not print it).
+    /// A training database has none, whatever its table holds ([`crate::store::training`]).
     pub fn sync_config(&self) -> Result<BTreeMap<String, String>> {
+        if self.is_training()? {
+            return Ok(BTreeMap::new());
+        }
         self.key_values(KeyValueTable::SyncConfig)
     }
 
     /// Set (`Some`) or remove (`None`) sync configuration entries, all in one transaction.
     /// The values are checked by the caller (`station-sync`'s config).
+    /// Refused on a training database, unless every entry is a removal.
     pub fn set_sync_config(&mut self, entries: &[(&str, Option<&str>)]) -> Result<()> {
+        if entries.iter().any(|(_, v)| v.is_some()) {
+            self.refuse_sync_if_training()?;
+        }
         self.set_key_values(KeyValueTable::SyncConfig, entries)
     }
 
