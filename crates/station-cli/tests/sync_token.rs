@@ -143,7 +143,11 @@ fn sync_status_shows_where_the_token_is_stored_and_no_part_of_it() {
         Some(TOKEN),
     );
     let configured = text(&out.stdout) + &text(&out.stderr);
-    assert_eq!(secret_pieces_in(&configured), Vec::<&str>::new(), "{configured}");
+    assert_eq!(
+        secret_pieces_in(&configured),
+        Vec::<&str>::new(),
+        "{configured}"
+    );
     let status = text(&s.ok(&["sync", "status"], None).stdout);
     assert_eq!(secret_pieces_in(&status), Vec::<&str>::new(), "{status}");
     assert!(
@@ -168,10 +172,22 @@ fn sync_config_refuses_plain_http_to_another_machine_without_insecure_http() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(EXIT_REFUSED), "{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_REFUSED),
+        "{}",
+        text(&out.stderr)
+    );
     let err = text(&out.stderr);
-    assert!(err.contains("--insecure-http") && err.contains("https"), "{err}");
-    assert_eq!(s.status_json()["health"], "off", "a refused setting changes nothing");
+    assert!(
+        err.contains("--insecure-http") && err.contains("https"),
+        "{err}"
+    );
+    assert_eq!(
+        s.status_json()["health"],
+        "off",
+        "a refused setting changes nothing"
+    );
 
     for local in [
         "http://127.0.0.1:8000/station-sync/",
@@ -179,7 +195,10 @@ fn sync_config_refuses_plain_http_to_another_machine_without_insecure_http() {
         "http://localhost:8000/station-sync/",
         "http://[::1]:8000/station-sync/",
     ] {
-        let out = s.ok(&["sync", "config", "--url", local], None);
+        let out = s.ok(
+            &["sync", "config", "--url", local, "--token-stdin"],
+            Some(TOKEN),
+        );
         assert_eq!(text(&out.stderr), "", "{local}: loopback needs no warning");
     }
 }
@@ -191,7 +210,11 @@ fn insecure_http_is_warned_at_every_sync() {
     // 0.0.0.0 is not a loopback address, yet a connection to it fails at once on Linux.
     let url = "http://0.0.0.0:9/station-sync/";
     let out = s.ok(&["sync", "config", "--url", url, "--insecure-http"], None);
-    assert!(text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
     let status = s.ok(&["sync", "status"], None);
     assert!(
         text(&status.stderr).contains("plain http"),
@@ -224,16 +247,34 @@ fn insecure_http_is_warned_at_every_sync() {
 fn sync_config_requires_the_token_again_when_the_host_changes() {
     let s = Station::new();
     s.ok(
-        &["sync", "config", "--url", "https://hub-a.example/station-sync/"],
+        &[
+            "sync",
+            "config",
+            "--url",
+            "https://hub-a.example/station-sync/",
+        ],
         Some(TOKEN),
     );
     let out = s.run(
-        &["sync", "config", "--url", "https://hub-b.example/station-sync/"],
+        &[
+            "sync",
+            "config",
+            "--url",
+            "https://hub-b.example/station-sync/",
+        ],
         None,
     );
-    assert_eq!(out.status.code(), Some(EXIT_REFUSED), "{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_REFUSED),
+        "{}",
+        text(&out.stderr)
+    );
     let err = text(&out.stderr);
-    assert!(err.contains("--token-stdin") && err.contains("hub-b.example"), "{err}");
+    assert!(
+        err.contains("--token-stdin") && err.contains("hub-b.example"),
+        "{err}"
+    );
     assert_eq!(
         s.status_json()["server_url"],
         "https://hub-a.example/station-sync/",
@@ -241,7 +282,12 @@ fn sync_config_requires_the_token_again_when_the_host_changes() {
     );
     // Another path on the same server is no new host.
     s.ok(
-        &["sync", "config", "--url", "https://hub-a.example/other-sync/"],
+        &[
+            "sync",
+            "config",
+            "--url",
+            "https://hub-a.example/other-sync/",
+        ],
         None,
     );
     // Given again, the token goes with the new host.

@@ -82,8 +82,11 @@ pub struct SyncStatus {
     /// [`Health::summary`], for a person.
     pub summary: String,
     pub server_url: Option<String>,
-    /// Only the token's first characters.
-    pub token_hint: Option<String>,
+    /// Where the station token is kept, e.g. "stored in the Secret Service (the desktop
+    /// keyring)": never any part of the token itself. `None` when sync is off or none is kept.
+    pub token_store: Option<String>,
+    /// What a person is warned about at every sync (plain http to another machine).
+    pub warnings: Vec<String>,
     pub station_number: Option<u64>,
     /// As the server named this station at the last successful contact.
     pub server_station: Option<String>,
@@ -133,7 +136,8 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         health,
         summary: health.summary(server_url.as_deref()),
         server_url,
-        token_hint: config.map(|c| c.token.hint()),
+        token_store: config.map(|c| c.token_source.to_string()),
+        warnings: config.map(SyncConfig::warnings).unwrap_or_default(),
         station_number: config.map(|c| c.token.station_number()),
         server_station: runtime.get(runtime_key::SERVER_STATION).cloned(),
         tls_verify: config.is_none_or(|c| c.tls_verify),

@@ -1,7 +1,7 @@
 //! How this station reaches the central server, and what the sync worker remembers between runs.
 //!
-//! Two key-value tables of the store: `sync_config` (server URL, station token, station number,
-//! TLS; the token is a secret: nothing here prints it, callers must not either) and
+//! Two key-value tables of the store: `sync_config` (server URL, station number, TLS; never the
+//! station token: that lives in the OS credential store, `station-sync`'s `credential_store`) and
 //! `sync_runtime` (last attempt, last success, last error, what the server calls this station).
 //! Values are checked by their writer (`station-sync`'s config); this module only names the keys
 //! and stores them, each change in one transaction. No row `server_url` means sync is off.
@@ -15,8 +15,9 @@ use crate::store::{KeyValueTable, Store};
 pub mod config_key {
     /// The receiver's root, e.g. `https://devicehub.factory.local/station-sync/`. Present = sync on.
     pub const SERVER_URL: &str = "server_url";
-    /// The station token (`dhs_<number>_<secret>`).
-    pub const TOKEN: &str = "token";
+    /// Where versions before issue 10 kept the station token in plaintext. Never written now:
+    /// `station-sync` moves a row found here to the OS credential store, or deletes it.
+    pub const LEGACY_TOKEN: &str = "token";
     /// The station number, from the token: selects this station's offline id range.
     pub const STATION_NUMBER: &str = "station_number";
     /// A PEM file of extra CA certificates (a factory network's own CA).
@@ -25,6 +26,9 @@ pub mod config_key {
     pub const TLS_VERIFY: &str = "tls_verify";
     /// Records per request.
     pub const BATCH_SIZE: &str = "batch_size";
+    /// "true": plain http to a host that is not this machine was allowed explicitly (a test
+    /// bench), and is warned about at every sync.
+    pub const INSECURE_HTTP: &str = "insecure_http";
 }
 
 /// Keys of `sync_runtime`.
@@ -39,7 +43,7 @@ pub mod runtime_key {
 }
 
 impl Store {
-    /// Every `sync_config` entry (the token included: callers must not print it).
+    /// Every `sync_config` entry.
     pub fn sync_config(&self) -> Result<BTreeMap<String, String>> {
         self.key_values(KeyValueTable::SyncConfig)
     }
