@@ -14,6 +14,11 @@ use std::process::{Command, Output, Stdio};
 const TOKEN: &str = "dhs_7_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
 const SECRET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
 const EXIT_REFUSED: i32 = 4;
+/// The default `os` store with no D-Bus session to reach a Secret Service at.
+const NO_SECRET_SERVICE: &[(&str, &str)] = &[(
+    "DBUS_SESSION_BUS_ADDRESS",
+    "unix:path=/nonexistent/devicehub-station-test-bus",
+)];
 
 struct Station {
     dir: tempfile::TempDir,
@@ -31,11 +36,24 @@ impl Station {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.cmd(
+            args,
+            stdin,
+            &[
+                ("STATION_CREDENTIAL_STORE", "env"),
+                ("STATION_SYNC_TOKEN", TOKEN),
+            ],
+        )
+    }
+
+    /// `station args` with `env` set (and `STATION_SYNC_TOKEN` only where given).
+    fn cmd(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
             .args(args)
             .env("STATION_DB", self.db())
-            .env("STATION_CREDENTIAL_STORE", "env")
-            .env("STATION_SYNC_TOKEN", TOKEN)
+            .env_remove("STATION_CREDENTIAL_STORE")
+            .env_remove("STATION_SYNC_TOKEN")
+            .envs(env.iter().copied())
             .env_remove("STATION_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -305,4 +323,74 @@ fn sync_config_requires_the_token_again_when_the_host_changes() {
         s.status_json()["server_url"],
         "https://hub-b.example/station-sync/"
     );
+}
+
+/// A station without a reachable OS credential store (no Secret Service: a headless station)
+/// refuses to save the token under the default `os` store, says so and how to fix it, and
+/// changes nothing.
+#[test]
+fn sync_config_without_a_reachable_credential_store_refuses_and_says_how_to_fix_it() {
+    let s = Station::new();
+    let out = s.cmd(
+        &[
+            "sync",
+            "config",
+            "--url",
+            "https://hub.example/station-sync/",
+            "--token-stdin",
+        ],
+        Some(TOKEN),
+        NO_SECRET_SERVICE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_REFUSED),
+        "{}",
+        text(&out.stderr)
+    );
+    let err = text(&out.stderr);
+    for needle in [
+        "not reachable",
+        "STATION_CREDENTIAL_STORE=env",
+        "STATION_SYNC_TOKEN",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert_eq!(secret_pieces_in(&err), Vec::<&str>::new(), "{err}");
+    assert_eq!(
+        s.status_json()["health"],
+        "off",
+        "a refused setting changes nothing"
+    );
+    assert_eq!(files_with_the_secret(s.dir.path()), Vec::<PathBuf>::new());
+}
+
+/// The upgrade: a token row an older version left in `sync_config` is removed when the station
+/// opens; with no credential store to move it to, it is not used and the status says how to
+/// enter it again.
+#[test]
+fn a_token_left_in_the_database_by_an_older_version_is_removed_on_open() {
+    let s = Station::new();
+    s.ok(&["sync", "status"], None);
+    {
+        let db = rusqlite::Connection::open(s.db()).expect("open");
+        db.execute_batch(&format!(
+            "INSERT INTO sync_config (key, value) VALUES
+               ('server_url', 'https://hub.example/station-sync/'),
+               ('station_number', '7'),
+               ('token', '{TOKEN}');"
+        ))
+        .expect("an older version's sync config");
+    }
+    let out = s.cmd(&["sync", "status", "--json"], None, NO_SECRET_SERVICE);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(files_with_the_secret(s.dir.path()), Vec::<PathBuf>::new());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(status["health"], "failing", "{status}");
+    let last_error = status["last_error"].as_str().unwrap_or_default();
+    for needle in ["not reachable", "STATION_CREDENTIAL_STORE=env"] {
+        assert!(last_error.contains(needle), "{needle}: {status}");
+    }
+    assert_eq!(status["station_number"], 7);
+    assert_eq!(status["token_store"], serde_json::Value::Null);
 }

@@ -322,6 +322,6 @@ pub fn retire_database_token_in(store: &mut Store, credentials: &CredentialStore
              the station reads it from {TOKEN_ENV}"
         );
     }
-    store.set_sync_config(&[(config_key::LEGACY_TOKEN, None)])?;
+    store.erase_sync_config(&[config_key::LEGACY_TOKEN])?;
     Ok(())
 }

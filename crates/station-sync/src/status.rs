@@ -129,7 +129,8 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         (None, None) => None,
     };
     let health = Health::of(configured, &outbox, last_code.as_deref());
-    let config_error = config_error.map(|e| e.to_string());
+    // A setting the station cannot use says what to do about it too.
+    let config_error = config_error.map(|e| format!("{e}; {}", e.help()));
     let server_url = raw.get(config_key::SERVER_URL).cloned();
     let config = config.as_ref().ok().and_then(Option::as_ref);
     Ok(SyncStatus {
@@ -138,7 +139,10 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         server_url,
         token_store: config.map(|c| c.token_source.to_string()),
         warnings: config.map(SyncConfig::warnings).unwrap_or_default(),
-        station_number: config.map(|c| c.token.station_number()),
+        station_number: config.map(|c| c.token.station_number()).or_else(|| {
+            raw.get(config_key::STATION_NUMBER)
+                .and_then(|n| n.parse().ok())
+        }),
         server_station: runtime.get(runtime_key::SERVER_STATION).cloned(),
         tls_verify: config.is_none_or(|c| c.tls_verify),
         ca_file: raw.get(config_key::CA_FILE).cloned(),

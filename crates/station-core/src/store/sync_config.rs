@@ -54,6 +54,31 @@ impl Store {
         self.set_key_values(KeyValueTable::SyncConfig, entries)
     }
 
+    /// Delete `keys` of `sync_config` so that their values are readable in no file afterwards:
+    /// the deletion overwrites the freed bytes (`secure_delete`), then a checkpoint moves it into
+    /// the database file and empties the WAL. For a secret an older version kept here (the
+    /// station token before issue 10).
+    pub fn erase_sync_config(&mut self, keys: &[&str]) -> Result<()> {
+        let was: i64 = self
+            .conn
+            .pragma_query_value(None, "secure_delete", |r| r.get(0))
+            .map_err(|e| self.sql_err(e))?;
+        self.conn
+            .pragma_update(None, "secure_delete", true)
+            .map_err(|e| self.sql_err(e))?;
+        let entries: Vec<(&str, Option<&str>)> = keys.iter().map(|k| (*k, None)).collect();
+        let deleted = self.set_key_values(KeyValueTable::SyncConfig, &entries);
+        let restored = self.conn.pragma_update(None, "secure_delete", was);
+        deleted?;
+        restored.map_err(|e| self.sql_err(e))?;
+        // Another connection reading keeps the WAL from being emptied: the next checkpoint
+        // after it ends does it (SQLite's own), so a busy answer here is not a failure.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.sql_err(e))?;
+        Ok(())
+    }
+
     pub fn sync_runtime(&self) -> Result<BTreeMap<String, String>> {
         self.key_values(KeyValueTable::SyncRuntime)
     }
