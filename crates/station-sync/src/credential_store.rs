@@ -4,8 +4,9 @@
 //! Two stores, chosen by `STATION_CREDENTIAL_STORE` ([`STORE_ENV`]):
 //! - `os` (the default): the OS credential store through the `keyring` crate: the Secret
 //!   Service over D-Bus on Linux, Credential Manager on Windows, the Keychain on macOS. One
-//!   entry per station: service [`SERVICE`], account = the absolute path of the station's
-//!   database file, so two stations on one machine (or two test runs) never share an entry.
+//!   entry per station: service [`SERVICE`], account (the Secret Service's `username`
+//!   attribute) = the absolute path of the station's database file, so two stations on one
+//!   machine (or two test runs) never share an entry.
 //!   Where none is reachable (a headless station without a Secret Service), saving a token is
 //!   refused, saying so and how to fix it; reading falls back to `STATION_SYNC_TOKEN` when
 //!   that is set, and the status says where the token came from.
