@@ -48,7 +48,18 @@ fn station(dir: &Path, name: &str, fast_hashes: bool) -> (Store, Actor) {
     (store, Actor::new("e2e", name).expect("actor"))
 }
 
+/// Point a station at `url` with `token` in the `env` credential store (no Secret Service runs
+/// here): `STATION_CREDENTIAL_STORE=env`, and the token added to `STATION_SYNC_TOKEN`, which
+/// holds every station's of this test process (each uses the one with its number). Called
+/// before any thread of the test reads the environment.
 fn configure(store: &mut Store, url: &str, token: &str) -> SyncConfig {
+    use station_sync::credential_store::{STORE_ENV, TOKEN_ENV};
+    let mut tokens = std::env::var(TOKEN_ENV).unwrap_or_default();
+    if !tokens.split(' ').any(|t| t == token) {
+        tokens = format!("{tokens} {token}").trim().to_owned();
+    }
+    std::env::set_var(STORE_ENV, "env");
+    std::env::set_var(TOKEN_ENV, tokens);
     SyncConfig::update(
         store,
         ConfigUpdate {
