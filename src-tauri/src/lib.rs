@@ -125,10 +125,14 @@ pub fn start_station(app: &AppHandle, started: Instant) -> Result<(), StartupPro
         error: e.into(),
         database_path: None,
     })?;
-    let store = station_core::Store::open(&db_path).map_err(|e| StartupProblem {
+    let mut store = station_core::Store::open(&db_path).map_err(|e| StartupProblem {
         error: e.into(),
         database_path: Some(db_path.display().to_string()),
     })?;
+    // A station token older versions kept in the database moves to the credential store now.
+    if let Err(e) = station_sync::credential_store::retire_database_token(&mut store) {
+        tracing::warn!(error = %e, "the station token left in the station database");
+    }
     let data_dir = app.path().app_data_dir().map_err(|e| StartupProblem {
         error: AppError::internal(format!("the app's data folder is unknown: {e}")),
         database_path: Some(db_path.display().to_string()),
