@@ -220,7 +220,10 @@ mod tests {
             Some("from the environment (STATION_SYNC_TOKEN), never written to disk")
         );
         let json = serde_json::to_string(&shown).expect("json");
-        assert!(!json.contains("abcdefgh") && !json.contains("dhs_7"), "{json}");
+        assert!(
+            !json.contains("abcdefgh") && !json.contains("dhs_7"),
+            "{json}"
+        );
 
         let before = settings(&s).expect("settings");
         for refused in [
@@ -228,7 +231,11 @@ mod tests {
             server("http://hub-a.example/station-sync/", Some(TOKEN), false),
         ] {
             let err = apply_change(&mut s, refused.clone()).expect_err("refused");
-            assert_eq!(err.code(), station_core::ErrorCode::InvalidInput, "{refused:?}");
+            assert_eq!(
+                err.code(),
+                station_core::ErrorCode::InvalidInput,
+                "{refused:?}"
+            );
             assert_eq!(settings(&s).expect("settings"), before, "{refused:?}");
         }
         let bench = apply_change(
@@ -237,12 +244,18 @@ mod tests {
         )
         .expect("a test bench");
         assert!(
-            bench.server_warnings.iter().any(|w| w.contains("plain http")),
+            bench
+                .server_warnings
+                .iter()
+                .any(|w| w.contains("plain http")),
             "{:?}",
             bench.server_warnings
         );
         let off = apply_change(&mut s, server("", None, false)).expect("off");
-        assert_eq!((off.server_url.as_str(), off.server_token_store), ("", None));
+        assert_eq!(
+            (off.server_url.as_str(), off.server_token_store),
+            ("", None)
+        );
     }
 
     #[test]
