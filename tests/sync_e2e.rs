@@ -56,8 +56,23 @@ fn update(url: &str, token: &str) -> ConfigUpdate {
     }
 }
 
+/// Use the `env` credential store (no Secret Service runs here): `STATION_CREDENTIAL_STORE=env`,
+/// and the token added to `STATION_SYNC_TOKEN`, which holds every station's of this test process
+/// (each uses the one with its number). Called before any thread of the test reads the
+/// environment.
+fn token_in_env(token: &str) {
+    use station_sync::credential_store::{STORE_ENV, TOKEN_ENV};
+    let mut tokens = std::env::var(TOKEN_ENV).unwrap_or_default();
+    if !tokens.split(' ').any(|t| t == token) {
+        tokens = format!("{tokens} {token}").trim().to_owned();
+    }
+    std::env::set_var(STORE_ENV, "env");
+    std::env::set_var(TOKEN_ENV, tokens);
+}
+
 /// What `station sync config` does: asks the server for its seal key, then stores both.
 fn configure(store: &mut Store, url: &str, token: &str) -> SyncConfig {
+    token_in_env(token);
     station_sync::configure(store, update(url, token))
         .expect("configure")
         .config
@@ -65,6 +80,7 @@ fn configure(store: &mut Store, url: &str, token: &str) -> SyncConfig {
 
 /// A station configured while its server cannot be reached: the settings only (no seal key).
 fn configure_offline(store: &mut Store, url: &str, token: &str) -> SyncConfig {
+    token_in_env(token);
     SyncConfig::update(store, update(url, token)).expect("configure")
 }
 

@@ -191,7 +191,7 @@ pub struct DeviceTypeInput {
     pub broker_tls: Option<bool>,
 }
 
-/// Every setting the Settings screen shows. The server token appears only as "set or not".
+/// Every setting the Settings screen shows. Of the server token only where it is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Settings {
     pub station_name: String,
@@ -200,7 +200,11 @@ pub struct Settings {
     /// What the station uses while no hash algorithm is set (the registry's default).
     pub hash_algorithm_default: String,
     pub server_url: String,
-    pub server_token_set: bool,
+    /// Where the station token is kept, e.g. "stored in the Secret Service (the desktop
+    /// keyring)"; `None`: no token for this station. Never any part of the token.
+    pub server_token_store: Option<String>,
+    /// What sync to this server is warned about (plain http to another machine).
+    pub server_warnings: Vec<String>,
     pub sounds: bool,
     pub auto_flash: bool,
     pub sim_ports: u32,
@@ -210,10 +214,11 @@ pub struct Settings {
     pub database_path: String,
 }
 
-/// The sync server as the Settings screen shows it: never the token, only whether one is set.
+/// The sync server as the Settings screen shows it: never the token, only where it is kept.
 pub struct SyncServer {
     pub url: Option<String>,
-    pub token_set: bool,
+    pub token_store: Option<String>,
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -231,7 +236,8 @@ impl Settings {
             hash_algorithm,
             hash_algorithm_default,
             server_url: server.url.unwrap_or_default(),
-            server_token_set: server.token_set,
+            server_token_store: server.token_store,
+            server_warnings: server.warnings,
             sounds: app.sounds,
             auto_flash: app.auto_flash,
             sim_ports: app.sim_ports,
@@ -249,11 +255,13 @@ pub enum SettingChange {
     StationName(String),
     Operator(String),
     HashAlgorithm(String),
-    /// The sync server; an empty URL turns sync off. The token is write-only (never read
-    /// back); `None` keeps the one set before.
+    /// The sync server; an empty URL turns sync off (and deletes the token). The token is
+    /// write-only (never read back); `None` keeps the one set before (refused when the server's
+    /// host changes). `insecure_http` allows plain http to another machine (a test bench).
     SyncServer {
         url: String,
         token: Option<String>,
+        insecure_http: bool,
     },
     Sounds(bool),
     AutoFlash(bool),
@@ -355,6 +363,10 @@ pub struct SyncStatus {
     /// One sentence for the screen, e.g. "Sync is off: no server configured".
     pub summary: String,
     pub server_url: Option<String>,
+    /// Where the station token is kept (never any part of it).
+    pub token_store: Option<String>,
+    /// Shown at every look: plain http to another machine.
+    pub warnings: Vec<String>,
     pub queue_length: u32,
     pub rejected: u32,
     pub last_attempt_at: Option<String>,
@@ -374,6 +386,8 @@ impl From<station_sync::SyncStatus> for SyncStatus {
             connection: s.health,
             summary: s.summary,
             server_url: s.server_url,
+            token_store: s.token_store,
+            warnings: s.warnings,
             queue_length: s.outbox.pending.min(u32::MAX as u64) as u32,
             rejected: s.outbox.rejected.min(u32::MAX as u64) as u32,
             last_attempt_at: s.last_attempt_at,

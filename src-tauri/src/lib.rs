@@ -130,9 +130,13 @@ pub fn start_station(app: &AppHandle, started: Instant) -> Result<(), StartupPro
         error: e.into(),
         database_path: Some(db_path.display().to_string()),
     };
-    let mode = station_core::Store::open(&db_path)
-        .and_then(|production| training::app_mode(&production))
-        .map_err(problem)?;
+    let mut production = station_core::Store::open(&db_path).map_err(problem)?;
+    // A station token older versions kept in the database moves to the credential store now.
+    if let Err(e) = station_sync::credential_store::retire_database_token(&mut production) {
+        tracing::warn!(error = %e, "the station token left in the station database");
+    }
+    let mode = training::app_mode(&production).map_err(problem)?;
+    drop(production);
     let store = training::open(&db_path, mode).map_err(problem)?;
     let flasher = Flasher::new(store.path().to_path_buf(), mode);
     let audit = std::env::var(IPC_AUDIT_ENV).is_ok_and(|v| v == "1");

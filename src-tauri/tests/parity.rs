@@ -45,6 +45,9 @@ trait Face {
 
 struct Cli {
     dir: PathBuf,
+    /// The station token, given to every run through the `env` credential store (no Secret
+    /// Service runs in CI): `STATION_CREDENTIAL_STORE=env`, `STATION_SYNC_TOKEN`.
+    token: String,
 }
 
 impl Cli {
@@ -53,6 +56,8 @@ impl Cli {
         c.args(args)
             .env("STATION_DB", self.db())
             .env("STATION_OPERATOR", OPERATOR)
+            .env("STATION_CREDENTIAL_STORE", "env")
+            .env("STATION_SYNC_TOKEN", &self.token)
             .env_remove("STATION_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -89,6 +94,7 @@ impl Face for Cli {
         self.ok(&["settings", "set", "station_id", STATION]);
         self.ok(&["settings", "set", "hash_algorithm", FAST_HASH]);
         self.ok(&["type", "add", "WeatherStation", "--app-label", "myapp"]);
+        self.token = token.to_owned();
         let out = self.run(
             &["sync", "config", "--url", url, "--token-stdin"],
             Some(token),
@@ -238,9 +244,14 @@ impl Face for App {
             },
         ))
         .expect("type");
+        // The `env` credential store, as the CLI face: this process's environment carries the
+        // token (nextest runs each test in its own process; no face runs beside another).
+        std::env::set_var("STATION_CREDENTIAL_STORE", "env");
+        std::env::set_var("STATION_SYNC_TOKEN", token);
         self.change(SettingChange::SyncServer {
             url: url.into(),
             token: Some(token.into()),
+            insecure_http: false,
         });
     }
     fn create_batch(&mut self, count: u32) {
@@ -423,6 +434,7 @@ fn the_cli_and_the_app_end_in_the_same_station_and_server_state() {
     let app_dir = tempfile::tempdir().expect("tempdir");
     let mut cli = Cli {
         dir: cli_dir.path().to_owned(),
+        token: String::new(),
     };
     let cli_state = scenario(&mut cli, cli_dir.path());
     let mut app = App::new(app_dir.path().to_owned());

@@ -44,7 +44,10 @@ fn open(db: Option<std::path::PathBuf>, mode: Mode) -> Result<Store, CoreError> 
         Some(p) => p,
         None => station_core::store::default_db_path()?,
     };
-    training::open(&path, mode)
+    let mut store = training::open(&path, mode)?;
+    // A station token older versions kept in the database moves to the credential store now.
+    station_sync::credential_store::retire_database_token(&mut store)?;
+    Ok(store)
 }
 
 fn run(cli: Cli) -> Result<u8, CoreError> {

@@ -2,8 +2,10 @@
 //!
 //! Each subcommand calls one `station_sync` function and prints its result (text, or JSON with
 //! --json: the same structures the desktop app shows). The station token is read from standard
-//! input only (never an argument: it would land in shell history and `ps`), and only its first
-//! characters are ever printed.
+//! input only (never an argument: it would land in shell history and `ps`), kept in the
+//! credential store (`station_sync::credential_store`), and no part of it is ever printed:
+//! only where it is stored. Warnings about the connection (plain http to another machine, an
+//! explicit test-bench exception) go to standard error at every sync.
 //!
 //! Exit codes: 0 ok; 4 records refused by the server (a person must act) or invalid settings;
 //! 75 the server could not be reached or had a temporary problem (records wait in the outbox).
@@ -79,8 +81,14 @@ pub struct SyncConfigArgs {
     /// Records per request (1 to 1000).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Turn sync off (ids are numbered locally again; waiting records stay in the outbox).
-    #[arg(long, conflicts_with_all = ["url", "token_stdin", "ca_file", "no_ca_file", "tls_verify", "batch_size"])]
+    /// Allow plain http to a server that is not this machine: a test bench only (the token and
+    /// records cross the network readable); warned at every sync. Plain http to 127.0.0.0/8,
+    /// ::1 and localhost needs no flag.
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Turn sync off (ids are numbered locally again; waiting records stay in the outbox) and
+    /// delete the station token from its store.
+    #[arg(long, conflicts_with_all = ["url", "token_stdin", "ca_file", "no_ca_file", "tls_verify", "batch_size", "insecure_http"])]
     pub off: bool,
 }
 
@@ -103,6 +111,7 @@ pub fn run(store: &mut Store, command: SyncCommand, out: &mut dyn Write) -> Resu
     match command {
         SyncCommand::Status(a) => {
             let s = station_sync::status(store)?;
+            warn(&s.warnings);
             if a.json {
                 json(out, &s)?;
             } else {
@@ -130,6 +139,7 @@ pub fn run(store: &mut Store, command: SyncCommand, out: &mut dyn Write) -> Resu
 
 fn sync_now(store: &mut Store, as_json: bool, out: &mut dyn Write) -> Result<u8, CoreError> {
     let config = SyncConfig::require(store)?;
+    warn(&config.warnings());
     let report = station_sync::run_once(store, &config)?;
     if as_json {
         json(out, &report)?;
@@ -194,7 +204,7 @@ fn sync_now(store: &mut Store, as_json: bool, out: &mut dyn Write) -> Result<u8,
 fn configure(store: &mut Store, a: SyncConfigArgs, out: &mut dyn Write) -> Result<u8, CoreError> {
     if a.off {
         SyncConfig::disable(store)?;
-        writeln!(out, "sync is off").map_err(write_err)?;
+        writeln!(out, "sync is off; no station token is kept").map_err(write_err)?;
         return Ok(0);
     }
     let token = if a.token_stdin {
@@ -222,15 +232,17 @@ fn configure(store: &mut Store, a: SyncConfigArgs, out: &mut dyn Write) -> Resul
             },
             tls_verify: a.tls_verify,
             batch_size: a.batch_size,
+            insecure_http: a.insecure_http.then_some(true),
         },
     )?;
     let config = &configured.config;
+    warn(&config.warnings());
     writeln!(
         out,
-        "sync to {} as station #{} (token {}), TLS verification {}{}, batches of {}",
+        "sync to {} as station #{} (token: {}), TLS verification {}{}, batches of {}",
         config.server_url,
         config.token.station_number(),
-        config.token.hint(),
+        config.token_source,
         if config.tls_verify { "on" } else { "OFF" },
         config
             .ca_file
@@ -283,6 +295,13 @@ fn api_keys_line(s: &SyncStatus) -> String {
     }
 }
 
+/// Connection warnings, on standard error so scripts reading standard output are unaffected.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 fn print_status(out: &mut dyn Write, s: &SyncStatus) -> Result<(), CoreError> {
     let mut w = |line: String| writeln!(out, "{line}").map_err(write_err);
     let health = match s.health {
@@ -298,18 +317,28 @@ fn print_status(out: &mut dyn Write, s: &SyncStatus) -> Result<(), CoreError> {
     w(format!("sync: {health}"))?;
     if let Some(url) = &s.server_url {
         w(format!(
-            "server: {url} as {} (token {}), TLS verification {}{}",
+            "server: {url} as {}, TLS verification {}{}",
             s.server_station
                 .clone()
                 .or(s.station_number.map(|n| format!("station #{n}")))
                 .unwrap_or_default(),
-            s.token_hint.as_deref().unwrap_or("none"),
             if s.tls_verify { "on" } else { "OFF" },
             s.ca_file
                 .as_ref()
                 .map(|p| format!(", CA file {p}"))
                 .unwrap_or_default()
         ))?;
+    }
+    if s.server_url.is_some() {
+        w(format!(
+            "token: {}",
+            s.token_store
+                .as_deref()
+                .unwrap_or("none kept for this station")
+        ))?;
+    }
+    for warning in &s.warnings {
+        w(format!("warning: {warning}"))?;
     }
     let o = &s.outbox;
     w(format!(

@@ -18,6 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [url, token, records, batch_size] = args.as_slice() else {
         return Err("usage: sync_bench URL TOKEN RECORDS BATCH_SIZE".into());
     };
+    // The bench's database is thrown away: its token stays in the environment (the `env`
+    // credential store) rather than leaving an entry in the OS credential store.
+    std::env::set_var(station_sync::credential_store::STORE_ENV, "env");
+    std::env::set_var(station_sync::credential_store::TOKEN_ENV, token);
     let records: u32 = records.parse()?;
     let batch_size: usize = batch_size.parse()?;
     let dir = tempfile::tempdir()?;

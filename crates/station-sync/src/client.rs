@@ -45,6 +45,9 @@ impl Client {
                 builder = builder.add_root_certificate(cert);
             }
         }
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         if !config.tls_verify {
             tracing::warn!("TLS certificate verification is off for the sync server");
             builder = builder.danger_accept_invalid_certs(true);

@@ -15,6 +15,9 @@ pub enum SyncError {
         problem: String,
         fix: String,
     },
+    /// The OS credential store (or the environment) could not keep or give the station token.
+    #[error("station token: {problem}")]
+    CredentialStore { problem: String, fix: String },
     #[error("cannot reach the server at {url}: {message}")]
     Unreachable { url: String, message: String },
     #[error("the server refused the station token ({status}): {message}")]
@@ -57,6 +60,7 @@ impl SyncError {
         match self {
             SyncError::NotConfigured => "not_configured",
             SyncError::Config { .. } => "config",
+            SyncError::CredentialStore { .. } => "credential_store",
             SyncError::Unreachable { .. } => "unreachable",
             SyncError::Unauthorized { .. } => "unauthorized",
             SyncError::Server { .. } if self.is_temporary() => "server_unavailable",
@@ -73,7 +77,7 @@ impl SyncError {
             SyncError::NotConfigured => "enter the server's address and this station's token in the sync settings \
                 (the token comes from `manage.py station_tokens create NAME` on the server)"
                 .into(),
-            SyncError::Config { fix, .. } => fix.clone(),
+            SyncError::Config { fix, .. } | SyncError::CredentialStore { fix, .. } => fix.clone(),
             SyncError::Unreachable { .. } => "nothing is lost: records wait in the outbox and are \
                 sent when the server can be reached; check the network, the server's address \
                 and, for https, the CA file"

@@ -15,6 +15,7 @@ use station_core::Store;
 use crate::api::StationInfo;
 use crate::client::Client;
 use crate::config::{ConfigUpdate, SyncConfig};
+use crate::credential_store::CredentialStore;
 use crate::error::{Result, SyncError, SEAL_KEY_CHANGED};
 
 /// What configuring sync did.
@@ -46,8 +47,10 @@ pub fn server_key(info: &StationInfo) -> Result<SealKey> {
 /// Check `update`, fetch the server's seal key with it, then store both (sealing waiting keys).
 /// Nothing changes when the server cannot be reached, refuses the token or has no seal key.
 pub fn configure(store: &mut Store, update: ConfigUpdate) -> Result<Configured> {
-    let config = SyncConfig::resolve(store, update)?;
-    let info = Client::new(&config)?.station()?;
+    let credentials = CredentialStore::for_station(store)?;
+    let resolved = SyncConfig::resolve_in(store, &credentials, update)?;
+    let config = &resolved.config;
+    let info = Client::new(config)?.station()?;
     if info.station.number != config.token.station_number() {
         return Err(SyncError::Config {
             field: "token",
@@ -60,7 +63,7 @@ pub fn configure(store: &mut Store, update: ConfigUpdate) -> Result<Configured> 
         });
     }
     let seal_key = server_key(&info)?;
-    config.save(store)?;
+    let config = resolved.save(store, &credentials)?;
     let sealed_now = store.adopt_seal_key(&seal_key)?;
     // A person confirmed the server's key: a "key changed" stop is over.
     let runtime = store.sync_runtime()?;

@@ -82,8 +82,11 @@ pub struct SyncStatus {
     /// [`Health::summary`], for a person.
     pub summary: String,
     pub server_url: Option<String>,
-    /// Only the token's first characters.
-    pub token_hint: Option<String>,
+    /// Where the station token is kept, e.g. "stored in the Secret Service (the desktop
+    /// keyring)": never any part of the token itself. `None` when sync is off or none is kept.
+    pub token_store: Option<String>,
+    /// What a person is warned about at every sync (plain http to another machine).
+    pub warnings: Vec<String>,
     pub station_number: Option<u64>,
     /// As the server named this station at the last successful contact.
     pub server_station: Option<String>,
@@ -144,7 +147,8 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         (None, None) => None,
     };
     let health = Health::of(configured, &outbox, last_code.as_deref());
-    let config_error = config_error.map(|e| e.to_string());
+    // A setting the station cannot use says what to do about it too.
+    let config_error = config_error.map(|e| format!("{e}; {}", e.help()));
     let server_url = raw.get(config_key::SERVER_URL).cloned();
     let config = config.as_ref().ok().and_then(Option::as_ref);
     let plaintext_api_keys = store.plaintext_api_keys_held()?;
@@ -152,8 +156,12 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         health,
         summary: summary_with_readable_keys(health, server_url.as_deref(), plaintext_api_keys),
         server_url,
-        token_hint: config.map(|c| c.token.hint()),
-        station_number: config.map(|c| c.token.station_number()),
+        token_store: config.map(|c| c.token_source.to_string()),
+        warnings: config.map(SyncConfig::warnings).unwrap_or_default(),
+        station_number: config.map(|c| c.token.station_number()).or_else(|| {
+            raw.get(config_key::STATION_NUMBER)
+                .and_then(|n| n.parse().ok())
+        }),
         server_station: runtime.get(runtime_key::SERVER_STATION).cloned(),
         tls_verify: config.is_none_or(|c| c.tls_verify),
         ca_file: raw.get(config_key::CA_FILE).cloned(),

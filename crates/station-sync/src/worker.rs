@@ -392,7 +392,12 @@ fn worker_loop(db_path: PathBuf, idle: Duration, rx: mpsc::Receiver<Signal>) {
     let mut first = true;
     loop {
         let wait = match Store::open(&db_path) {
-            Ok(mut store) => worker_cycle(&mut store, first, idle),
+            Ok(mut store) => {
+                if let Err(e) = crate::credential_store::retire_database_token(&mut store) {
+                    tracing::warn!(error = %e, "the station token left in the database");
+                }
+                worker_cycle(&mut store, first, idle)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "sync worker cannot open the station database");
                 idle

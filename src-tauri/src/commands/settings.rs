@@ -20,22 +20,24 @@ fn settings(s: &Store) -> Result<Settings, station_core::CoreError> {
     ))
 }
 
+/// The server as station-sync's status sees it (the token only as where it is kept).
 fn sync_server(s: &Store) -> Result<SyncServer, station_core::CoreError> {
-    use station_core::store::sync_config::config_key;
-    let config = s.sync_config()?;
+    let status = station_sync::status(s)?;
     Ok(SyncServer {
-        url: config.get(config_key::SERVER_URL).cloned(),
-        token_set: config.contains_key(config_key::TOKEN),
+        url: status.server_url,
+        token_store: status.token_store,
+        warnings: status.warnings,
     })
 }
 
-/// Point the station at a sync server (the token kept when none is given), or with an empty
-/// URL turn sync off: station-sync's own configuration, so the app and `station sync config`
-/// check the same things.
+/// Point the station at a sync server (the token kept when none is given and the host stays),
+/// or with an empty URL turn sync off and delete the token: station-sync's own configuration,
+/// so the app and `station sync config` check the same things.
 fn set_sync_server(
     s: &mut Store,
     url: &str,
     token: Option<String>,
+    insecure_http: bool,
 ) -> Result<(), station_core::CoreError> {
     use station_sync::{ConfigUpdate, StationToken, SyncConfig};
     // `configure` asks the server for its seal key before storing anything (sealed api keys).
@@ -54,6 +56,7 @@ fn set_sync_server(
         ConfigUpdate {
             server_url: Some(url.to_owned()),
             token,
+            insecure_http: insecure_http.then_some(true),
             ..ConfigUpdate::default()
         },
     )?;
@@ -79,8 +82,12 @@ pub async fn change_setting(
 /// Store one change through the registry's rules; a refused value changes nothing.
 fn apply_change(s: &mut Store, change: SettingChange) -> Result<Settings, station_core::CoreError> {
     let (k, value) = match change {
-        SettingChange::SyncServer { url, token } => {
-            set_sync_server(s, &url, token)?;
+        SettingChange::SyncServer {
+            url,
+            token,
+            insecure_http,
+        } => {
+            set_sync_server(s, &url, token, insecure_http)?;
             return settings(s);
         }
         SettingChange::StationName(v) => (key::STATION_ID, v.trim().to_owned()),
@@ -179,6 +186,77 @@ mod tests {
             .expect("change");
         assert_eq!(changed.hash_algorithm, "pbkdf2_sha256");
         assert_eq!(changed.hash_algorithm_default, fresh.hash_algorithm_default);
+    }
+
+    const TOKEN: &str = "dhs_7_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+
+    /// The `env` credential store (no Secret Service in CI); nextest runs each test in its own
+    /// process, and every test here sets the same values.
+    fn env_store() {
+        std::env::set_var(station_sync::credential_store::STORE_ENV, "env");
+        std::env::set_var(station_sync::credential_store::TOKEN_ENV, TOKEN);
+    }
+
+    fn server(url: &str, token: Option<&str>, insecure_http: bool) -> SettingChange {
+        SettingChange::SyncServer {
+            url: url.into(),
+            token: token.map(Into::into),
+            insecure_http,
+        }
+    }
+
+    /// Issue 10 in the app: the same rules as `station sync config`, and the screen learns
+    /// where the token is kept, never any part of it.
+    #[test]
+    fn the_sync_settings_show_where_the_token_is_kept_and_follow_the_cli_rules() {
+        env_store();
+        let (_d, mut s) = store();
+        let shown = apply_change(
+            &mut s,
+            server("https://hub-a.example/station-sync/", Some(TOKEN), false),
+        )
+        .expect("configure");
+        assert_eq!(
+            shown.server_token_store.as_deref(),
+            Some("from the environment (STATION_SYNC_TOKEN), never written to disk")
+        );
+        let json = serde_json::to_string(&shown).expect("json");
+        assert!(
+            !json.contains("abcdefgh") && !json.contains("dhs_7"),
+            "{json}"
+        );
+
+        let before = settings(&s).expect("settings");
+        for refused in [
+            server("https://hub-b.example/station-sync/", None, false),
+            server("http://hub-a.example/station-sync/", Some(TOKEN), false),
+        ] {
+            let err = apply_change(&mut s, refused.clone()).expect_err("refused");
+            assert_eq!(
+                err.code(),
+                station_core::ErrorCode::InvalidInput,
+                "{refused:?}"
+            );
+            assert_eq!(settings(&s).expect("settings"), before, "{refused:?}");
+        }
+        let bench = apply_change(
+            &mut s,
+            server("http://hub-a.example/station-sync/", Some(TOKEN), true),
+        )
+        .expect("a test bench");
+        assert!(
+            bench
+                .server_warnings
+                .iter()
+                .any(|w| w.contains("plain http")),
+            "{:?}",
+            bench.server_warnings
+        );
+        let off = apply_change(&mut s, server("", None, false)).expect("off");
+        assert_eq!(
+            (off.server_url.as_str(), off.server_token_store),
+            ("", None)
+        );
     }
 
     #[test]

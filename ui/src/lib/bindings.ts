@@ -425,15 +425,17 @@ export type ServerReport = {
 /**  One setting to change. */
 export type SettingChange = { key: "station_name"; value: string } | { key: "operator"; value: string } | { key: "hash_algorithm"; value: string } | 
 /**
- *  The sync server; an empty URL turns sync off. The token is write-only (never read
- *  back); `None` keeps the one set before.
+ *  The sync server; an empty URL turns sync off (and deletes the token). The token is
+ *  write-only (never read back); `None` keeps the one set before (refused when the server's
+ *  host changes). `insecure_http` allows plain http to another machine (a test bench).
  */
 { key: "sync_server"; value: {
 	url: string,
 	token: string | null,
+	insecure_http: boolean,
 } } | { key: "sounds"; value: boolean } | { key: "auto_flash"; value: boolean } | { key: "sim_ports"; value: number } | { key: "sim_fault"; value: SimFault };
 
-/**  Every setting the Settings screen shows. The server token appears only as "set or not". */
+/**  Every setting the Settings screen shows. Of the server token only where it is kept. */
 export type Settings = {
 	station_name: string,
 	operator: string,
@@ -441,7 +443,13 @@ export type Settings = {
 	/**  What the station uses while no hash algorithm is set (the registry's default). */
 	hash_algorithm_default: string,
 	server_url: string,
-	server_token_set: boolean,
+	/**
+	 *  Where the station token is kept, e.g. "stored in the Secret Service (the desktop
+	 *  keyring)"; `None`: no token for this station. Never any part of the token.
+	 */
+	server_token_store: string | null,
+	/**  What sync to this server is warned about (plain http to another machine). */
+	server_warnings: string[],
 	sounds: boolean,
 	auto_flash: boolean,
 	sim_ports: number,
@@ -519,6 +527,10 @@ export type SyncStatus = {
 	/**  One sentence for the screen, e.g. "Sync is off: no server configured". */
 	summary: string,
 	server_url: string | null,
+	/**  Where the station token is kept (never any part of it). */
+	token_store: string | null,
+	/**  Shown at every look: plain http to another machine. */
+	warnings: string[],
 	queue_length: number,
 	rejected: number,
 	last_attempt_at: string | null,

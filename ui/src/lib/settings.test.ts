@@ -15,19 +15,19 @@ describe("settings", () => {
     expect(s.saved).toBe("operator");
   });
 
-  it("never shows the server token, only whether it is set", async () => {
-    ipc({ get_settings: () => settings({ server_token_set: true }), list_types: () => [] });
+  it("never shows the server token, only where it is kept", async () => {
+    ipc({ get_settings: () => settings({ server_token_store: "stored in the Secret Service (the desktop keyring)" }), list_types: () => [] });
     const s = new SettingsController();
     await s.load();
-    expect(s.settings?.server_token_set).toBe(true);
-    expect(JSON.stringify(s.settings)).not.toMatch(/token"\s*:\s*"/);
+    expect(s.settings?.server_token_store).toBe("stored in the Secret Service (the desktop keyring)");
+    expect(JSON.stringify(s.settings)).not.toMatch(/dhs_/);
   });
 
   it("shows a refused value with what to do", async () => {
     const calls = ipc({ change_setting: () => fail({ code: "invalid_input", message: "'ftp://x' is not an http(s) URL", help: "give the server's full address" }) });
     const s = new SettingsController();
-    expect(await s.change({ key: "sync_server", value: { url: "ftp://x", token: null } }, "server")).toBe(false);
-    expect(calls[0].args.change).toEqual({ key: "sync_server", value: { url: "ftp://x", token: null } });
+    expect(await s.change({ key: "sync_server", value: { url: "ftp://x", token: null, insecure_http: false } }, "server")).toBe(false);
+    expect(calls[0].args.change).toEqual({ key: "sync_server", value: { url: "ftp://x", token: null, insecure_http: false } });
     expect(s.error?.help).toBe("give the server's full address");
     expect(s.saved).toBeNull();
   });

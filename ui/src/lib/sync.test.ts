@@ -8,6 +8,8 @@ const off = {
   connection: "off",
   summary: "Sync is off: no server configured",
   server_url: null,
+  token_store: null,
+  warnings: [],
   queue_length: 4,
   rejected: 0,
   last_attempt_at: null,

@@ -66,7 +66,7 @@ describe("screens", () => {
 
   it("Sync: off until a server is configured", async () => {
     ipc({
-      sync_status: () => ({ connection: "off", summary: "Sync is off: no server configured", server_url: null, queue_length: 2, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
+      sync_status: () => ({ connection: "off", summary: "Sync is off: no server configured", server_url: null, token_store: null, warnings: [], queue_length: 2, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
     });
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-summary]")?.textContent).toBe("Sync is off: no server configured");
@@ -74,13 +74,14 @@ describe("screens", () => {
   });
 
   it("Settings: every section, and the token never filled in", async () => {
-    ipc({ get_settings: () => settings({ server_token_set: true, server_url: "https://hub.local/station-sync/" }), list_types: () => [weather] });
+    ipc({ get_settings: () => settings({ server_token_store: "stored in the Secret Service (the desktop keyring)", server_url: "https://hub.local/station-sync/" }), list_types: () => [weather] });
     const t = await render(Settings, { settings: new SettingsController() });
     for (const h of ["Operator", "Station", "Server", "Password hashing", "Sounds", "Simulated device", "Device types"]) {
       expect([...t.querySelectorAll("h2")].map((x) => x.textContent)).toContain(h);
     }
     expect(t.querySelector<HTMLInputElement>("#token")!.value).toBe("");
-    expect(t.querySelector("label[for=token]")?.textContent).toContain("set");
+    expect(t.querySelector("label[for=token]")?.textContent).toContain("kept");
+    expect(t.querySelector("[data-testid=server-token-store]")?.textContent).toBe("Token stored in the Secret Service (the desktop keyring).");
     expect(t.querySelector("[data-testid=type-row][data-type=WeatherStation]")).not.toBeNull();
     expect(t.querySelector<HTMLInputElement>("[data-testid=server-url]")!.value).toBe("https://hub.local/station-sync/");
   });
@@ -104,9 +105,36 @@ describe("screens", () => {
     expect([...select.options].find((o) => o.value === "argon2")?.textContent).toContain("the station's default");
   });
 
+  it("Sync: where the token is kept, never the token, and the plain-http warning every time", async () => {
+    ipc({
+      sync_status: () => ({ connection: "pending", summary: "Changes wait to be sent to http://10.0.0.5/station-sync/", server_url: "http://10.0.0.5/station-sync/", token_store: "from the environment (STATION_SYNC_TOKEN), never written to disk", warnings: ["sync uses plain http to 10.0.0.5: the station token and records cross the network readable"], queue_length: 1, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
+    });
+    const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
+    expect(t.querySelector("[data-testid=sync-token-store]")?.textContent).toBe("Token: from the environment (STATION_SYNC_TOKEN), never written to disk");
+    expect(t.querySelector("[data-testid=sync-warning]")?.textContent).toContain("plain http to 10.0.0.5");
+    expect(t.textContent).not.toMatch(/dhs_/);
+  });
+
+  it("Settings: the server form sends the test-bench exception only when ticked, and shows its warning", async () => {
+    const calls = ipc({
+      get_settings: () => settings({ server_url: "http://10.0.0.5/station-sync/", server_token_store: "stored in the Secret Service (the desktop keyring)", server_warnings: ["sync uses plain http to 10.0.0.5"] }),
+      list_types: () => [],
+      change_setting: (a) => settings({ server_url: (a.change as { value: { url: string } }).value.url }),
+    });
+    const t = await render(Settings, { settings: new SettingsController() });
+    expect(t.querySelector("[data-testid=server-warning]")?.textContent).toContain("plain http to 10.0.0.5");
+    const box = t.querySelector<HTMLInputElement>("[data-testid=server-insecure-http]")!;
+    expect(box.checked).toBe(false);
+    box.click();
+    const form = t.querySelector<HTMLInputElement>("[data-testid=server-url]")!.closest("form")!;
+    form.requestSubmit();
+    await vi.waitFor(() => expect(calls.some((c) => c.cmd === "change_setting")).toBe(true));
+    expect(calls.find((c) => c.cmd === "change_setting")?.args.change).toEqual({ key: "sync_server", value: { url: "http://10.0.0.5/station-sync/", token: null, insecure_http: true } });
+  });
+
   it("Sync: the server's own error", async () => {
     ipc({
-      sync_status: () => ({ connection: "failing", summary: "The last attempt failed: HTTP 401", server_url: "https://hub/", queue_length: 5, rejected: 1, last_attempt_at: null, last_success_at: null, last_error: "HTTP 401: station token revoked", errors: [{ device_id: "d-001", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),
+      sync_status: () => ({ connection: "failing", summary: "The last attempt failed: HTTP 401", server_url: "https://hub/", token_store: "stored in the Secret Service (the desktop keyring)", warnings: [], queue_length: 5, rejected: 1, last_attempt_at: null, last_success_at: null, last_error: "HTTP 401: station token revoked", errors: [{ device_id: "d-001", message: "unknown device type", at: "2026-11-26T10:00:00Z" }] }),
     });
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-last-error]")?.textContent).toContain("HTTP 401: station token revoked");
