@@ -52,7 +52,7 @@ for size in "${SIZES[@]}"; do
     [[ "$code" == 401 ]] && break
     sleep 0.1
   done
-  line=$("$BENCH" "http://127.0.0.1:$port/station-sync/" "$token" "$RECORDS" "$size")
+  line=$(STATION_CREDENTIAL_STORE=env STATION_SYNC_TOKEN="$token" "$BENCH" "http://127.0.0.1:$port/station-sync/" "$token" "$RECORDS" "$size")
   n=$("$PY" manage.py shell -c "from myapp.models import WeatherStationDevice as D; print(D.objects.count())" 2>/dev/null | tail -n 1)
   [[ "$n" == "$RECORDS" ]] || { echo "the server holds $n devices, not $RECORDS" >&2; exit 1; }
   db=sqlite; [[ -n "${DEVICEHUB_PG_HOST:-}" ]] && db=postgresql

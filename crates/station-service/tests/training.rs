@@ -30,14 +30,15 @@ fn production(dir: &Path) -> std::path::PathBuf {
     let db = dir.join("station.sqlite3");
     common::station_database(&db);
     let mut store = Store::open(&db).expect("open");
+    // No Secret Service runs here: the token comes from the environment (`env` store).
+    std::env::set_var(station_sync::credential_store::STORE_ENV, "env");
+    std::env::set_var(station_sync::credential_store::TOKEN_ENV, TOKEN);
     SyncConfig::update(
         &mut store,
         ConfigUpdate {
             server_url: Some("https://devicehub.factory.example/station-sync/".into()),
             token: Some(StationToken::parse(TOKEN).expect("token")),
-            ca_file: None,
-            tls_verify: None,
-            batch_size: None,
+            ..ConfigUpdate::default()
         },
     )
     .expect("sync on for production");
@@ -128,9 +129,7 @@ fn finding_1_training_flashes_never_reach_the_production_database_nor_sync() {
         ConfigUpdate {
             server_url: Some("https://devicehub.factory.example/station-sync/".into()),
             token: Some(StationToken::parse(TOKEN).expect("token")),
-            ca_file: None,
-            tls_verify: None,
-            batch_size: None,
+            ..ConfigUpdate::default()
         },
     )
     .expect_err("sync on a training database");

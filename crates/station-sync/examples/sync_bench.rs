@@ -32,7 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         app_label: "myapp".into(),
         ..NewDeviceType::default()
     })?;
-    let config = SyncConfig::update(
+    // As `station sync config` does: the token from the environment (`env` store, set by
+    // benches/sync.sh), and the server's seal key, so api keys travel sealed as in production.
+    let config = station_sync::configure(
         &mut store,
         ConfigUpdate {
             server_url: Some(url.clone()),
@@ -40,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             batch_size: Some(batch_size),
             ..ConfigUpdate::default()
         },
-    )?;
+    )?
+    .config;
     let actor = Actor::new("bench", "bench")?;
     let mut left = records;
     while left > 0 {
