@@ -88,6 +88,12 @@ struct Args {
     /// the device returns to 115200 by itself after 1 s.
     #[arg(long)]
     baud_unreachable: bool,
+    /// A protocol 1.0 unit as to possession proofs: no PROVE capability (spec §10.3).
+    #[arg(long, conflicts_with = "prove_wrong_mac")]
+    no_prove: bool,
+    /// A rogue unit: answer PROVE with a wrong mac.
+    #[arg(long)]
+    prove_wrong_mac: bool,
 }
 
 impl Args {
@@ -133,6 +139,8 @@ impl Args {
                 (false, None) => defaults.baud_rates,
             },
             baud_unreachable: self.baud_unreachable,
+            prove: !self.no_prove,
+            prove_wrong_mac: self.prove_wrong_mac,
         })
     }
 }

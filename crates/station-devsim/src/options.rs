@@ -151,6 +151,11 @@ pub struct SimOptions {
     /// BAUD is accepted, but nothing gets through at any rate but 115200 (a cable or adapter
     /// that cannot run it): the device must return to 115200 by itself.
     pub baud_unreachable: bool,
+    /// Answer PROVE and list `PROVE` in HELLO (spec §10.3); `false` plays a protocol 1.0 unit.
+    pub prove: bool,
+    /// A rogue unit: answer PROVE with a mac that is not the one its committed password gives
+    /// (a unit that claims a device without holding its password).
+    pub prove_wrong_mac: bool,
 }
 
 impl Default for SimOptions {
@@ -177,6 +182,8 @@ impl Default for SimOptions {
             flash_capacity: None,
             baud_rates: spec::FAST_BAUD_RATES.to_vec(),
             baud_unreachable: false,
+            prove: true,
+            prove_wrong_mac: false,
         }
     }
 }
