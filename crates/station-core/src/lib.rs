@@ -16,6 +16,7 @@ pub mod export;
 pub mod flash;
 pub mod naming;
 pub mod outcome;
+pub mod proofs;
 pub mod rotation;
 pub mod settings;
 pub mod shift;

@@ -50,6 +50,8 @@ pub const MIGRATION_SQL: &[&str] = &[
     include_str!("../../../../migrations/0001_init.sql"),
     include_str!("../../../../migrations/0002_sync.sql"),
     include_str!("../../../../migrations/0003_clear_stale_flash_errors.sql"),
+    // 0004 is another branch's; it goes before this one when they are merged.
+    include_str!("../../../../migrations/0005_proof_verifiers.sql"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
