@@ -309,9 +309,13 @@ pub enum FlashRequest {
     NextInBatch {
         batch_id: i64,
     },
-    /// Rotate and re-flash: the unit must hold exactly this device.
+    /// Rotate and re-flash: the unit must hold exactly this device. `confirm_unbound`: the
+    /// operator confirmed, in a dialog, re-flashing a device that has no unit on record should
+    /// its unit be unable to prove possession. Auto-flash never sends this request.
     Reflash {
         device_id: String,
+        #[serde(default)]
+        confirm_unbound: bool,
     },
 }
 

@@ -124,8 +124,12 @@ impl From<FlashRequest> for station_service::FlashRequest {
                 batch_id,
                 overwrite_foreign: false,
             },
-            FlashRequest::Reflash { device_id } => station_service::FlashRequest::Reflash {
+            FlashRequest::Reflash {
+                device_id,
+                confirm_unbound,
+            } => station_service::FlashRequest::Reflash {
                 device_id: Some(device_id),
+                confirm_unbound,
             },
         }
     }

@@ -106,6 +106,7 @@ fn no_payload_sent_to_the_ui_contains_a_password_or_api_key() {
             "sim:1",
             FlashRequest::Reflash {
                 device_id: device.device_id.clone(),
+                confirm_unbound: false,
             },
             sink.clone(),
         )

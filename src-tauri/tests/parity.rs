@@ -277,6 +277,7 @@ impl Face for App {
             port,
             FlashRequest::Reflash {
                 device_id: device_id.into(),
+                confirm_unbound: false,
             },
         )])[0]
     }

@@ -85,6 +85,10 @@ pub struct ReflashArgs {
     /// The device you mean; the unit must hold exactly this one.
     #[arg(long)]
     pub device: Option<String>,
+    /// Re-flash even though the device has no unit on record (made by `station provision`)
+    /// and the unit cannot prove it holds the device's credentials: check the unit first.
+    #[arg(long)]
+    pub confirm_unbound: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -320,6 +324,7 @@ pub fn reflash(
 ) -> Result<u8, CoreError> {
     let request = FlashRequest::Reflash {
         device_id: args.device.clone(),
+        confirm_unbound: args.confirm_unbound,
     };
     let reports = flasher.run_ports(std::slice::from_ref(&args.port), &request, &StderrProgress)?;
     for r in &reports {

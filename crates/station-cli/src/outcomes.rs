@@ -85,6 +85,10 @@ pub fn action_words(action: Action) -> &'static str {
             "set the unit aside and ask the engineer to update its firmware or the station"
         }
         Action::ReportBug => "report this error to the engineer",
+        Action::ConfirmUnbound => {
+            "check that this unit is the device's own (its label, where it came from), then run \
+             `station reflash --port PORT --confirm-unbound`"
+        }
         Action::None => "nothing to do",
     }
 }

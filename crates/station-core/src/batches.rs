@@ -219,7 +219,8 @@ pub(crate) fn insert_device(
     let pk = tx.last_insert_rowid();
     let detail = batch_id.map(|b| format!("batch {b}")).unwrap_or_default();
     record_event(tx, pk, event::CREATED, None, &detail, actor)?;
-    if credentials.is_some() {
+    if let Some(c) = credentials {
+        crate::proofs::store_verifiers(tx, pk, &device_id, generation, &c.mqtt_password)?;
         record_event(
             tx,
             pk,

@@ -463,6 +463,11 @@ impl CredentialSet {
         &self.api_key_fingerprint
     }
 
+    /// The password's plaintext, for the proof verifiers only (see `proofs`).
+    pub(crate) fn password(&self) -> &Secret {
+        &self.mqtt_password
+    }
+
     /// The api key's plaintext, for the pending record only (see `rotation`).
     pub(crate) fn api_key(&self) -> &Secret {
         &self.api_key

@@ -76,6 +76,9 @@ pub enum FlashJob {
     Reflash {
         /// The device the technician means; the unit must hold exactly this one.
         expected_device_id: Option<String>,
+        /// The operator confirmed re-flashing a device that has no bound unit, should the unit
+        /// be unable to prove possession (protocol §10.3). Auto-flash never sets it.
+        confirm_unbound: bool,
     },
     /// Only settle earlier, unconfirmed flashes from what the unit reports.
     Recover,
@@ -158,22 +161,15 @@ fn device_config(store: &Store, creds: &IssuedCredentials) -> Result<DeviceConfi
     })
 }
 
-/// Settle every unconfirmed flash that concerns this unit from what it reports holding.
+/// Settle every unconfirmed flash that was written to this unit, from what it reports holding.
 pub fn recover_unit(
     store: &mut Store,
     identity: &Identity,
     actor: &Actor,
 ) -> Result<Vec<(String, Resolution)>> {
-    let mut candidates = store.pending_for_unit(&identity.hardware_id)?;
-    if let Some(id) = &identity.device_id {
-        if !candidates.contains(id) {
-            if let Ok(d) = store.find_device(id) {
-                if d.pending_generation.is_some() {
-                    candidates.push(id.clone());
-                }
-            }
-        }
-    }
+    // Only flashes written to this very unit: a unit that claims another unit's device (its id
+    // and generation are not secret) settles nothing (`recovered_device` tells the operator).
+    let candidates = store.pending_for_unit(&identity.hardware_id)?;
     let mut out = Vec::new();
     for device_id in candidates {
         let reported = if identity.device_id.as_deref() == Some(device_id.as_str()) {
@@ -280,6 +276,17 @@ pub fn run<T: Transport>(
         }
         _ => choose_target(store, &identity, job)?,
     };
+    if let (true, FlashTarget::Device(device_id)) = (rotated, &target) {
+        let confirmed = matches!(
+            job,
+            FlashJob::Reflash {
+                confirm_unbound: true,
+                ..
+            }
+        );
+        check_possession(store, &mut client, &identity, device_id, confirmed)
+            .map_err(|e| FlashFailure::new(Some(device_id.clone()), e))?;
+    }
     let pending = begin(store, &target, &identity, actor)?;
     let written = write(store, &mut client, &pending, &identity, actor, progress)?;
     progress(FlashStep::Record);
@@ -312,9 +319,47 @@ fn recovered_device(
             ))
         }
     };
-    store
+    let device = store
         .find_device(&device_id)
-        .map_err(|e| FlashFailure::new(Some(device_id), e))
+        .map_err(|e| FlashFailure::new(Some(device_id.clone()), e))?;
+    check_unit_binding(store, identity, &device)
+        .map_err(|e| FlashFailure::new(Some(device_id), e))?;
+    Ok(device)
+}
+
+/// The unit claims `device`: refuse when the device was flashed into another unit, or its
+/// unconfirmed flash was written to another unit. A device with no unit on record passes here
+/// (a re-flash then needs a proof or a confirmation, `check_possession`).
+fn check_unit_binding(store: &Store, identity: &Identity, device: &Device) -> Result<()> {
+    let held = &device.device_id;
+    if let Some(hw) = &device.hardware_id {
+        if hw != &identity.hardware_id {
+            return Err(refused(
+                FailReason::HardwareMismatch,
+                format!(
+                    "Device {held} was flashed into unit {hw}, but this is unit {}: a copied or swapped unit. It was not changed.",
+                    identity.hardware_id
+                ),
+            ));
+        }
+    }
+    match store.pending_unit(held)? {
+        Some(unit) if unit != identity.hardware_id => {
+            Err(pending_elsewhere(held, &unit, &identity.hardware_id))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A unit that is not the one a pending flash of `device_id` was written to cannot settle it.
+pub fn pending_elsewhere(device_id: &str, written_to: &str, this_unit: &str) -> CoreError {
+    refused(
+        FailReason::HardwareMismatch,
+        format!(
+            "The unconfirmed flash of device {device_id} was written to unit {written_to}, but \
+             this is unit {this_unit}: only that unit can settle it. Nothing was changed."
+        ),
+    )
 }
 
 /// Phase 1: which device goes into this unit, and whether it is a rotation. Refuses a unit
@@ -337,12 +382,68 @@ fn choose_target(
                 Ok((target.clone(), false))
             }
         },
-        FlashJob::Reflash { expected_device_id } => {
+        FlashJob::Reflash {
+            expected_device_id, ..
+        } => {
             let device = check_unit_for_reflash(store, identity, expected_device_id.as_deref())?;
             Ok((FlashTarget::Device(device.device_id), true))
         }
         FlashJob::Recover => Err(CoreError::Internal("recover has no flash target".into()).into()),
     }
+}
+
+/// Phase 1b, before new credentials for an existing device leave the station: the unit shows it
+/// holds the device's current password (PROVE, protocol §10.3), when it can and a verifier of
+/// that generation is left. Otherwise the hardware-id binding (`check_unit_binding`) is all the
+/// station has, and a device with no unit on record needs the operator's confirmation. A wrong
+/// answer writes nothing and leaves the record as it was (the verifier is used up).
+fn check_possession<T: Transport>(
+    store: &mut Store,
+    client: &mut Client<T>,
+    identity: &Identity,
+    device_id: &str,
+    confirm_unbound: bool,
+) -> Result<()> {
+    let device = store.find_device(device_id)?;
+    let verifier = if identity.has_capability(spec::CAP_PROVE) {
+        store.take_proof_verifier(device_id, device.generation)?
+    } else {
+        None
+    };
+    if let Some(verifier) = verifier {
+        let mac = client
+            .prove(&verifier.nonce)
+            .map_err(|e| device_error(&e))?;
+        if verifier.accepts(&mac) {
+            tracing::info!(device_id, unit = identity.hardware_id, "possession proven");
+            return Ok(());
+        }
+        tracing::warn!(
+            device_id,
+            unit = identity.hardware_id,
+            "possession proof failed"
+        );
+        return Err(refused(
+            FailReason::ProofFailed,
+            format!(
+                "Unit {} claims device {device_id} but could not prove it holds the device's \
+                 current credentials (generation {}): a copied or rogue unit. It was not changed.",
+                identity.hardware_id, device.generation
+            ),
+        ));
+    }
+    if device.hardware_id.is_none() && !confirm_unbound {
+        return Err(refused(
+            FailReason::UnboundDevice,
+            format!(
+                "Device {device_id} has no unit on record and unit {} cannot prove it holds the \
+                 device's credentials, so it is re-flashed only when an operator confirms it. It \
+                 was not changed.",
+                identity.hardware_id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Credentials issued as a pending generation, with the plaintext only in memory.
@@ -429,7 +530,7 @@ fn settle_commit<T: Transport>(
         // kept them (device id and generation), without any secret coming back. A unit gone
         // now confirmed what it committed.
         Ok(()) => match client.hello() {
-            Ok(after) if !holds(&after, pending) => {
+            Ok(after) if !holds(&after, pending, identity) => {
                 settle(store, &pending.device_id, &after, actor)?;
                 Err(refused(
                     FailReason::NotKept,
@@ -440,7 +541,9 @@ fn settle_commit<T: Transport>(
             }
             _ => record_confirmed(store, pending, identity, actor),
         },
-        Err(e) if e.commit_outcome_unknown() => settle_unknown(store, client, pending, &e, actor),
+        Err(e) if e.commit_outcome_unknown() => {
+            settle_unknown(store, client, pending, identity, &e, actor)
+        }
         Err(e) => {
             store.fail_flash(
                 &pending.device_id,
@@ -459,11 +562,12 @@ fn settle_unknown<T: Transport>(
     store: &mut Store,
     client: &mut Client<T>,
     pending: &Pending,
+    identity: &Identity,
     e: &ProtocolError,
     actor: &Actor,
 ) -> Result<Device> {
     match client.hello() {
-        Ok(after) if holds(&after, pending) => {
+        Ok(after) if holds(&after, pending, identity) => {
             promote_confirmed(store, pending, &after, actor)?;
             store.find_device(&pending.device_id)
         }
@@ -488,9 +592,11 @@ fn settle_unknown<T: Transport>(
     }
 }
 
-/// Whether the unit reports holding exactly the pending generation of the pending device.
-fn holds(after: &Identity, pending: &Pending) -> bool {
-    after.device_id.as_deref() == Some(pending.device_id.as_str())
+/// Whether the unit the flash was written to (`unit`) reports holding exactly the pending
+/// generation of the pending device.
+fn holds(after: &Identity, pending: &Pending, unit: &Identity) -> bool {
+    after.hardware_id == unit.hardware_id
+        && after.device_id.as_deref() == Some(pending.device_id.as_str())
         && after.generation == Some(pending.generation)
 }
 
@@ -617,10 +723,11 @@ fn check_unit_is_free(store: &Store, identity: &Identity, overwrite_foreign: boo
     let generation = identity.generation.unwrap_or(0);
     match store.find_device(held) {
         Ok(d) if !d.is_active => Ok(()),
-        Ok(_) => Err(refused(
+        // A unit claiming another unit's device is told so, not taken for that device.
+        Ok(d) => check_unit_binding(store, identity, &d).and_then(|()| Err(refused(
             FailReason::AlreadyProvisioned,
             format!("This unit is already device {held} (credentials generation {generation}). It was not changed."),
-        )),
+        ))),
         Err(CoreError::NotFound { .. }) if overwrite_foreign => Ok(()),
         Err(CoreError::NotFound { .. }) => Err(refused(
             FailReason::ForeignIdentity,
@@ -661,17 +768,7 @@ fn check_unit_for_reflash(
         ),
         other => other,
     })?;
-    if let Some(hw) = &device.hardware_id {
-        if hw != &identity.hardware_id {
-            return Err(refused(
-                FailReason::HardwareMismatch,
-                format!(
-                    "Device {held} was flashed into unit {hw}, but this is unit {}: a copied or swapped unit. It was not changed.",
-                    identity.hardware_id
-                ),
-            ));
-        }
-    }
+    check_unit_binding(store, identity, &device)?;
     if !device.is_active {
         return Err(refused(
             FailReason::Deactivated,

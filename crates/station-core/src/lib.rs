@@ -17,6 +17,7 @@ pub mod flash;
 pub mod naming;
 pub mod outcome;
 pub mod private_fs;
+pub mod proofs;
 pub mod rotation;
 pub mod seal;
 pub mod settings;

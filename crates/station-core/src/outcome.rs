@@ -88,6 +88,12 @@ named_enum! {
         /// The unit confirmed the commit but the station could not record it (database busy,
         /// disk full): the unit holds the new generation; the next contact records it.
         NotRecorded => "not_recorded",
+        /// The unit answered the possession proof (protocol §10.3) wrongly: it does not hold
+        /// the device's current credentials. Nothing was written.
+        ProofFailed => "proof_failed",
+        /// The device has no bound unit and its unit cannot prove possession: a re-flash needs
+        /// an operator's explicit confirmation. Nothing was written.
+        UnboundDevice => "unbound_device",
     }
 }
 
@@ -127,6 +133,9 @@ named_enum! {
         UpdateStation => "update_station",
         /// Report the error to the engineer.
         ReportBug => "report_bug",
+        /// Check that the unit really is the device's own, then re-flash it again confirming
+        /// that the device has no unit on record.
+        ConfirmUnbound => "confirm_unbound",
         /// Nothing to do.
         None => "none",
     }
@@ -213,7 +222,8 @@ impl FailReason {
             | R::StorageFailed
             | R::MalformedReply
             | R::HardwareMismatch
-            | R::NotKept => Action::SetAside,
+            | R::NotKept
+            | R::ProofFailed => Action::SetAside,
             R::WriteOnly | R::NoConfig | R::PortListFailed | R::Simulator => Action::ReportBug,
             R::PortOpenFailed => Action::ChoosePort,
             R::PortBusy => Action::FreePort,
@@ -221,6 +231,7 @@ impl FailReason {
             R::AlreadyProvisioned => Action::RotateAndReflash,
             R::ForeignIdentity => Action::OverwriteForeign,
             R::NoIdentity | R::Deactivated => Action::ProvisionNew,
+            R::UnboundDevice => Action::ConfirmUnbound,
         }
     }
 
@@ -263,6 +274,8 @@ impl FailReason {
             R::NotKept => "The device did not keep its settings",
             R::Simulator => "The simulated device did not start",
             R::NotRecorded => "Written, but not yet recorded",
+            R::ProofFailed => "The unit does not hold the device's credentials",
+            R::UnboundDevice => "No unit is on record for this device",
         }
     }
 }
@@ -303,6 +316,11 @@ impl Action {
                 "set the unit aside and ask the engineer to update its firmware or the station"
             }
             Action::ReportBug => "report this error to the engineer",
+            Action::ConfirmUnbound => {
+                "no unit is on record for this device and this unit cannot prove it holds the \
+                 device's credentials: check that it is the device's own unit (its label, where \
+                 it came from), then re-flash it again confirming that"
+            }
             Action::None => "nothing to do",
         }
     }

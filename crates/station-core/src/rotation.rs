@@ -16,6 +16,7 @@ use crate::credentials::{self, CredentialSet, CredentialSource, IssuedCredential
 use crate::devices::{enqueue_sync, event, record_event, Actor, Device, DeviceFilter};
 use crate::error::{CoreError, Result};
 use crate::naming;
+use crate::proofs;
 use crate::settings::key;
 use crate::store::sealing::api_key_at_rest;
 use crate::store::{now, Store};
@@ -115,6 +116,8 @@ impl Store {
             if changed != 1 {
                 return Err(concurrent_change(&device.device_id));
             }
+            proofs::store_verifiers(tx, device.pk, &device.device_id, generation, &creds.mqtt_password)?;
+            proofs::keep_only(tx, device.pk, generation)?;
             record_event(tx, device.pk, event::ROTATED, Some(generation), "printed to a script", actor)?;
             enqueue_sync(tx, device.pk, generation)?;
             Ok(())
@@ -257,6 +260,7 @@ impl Store {
                 fix: crate::outcome::Action::RunRecover.help().into(),
             });
         }
+        self.check_pending_unit(&device, hardware_id)?;
         self.write(|tx| {
             promote(
                 tx,
@@ -321,6 +325,9 @@ impl Store {
         let Some(pending) = device.pending_generation else {
             return Ok(Resolution::NothingPending);
         };
+        // Only the unit the flash was written to can settle it: any other may claim the
+        // device's id and generation, which are not secret.
+        self.check_pending_unit(&device, hardware_id)?;
         if reported_generation == Some(pending) {
             // Promotion and its "recovered" line in one transaction: a crash loses neither.
             self.write(|tx| {
@@ -355,6 +362,30 @@ impl Store {
                 )
             })?;
             Ok(Resolution::Discarded)
+        }
+    }
+
+    /// The unit the pending flash of `device_id` was written to, when one is pending.
+    pub fn pending_unit(&self, device_id: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT pending_hardware_id FROM devices
+                 WHERE device_id = ?1 AND pending_generation IS NOT NULL",
+                [device_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Refuse to settle `device`'s pending flash from a unit it was not written to.
+    fn check_pending_unit(&self, device: &Device, hardware_id: &str) -> Result<()> {
+        match self.pending_unit(&device.device_id)? {
+            Some(unit) if !unit.eq_ignore_ascii_case(hardware_id) => Err(
+                crate::flash::pending_elsewhere(&device.device_id, &unit, hardware_id),
+            ),
+            _ => Ok(()),
         }
     }
 
@@ -485,6 +516,7 @@ fn mark_pending(
             key.seal_key_fingerprint
         ],
     )?;
+    proofs::store_verifiers(tx, pk, &device_id, generation, creds.password())?;
     record_event(
         tx,
         pk,
@@ -517,6 +549,7 @@ fn drop_pending(
          WHERE id = ?1 AND pending_generation = ?4",
         params![device.pk, reason, now(), generation],
     )?;
+    proofs::drop_generation(tx, device.pk, generation)?;
     record_event(
         tx,
         device.pk,
@@ -565,6 +598,7 @@ fn promote(
     if changed != 1 {
         return Err(concurrent_change(&device.device_id));
     }
+    proofs::keep_only(tx, device.pk, generation)?;
     let kind = if device.generation == 0 {
         event::FLASHED
     } else {

@@ -98,6 +98,7 @@ fn provision(batch: i64) -> FlashJob {
 fn reflash() -> FlashJob {
     FlashJob::Reflash {
         expected_device_id: None,
+        confirm_unbound: false,
     }
 }
 

@@ -70,6 +70,7 @@ fn real_units_are_provisioned_rotated_and_recovered() {
         assert_eq!(first.device.flash_state, FlashState::Flashed);
         let rotated = run(&FlashJob::Reflash {
             expected_device_id: Some(first.device.device_id.clone()),
+            confirm_unbound: false,
         });
         assert_eq!(rotated.device.generation, first.device.generation + 1);
         assert_eq!(

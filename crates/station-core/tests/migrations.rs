@@ -188,6 +188,8 @@ fn fixture_facts(version: u32) -> FixtureFacts {
         },
         // The v2 station's rows as a v3 station holds them.
         3 => FixtureFacts { ..fixture_facts(2) },
+        // The v3 station with a seal key and one sealed api key.
+        4 => fixture_facts(3),
         _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
     }
 }

@@ -259,7 +259,7 @@ fn batch_progress_counts_flashed_failed_remaining() {
     let b = &created.devices[1].device_id;
     let ca = t
         .store
-        .begin_flash(&FlashTarget::Device(a.to_string()), "E661A4D1", &t.actor)
+        .begin_flash(&FlashTarget::Device(a.to_string()), "hw-a", &t.actor)
         .expect("begin a");
     t.store
         .confirm_flash(a, ca.generation, "hw-a", "1.0", &t.actor)
@@ -319,7 +319,7 @@ fn pending_generation_is_promoted_only_on_confirmation() {
     let id = created.devices[0].device_id.clone();
     let g1 = t
         .store
-        .begin_flash(&FlashTarget::Device(id.clone()), "E661A4D1", &t.actor)
+        .begin_flash(&FlashTarget::Device(id.clone()), "hw-1", &t.actor)
         .expect("begin");
     let d = t.store.find_device(&id).expect("d");
     assert_eq!((d.generation, d.pending_generation), (0, Some(1)));
@@ -333,7 +333,7 @@ fn pending_generation_is_promoted_only_on_confirmation() {
     // A second flash cannot start while the first is unresolved.
     let err = t
         .store
-        .begin_flash(&FlashTarget::Device(id.clone()), "E661A4D1", &t.actor)
+        .begin_flash(&FlashTarget::Device(id.clone()), "hw-1", &t.actor)
         .expect_err("pending");
     assert_eq!(err.code(), ErrorCode::Conflict);
     let d = t
@@ -385,7 +385,7 @@ fn resolve_pending_follows_what_the_device_reports() {
     let b = "weatherstation-002";
     let ga = t
         .store
-        .begin_flash(&FlashTarget::Device(a.to_string()), "E661A4D1", &t.actor)
+        .begin_flash(&FlashTarget::Device(a.to_string()), "hw-a", &t.actor)
         .expect("a");
     t.store
         .flash_outcome_unknown(a, ga.generation, "reply lost", &t.actor)
@@ -399,7 +399,7 @@ fn resolve_pending_follows_what_the_device_reports() {
     assert_eq!(t.store.find_device(a).expect("a").generation, 1);
     let gb = t
         .store
-        .begin_flash(&FlashTarget::Device(b.to_string()), "E661A4D1", &t.actor)
+        .begin_flash(&FlashTarget::Device(b.to_string()), "hw-b", &t.actor)
         .expect("b");
     assert_eq!(
         t.store
@@ -417,6 +417,60 @@ fn resolve_pending_follows_what_the_device_reports() {
             .resolve_pending(b, Some(gb.generation), "hw-b", "1", &t.actor)
             .expect("resolve"),
         Resolution::NothingPending
+    );
+}
+
+/// Issue 10, finding 3: a unit that claims a device (its id and generation are not secret)
+/// could settle another unit's pending flash. Only the unit the flash was written to may settle
+/// it; any other is refused and the pending generation, its hash and its verifiers stay.
+#[test]
+fn regression_only_the_unit_a_flash_was_written_to_settles_it() {
+    let mut t = common::store();
+    t.store
+        .create_batch(&batch("WeatherStation", "", 1, false), &t.actor)
+        .expect("batch");
+    let a = "weatherstation-001";
+    let g = t
+        .store
+        .begin_flash(&FlashTarget::Device(a.to_string()), "AAAA", &t.actor)
+        .expect("begin")
+        .generation;
+    let verifiers = t.store.proof_verifiers(a).expect("verifiers");
+    assert_eq!(verifiers.len(), station_protocol::spec::PROOF_VERIFIERS);
+    for reported in [Some(g), None] {
+        let err = t
+            .store
+            .resolve_pending(a, reported, "BBBB", "1", &t.actor)
+            .expect_err("another unit");
+        assert_eq!(
+            err.reason(),
+            Some(station_core::FailReason::HardwareMismatch)
+        );
+    }
+    let err = t
+        .store
+        .confirm_flash(a, g, "BBBB", "1", &t.actor)
+        .expect_err("another unit");
+    assert_eq!(
+        err.reason(),
+        Some(station_core::FailReason::HardwareMismatch)
+    );
+    let d = t.store.find_device(a).expect("a");
+    assert_eq!((d.pending_generation, d.hardware_id), (Some(g), None));
+    assert_eq!(
+        t.store.pending_unit(a).expect("unit").as_deref(),
+        Some("AAAA")
+    );
+    assert_eq!(t.store.proof_verifiers(a).expect("verifiers"), verifiers);
+    assert_eq!(
+        t.store
+            .resolve_pending(a, None, "AAAA", "1", &t.actor)
+            .expect("its own unit"),
+        Resolution::Discarded
+    );
+    assert!(
+        t.store.proof_verifiers(a).expect("verifiers").is_empty(),
+        "a dropped generation's verifiers go with it"
     );
 }
 
@@ -496,7 +550,7 @@ fn search_finds_by_id_name_and_hardware_id() {
         .store
         .begin_flash(
             &FlashTarget::Device("farm-weatherstation-002".to_string()),
-            "E661A4D1",
+            "E6614103E7",
             &t.actor,
         )
         .expect("b");

@@ -91,6 +91,12 @@ struct Args {
     /// the device returns to 115200 by itself after 1 s.
     #[arg(long)]
     baud_unreachable: bool,
+    /// A protocol 1.0 unit as to possession proofs: no PROVE capability (spec §10.3).
+    #[arg(long, conflicts_with = "prove_wrong_mac")]
+    no_prove: bool,
+    /// A rogue unit: answer PROVE with a wrong mac.
+    #[arg(long)]
+    prove_wrong_mac: bool,
 }
 
 impl Args {
@@ -153,6 +159,8 @@ impl Args {
             baud_unreachable: self.baud_unreachable,
             // A rogue unit is for in-process tests only.
             rogue_device_id: None,
+            prove: !self.no_prove,
+            prove_wrong_mac: self.prove_wrong_mac,
         })
     }
 }

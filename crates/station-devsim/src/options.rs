@@ -159,6 +159,11 @@ pub struct SimOptions {
     /// A rogue unit: `READ device_id` answers these bytes (as one chunk, at most 60) instead of
     /// what the flash holds, whatever they are (terminal escape sequences included).
     pub rogue_device_id: Option<Vec<u8>>,
+    /// Answer PROVE and list `PROVE` in HELLO (spec §10.3); `false` plays a protocol 1.0 unit.
+    pub prove: bool,
+    /// A rogue unit: answer PROVE with a mac that is not the one its committed password gives
+    /// (a unit that claims a device without holding its password).
+    pub prove_wrong_mac: bool,
 }
 
 impl Default for SimOptions {
@@ -187,6 +192,8 @@ impl Default for SimOptions {
             baud_rates: spec::FAST_BAUD_RATES.to_vec(),
             baud_unreachable: false,
             rogue_device_id: None,
+            prove: true,
+            prove_wrong_mac: false,
         }
     }
 }

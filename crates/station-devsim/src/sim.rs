@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serialport::{SerialPort, TTYPort};
 use sha2::{Digest, Sha256};
-use station_protocol::codec::Frame;
+use station_protocol::codec::{Frame, FrameDecoder};
 use station_protocol::device::{DeviceInitError, DeviceModel, Handled};
 use station_protocol::message::{ErrorReply, Reply, Response};
 use station_protocol::{spec, wire_time, Command, Key, StoredConfig};
@@ -181,7 +181,9 @@ impl Simulator {
         if let Some(c) = opts.staging_capacity {
             model = model.with_staging_capacity(c);
         }
-        model = model.with_baud_rates(&opts.baud_rates);
+        model = model
+            .with_baud_rates(&opts.baud_rates)
+            .with_prove(opts.prove);
         let (mut master, slave) = TTYPort::pair()?;
         let port_path = slave
             .name()
@@ -224,6 +226,18 @@ impl Simulator {
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+/// The rogue's answer to PROVE: the model's reply with every bit of the mac flipped.
+fn wrong_mac(seq: u8, reply: &[u8]) -> Vec<u8> {
+    let frames = FrameDecoder::new().push_slice(reply);
+    match frames.first().map(|f| Response::parse(f, Command::Prove)) {
+        Some(Ok(Response::Ok(Reply::Prove { mut mac }))) => {
+            mac.iter_mut().for_each(|b| *b = !*b);
+            Response::encode_ok(seq, &Reply::Prove { mac })
+        }
+        _ => reply.to_vec(),
     }
 }
 
@@ -407,7 +421,10 @@ impl Device {
                 return None;
             }
         }
-        let handled = self.model.handle_frame(frame);
+        let mut handled = self.model.handle_frame(frame);
+        if handled.command == Some(Command::Prove) && handled.ok && self.opts.prove_wrong_mac {
+            handled.reply = wrong_mac(frame.seq, &handled.reply);
+        }
         if handled.command == Some(Command::Commit)
             && handled.ok
             && self.opts.power_loss == Some(PowerLoss::AfterCommit)

@@ -17,6 +17,7 @@ use crate::config::{config_digest, ConfigError, DeviceConfig};
 use crate::error::ProtocolError;
 use crate::error_code::DeviceErrorCode;
 use crate::message::{chunk_value, is_hardware_id, parse_decimal, Reply, Request, Response};
+use crate::proof::{ProofMac, ProofNonce};
 use crate::spec;
 use crate::transport::{is_disconnect, Transport};
 
@@ -304,6 +305,15 @@ impl<T: Transport> Client<T> {
                 Ok(())
             }
             _ => Err(malformed(Command::Commit, "reply of another command")),
+        }
+    }
+
+    /// Asks the unit to prove it holds its committed password: the mac it answers to `nonce`
+    /// (spec §10.3). Only for a unit that lists `PROVE`; the caller compares the mac.
+    pub fn prove(&mut self, nonce: &ProofNonce) -> Result<ProofMac, ProtocolError> {
+        match self.transact(&Request::Prove { nonce: *nonce })? {
+            Reply::Prove { mac } => Ok(mac),
+            _ => Err(malformed(Command::Prove, "reply of another command")),
         }
     }
 

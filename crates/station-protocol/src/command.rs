@@ -1,4 +1,4 @@
-//! The commands and config keys of protocol version 1 (and 1.1's BAUD), as data.
+//! The commands and config keys of protocol version 1 (and 1.1's BAUD and PROVE), as data.
 //!
 //! This module owns the command set (name on the wire, numeric id, timeout) and the key set
 //! (name, id in the canonical encoding, length limits, secrecy). Spec §4 and §5.
@@ -27,11 +27,14 @@ pub enum Command {
     Read = 0x06,
     /// Switch the line to another rate (version 1.1, spec §10.1).
     Baud = 0x07,
+    /// Show possession of the committed password without revealing it (version 1.1, spec
+    /// §10.3).
+    Prove = 0x08,
 }
 
 impl Command {
     /// All commands, in id order.
-    pub const ALL: [Command; 7] = [
+    pub const ALL: [Command; 8] = [
         Command::Hello,
         Command::Begin,
         Command::Stage,
@@ -39,6 +42,7 @@ impl Command {
         Command::Abort,
         Command::Read,
         Command::Baud,
+        Command::Prove,
     ];
 
     fn spec(self) -> &'static spec::CommandSpec {

@@ -214,6 +214,7 @@ fn step_words(command: Command) -> &'static str {
         Command::Abort => "while cancelling the write",
         Command::Read => "while reading its identity",
         Command::Baud => "while changing the line speed",
+        Command::Prove => "while checking that it holds its credentials",
     }
 }
 

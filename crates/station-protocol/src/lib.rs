@@ -7,6 +7,7 @@
 //! - [`config`]: [`DeviceConfig`], its canonical encoding and [`config_digest`];
 //! - [`transport`], [`client`]: the station side over any byte pipe ([`Transport`]);
 //! - [`fast_wire`]: version 1.1's switch to a faster line for the write (spec §10.1);
+//! - [`proof`]: version 1.1's possession proofs, the MAC PROVE answers (spec §10.3);
 //! - `serial` (feature `serial`, off by default): real serial ports, the only part that links
 //!   the `serialport` crate, so database-only users of this crate do not;
 //! - [`device`]: the device side as a pure state machine ([`device::DeviceModel`]);
@@ -21,6 +22,7 @@ pub mod error;
 pub mod error_code;
 pub mod fast_wire;
 pub mod message;
+pub mod proof;
 #[cfg(feature = "serial")]
 pub mod serial;
 pub mod slot_image;

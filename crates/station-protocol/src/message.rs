@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use crate::codec::{escape_value, is_token_byte, unescape_value, Frame};
 use crate::command::{Command, Key};
 use crate::error_code::DeviceErrorCode;
+use crate::proof::{ProofMac, ProofNonce};
 use crate::spec;
 
 /// The part of a request word echoed in an ERR reply (spec §3.2).
@@ -59,6 +60,11 @@ pub enum Request {
         /// Line speed in baud, canonical decimal on the wire.
         rate: u32,
     },
+    /// `PROVE <nonce>` (version 1.1, spec §10.3): answer with the mac of the committed password.
+    Prove {
+        /// 16 random bytes from the station, lower-case hex on the wire.
+        nonce: ProofNonce,
+    },
 }
 
 impl fmt::Debug for Request {
@@ -94,6 +100,10 @@ impl fmt::Debug for Request {
                 .field("offset", offset)
                 .finish(),
             Request::Baud { rate } => f.debug_struct("Baud").field("rate", rate).finish(),
+            Request::Prove { nonce } => f
+                .debug_struct("Prove")
+                .field("nonce", &hex::encode(nonce))
+                .finish(),
         }
     }
 }
@@ -120,6 +130,7 @@ impl Request {
             Request::Abort => Command::Abort,
             Request::Read { .. } => Command::Read,
             Request::Baud { .. } => Command::Baud,
+            Request::Prove { .. } => Command::Prove,
         }
     }
 
@@ -144,6 +155,7 @@ impl Request {
                 Frame::encode(seq, &[name, key.name(), &offset.to_string()])
             }
             Request::Baud { rate } => Frame::encode(seq, &[name, &rate.to_string()]),
+            Request::Prove { nonce } => Frame::encode(seq, &[name, &hex::encode(nonce)]),
         }
     }
 
@@ -169,6 +181,7 @@ impl Request {
             Command::Commit => args.commit(),
             Command::Read => args.read(),
             Command::Baud => args.baud(),
+            Command::Prove => args.prove(),
         }
     }
 }
@@ -264,6 +277,17 @@ impl RequestArgs<'_> {
         let rate = parse_decimal(&self.words[0]).ok_or_else(|| self.bad_frame())?;
         let rate = u32::try_from(rate).map_err(|_| self.bad_frame())?;
         Ok(Request::Baud { rate })
+    }
+
+    /// `PROVE <nonce>`: exactly 32 hex digits, either case (spec §10.3).
+    fn prove(&self) -> Result<Request, RequestError> {
+        self.expect(1)?;
+        let mut nonce = ProofNonce::default();
+        if self.words[0].len() != spec::PROVE_NONCE_HEX {
+            return Err(self.bad_frame());
+        }
+        hex::decode_to_slice(&self.words[0], &mut nonce).map_err(|_| self.bad_frame())?;
+        Ok(Request::Prove { nonce })
     }
 }
 
@@ -367,6 +391,11 @@ pub enum Reply {
         /// The rate the device switches to.
         rate: u32,
     },
+    /// `OK PROVE <mac>` (spec §10.3).
+    Prove {
+        /// HMAC-SHA256 of the proof message under the committed password.
+        mac: ProofMac,
+    },
 }
 
 impl Reply {
@@ -380,6 +409,7 @@ impl Reply {
             Reply::Abort => Command::Abort,
             Reply::Read { .. } => Command::Read,
             Reply::Baud { .. } => Command::Baud,
+            Reply::Prove { .. } => Command::Prove,
         }
     }
 }
@@ -467,6 +497,7 @@ impl Response {
                 ],
             ),
             Reply::Baud { rate } => Frame::encode(seq, &[spec::STATUS_OK, cmd, &rate.to_string()]),
+            Reply::Prove { mac } => Frame::encode(seq, &[spec::STATUS_OK, cmd, &hex::encode(mac)]),
         }
     }
 
@@ -506,6 +537,7 @@ impl Response {
             Command::Commit => args.commit()?,
             Command::Read => args.read()?,
             Command::Baud => args.baud()?,
+            Command::Prove => args.prove()?,
         };
         Ok(Response::Ok(reply))
     }
@@ -625,6 +657,16 @@ impl ReplyArgs<'_> {
             rate: self.num_as(0, "bad rate")?,
         })
     }
+
+    fn prove(&self) -> Result<Reply, MalformedReply> {
+        self.expect(1)?;
+        let mut mac = ProofMac::default();
+        if self.words[0].len() != spec::PROVE_MAC_HEX {
+            return Err(self.bad("bad mac"));
+        }
+        hex::decode_to_slice(&self.words[0], &mut mac).map_err(|_| self.bad("bad mac"))?;
+        Ok(Reply::Prove { mac })
+    }
 }
 
 /// Splits a value into chunks whose escaped form fits one frame (spec §4.4). Always returns at
@@ -688,6 +730,37 @@ mod tests {
             offset: 128,
         });
         round_trip_request(Request::Baud { rate: 921_600 });
+        round_trip_request(Request::Prove {
+            nonce: std::array::from_fn(|i| i as u8),
+        });
+    }
+
+    /// PROVE's nonce is exactly 32 hex digits (either case), its mac exactly 64 (spec §10.3).
+    #[test]
+    fn prove_request_and_reply_take_exact_hex_lengths_only() {
+        let nonce = "000102030405060708090a0b0c0d0e0f";
+        for words in [
+            vec!["PROVE"],
+            vec!["PROVE", &nonce[..30]],
+            vec!["PROVE", "000102030405060708090a0b0c0d0e0f00"],
+            vec!["PROVE", "zz0102030405060708090a0b0c0d0e0f"],
+            vec!["PROVE", nonce, nonce],
+        ] {
+            let err = Request::parse(&frame_of(&words)).expect_err("refused");
+            assert_eq!(err.code, DeviceErrorCode::BadFrame, "{words:?}");
+        }
+        let upper = Request::parse(&frame_of(&["PROVE", &nonce.to_ascii_uppercase()]));
+        assert_eq!(
+            upper,
+            Ok(Request::Prove {
+                nonce: std::array::from_fn(|i| i as u8)
+            })
+        );
+        let mac = "ab".repeat(32);
+        let ok = Response::parse(&frame_of(&["OK", "PROVE", &mac]), Command::Prove);
+        assert_eq!(ok, Ok(Response::Ok(Reply::Prove { mac: [0xAB; 32] })));
+        let short = Response::parse(&frame_of(&["OK", "PROVE", &mac[..62]]), Command::Prove);
+        assert_eq!(short.map_err(|e| e.reason), Err("bad mac".to_owned()));
     }
 
     #[test]

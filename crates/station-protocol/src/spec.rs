@@ -149,8 +149,8 @@ pub struct CommandSpec {
     pub attempts: u32,
 }
 
-/// Every command of version 1 (and 1.1's BAUD, spec §10.1), in id order.
-pub const COMMANDS: [CommandSpec; 7] = [
+/// Every command of version 1 (and 1.1's BAUD and PROVE, spec §10.1 and §10.3), in id order.
+pub const COMMANDS: [CommandSpec; 8] = [
     CommandSpec {
         name: "HELLO",
         id: 0x01,
@@ -192,6 +192,12 @@ pub const COMMANDS: [CommandSpec; 7] = [
         id: 0x07,
         timeout: TIMEOUT_BAUD,
         attempts: BAUD_ATTEMPTS,
+    },
+    CommandSpec {
+        name: "PROVE",
+        id: 0x08,
+        timeout: TIMEOUT_PROVE,
+        attempts: MAX_ATTEMPTS,
     },
 ];
 
@@ -278,6 +284,22 @@ pub const HELLO_ATTEMPTS_AFTER_BAUD: u32 = 3;
 /// its timer a little late (spec §10.1).
 pub const BAUD_REVERT_MARGIN: Duration = Duration::from_millis(50);
 
+// ---- Version 1.1: possession proofs (spec §10.3).
+
+/// Capability token of a device that answers PROVE (spec §10.3).
+pub const CAP_PROVE: &str = "PROVE";
+/// PROVE hashes a few blocks: answered as quickly as a STAGE (spec §10.3).
+pub const TIMEOUT_PROVE: Duration = Duration::from_millis(600);
+/// Hex digits of PROVE's nonce: 16 random bytes (spec §10.3).
+pub const PROVE_NONCE_HEX: usize = 32;
+/// Hex digits of PROVE's mac: an HMAC-SHA256 (spec §10.3).
+pub const PROVE_MAC_HEX: usize = 64;
+/// The text a proof's message starts with; the message is
+/// `DHPROVE1:<device_id>:<nonce in lower-case hex>` (spec §10.3).
+pub const PROOF_MESSAGE_PREFIX: &str = "DHPROVE1";
+/// Verifiers the station keeps per issued password: each proves one contact (spec §10.3).
+pub const PROOF_VERIFIERS: usize = 8;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +319,26 @@ mod tests {
         for (i, (_, n)) in ERROR_CODES.iter().enumerate() {
             assert_eq!(usize::from(*n), i + 1);
         }
+    }
+
+    /// VECTOR-PROVE: §8.3's device (`dh-000123`, password `s3cr3t pass%@*`) answering
+    /// `PROVE 000102030405060708090a0b0c0d0e0f`. The literal was computed independently with
+    /// Python's `hmac.new(password, message, hashlib.sha256)`.
+    #[test]
+    fn prove_test_vector() {
+        let cfg = crate::config::test_vector_config();
+        let nonce: [u8; 16] = std::array::from_fn(|i| i as u8);
+        let mac = crate::proof::proof_mac(cfg.mqtt_password.as_bytes(), &cfg.device_id, &nonce);
+        assert_eq!(
+            hex::encode(mac),
+            "b05f5c0b9867bbb560f834805de6a8bb37ec67051792c3a18d6912a71e316f01"
+        );
+        assert_eq!(
+            crate::proof::proof_message(&cfg.device_id, &nonce),
+            b"DHPROVE1:dh-000123:000102030405060708090a0b0c0d0e0f"
+        );
+        assert_eq!(hex::encode(nonce).len(), PROVE_NONCE_HEX);
+        assert_eq!(hex::encode(mac).len(), PROVE_MAC_HEX);
     }
 
     #[test]

@@ -78,6 +78,10 @@ const STATION_ONLY: &[(&str, &str)] = &[
     ),
     ("BITS_PER_BYTE", "the station's wire-time estimate"),
     (
+        "PROOF_VERIFIERS",
+        "how many one-time verifiers the station keeps per password (spec §10.3)",
+    ),
+    (
         "MAX_CAPABILITIES_LEN",
         "what the station accepts; DH_CAPABILITIES is checked to fit it",
     ),
@@ -205,6 +209,31 @@ fn expected() -> Vec<Expect> {
             "DH_BAUD_ATTEMPTS",
             n(spec::BAUD_ATTEMPTS),
             "spec::BAUD_ATTEMPTS",
+        ),
+        e(
+            "DH_CAP_PROVE",
+            s(spec::CAP_PROVE.as_bytes()),
+            "spec::CAP_PROVE",
+        ),
+        e(
+            "DH_TIMEOUT_PROVE_MS",
+            n(spec::TIMEOUT_PROVE.as_millis()),
+            "spec::TIMEOUT_PROVE in ms",
+        ),
+        e(
+            "DH_PROVE_NONCE_HEX",
+            n(spec::PROVE_NONCE_HEX),
+            "spec::PROVE_NONCE_HEX",
+        ),
+        e(
+            "DH_PROVE_MAC_HEX",
+            n(spec::PROVE_MAC_HEX),
+            "spec::PROVE_MAC_HEX",
+        ),
+        e(
+            "DH_PROOF_MESSAGE_PREFIX",
+            s(spec::PROOF_MESSAGE_PREFIX.as_bytes()),
+            "spec::PROOF_MESSAGE_PREFIX",
         ),
         e(
             "DH_MAX_HWID_BYTES",

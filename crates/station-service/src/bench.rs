@@ -137,6 +137,7 @@ impl SimBench {
             },
             Some(FlashRequest::Reflash {
                 device_id: Some(device_id),
+                ..
             }) => {
                 let device = store.find_device(device_id)?;
                 let hw = device.hardware_id.ok_or_else(|| CoreError::Refused {

@@ -23,7 +23,14 @@ pub enum FlashRequest {
     },
     /// Rotate the credentials of the device the unit holds and write them; with a device id,
     /// the unit must hold exactly that one.
-    Reflash { device_id: Option<String> },
+    Reflash {
+        device_id: Option<String>,
+        /// The operator confirmed re-flashing a device that has no unit on record, should the
+        /// unit be unable to prove possession (protocol §10.3). Only a person sets it: the
+        /// faces' auto-flash asks for new devices, never for this.
+        #[serde(default)]
+        confirm_unbound: bool,
+    },
     /// Only settle earlier, unconfirmed flashes from what the unit reports.
     Recover,
 }
@@ -50,8 +57,12 @@ impl FlashRequest {
                 target: FlashTarget::NextInBatch(*batch_id),
                 overwrite_foreign: *overwrite_foreign,
             },
-            FlashRequest::Reflash { device_id } => FlashJob::Reflash {
+            FlashRequest::Reflash {
+                device_id,
+                confirm_unbound,
+            } => FlashJob::Reflash {
                 expected_device_id: device_id.clone(),
+                confirm_unbound: *confirm_unbound,
             },
             FlashRequest::Recover => FlashJob::Recover,
         }

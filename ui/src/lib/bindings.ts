@@ -129,6 +129,11 @@ export type Action =
 "update_station" | 
 /**  Report the error to the engineer. */
 "report_bug" | 
+/**
+ *  Check that the unit really is the device's own, then re-flash it again confirming
+ *  that the device has no unit on record.
+ */
+"confirm_unbound" | 
 /**  Nothing to do. */
 "none";
 
@@ -282,7 +287,17 @@ export type FailReason = "busy" | "bad_frame" | "unknown_command" |
  *  The unit confirmed the commit but the station could not record it (database busy,
  *  disk full): the unit holds the new generation; the next contact records it.
  */
-"not_recorded";
+"not_recorded" | 
+/**
+ *  The unit answered the possession proof (protocol §10.3) wrongly: it does not hold
+ *  the device's current credentials. Nothing was written.
+ */
+"proof_failed" | 
+/**
+ *  The device has no bound unit and its unit cannot prove possession: a re-flash needs
+ *  an operator's explicit confirmation. Nothing was written.
+ */
+"unbound_device";
 
 export type FlashFinished = {
 	job_id: number,
@@ -308,8 +323,12 @@ export type FlashProgress = {
  *  credentials for the device a unit already holds.
  */
 export type FlashRequest = { kind: "new_device"; device_type: string; prefix: string } | { kind: "next_in_batch"; batch_id: number } | 
-/**  Rotate and re-flash: the unit must hold exactly this device. */
-{ kind: "reflash"; device_id: string };
+/**
+ *  Rotate and re-flash: the unit must hold exactly this device. `confirm_unbound`: the
+ *  operator confirmed, in a dialog, re-flashing a device that has no unit on record should
+ *  its unit be unable to prove possession. Auto-flash never sends this request.
+ */
+{ kind: "reflash"; device_id: string; confirm_unbound?: boolean };
 
 /**  How a flash ended. */
 export type FlashResult = { outcome: "passed"; device: Device; hardware_id: string; firmware_version: string; 

@@ -20,6 +20,9 @@ export class DevicesController {
   unit: UnitInfo | null = $state(null);
   identifying = $state(false);
   confirming = $state(false);
+  /** The open device has no unit on record and its unit could not prove possession: the
+   * station asks before re-flashing it (the operator checks the unit first). */
+  confirmingUnbound = $state(false);
   reason = $state("");
   /** Whether the Devices screen is on show (results are refreshed only then). */
   active = false;
@@ -63,6 +66,7 @@ export class DevicesController {
   }
 
   async open(deviceId: string): Promise<void> {
+    if (this.detail?.device.device_id !== deviceId) this.confirmingUnbound = false;
     try {
       this.detail = await call(commands.deviceDetail(deviceId));
       this.confirming = false;
@@ -76,6 +80,7 @@ export class DevicesController {
   close(): void {
     this.detail = null;
     this.confirming = false;
+    this.confirmingUnbound = false;
   }
 
   /** Read which device the unit on the port holds, and open it when this station knows it. */
@@ -111,8 +116,9 @@ export class DevicesController {
     return null;
   }
 
-  /** Plug the unit in, then this: the station checks it is this device's unit and writes g+1. */
-  async rotateAndReflash(): Promise<boolean> {
+  /** Plug the unit in, then this: the station checks it is this device's unit and writes g+1.
+   * `confirmUnbound` only after the operator said yes in the dialog (`confirmingUnbound`). */
+  async rotateAndReflash(confirmUnbound = false): Promise<boolean> {
     const d = this.detail?.device;
     if (!d) return false;
     if (!this.reflashPort) {
@@ -120,13 +126,21 @@ export class DevicesController {
       return false;
     }
     this.error = null;
-    return this.board.start(this.reflashPort, { kind: "reflash", device_id: d.device_id });
+    this.confirmingUnbound = false;
+    return this.board.start(this.reflashPort, { kind: "reflash", device_id: d.device_id, confirm_unbound: confirmUnbound });
+  }
+
+  cancelUnbound(): void {
+    this.confirmingUnbound = false;
   }
 
   private async flashFinished(f: FlashFinished): Promise<void> {
     const id = this.detail?.device.device_id;
     const touched = f.result.outcome === "passed" ? f.result.device.device_id : f.result.device_id;
     if (!this.active) return;
+    if (id && touched === id && f.result.outcome === "failed" && f.result.error.reason === "unbound_device") {
+      this.confirmingUnbound = true;
+    }
     if (id && touched === id) await this.open(id);
     if (this.searched) await this.run();
   }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DevicesController } from "./devices.svelte.js";
 import { FlashBoard } from "./flashes.svelte.js";
-import { device, emitFinished, fail, ipc, nextFrame, passed, port, reset } from "../test/fixtures";
+import { device, emitFinished, fail, failed, ipc, nextFrame, passed, port, reset } from "../test/fixtures";
 import { unitLine } from "./words";
 
 afterEach(reset);
@@ -86,7 +86,7 @@ describe("devices", () => {
     d.reflashPort = "/dev/ttyUSB0";
     expect(await d.rotateAndReflash()).toBe(true);
     const start = calls.find((c) => c.cmd === "start_flash");
-    expect(start?.args).toEqual({ port: "/dev/ttyUSB0", request: { kind: "reflash", device_id: "farm-weatherstation-001" } });
+    expect(start?.args).toEqual({ port: "/dev/ttyUSB0", request: { kind: "reflash", device_id: "farm-weatherstation-001", confirm_unbound: false } });
     expect(d.reflashTile?.port).toBe("/dev/ttyUSB0");
   });
 
@@ -101,6 +101,32 @@ describe("devices", () => {
     await emitFinished(passed("sim:1", 1, device({ generation: 2 })));
     await nextFrame();
     expect(d.detail?.device.generation).toBe(2);
+  });
+
+  it("re-flashes a device with no unit on record only after the operator confirms it", async () => {
+    const calls = ipc({ device_detail: () => detail({ hardware_id: null }), start_flash: (a) => ({ job_id: 7, port: a.port }), search_devices: () => [] });
+    const d = make();
+    await d.board.connect();
+    await d.open("farm-weatherstation-001");
+    d.active = true;
+    d.reflashPort = "sim:1";
+    expect(await d.rotateAndReflash()).toBe(true);
+    expect(d.confirmingUnbound).toBe(false);
+    const refused = failed("sim:1", 7, "unbound_device");
+    if (refused.result.outcome === "failed") refused.result.device_id = "farm-weatherstation-001";
+    await emitFinished(refused);
+    await nextFrame();
+    expect(d.confirmingUnbound).toBe(true);
+    d.cancelUnbound();
+    expect(d.confirmingUnbound).toBe(false);
+    d.confirmingUnbound = true;
+    expect(await d.rotateAndReflash(true)).toBe(true);
+    const starts = calls.filter((c) => c.cmd === "start_flash").map((c) => c.args.request);
+    expect(starts).toEqual([
+      { kind: "reflash", device_id: "farm-weatherstation-001", confirm_unbound: false },
+      { kind: "reflash", device_id: "farm-weatherstation-001", confirm_unbound: true },
+    ]);
+    expect(d.confirmingUnbound).toBe(false);
   });
 
   it("deactivates only after a confirmation, with the reason", async () => {

@@ -63,6 +63,8 @@ const REASON_HEADLINES: Record<FailReason, string> = {
   not_kept: "The device did not keep its settings",
   simulator: "The simulated device did not start",
   not_recorded: "Written, but not recorded yet",
+  proof_failed: "The unit does not hold the device's credentials",
+  unbound_device: "No unit is on record for this device",
 };
 
 const CODE_HEADLINES: Record<ErrorCode, string> = {
@@ -103,6 +105,8 @@ export const ACTION_WORDS: Record<Action, string> = {
   fix_database_file: "Tell the engineer: the station's database file must be fixed, or restored from a backup.",
   update_station: "Set the unit aside and ask the engineer to update its firmware or the station.",
   report_bug: "Tell the engineer about this error.",
+  confirm_unbound:
+    "Check that this unit really is the device's own (its label, where it came from), then confirm the re-flash when the station asks.",
   none: "Nothing to do.",
 };
 

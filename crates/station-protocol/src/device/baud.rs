@@ -59,7 +59,8 @@ impl<S: Storage> DeviceModel<S> {
         Some(self.baud)
     }
 
-    /// HELLO's capability tokens: version 1's, plus `BAUD` when the device has a rate to offer.
+    /// HELLO's capability tokens: version 1's, plus `BAUD` when the device has a rate to offer
+    /// and `PROVE` when it answers possession proofs (spec §10.3).
     pub(super) fn capabilities(&self) -> Vec<String> {
         let mut caps: Vec<String> = spec::CAPABILITIES_V1
             .iter()
@@ -67,6 +68,9 @@ impl<S: Storage> DeviceModel<S> {
             .collect();
         if !self.baud_rates.is_empty() {
             caps.push(spec::CAP_BAUD.to_owned());
+        }
+        if self.prove {
+            caps.push(spec::CAP_PROVE.to_owned());
         }
         caps
     }

@@ -8,6 +8,8 @@
 //! - `reply_cache`: the cache that makes retransmissions idempotent (spec §6.3);
 //! - `baud`: version 1.1's BAUD and the return to 115200 when idle (spec §10.1); the model
 //!   has no clock, so its host passes the time in;
+//! - `prove`: version 1.1's PROVE, the possession proof over the committed password (spec
+//!   §10.3);
 //! - `storage`: the [`Storage`] trait for the committed blob, and [`MemoryStorage`];
 //! - `stored_config`: [`StoredConfig`], the blob's parsed form, and its checks;
 //! - `model_transport`: [`ModelTransport`], a [`crate::Transport`] straight into a model.
@@ -27,6 +29,7 @@ use crate::spec;
 
 mod baud;
 mod model_transport;
+mod prove;
 mod reply_cache;
 mod session;
 mod storage;
@@ -86,6 +89,8 @@ pub struct DeviceModel<S: Storage> {
     baud_rates: Vec<u32>,
     /// The rate the device's UART runs at now.
     baud: u32,
+    /// Whether the device answers PROVE (spec §10.3); `false` plays a protocol 1.0 unit.
+    prove: bool,
     /// When a valid frame last arrived or a reply was last produced (the idle-revert timer).
     last_activity: Option<Instant>,
 }
@@ -136,6 +141,7 @@ impl<S: Storage> DeviceModel<S> {
             cache: ReplyCache::default(),
             baud_rates: spec::FAST_BAUD_RATES.to_vec(),
             baud: spec::BAUD_RATE,
+            prove: true,
             last_activity: None,
         })
     }
@@ -206,6 +212,10 @@ impl<S: Storage> DeviceModel<S> {
         if let Request::Baud { rate } = request {
             // Executed every time; never answered from, kept in or clearing the cache.
             return self.baud_request(frame, rate);
+        }
+        if let Request::Prove { nonce } = request {
+            // Like BAUD: executed every time, never cached, leaves the cache alone.
+            return self.prove_request(frame, &nonce);
         }
         if let Some(reply) = self.cache.replay(frame, command) {
             return Handled {

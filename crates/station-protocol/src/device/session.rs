@@ -53,8 +53,10 @@ impl<S: Storage> DeviceModel<S> {
                 result
             }
             Request::Read { key, offset } => self.read(key, offset),
-            // Never reaches the session: `handle_frame_at` answers it (spec §10.1).
-            Request::Baud { .. } => Err((DeviceErrorCode::UnknownCommand, None)),
+            // Never reach the session: `handle_frame_at` answers them (spec §10.1, §10.3).
+            Request::Baud { .. } | Request::Prove { .. } => {
+                Err((DeviceErrorCode::UnknownCommand, None))
+            }
         }
     }
 

@@ -427,14 +427,22 @@ fn hello_reports_identity_and_version_refusal() {
     let words = ask(&mut m, 1, &Request::Hello { version: 3 });
     assert_eq!(
         words,
-        vec!["OK", "HELLO", "1", "CHUNK,READ,BAUD", HWID, "t-1", "-"]
+        vec![
+            "OK",
+            "HELLO",
+            "1",
+            "CHUNK,READ,BAUD,PROVE",
+            HWID,
+            "t-1",
+            "-"
+        ]
     );
-    let mut v1 = model().with_baud_rates(&[]);
+    let mut v1 = model().with_baud_rates(&[]).with_prove(false);
     let words = ask(&mut v1, 1, &Request::Hello { version: 1 });
     assert_eq!(
         words,
         vec!["OK", "HELLO", "1", "CHUNK,READ", HWID, "t-1", "-"],
-        "a 1.0 unit offers no BAUD"
+        "a 1.0 unit offers neither BAUD nor PROVE"
     );
     let words = ask(&mut m, 2, &Request::Hello { version: 0 });
     assert_eq!(words[2..], ["UNSUPPORTED_VERSION", "1"]);
