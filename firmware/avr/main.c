@@ -360,6 +360,9 @@ int main(void)
 #else
     dh_set_debug(&dev, 1);
 #endif
+    /* The possession proof (spec 10.3): HMAC-SHA256 with the SHA-256 already linked for COMMIT,
+     * no RAM of its own. */
+    dh_enable_prove(&dev);
     dh_log_rom(&dev, PSTR("DeviceHub AVR example " FW_VERSION " booting"));
     was_provisioned = dh_provisioned(&dev);
     seen_generation = dh_generation(&dev);

@@ -5,14 +5,16 @@
  * Every input is checked twice: dh_frame_check() on the raw bytes, and a whole device fed the
  * bytes. The first input byte picks the device's situation (capacity, a committed config or
  * none, debug output, a failing store, a port with the 1.1 rate switch whose clock advances
- * 7 ms a byte, so BAUD and its idle revert run too). Beyond the sanitizers, this harness
- * traps when:
+ * 7 ms a byte, so BAUD and its idle revert run too, PROVE enabled). Beyond the sanitizers,
+ * this harness traps when:
  *  - the library touches storage outside the capacity it was given (the AVR slot size),
  *  - the device sends a line that is neither a frame with a correct CRC nor a debug line
  *    free of '@' (debug output must never break framing, spec 7.5),
  *  - a reply is not followed by "\r\n", or a value staged for a secret key ever comes back,
  *  - the rate switch is asked for a rate the port did not list (nor 115200), or is called
- *    while a reply or a debug line is half written (spec 10.1: after the reply's last byte).
+ *    while a reply or a debug line is half written (spec 10.1: after the reply's last byte),
+ *  - after a line is handled, the line buffer's bytes beyond the line are not all zero: PROVE
+ *    (spec 10.3) keeps the password-derived K0 and its mac there, and must wipe them.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -244,6 +246,17 @@ static void check_output(void)
     }
 }
 
+/* Nothing is left behind the line in the line buffer: PROVE's K0 and mac are wiped. */
+static void check_line_spare_wiped(void)
+{
+    size_t k;
+    for (k = dev.line_len; k < sizeof dev.line; k++) {
+        if (dev.line[k] != 0u) {
+            __builtin_trap();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -279,8 +292,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((mode & 64u) && dh_enable_baud(&dev, &FUZZ_BAUD) != DH_INIT_OK) {
         __builtin_trap();
     }
+    if (mode & 128u) {
+        dh_enable_prove(&dev);
+    }
     for (i = 1; i < size; i++) {
         dh_feed(&dev, data[i]);
+        if (data[i] == '\n') {
+            check_line_spare_wiped();
+        }
         port.now_ms += 7u;
         dh_tick(&dev);
     }

@@ -15,6 +15,9 @@
  * (spec 10.1): HELLO lists BAUD and the port's rate switch drains the pty, then records the
  * new rate (a pty carries bytes at any rate, so nothing is paced) and says so on stderr; the
  * idle revert to 115200 runs on the monotonic clock. Without it the device is a 1.0 one.
+ *
+ * It answers PROVE (spec 10.3) and lists it in HELLO, as station-devsim does; --no-prove makes
+ * it a unit without the possession proof (PROVE is then an unknown command).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -503,7 +506,7 @@ static void usage(void)
             "usage: dh-host [--flash FILE] [--hardware-id HEX] [--firmware-version V]\n"
             "               [--power-loss before-commit|during-commit|after-commit]\n"
             "               [--boot-noise] [--debug-prints] [--log FILE] [--capacity BYTES]\n"
-            "               [--baud-rates RATE,RATE...] [--stdio]\n"
+            "               [--baud-rates RATE,RATE...] [--no-prove] [--stdio]\n"
             "Runs the DeviceHub C device module on a new pseudo-terminal and prints its path\n"
             "as the first line of stdout (or, with --stdio, on stdin/stdout).\n");
 }
@@ -512,7 +515,7 @@ struct options {
     const char *fw;
     const char *hwid;
     const char *log_path;
-    int stdio_mode, noise, debug;
+    int stdio_mode, noise, debug, no_prove;
     long capacity;
 };
 
@@ -529,6 +532,8 @@ static int parse_args(int argc, char **argv, struct options *o, struct host_port
             o->noise = 1;
         } else if (strcmp(a, "--debug-prints") == 0) {
             o->debug = 1;
+        } else if (strcmp(a, "--no-prove") == 0) {
+            o->no_prove = 1;
         } else if (v != NULL && strcmp(a, "--flash") == 0) {
             p->flash_path = v;
             i++;
@@ -573,7 +578,7 @@ int main(int argc, char **argv)
 {
     static struct host_port port;
     static dh_device dev;
-    struct options o = {DEFAULT_FIRMWARE_VERSION, NULL, NULL, 0, 0, 0, DH_MAX_BLOB_LEN};
+    struct options o = {DEFAULT_FIRMWARE_VERSION, NULL, NULL, 0, 0, 0, 0, DH_MAX_BLOB_LEN};
     int rc;
     char pty_name[128];
 
@@ -618,6 +623,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     dh_set_debug(&dev, o.debug);
+    if (!o.no_prove) {
+        dh_enable_prove(&dev);
+    }
     port.rate = DH_BAUD_DEFAULT;
     if (host_baud.rate_count > 0u && dh_enable_baud(&dev, &host_baud) != DH_INIT_OK) {
         fprintf(stderr, "dh-host: cannot enable the rate switch\n");

@@ -1,11 +1,13 @@
 /*
  * dh_device.h - the device side of the DeviceHub provisioning protocol, version 1 with the
- * 1.1 faster wire (docs/protocol.md, 10.1), as a portable C99 module.
+ * 1.1 faster wire and possession proof (docs/protocol.md, 10.1, 10.3), as a portable C99
+ * module.
  *
  * This module owns everything spec section 7 asks of firmware: the resynchronising frame
  * decoder with its CRC check (2.2, 2.3), the handshake (4.1), the write session with staged
  * keys (4.2-4.4), COMMIT's checks in spec order with the SHA-256 digest (4.5), atomic commit
- * through the storage port (7.4), READ of non-secret keys (4.6), the reply cache that makes
+ * through the storage port (7.4), READ of non-secret keys (4.6), PROVE's HMAC over the
+ * committed password (10.3, optional: dh_enable_prove()), the reply cache that makes
  * retransmissions idempotent (6.3), and debug output that never breaks a frame (7.5). It
  * mirrors crates/station-protocol/src/device/ byte for byte.
  *
@@ -48,7 +50,7 @@
 extern "C" {
 #endif
 
-#define DH_LIB_VERSION "1.1.0"
+#define DH_LIB_VERSION "1.2.0"
 
 /* Peak stack use of any dh_* call, in bytes, on an ATmega328P (avr-gcc 5.4 -Os): measured
  * by stack painting in the QEMU test (290 bytes), which fails if it ever exceeds this. */
@@ -129,6 +131,15 @@ void dh_poll(dh_device *dev);
  * hook, no rates or more than DH_MAX_BAUD_RATES, a rate of 0) and the device stays 1.0.
  */
 int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud);
+
+/*
+ * Protocol 1.1's possession proof (spec 10.3), optional: after dh_init(), HELLO lists PROVE and
+ * `PROVE <nonce>` is answered with HMAC-SHA256 over "DHPROVE1:<device_id>:<nonce>" keyed with
+ * the committed mqtt_password, which never leaves the device. It needs nothing from the port
+ * and no RAM of its own (the hash runs in the line buffer's spare bytes and on the stack,
+ * within DH_STACK_BUDGET). Without this call PROVE is an unknown command, as on a 1.0 device.
+ */
+void dh_enable_prove(dh_device *dev);
 
 /* Returns the UART to DH_BAUD_DEFAULT once it has been idle for DH_BAUD_IDLE_REVERT_MS at
  * another rate. dh_poll() calls it; an application that only uses dh_feed() calls it from

@@ -1,6 +1,6 @@
 /*
  * dh_spec.h - every number and name of DeviceHub provisioning protocol version 1 and of the
- * version 1.1 additions this module implements (spec 10).
+ * version 1.1 additions this module implements (spec 10.1 BAUD, 10.3 PROVE).
  *
  * This header owns the constants of docs/protocol.md for the C side, and each value names the
  * spec section it comes from. crates/station-protocol/tests/c_header.rs checks every one against
@@ -51,6 +51,9 @@
 /* Version 1.1 (spec 10.1): a device that can switch its UART rate appends ",BAUD" to the
  * capabilities above (only when the application gave the library a rate switch). */
 #define DH_CAP_BAUD "BAUD"
+/* Version 1.1 (spec 10.3): a device that answers PROVE appends ",PROVE" after them (only when
+ * the application called dh_enable_prove()). */
+#define DH_CAP_PROVE "PROVE"
 
 /* Hardware id: 1..16 bytes, sent as 2..32 upper-case hex digits (spec 4.1). */
 #define DH_MAX_HWID_BYTES 16u
@@ -104,9 +107,10 @@ enum dh_command {
     DH_CMD_COMMIT = 4,
     DH_CMD_ABORT = 5,
     DH_CMD_READ = 6,
-    DH_CMD_BAUD = 7 /* version 1.1, spec 10.1 */
+    DH_CMD_BAUD = 7, /* version 1.1, spec 10.1 */
+    DH_CMD_PROVE = 8 /* version 1.1, spec 10.3 */
 };
-#define DH_COMMAND_COUNT 7u
+#define DH_COMMAND_COUNT 8u
 
 /* The faster wire (spec 1, 10.1). The link runs at DH_BAUD_DEFAULT after a reset, and a
  * device whose rate is not DH_BAUD_DEFAULT returns to it by itself after
@@ -118,6 +122,17 @@ enum dh_command {
 #define DH_BAUD_IDLE_REVERT_MS 1000u
 #define DH_TIMEOUT_BAUD_MS 400u
 #define DH_BAUD_ATTEMPTS 1u
+
+/* Possession proofs (spec 10.3). PROVE's nonce is DH_PROVE_NONCE_HEX hex digits (either case;
+ * any other length or digit is BAD_FRAME), its reply DH_PROVE_MAC_HEX lower-case hex digits:
+ * HMAC-SHA256 keyed with the committed mqtt_password over the ASCII message
+ * "<DH_PROOF_MESSAGE_PREFIX>:<device_id>:<nonce in lower case>". The device must have hashed
+ * and answered within the station's DH_TIMEOUT_PROVE_MS (two SHA-256 runs over about 200
+ * bytes and three key blocks: a few milliseconds on an 8-bit MCU, plus the storage reads). */
+#define DH_PROVE_NONCE_HEX 32u
+#define DH_PROVE_MAC_HEX 64u
+#define DH_PROOF_MESSAGE_PREFIX "DHPROVE1"
+#define DH_TIMEOUT_PROVE_MS 600u
 
 /* Error codes (spec 3.2); the number is stable, the wire carries the name. */
 enum dh_error_code {

@@ -1,5 +1,6 @@
 /*
- * dh_device.c - the device side of docs/protocol.md, version 1, with the 1.1 faster wire.
+ * dh_device.c - the device side of docs/protocol.md, version 1, with the 1.1 faster wire and
+ * possession proof.
  *
  * Mirrors crates/station-protocol/src/device/ (DeviceModel), codec.rs (FrameDecoder,
  * escaping) and message.rs (Request::parse, Response::encode_*), so that for every byte stream
@@ -16,6 +17,9 @@
  *    (BAUD is an unknown command, HELLO does not list it). With it, BAUD is answered at the
  *    old rate, the port's set_rate drains the transmitter and switches, and dh_tick() returns
  *    to 115200 after DH_BAUD_IDLE_REVERT_MS without a valid frame or a reply.
+ *  - The possession proof (10.3) is optional too (dh_enable_prove()). Its HMAC-SHA256 runs
+ *    with one SHA-256 context on the stack and the line buffer's spare bytes behind the
+ *    request as K0 and I/O buffer: the password is read from storage there, used, and wiped.
  */
 #include "dh_device.h"
 
@@ -30,6 +34,7 @@
 #define F_REPLYING 0x08u
 #define F_DEBUG 0x10u
 #define F_FAST 0x20u /* the UART runs at a rate other than DH_BAUD_DEFAULT (spec 10.1) */
+#define F_PROVE 0x40u /* PROVE answered and advertised (spec 10.3, dh_enable_prove) */
 
 /* The longest request (STAGE) has 4 words; a 5th slot is enough to know "too many". */
 #define MAX_WORDS 5u
@@ -85,8 +90,8 @@ typedef char dh_values_add_up[(DH_MAX_DEVICE_ID_LEN + 3u * DH_MAX_CREDENTIAL_LEN
                               ? 1
                               : -1];
 
-static const char COMMANDS[DH_COMMAND_COUNT][7] DH_ROM = {"HELLO", "BEGIN", "STAGE",
-                                                          "COMMIT", "ABORT", "READ", "BAUD"};
+static const char COMMANDS[DH_COMMAND_COUNT][7] DH_ROM = {
+    "HELLO", "BEGIN", "STAGE", "COMMIT", "ABORT", "READ", "BAUD", "PROVE"};
 
 static const char ERRORS[DH_ERROR_CODE_COUNT][20] DH_ROM = {
     "BUSY",        "BAD_FRAME",       "UNKNOWN_COMMAND", "UNSUPPORTED_VERSION",
@@ -98,6 +103,10 @@ static const char MARKER[] DH_ROM = DH_MARKER;
 static const char MAGIC[] DH_ROM = DH_CANONICAL_MAGIC;
 static const char CAPS[] DH_ROM = DH_CAPABILITIES;
 static const char CAP_BAUD[] DH_ROM = DH_CAP_BAUD;
+static const char CAP_PROVE[] DH_ROM = DH_CAP_PROVE;
+/* PROVE's message is "<prefix>:<device_id>:<nonce>" (spec 10.3). */
+static const char PROOF_PREFIX[] DH_ROM = DH_PROOF_MESSAGE_PREFIX;
+#define PROOF_SEPARATOR ':'
 static const char S_OK[] DH_ROM = DH_STATUS_OK;
 static const char S_ERR[] DH_ROM = DH_STATUS_ERR;
 static const char HEX[] DH_ROM = "0123456789ABCDEF";
@@ -611,6 +620,10 @@ static NOINLINE void emit_hello(dh_device *dev, uint8_t seq)
     if (dev->baud != NULL) {
         out_byte(&o, ',');
         out_rom(&o, CAP_BAUD);
+    }
+    if (dev->flags & F_PROVE) {
+        out_byte(&o, ',');
+        out_rom(&o, CAP_PROVE);
     }
     out_byte(&o, ' ');
     for (i = 0; i < n && i < DH_MAX_HWID_BYTES; i++) {
@@ -1206,7 +1219,7 @@ struct request {
     uint8_t key;
     uint16_t offset;
     uint32_t number; /* HELLO's version, BAUD's rate */
-    uint8_t chunk_at;
+    uint8_t chunk_at; /* STAGE's chunk, PROVE's nonce: where it starts in the line */
     uint8_t chunk_len;
 };
 
@@ -1230,6 +1243,22 @@ static uint8_t parse_request(dh_device *dev, uint8_t cmd, const struct words *w,
         return args == 1u && parse_rate(line + w->start[1], w->len[1], &q->number)
                    ? 0u
                    : DH_ERR_BAD_FRAME;
+    case DH_CMD_PROVE:
+        /* 32 hex digits, either case; lower-cased in place for the message (spec 10.3). */
+        if (args != 1u || w->len[1] != DH_PROVE_NONCE_HEX) {
+            return DH_ERR_BAD_FRAME;
+        }
+        for (i = 0; i < DH_PROVE_NONCE_HEX; i++) {
+            uint8_t *c = dev->line + w->start[1] + i;
+            if (any_hex_value(*c) < 0) {
+                return DH_ERR_BAD_FRAME;
+            }
+            if (*c >= 'A' && *c <= 'F') {
+                *c = (uint8_t)(*c - 'A' + 'a');
+            }
+        }
+        q->chunk_at = w->start[1];
+        return 0;
     case DH_CMD_BEGIN:
     case DH_CMD_ABORT:
         return args != 0u ? DH_ERR_BAD_FRAME : 0u;
@@ -1339,6 +1368,119 @@ static NOINLINE void execute_baud(dh_device *dev, uint8_t seq, uint32_t rate)
     baud_mark_active(dev);
 }
 
+/* ---- PROVE (spec 10.3). ----------------------------------------------------------------- */
+
+/* The spare bytes of the line buffer behind a PROVE request hold K0 (at most one HMAC block)
+ * and, after it, a 32-byte area that is first the storage I/O buffer and then the mac. */
+#define PROVE_LINE_MAX                                                                       \
+    (DH_MARKER_LEN + 3u + (sizeof COMMANDS[0] - 1u) + 1u + DH_PROVE_NONCE_HEX +              \
+     DH_CRC_TRAILER_LEN)
+typedef char dh_prove_fits_the_line[(PROVE_LINE_MAX + DH_HMAC_BLOCK_LEN + DH_HMAC_LEN <=
+                                     DH_MAX_LINE_LEN)
+                                        ? 1
+                                        : -1];
+/* The mac goes out as two hex digits a byte. */
+typedef char dh_prove_mac_is_hmac_sha256[(DH_PROVE_MAC_HEX == 2u * DH_HMAC_LEN) ? 1 : -1];
+
+/* Feeds stored[pos..pos+len) to the hash through the 32-byte buffer `io`; 0, or -1 when the
+ * storage cannot be read. */
+static int hash_stored(dh_device *dev, dh_sha256 *sha, uint16_t pos, uint16_t len, uint8_t *io)
+{
+    while (len > 0u) {
+        uint16_t n = len < DH_HMAC_LEN ? len : (uint16_t)DH_HMAC_LEN;
+        if (stored_read(dev, pos, io, n) != 0) {
+            return -1;
+        }
+        dh_sha256_update(sha, io, n);
+        pos = (uint16_t)(pos + n);
+        len = (uint16_t)(len - n);
+    }
+    return 0;
+}
+
+/* mac = HMAC-SHA256(mqtt_password, "DHPROVE1:<device_id>:<nonce>") from the committed blob;
+ * k0 has room for DH_HMAC_BLOCK_LEN bytes, mac (also the I/O buffer) for DH_HMAC_LEN. 0, or
+ * -1 when the storage cannot be read. A key over one block is hashed first (RFC 2104), read
+ * in pieces, so any stored length works. */
+static NOINLINE int prove_mac(dh_device *dev, const uint8_t *nonce, uint8_t *k0, uint8_t *mac)
+{
+    dh_sha256 sha;
+    uint16_t pos, len;
+    uint8_t k0_len, c, i;
+    int rc = -1;
+
+    if (stored_locate(dev, DH_KEY_MQTT_PASSWORD - 1u, &pos, &len) != 0) {
+        return -1;
+    }
+    if (len <= DH_HMAC_BLOCK_LEN) {
+        if (len > 0u && stored_read(dev, pos, k0, len) != 0) {
+            goto done;
+        }
+        k0_len = (uint8_t)len;
+    } else {
+        dh_sha256_init(&sha);
+        if (hash_stored(dev, &sha, pos, len, mac) != 0) {
+            goto done;
+        }
+        dh_sha256_final(&sha, k0);
+        k0_len = (uint8_t)DH_HMAC_LEN;
+    }
+    dh_hmac_sha256_init(&sha, k0, k0_len);
+    for (i = 0; (c = DH_ROM_U8(PROOF_PREFIX + i)) != 0u; i++) {
+        dh_sha256_update(&sha, &c, 1);
+    }
+    c = PROOF_SEPARATOR;
+    dh_sha256_update(&sha, &c, 1);
+    if (stored_locate(dev, DH_KEY_DEVICE_ID - 1u, &pos, &len) != 0 ||
+        hash_stored(dev, &sha, pos, len, mac) != 0) {
+        goto done;
+    }
+    dh_sha256_update(&sha, &c, 1);
+    dh_sha256_update(&sha, nonce, DH_PROVE_NONCE_HEX);
+    dh_hmac_sha256_final(&sha, k0, k0_len, mac);
+    rc = 0;
+done:
+    memset(&sha, 0, sizeof sha);
+    memset(k0, 0, DH_HMAC_BLOCK_LEN);
+    return rc;
+}
+
+/* PROVE (spec 10.3): like BAUD, executed every time, never answered from the reply cache,
+ * never cached and never clearing it, no session opened or closed. */
+static NOINLINE void execute_prove(dh_device *dev, uint8_t seq, const uint8_t *nonce)
+{
+    uint8_t *k0 = dev->line + dev->line_len;
+    uint8_t *mac = k0 + DH_HMAC_BLOCK_LEN;
+    uint8_t code = 0, i;
+
+    if (seq == DH_SEQ_UNSOLICITED) {
+        code = DH_ERR_BAD_FRAME;
+    } else if (!(dev->flags & F_COMMITTED)) {
+        code = DH_ERR_NO_CONFIG;
+    } else if (prove_mac(dev, nonce, k0, mac) != 0) {
+        code = DH_ERR_STORAGE_FAILED;
+    }
+    if (code != 0u) {
+        emit(dev, seq, DH_CMD_PROVE, code, 0, 0);
+    } else {
+        struct out o;
+        out_start(&o, dev, seq);
+        out_word_rom(&o, S_OK);
+        out_word_rom(&o, COMMANDS[DH_CMD_PROVE - 1]);
+        out_byte(&o, ' ');
+        for (i = 0; i < DH_HMAC_LEN; i++) {
+            /* Lower case (spec 10.3): setting bit 5 keeps a digit and lowers A..F. */
+            out_byte(&o, (uint8_t)(DH_ROM_U8(HEX + (mac[i] >> 4)) | 0x20u));
+            out_byte(&o, (uint8_t)(DH_ROM_U8(HEX + (mac[i] & 0x0Fu)) | 0x20u));
+        }
+        out_finish(&o);
+    }
+    memset(mac, 0, DH_HMAC_LEN);
+    if (dev->flags & F_DEBUG) {
+        log_handled(dev, DH_CMD_PROVE, code, 0, 0, 0);
+    }
+}
+
 /* One complete line (spec 7.3). */
 static void handle_line(dh_device *dev)
 {
@@ -1357,8 +1499,9 @@ static void handle_line(dh_device *dev)
     baud_mark_active(dev);
     split_words(dev, &w);
     cmd = find_command(dev->line + w.start[0], w.len[0]);
-    if (cmd == DH_CMD_BAUD && dev->baud == NULL) {
-        cmd = 0; /* a 1.0 port: answered exactly as a 1.0 device answers an unknown word */
+    if ((cmd == DH_CMD_BAUD && dev->baud == NULL) ||
+        (cmd == DH_CMD_PROVE && !(dev->flags & F_PROVE))) {
+        cmd = 0; /* not enabled: answered exactly as a 1.0 device answers an unknown word */
     }
     if (cmd == 0u) {
         emit_word_error(dev, seq, 0, DH_ERR_UNKNOWN_COMMAND, dev->line + w.start[0], w.len[0]);
@@ -1378,6 +1521,10 @@ static void handle_line(dh_device *dev)
     }
     if (cmd == DH_CMD_BAUD) {
         execute_baud(dev, seq, q.number);
+        return;
+    }
+    if (cmd == DH_CMD_PROVE) {
+        execute_prove(dev, seq, dev->line + q.chunk_at);
         return;
     }
     if (seq == DH_SEQ_UNSOLICITED) {
@@ -1404,8 +1551,8 @@ static void handle_line(dh_device *dev)
     } else {
         emit(dev, seq, cmd, r.code, r.key, r.num);
     }
-    /* HELLO is never replayed; BUSY (never sent by this module) must not be either; BAUD
-     * returned above. */
+    /* HELLO is never replayed; BUSY (never sent by this module) must not be either; BAUD and
+     * PROVE returned above. */
     if (cmd != DH_CMD_HELLO) {
         dev->cache_seq = seq;
         dev->cache_crc = crc;
@@ -1501,6 +1648,8 @@ int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud)
     baud_mark_active(dev);
     return DH_INIT_OK;
 }
+
+void dh_enable_prove(dh_device *dev) { dev->flags |= F_PROVE; }
 
 void dh_set_debug(dh_device *dev, int on)
 {

@@ -4,6 +4,8 @@
  * Bytes are gathered straight into big-endian words and the message schedule is computed in
  * place over those 16 words: on an ATmega328P that keeps a COMMIT's stack within the budget
  * of dh_device.h. The round constants live in flash on AVR (256 bytes of RAM otherwise).
+ * HMAC (RFC 2104) reuses the caller's one context for the key reduction, the inner and the
+ * outer hash, and never copies the key: the pads are applied byte by byte as it is absorbed.
  */
 #include "dh_sha256.h"
 
@@ -125,4 +127,45 @@ int dh_sha256_final_equals(dh_sha256 *ctx, const uint8_t expected[32])
     }
     memset(ctx, 0, sizeof *ctx);
     return diff == 0u;
+}
+
+/* ---- HMAC-SHA256 (RFC 2104). ----------------------------------------------------------- */
+
+#define HMAC_IPAD 0x36u
+#define HMAC_OPAD 0x5Cu
+
+size_t dh_hmac_sha256_key(dh_sha256 *ctx, uint8_t *key, size_t key_len)
+{
+    if (key_len <= DH_HMAC_BLOCK_LEN) {
+        return key_len;
+    }
+    dh_sha256_init(ctx);
+    dh_sha256_update(ctx, key, key_len);
+    dh_sha256_final(ctx, key);
+    memset(key + DH_HMAC_LEN, 0, key_len - DH_HMAC_LEN);
+    return DH_HMAC_LEN;
+}
+
+/* A fresh hash over K0 ^ pad, K0 padded with zeros to the block. */
+static void start_padded(dh_sha256 *ctx, const uint8_t *k0, size_t k0_len, uint8_t pad)
+{
+    unsigned i;
+    dh_sha256_init(ctx);
+    for (i = 0; i < DH_HMAC_BLOCK_LEN; i++) {
+        put_byte(ctx, (uint8_t)((i < k0_len ? k0[i] : 0u) ^ pad));
+    }
+}
+
+void dh_hmac_sha256_init(dh_sha256 *ctx, const uint8_t *k0, size_t k0_len)
+{
+    start_padded(ctx, k0, k0_len, HMAC_IPAD);
+}
+
+void dh_hmac_sha256_final(dh_sha256 *ctx, const uint8_t *k0, size_t k0_len, uint8_t mac[32])
+{
+    /* The inner digest goes into `mac` and is absorbed before the outer one overwrites it. */
+    dh_sha256_final(ctx, mac);
+    start_padded(ctx, k0, k0_len, HMAC_OPAD);
+    dh_sha256_update(ctx, mac, DH_HMAC_LEN);
+    dh_sha256_final(ctx, mac);
 }

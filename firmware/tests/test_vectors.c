@@ -4,7 +4,8 @@
  * The spec's test vectors (section 8) are read from the document itself, so the document, the
  * Rust crate (crates/station-protocol/tests/spec_vectors.rs checks the same text) and this
  * module cannot drift apart: the CRC check value and frame bytes, the whole example session,
- * both refusals, the over-long STAGE chunk, the canonical encoding and its SHA-256. The rest mirrors the unit tests of
+ * both refusals, the over-long STAGE chunk, the canonical encoding and its SHA-256, the BAUD
+ * and PROVE frames of 10.1 and 10.3. The rest mirrors the unit tests of
  * crates/station-protocol/src/device/ and codec.rs, plus what only C has to get right
  * (staging out of order in the scratch area, a failing port, debug output hygiene).
  *
@@ -30,6 +31,7 @@ struct mem_port {
     uint8_t scratch[DH_MAX_BLOB_LEN];
     int fail_commit;  /* DH_STORE_* to return from commit, 0 to store */
     int fail_scratch; /* scratch writes fail */
+    int fail_stored;  /* reads of the committed blob fail (after dh_init) */
     const uint8_t *input;
     size_t input_len;
     /* The optional rate switch (spec 10.1), with a fake clock. */
@@ -69,7 +71,7 @@ uint16_t dh_port_stored_len(void *port) { return ((struct mem_port *)port)->stor
 int dh_port_stored_read(void *port, uint16_t offset, uint8_t *buf, uint16_t len)
 {
     struct mem_port *p = port;
-    if ((size_t)offset + len > p->stored_len) {
+    if (p->fail_stored || (size_t)offset + len > p->stored_len) {
         return -1;
     }
     memcpy(buf, p->stored + offset, len);
@@ -1398,6 +1400,389 @@ static void test_baud_debug_line_goes_out_before_the_switch(void)
     check(strstr(rep, "[dh] BAUD BAD_VALUE") != NULL, "refusal logged: %s", rep);
 }
 
+
+/* ---- Possession proofs (spec 10.3) ----------------------------------------------------- */
+
+static void test_hmac_sha256_rfc4231(void)
+{
+    /* RFC 4231 section 4, test cases 1-4, 6 and 7 (5 is a truncated mac). Cases 6 and 7 have
+     * a 131-byte key: longer than the block, hashed first. */
+    static const char *const macs[6] = {
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+        "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+        "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+        "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"};
+    static const char *const case_names[6] = {"1", "2", "3", "4", "6", "7"};
+    uint8_t key[131], data[160], mac[32];
+    size_t key_len = 0, data_len = 0, k0_len, i;
+    char hex[65];
+    dh_sha256 ctx;
+    int c;
+    current_test = "HMAC-SHA256 (RFC 4231)";
+    for (c = 0; c < 6; c++) {
+        switch (c) {
+        case 0:
+            memset(key, 0x0b, key_len = 20);
+            memcpy(data, "Hi There", data_len = 8);
+            break;
+        case 1:
+            memcpy(key, "Jefe", key_len = 4);
+            memcpy(data, "what do ya want for nothing?", data_len = 28);
+            break;
+        case 2:
+            memset(key, 0xaa, key_len = 20);
+            memset(data, 0xdd, data_len = 50);
+            break;
+        case 3:
+            for (key_len = 0; key_len < 25u; key_len++) {
+                key[key_len] = (uint8_t)(key_len + 1u);
+            }
+            memset(data, 0xcd, data_len = 50);
+            break;
+        case 4:
+            memset(key, 0xaa, key_len = 131);
+            data_len = strlen("Test Using Larger Than Block-Size Key - Hash Key First");
+            memcpy(data, "Test Using Larger Than Block-Size Key - Hash Key First", data_len);
+            break;
+        default:
+            memset(key, 0xaa, key_len = 131);
+            data_len = strlen("This is a test using a larger than block-size key and a larger "
+                              "than block-size data. The key needs to be hashed before being "
+                              "used by the HMAC algorithm.");
+            memcpy(data,
+                   "This is a test using a larger than block-size key and a larger than "
+                   "block-size data. The key needs to be hashed before being used by the HMAC "
+                   "algorithm.",
+                   data_len);
+            break;
+        }
+        /* One context throughout: the key reduction, the inner and the outer hash. */
+        k0_len = dh_hmac_sha256_key(&ctx, key, key_len);
+        check(k0_len == (key_len > 64u ? 32u : key_len), "case %s: K0 length %zu",
+              case_names[c], k0_len);
+        if (key_len > 64u) {
+            for (i = 32; i < key_len && key[i] == 0u; i++) {
+            }
+            check(i == key_len, "case %s: the key's tail is wiped", case_names[c]);
+        }
+        dh_hmac_sha256_init(&ctx, key, k0_len);
+        /* The message in two pieces: update is streaming. */
+        dh_sha256_update(&ctx, data, data_len / 3u);
+        dh_sha256_update(&ctx, data + data_len / 3u, data_len - data_len / 3u);
+        dh_hmac_sha256_final(&ctx, key, k0_len, mac);
+        hex_encode(mac, 32, hex);
+        check(strcmp(hex, macs[c]) == 0, "case %s: %s", case_names[c], hex);
+        for (i = 0; i < sizeof ctx && ((const uint8_t *)&ctx)[i] == 0u; i++) {
+        }
+        check(i == sizeof ctx, "case %s: the context is wiped", case_names[c]);
+    }
+}
+
+static void new_proving_device(dh_device *dev, struct mem_port *p)
+{
+    new_device(dev, p, DH_MAX_BLOB_LEN, 0);
+    dh_enable_prove(dev);
+}
+
+/* Stages raw[] (escaped here, in chunks of at most 40 bytes) and commits it with its digest;
+ * seq numbers from `seq` on. Returns the COMMIT reply's words. */
+static const char *commit_raw_config(dh_device *dev, unsigned seq, const char *const raw[])
+{
+    uint8_t enc[DH_MAX_BLOB_LEN], d[32];
+    char words[400], hex[65];
+    size_t n = 6;
+    unsigned k;
+    dh_sha256 s;
+    ask(dev, seq++, "BEGIN");
+    memcpy(enc, "DHCFG1", 6);
+    for (k = 0; k < DH_KEY_COUNT; k++) {
+        size_t l = strlen(raw[k]), off = 0;
+        enc[n++] = (uint8_t)(k + 1);
+        enc[n++] = (uint8_t)(l >> 8);
+        enc[n++] = (uint8_t)l;
+        memcpy(enc + n, raw[k], l);
+        n += l;
+        do {
+            size_t m = l - off < 40u ? l - off : 40u, j;
+            int w = snprintf(words, sizeof words, "STAGE %s %zu ", VECTOR_KEYS[k], off);
+            if (m == 0u) {
+                words[w++] = '-';
+            }
+            for (j = 0; j < m; j++) {
+                uint8_t b = (uint8_t)raw[k][off + j];
+                if (b > 0x20u && b < 0x7Fu && b != '%' && b != '@' && b != '*' &&
+                    !(m == 1u && b == '-')) {
+                    words[w++] = (char)b;
+                } else {
+                    w += sprintf(words + w, "%%%02X", b);
+                }
+            }
+            words[w] = '\0';
+            check(starts_with(words_of(ask(dev, seq++, words)), "OK STAGE"), "%s", words);
+            off += m;
+        } while (off < l);
+    }
+    dh_sha256_init(&s);
+    dh_sha256_update(&s, enc, n);
+    dh_sha256_final(&s, d);
+    hex_encode(d, 32, hex);
+    snprintf(words, sizeof words, "COMMIT %s %s", hex, HWID_HEX);
+    return words_of(ask(dev, seq, words));
+}
+
+static const char *const VECTOR_RAW[DH_KEY_COUNT] = {
+    "dh-000123",        "dev-000123",          "s3cr3t pass%@*",      "ak_live_7f3a9c",
+    "mqtt.devicehub.example", "8883",          "1",                   "dh/dh-000123/data",
+    "dh/dh-000123/status", "dh/dh-000123/cmd", "1"};
+
+/* HMAC-SHA256("s3cr3t pass%@*", "DHPROVE1:dh-000123:000102030405060708090a0b0c0d0e0f"),
+ * computed with Python's hmac module (the spec's worked example, 10.3). */
+#define PROVE_VECTOR_MAC "b05f5c0b9867bbb560f834805de6a8bb37ec67051792c3a18d6912a71e316f01"
+
+/* Whether the device's RAM holds `needle` anywhere (a secret left behind). */
+static int device_ram_holds(const dh_device *dev, const char *needle)
+{
+    const uint8_t *m = (const uint8_t *)dev;
+    size_t n = strlen(needle), i;
+    for (i = 0; i + n <= sizeof *dev; i++) {
+        if (memcmp(m + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_prove_spec_frames(void)
+{
+    char block[2048], f[300], expect[300], quote[160];
+    const char *rep;
+    int i;
+    current_test = "PROVE frames (10.3)";
+    spec_block("### 10.3 Possession proofs", block, sizeof block);
+    new_proving_device(&dev_a, &port_a);
+    check(strcmp(commit_raw_config(&dev_a, 0x10, VECTOR_RAW), "OK COMMIT 1") == 0,
+          "the 8.3 config committed");
+    for (i = 0;; i++) {
+        const char *req = nth_line(block, "> ", i);
+        if (req == NULL) {
+            break;
+        }
+        snprintf(f, sizeof f, "%s\r\n", req);
+        rep = feed(&dev_a, f, strlen(f));
+        snprintf(expect, sizeof expect, "%s\r\n", nth_line(block, "< ", i));
+        check(strcmp(rep, expect) == 0, "reply to %s: got %s want %s", req, rep, expect);
+    }
+    check(i == 1, "the spec shows one request (saw %d)", i);
+    /* The document and the independently computed mac agree. */
+    check(strcmp(words_of(ask(&dev_a, 7, "PROVE 000102030405060708090a0b0c0d0e0f")),
+                 "OK PROVE " PROVE_VECTOR_MAC) == 0,
+          "the mac computed with Python's hmac");
+    /* Either case: the nonce is lower-cased for the message. */
+    snprintf(f, sizeof f, "%s\r\n",
+             spec_quote("The same nonce in upper case, `> ", quote, sizeof quote));
+    rep = feed(&dev_a, f, strlen(f));
+    snprintf(expect, sizeof expect, "%s\r\n", nth_line(block, "< ", 0));
+    check(strcmp(rep, expect) == 0, "upper-case nonce: got %s want %s", rep, expect);
+    check(strcmp(words_of(ask(&dev_a, 8, "PROVE 000102030405060708090A0b0C0d0E0f")),
+                 "OK PROVE " PROVE_VECTOR_MAC) == 0,
+          "mixed-case nonce");
+    check(!device_ram_holds(&dev_a, "s3cr3t"), "no copy of the password left in RAM");
+
+    /* No config: NO_CONFIG, as the document shows. */
+    new_proving_device(&dev_a, &port_a);
+    snprintf(f, sizeof f, "%s\r\n", nth_line(block, "> ", 0));
+    snprintf(expect, sizeof expect, "%s\r\n",
+             spec_quote("Before any COMMIT, the same request is refused: `< ", quote,
+                        sizeof quote));
+    rep = feed(&dev_a, f, strlen(f));
+    check(strcmp(rep, expect) == 0, "NO_CONFIG: got %s want %s", rep, expect);
+}
+
+static void test_prove_bad_nonces_are_bad_frame(void)
+{
+    static const char *const bad[] = {
+        "PROVE",
+        "PROVE 000102030405060708090a0b0c0d0e0",   /* 31 digits */
+        "PROVE 000102030405060708090a0b0c0d0e0f0", /* 33 */
+        "PROVE 000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f", /* 64 */
+        "PROVE 0",
+        "PROVE -",
+        "PROVE 000102030405060708090a0b0c0d0e0g", /* not hex */
+        "PROVE 000102030405060708090a0b0c0d0e0x",
+        "PROVE 0x0102030405060708090a0b0c0d0e0f",
+        "PROVE %30%31%32%33%34%35%36%37%38%39%30", /* escapes are not unescaped */
+        "PROVE 000102030405060708090a0b0c0d0e0f 1",
+        "PROVE 000102030405060708090a0b0c0d0e0f 000102030405060708090a0b0c0d0e0f"};
+    char f[300], first[300];
+    size_t i, n;
+    current_test = "PROVE nonce syntax (10.3)";
+    new_proving_device(&dev_a, &port_a);
+    check(strcmp(commit_raw_config(&dev_a, 0x10, VECTOR_RAW), "OK COMMIT 1") == 0, "committed");
+    ask(&dev_a, 0x30, "BEGIN");
+    n = frame(f, sizeof f, 0x31, "STAGE device_id 0 abc");
+    strcpy(first, feed(&dev_a, f, n));
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *r = words_of(ask(&dev_a, 0x40 + (unsigned)i, bad[i]));
+        check(strcmp(r, "ERR PROVE BAD_FRAME") == 0, "%s: %s", bad[i], r);
+    }
+    /* seq 00 is refused like any request's (spec 2.4), and not cached either. */
+    check(strcmp(words_of(ask(&dev_a, 0, "PROVE 000102030405060708090a0b0c0d0e0f")),
+                 "ERR PROVE BAD_FRAME") == 0,
+          "seq 00");
+    /* No BAD_FRAME replaced the cached STAGE, and the session is still open. */
+    check(strcmp(feed(&dev_a, f, n), first) == 0, "the STAGE is still replayed");
+    check(strcmp(words_of(ask(&dev_a, 0x60, "STAGE device_id 3 d")), "OK STAGE device_id 4") == 0,
+          "the session is still open");
+    /* And without a config, a malformed nonce is still BAD_FRAME (a parse error, 7.3). */
+    new_proving_device(&dev_b, &port_b);
+    check(strcmp(words_of(ask(&dev_b, 1, "PROVE 123")), "ERR PROVE BAD_FRAME") == 0,
+          "parse error before NO_CONFIG");
+}
+
+static void test_prove_leaves_the_cache_and_the_session(void)
+{
+    char stage[300], commit[300], first[300], words[200];
+    size_t ns, nc;
+    const char *r;
+    current_test = "PROVE: no cache, no session (10.3)";
+    /* A COMMIT tells a replay (OK COMMIT) from a re-execution (NO_SESSION). */
+    new_proving_device(&dev_a, &port_a);
+    ask(&dev_a, 1, "HELLO 1");
+    ask(&dev_a, 2, "BEGIN");
+    stage_vector_config(&dev_a, 3, -1);
+    snprintf(words, sizeof words,
+             "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+             HWID_HEX);
+    nc = frame(commit, sizeof commit, 0x20, words);
+    strcpy(first, feed(&dev_a, commit, nc));
+    check(strstr(first, "OK COMMIT 1") != NULL, "committed: %s", first);
+    r = words_of(ask(&dev_a, 0x21, "PROVE 000102030405060708090a0b0c0d0e0f"));
+    check(strcmp(r, "OK PROVE " PROVE_VECTOR_MAC) == 0, "proved: %s", r);
+    check(strcmp(feed(&dev_a, commit, nc), first) == 0,
+          "the lost OK COMMIT is still replayed after a PROVE");
+    /* The same PROVE frame twice is executed twice: never a replay of something else. */
+    r = words_of(ask(&dev_a, 0x20, "PROVE 000102030405060708090a0b0c0d0e0f"));
+    check(strcmp(r, "OK PROVE " PROVE_VECTOR_MAC) == 0, "PROVE at the COMMIT's seq: %s", r);
+    check(strcmp(feed(&dev_a, commit, nc), first) == 0, "and the COMMIT is still replayed");
+
+    /* Inside a session: the session, its staged value and the cached STAGE stay. */
+    ask(&dev_a, 0x30, "BEGIN");
+    ns = frame(stage, sizeof stage, 0x31, "STAGE device_id 0 abc");
+    strcpy(first, feed(&dev_a, stage, ns));
+    check(strstr(first, "OK STAGE device_id 3") != NULL, "staged");
+    r = words_of(ask(&dev_a, 0x32, "PROVE ffffffffffffffffffffffffffffffff"));
+    check(starts_with(r, "OK PROVE "), "proved in a session: %s", r);
+    check(strcmp(feed(&dev_a, stage, ns), first) == 0, "STAGE replayed after PROVE");
+    check(strcmp(words_of(ask(&dev_a, 0x33, "STAGE device_id 3 def")), "OK STAGE device_id 6") ==
+              0,
+          "the session and its staged value survived PROVE");
+    /* A refused PROVE (NO_CONFIG) leaves the cache too. */
+    new_proving_device(&dev_a, &port_a);
+    ask(&dev_a, 1, "BEGIN");
+    ns = frame(stage, sizeof stage, 2, "STAGE device_id 0 abc");
+    strcpy(first, feed(&dev_a, stage, ns));
+    check(strcmp(words_of(ask(&dev_a, 3, "PROVE 000102030405060708090a0b0c0d0e0f")),
+                 "ERR PROVE NO_CONFIG") == 0,
+          "no config");
+    check(strcmp(feed(&dev_a, stage, ns), first) == 0, "STAGE replayed after NO_CONFIG");
+    /* A PROVE before BEGIN opens no session. */
+    new_proving_device(&dev_a, &port_a);
+    ask(&dev_a, 1, "PROVE 000102030405060708090a0b0c0d0e0f");
+    check(strcmp(words_of(ask(&dev_a, 2, "STAGE device_id 0 abc")), "ERR STAGE NO_SESSION") == 0,
+          "PROVE opened no session");
+}
+
+static void test_prove_key_lengths(void)
+{
+    /* Macs computed with Python's hmac module: hmac.new(password, b"DHPROVE1:" + device_id
+     * + b":" + nonce.lower(), hashlib.sha256). Keys of 0, 64 (one block, used as is), 65 and
+     * 100 bytes (over one block: hashed first, RFC 2104). */
+    struct {
+        char password[101];
+        const char *nonce, *mac;
+    } cases[4];
+    const char *raw[DH_KEY_COUNT];
+    char words[100];
+    unsigned c, seq = 0x10;
+    current_test = "PROVE key lengths (10.3, RFC 2104)";
+    memset(cases, 0, sizeof cases);
+    cases[0].nonce = "000102030405060708090a0b0c0d0e0f";
+    cases[0].mac = "d17439c167d35e34c83fcbf43fc1a0cc963eef0e75505aeed6e7c98e8ec710ba";
+    memset(cases[1].password, 'k', 64);
+    cases[1].nonce = "000102030405060708090a0b0c0d0e0f";
+    cases[1].mac = "1c2354342d355bb199ccb2946a8cd87bbb62986dbc8a412d7c67477cfef21ed3";
+    memset(cases[2].password, 'k', 65);
+    cases[2].nonce = "000102030405060708090a0b0c0d0e0f";
+    cases[2].mac = "e9926b372095ca98fde753647ccd9d96d90244aa9dcee22862acf6e9230539b5";
+    memset(cases[3].password, 'p', 100);
+    cases[3].nonce = "DeadBeef00112233445566778899AaBb";
+    cases[3].mac = "7fb62f16a97fb7adddf019cb662250f1543f2fd19677fb042cc9da3fe9eba247";
+    memcpy(raw, VECTOR_RAW, sizeof raw);
+    new_proving_device(&dev_a, &port_a);
+    for (c = 0; c < 4u; c++) {
+        const char *r;
+        raw[DH_KEY_MQTT_PASSWORD - 1] = cases[c].password;
+        raw[DH_KEY_GENERATION - 1] = c % 2u ? "3" : "2";
+        check(starts_with(commit_raw_config(&dev_a, seq, raw), "OK COMMIT"), "commit %u", c);
+        seq += 0x20;
+        snprintf(words, sizeof words, "PROVE %s", cases[c].nonce);
+        r = words_of(ask(&dev_a, seq++, words));
+        check(strncmp(r, "OK PROVE ", 9) == 0 && strcmp(r + 9, cases[c].mac) == 0,
+              "%zu-byte password: %s", strlen(cases[c].password), r);
+        check(c == 0u || !device_ram_holds(&dev_a, c == 3u ? "pppppppp" : "kkkkkkkk"),
+              "%zu-byte password: no copy left in RAM", strlen(cases[c].password));
+    }
+    /* A committed blob that cannot be read: nothing is sent that could be wrong. */
+    port_a.fail_stored = 1;
+    check(strcmp(words_of(ask(&dev_a, seq, "PROVE 000102030405060708090a0b0c0d0e0f")),
+                 "ERR PROVE STORAGE_FAILED") == 0,
+          "unreadable storage");
+    port_a.fail_stored = 0;
+}
+
+static void test_prove_needs_enabling(void)
+{
+    const char *r;
+    current_test = "PROVE is optional (10.3)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    r = words_of(ask(&dev_a, 1, "PROVE 000102030405060708090a0b0c0d0e0f"));
+    check(strcmp(r, "ERR PROVE UNKNOWN_COMMAND") == 0, "a unit without it: %s", r);
+    r = words_of(ask(&dev_a, 2, "PROVE 1"));
+    check(strcmp(r, "ERR PROVE UNKNOWN_COMMAND") == 0, "malformed, a unit without it: %s", r);
+    check(strcmp(words_of(ask(&dev_a, 3, "HELLO 1")),
+                 "OK HELLO 1 CHUNK,READ A1B2C3D4E5F60718 fw-2.4.1 -") == 0,
+          "not listed");
+    dh_enable_prove(&dev_a);
+    check(strcmp(words_of(ask(&dev_a, 4, "HELLO 1")),
+                 "OK HELLO 1 CHUNK,READ,PROVE A1B2C3D4E5F60718 fw-2.4.1 -") == 0,
+          "appended to the version-1 tokens");
+    check(dh_enable_baud(&dev_a, &MEM_BAUD) == DH_INIT_OK, "and the faster wire");
+    check(strcmp(words_of(ask(&dev_a, 5, "HELLO 1")),
+                 "OK HELLO 1 CHUNK,READ,BAUD,PROVE A1B2C3D4E5F60718 fw-2.4.1 -") == 0,
+          "after BAUD");
+    /* dh_init starts a device without it again. */
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    check(strstr(ask(&dev_a, 6, "HELLO 1"), "PROVE") == NULL, "dh_init resets it");
+}
+
+static void test_prove_debug_line(void)
+{
+    const char *rep;
+    current_test = "PROVE debug output (10.3, 7.5)";
+    new_proving_device(&dev_a, &port_a);
+    check(strcmp(commit_raw_config(&dev_a, 0x10, VECTOR_RAW), "OK COMMIT 1") == 0, "committed");
+    dh_set_debug(&dev_a, 1);
+    rep = ask(&dev_a, 0x30, "PROVE 000102030405060708090a0b0c0d0e0f");
+    check(strstr(rep, "OK PROVE " PROVE_VECTOR_MAC " *") != NULL &&
+              strstr(rep, "\r\n[dh] PROVE OK") != NULL,
+          "reply, then the debug line: %s", rep);
+    check(strstr(rep, "s3cr3t") == NULL, "no password in the output");
+    rep = ask(&dev_a, 0x31, "PROVE 00");
+    check(strstr(rep, "[dh] PROVE BAD_FRAME") != NULL, "refusal logged: %s", rep);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1426,6 +1811,13 @@ int main(int argc, char **argv)
     test_baud_returns_to_115200_after_1000_ms_idle();
     test_baud_needs_the_ports_rate_switch();
     test_baud_debug_line_goes_out_before_the_switch();
+    test_hmac_sha256_rfc4231();
+    test_prove_spec_frames();
+    test_prove_bad_nonces_are_bad_frame();
+    test_prove_leaves_the_cache_and_the_session();
+    test_prove_key_lengths();
+    test_prove_needs_enabling();
+    test_prove_debug_line();
     printf("firmware unit tests: %d checks, %d failed (struct dh_device: %u bytes on this host)\n",
            checks, failures, (unsigned)sizeof(dh_device));
     return failures == 0 ? 0 : 1;
