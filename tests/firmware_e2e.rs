@@ -280,6 +280,7 @@ fn provision(batch: i64) -> FlashJob {
 fn reflash() -> FlashJob {
     FlashJob::Reflash {
         expected_device_id: None,
+        confirm_unbound: false,
     }
 }
 
@@ -1225,6 +1226,21 @@ fn random_config(rng: &mut Rng) -> DeviceConfig {
 /// malformed and unknown requests, seq 00, retransmissions, corrupted and cut frames, noise.
 /// A well-formed BAUD (spec §10.1) at a rate the unit may or may not run, never with seq 00
 /// (see the note in `c_host_answers_byte_for_byte_like_the_rust_device_model`).
+/// A PROVE request (spec §10.3): a good nonce (lower or upper case) or a malformed one. Never at
+/// seq 00, like BAUD: both bypass the reply cache, and a seq-00 refusal is cached by the model.
+fn prove_request(rng: &mut Rng, seq: u8) -> Vec<u8> {
+    let seq = seq.max(1);
+    let nonce: [u8; 16] = std::array::from_fn(|_| rng.below(256) as u8);
+    let lower: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    match rng.below(6) {
+        0 => Frame::encode(seq, &["PROVE", &lower.to_ascii_uppercase()]),
+        1 => Frame::encode(seq, &["PROVE", &lower[..30]]),
+        2 => Frame::encode(seq, &["PROVE", &format!("{}zz", &lower[..30])]),
+        3 => Frame::encode(seq, &["PROVE"]),
+        _ => Request::Prove { nonce }.encode(seq),
+    }
+}
+
 fn baud_request(rng: &mut Rng, seq: u8) -> Vec<u8> {
     let rate = *rng.pick(&[
         921_600u32,
@@ -1282,6 +1298,11 @@ fn random_stream(rng: &mut Rng, fast: bool) -> Vec<u8> {
                             let seq = next_seq(rng);
                             frames.push(baud_request(rng, seq));
                         }
+                        if rng.chance(4) {
+                            // PROVE inside a session: the session and the cache stay.
+                            let seq = next_seq(rng);
+                            frames.push(prove_request(rng, seq));
+                        }
                         if rng.chance(5) {
                             let again = frames.last().cloned().unwrap_or_default();
                             frames.push(again); // retransmission
@@ -1326,7 +1347,14 @@ fn random_stream(rng: &mut Rng, fast: bool) -> Vec<u8> {
                 let version = *rng.pick(&[0u16, 1, 2, 65535]);
                 frames.push(Request::Hello { version }.encode(next_seq(rng)));
             }
-            7 => frames.push(Request::Abort.encode(next_seq(rng))),
+            7 => {
+                if rng.chance(2) {
+                    frames.push(Request::Abort.encode(next_seq(rng)));
+                } else {
+                    let seq = next_seq(rng);
+                    frames.push(prove_request(rng, seq));
+                }
+            }
             8 => {
                 let at_limit = "a".repeat(spec::MAX_CHUNK_ENCODED);
                 let over = "a".repeat(spec::MAX_CHUNK_ENCODED + 1);
@@ -1440,11 +1468,8 @@ fn c_host_answers_byte_for_byte_like_the_rust_device_model() {
         if fast {
             cmd.args(["--baud-rates", &rates]);
         }
-        // PROVE (spec §10.3) is left out on the C side until DeviceModel answers it too: with
-        // it, dh-host lists PROVE in HELLO and the model does not. To re-enable once the model
-        // knows PROVE: drop `--no-prove`, and add PROVE requests (good, upper-case and
-        // malformed nonces, seq 00, inside sessions) to `random_stream`.
-        cmd.arg("--no-prove");
+        // PROVE (spec §10.3) is on both sides: dh-host and the model list it in HELLO, and the
+        // streams carry good, upper-case and malformed nonces, inside and outside sessions.
         let mut child = cmd
             .args([
                 "--stdio",

@@ -252,6 +252,7 @@ fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect()
         &mut store,
         FlashJob::Reflash {
             expected_device_id: None,
+            confirm_unbound: false,
         },
     );
     assert_eq!(rotated.generation, 2);

@@ -465,11 +465,15 @@ fn c_capabilities_fit_what_the_station_accepts() {
     let CValue::Str(baud) = c.value("DH_CAP_BAUD").expect("DH_CAP_BAUD") else {
         panic!("DH_CAP_BAUD is not a string");
     };
-    // The longest field the C module sends: a port with the rate switch appends ",BAUD".
-    let caps = format!("{base},{baud}");
+    let CValue::Str(prove) = c.value("DH_CAP_PROVE").expect("DH_CAP_PROVE") else {
+        panic!("DH_CAP_PROVE is not a string");
+    };
+    // The longest field the C module sends: a port with the rate switch and proofs appends
+    // ",BAUD,PROVE".
+    let caps = format!("{base},{baud},{prove}");
     assert!(
         caps.len() <= spec::MAX_CAPABILITIES_LEN,
-        "DH_CAPABILITIES ({}) with \",{baud}\" is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
+        "DH_CAPABILITIES ({}) with \",{baud},{prove}\" is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
         c.place("DH_CAPABILITIES"),
         caps.len(),
         spec::MAX_CAPABILITIES_LEN
@@ -689,10 +693,10 @@ fn a_wrong_or_one_sided_baud_constant_is_reported() {
             && joined.contains("is 500, but spec::BAUD_IDLE_REVERT in ms is 1000"),
         "{joined}"
     );
-    let miscounted = SPEC_H.replace("#define DH_COMMAND_COUNT 7u", "#define DH_COMMAND_COUNT 6u");
+    let miscounted = SPEC_H.replace("#define DH_COMMAND_COUNT 8u", "#define DH_COMMAND_COUNT 7u");
     assert_ne!(
         miscounted, SPEC_H,
-        "dh_spec.h no longer says DH_COMMAND_COUNT 7u"
+        "dh_spec.h no longer says DH_COMMAND_COUNT 8u"
     );
     let joined = header_mismatches(&miscounted, DEVICE_H).join("\n");
     assert!(joined.contains("DH_COMMAND_COUNT"), "{joined}");
