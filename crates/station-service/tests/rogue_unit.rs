@@ -73,7 +73,11 @@ impl Bench {
     /// A unit whose flash holds `config` (what a rogue copies or makes up), then started.
     fn unit_holding(&self, name: &str, config: &StoredConfig, opts: SimOptions) -> SimHandle {
         let path = self.dir.path().join(format!("{name}.flash"));
-        station_devsim::flash::write_atomically(&path, &config.to_blob()).expect("write flash");
+        // Sealed under this process's key, as the in-process simulator reads its flash file.
+        let key = station_devsim::FlashKey::process().expect("flash key");
+        let mut flash = station_devsim::Flash::file(&path, key, None);
+        station_protocol::device::Storage::store(&mut flash, &config.to_blob())
+            .expect("write flash");
         self.unit(name, opts)
     }
 
