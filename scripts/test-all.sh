@@ -67,3 +67,8 @@ bash tools/vendor/setup-venv.sh >/dev/null || bash tools/vendor/setup-venv.sh >/
 
 echo "== cargo nextest" >&2
 cargo nextest run --workspace --locked --no-fail-fast
+
+# --- the sync token in a real Secret Service: gnome-keyring under a private dbus-run-session
+# --- (its own keyring folder; the user's is never touched), the CLI's ignored secret_service tests.
+echo "== sync token in a real Secret Service" >&2
+bash scripts/secret-service-test.sh
