@@ -14,7 +14,7 @@
 //
 // Build options (arduino-builder -prefs=build.extra_flags=..., or a #define above the
 // includes):
-//   DH_EXAMPLE_BAUD=0              no rate switch: the write runs at 115200 (saves 292 B)
+//   DH_EXAMPLE_BAUD=0              no rate switch: the write runs at 115200 (saves 312 B)
 //   DH_EXAMPLE_PROVE=0             PROVE not answered (the module links it either way: 10 B)
 //   DH_EXAMPLE_EMULATED_EEPROM=1   keep the EEPROM image in .noinit RAM: for qemu-system-avr,
 //                                  which models no EEPROM (firmware/arduino/e2e.sh)
