@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - example firmware for an ATmega328P (Arduino Uno) provisioned by the station.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_frames.c - libFuzzer target for the frame decoder, the request parser and the state
  * machine behind them (build: clang -fsanitize=fuzzer,address,undefined).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_host.c - the C module on a Linux host, as a device on a pseudo-terminal.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_device.h - the device side of the DeviceHub provisioning protocol, version 1 with the
  * 1.1 faster wire and possession proof (docs/protocol.md, 10.1, 10.3), as a portable C99

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_sha256.h - SHA-256 (FIPS 180-4) for the digest of spec 5.3 and the blob trailer of 7.4,
  * and HMAC-SHA256 (RFC 2104) on top of it for the possession proof of spec 10.3.

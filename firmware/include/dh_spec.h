@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_spec.h - every number and name of DeviceHub provisioning protocol version 1 and of the
  * version 1.1 additions this module implements (spec 10.1 BAUD, 10.3 PROVE).

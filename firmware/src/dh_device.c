@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_device.c - the device side of docs/protocol.md, version 1, with the 1.1 faster wire and
  * possession proof.

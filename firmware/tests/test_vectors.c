@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_vectors.c - host unit tests of the C module against docs/protocol.md.
  *
