@@ -3,14 +3,14 @@
 //! api key and no sync token in any form they could use.
 //!
 //! Everything runs as an operator would run it: the real `station` CLI, one process per
-//! command, `STATION_DB` in a data folder the test owns, `TMPDIR` pointed at a folder the test
-//! owns, stderr (the log, at `STATION_LOG=debug`) appended to a log file in the data folder,
-//! units on real ptys (`station-devsim`, flash files sealed under a key this test keeps in
+//! command, `STATION_DB` in a data folder the test owns, `TMPDIR` and `HOME` pointed at folders
+//! the test owns (all three are copied and scanned), stderr (the log, at `STATION_LOG=debug`)
+//! appended to a log file in the data folder, units on real ptys (`station-devsim`, flash files sealed under a key this test keeps in
 //! memory), and a real Django server with the station-sync receiver.
 //!
 //! - Sync configured (`sync config --url … --token-stdin`, token in the `env` credential store:
-//!   no Secret Service runs here; that path has scripts/secret-service-test.sh): provision,
-//!   a gang flash of a batch on three ports, rotate, re-flash (the PROVE path), sync, one more
+//!   no Secret Service runs here; that path has scripts/secret-service-test.sh): provision
+//!   before sync config (sealed by it) and after, a gang flash of a batch on three ports, rotate, re-flash (the PROVE path), sync, one more
 //!   re-flash left waiting, devices and batch exports (CSV and JSON), training-mode provision,
 //!   rotate and flashes on `sim:` ports. Every secret ever issued is collected (provision and
 //!   rotate stdout, each unit's decrypted flash after each write, the server's api_key column,
@@ -294,7 +294,7 @@ struct Station {
 impl Station {
     fn new(extra_env: &[(&'static str, String)]) -> Station {
         let root = tempfile::tempdir().expect("tempdir");
-        for dir in ["data", "tmp"] {
+        for dir in ["data", "tmp", "home"] {
             fs::create_dir(root.path().join(dir)).expect("create folder");
         }
         let mut env = vec![
@@ -306,6 +306,8 @@ impl Station {
                     .to_string(),
             ),
             ("TMPDIR", root.path().join("tmp").display().to_string()),
+            // Anything written under the user's folders (caches, config) is on the disk too.
+            ("HOME", root.path().join("home").display().to_string()),
             ("STATION_OPERATOR", "stolen-disk".to_owned()),
             ("STATION_LOG", "debug".to_owned()),
         ];
@@ -319,6 +321,10 @@ impl Station {
 
     fn tmp(&self) -> PathBuf {
         self.root.path().join("tmp")
+    }
+
+    fn home(&self) -> PathBuf {
+        self.root.path().join("home")
     }
 
     /// `station <args>` with `stdin`; must succeed; returns its standard output.
@@ -345,6 +351,10 @@ impl Station {
             .env_remove(STORE_ENV)
             .env_remove(TOKEN_ENV)
             .env_remove("STATION_DB")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_STATE_HOME")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -508,12 +518,13 @@ fn is_training_device(device: &str) -> bool {
     device.starts_with(TRAINING_PREFIX)
 }
 
-/// Copy the station's data folder and TMPDIR (what walks off with the disk); the copy must hold
+/// Copy the station's data folder, TMPDIR and HOME (what walks off with the disk); the copy must hold
 /// the database and the log at least.
 fn steal(station: &Station) -> tempfile::TempDir {
     let stolen = tempfile::tempdir().expect("stolen copy");
     copy_tree(&station.data(), &stolen.path().join("data"));
     copy_tree(&station.tmp(), &stolen.path().join("tmp"));
+    copy_tree(&station.home(), &stolen.path().join("home"));
     let copied: Vec<String> = files_under(stolen.path())
         .iter()
         .map(|f| {
@@ -728,7 +739,11 @@ fn stolen_disk_after_a_full_synced_run_holds_no_secret() {
     assert_the_scanner_finds_every_encoding(&secrets);
     let stolen = steal(&station);
     let result = scan(stolen.path(), &secrets);
-    print_scan("sync configured: data folder + TMPDIR", &result, &secrets);
+    print_scan(
+        "sync configured: data folder + TMPDIR + HOME",
+        &result,
+        &secrets,
+    );
 
     // Training api keys never reach a server (the training database refuses sync): they are
     // the one secret allowed in readable form, in the training database only, each the current
@@ -836,7 +851,7 @@ fn stolen_disk_with_sync_off_holds_no_password_and_only_the_counted_api_keys() {
     assert_the_scanner_finds_every_encoding(&secrets);
     let stolen = steal(&station);
     let result = scan(stolen.path(), &secrets);
-    print_scan("sync off: data folder + TMPDIR", &result, &secrets);
+    print_scan("sync off: data folder + TMPDIR + HOME", &result, &secrets);
     let (keys, others): (Vec<Hit>, Vec<Hit>) = result
         .hits
         .into_iter()
@@ -865,4 +880,67 @@ fn stolen_disk_with_sync_off_holds_no_password_and_only_the_counted_api_keys() {
     let flash_scan = scan(flashes.path(), &secrets);
     print_scan("sync off: devsim flash files", &flash_scan, &secrets);
     assert_no_hits("devsim flash files", &flash_scan);
+}
+
+/// Regression (found by this suite): with sync off, an api key that rotate (or a re-flash, or a
+/// dropped pending flash) replaced was still readable in the `-wal` of a station that keeps the
+/// database open (the app, `station watch`) or lost power: `secure_delete` overwrote it in the
+/// database's pages, but the WAL kept the older page until a checkpoint, and no status counted
+/// it. Each such write is now followed by a `wal_checkpoint(TRUNCATE)`.
+#[test]
+fn replaced_api_key_left_in_a_running_station_s_wal() {
+    use station_core::{Actor, BatchRequest, NewDeviceType, Store};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::open(dir.path().join("station.sqlite3")).expect("open");
+    store
+        .set_setting("hash_algorithm", FAST_HASH)
+        .expect("hash setting");
+    store
+        .add_type(NewDeviceType {
+            name: TYPE.into(),
+            app_label: "myapp".into(),
+            ..NewDeviceType::default()
+        })
+        .expect("type");
+    let actor = Actor::new("e2e", "running").expect("actor");
+    let made = store
+        .create_batch(
+            &BatchRequest {
+                device_type: TYPE.into(),
+                prefix: String::new(),
+                count: 2,
+                with_credentials: true,
+            },
+            &actor,
+        )
+        .expect("batch");
+    let first = &made.devices[0];
+    let mut replaced = Secrets::default();
+    let old = first.credentials.as_ref().expect("credentials");
+    replaced.add(
+        Kind::ApiKey,
+        old.api_key.expose(),
+        Some(&first.device_id),
+        "provision",
+    );
+    replaced.add(
+        Kind::Password,
+        old.mqtt_password.expose(),
+        Some(&first.device_id),
+        "provision",
+    );
+    store.rotate_now(&first.device_id, &actor).expect("rotate");
+    assert_the_scanner_finds_every_encoding(&replaced);
+
+    // The station is still running: its database, -wal and -shm are copied as they are.
+    let copy = tempfile::tempdir().expect("copy");
+    copy_tree(dir.path(), copy.path());
+    assert!(
+        copy.path().join("station.sqlite3-wal").exists(),
+        "the copy is of a running station (WAL in use)"
+    );
+    let result = scan(copy.path(), &replaced);
+    print_scan("running station after rotate", &result, &replaced);
+    assert_no_hits("a running station after rotate", &result);
+    assert_eq!(store.plaintext_api_keys_held().expect("count"), 2);
 }
