@@ -18,7 +18,7 @@ use crate::error::{CoreError, Result};
 use crate::naming;
 use crate::proofs;
 use crate::settings::key;
-use crate::store::sealing::api_key_at_rest;
+use crate::store::sealing::{api_key_at_rest, holds_readable_key, ReadableKey};
 use crate::store::{now, Store};
 use crate::types::DeviceType;
 
@@ -92,7 +92,8 @@ impl Store {
             &mut credentials::Hasher::new(algorithm),
         )?;
         deliver(&creds)?;
-        self.write(|tx| {
+        let discarded = self.write(|tx| {
+            let discarded = holds_readable_key(tx, device.pk, ReadableKey::InForce)?;
             let key = api_key_at_rest(tx, &creds.api_key)?;
             let changed = tx.execute(
                 "UPDATE devices SET generation = ?2, last_generation = ?2, mqtt_password_hash = ?3,
@@ -120,8 +121,9 @@ impl Store {
             proofs::keep_only(tx, device.pk, generation)?;
             record_event(tx, device.pk, event::ROTATED, Some(generation), "printed to a script", actor)?;
             enqueue_sync(tx, device.pk, generation)?;
-            Ok(())
+            Ok(discarded)
         })?;
+        self.forget_discarded_key(discarded);
         Ok(creds)
     }
 
@@ -261,7 +263,7 @@ impl Store {
             });
         }
         self.check_pending_unit(&device, hardware_id)?;
-        self.write(|tx| {
+        let discarded = self.write(|tx| {
             promote(
                 tx,
                 &device,
@@ -271,6 +273,7 @@ impl Store {
                 actor,
             )
         })?;
+        self.forget_discarded_key(discarded);
         self.find_device(device_id)
     }
 
@@ -287,7 +290,8 @@ impl Store {
         if device.pending_generation != Some(generation) {
             return Ok(device);
         }
-        self.write(|tx| drop_pending(tx, &device, generation, reason, actor))?;
+        let discarded = self.write(|tx| drop_pending(tx, &device, generation, reason, actor))?;
+        self.forget_discarded_key(discarded);
         self.find_device(device_id)
     }
 
@@ -330,8 +334,9 @@ impl Store {
         self.check_pending_unit(&device, hardware_id)?;
         if reported_generation == Some(pending) {
             // Promotion and its "recovered" line in one transaction: a crash loses neither.
-            self.write(|tx| {
-                promote(tx, &device, pending, hardware_id, firmware_version, actor)?;
+            let discarded = self.write(|tx| {
+                let discarded =
+                    promote(tx, &device, pending, hardware_id, firmware_version, actor)?;
                 record_event(
                     tx,
                     device.pk,
@@ -339,13 +344,15 @@ impl Store {
                     Some(pending),
                     "device holds it",
                     actor,
-                )
+                )?;
+                Ok(discarded)
             })?;
+            self.forget_discarded_key(discarded);
             Ok(Resolution::Promoted)
         } else {
             // Dropping it and its "recovered" line in one transaction, like a promotion.
-            self.write(|tx| {
-                drop_pending(
+            let discarded = self.write(|tx| {
+                let discarded = drop_pending(
                     tx,
                     &device,
                     pending,
@@ -359,8 +366,10 @@ impl Store {
                     Some(pending),
                     "device does not hold it; dropped",
                     actor,
-                )
+                )?;
+                Ok(discarded)
             })?;
+            self.forget_discarded_key(discarded);
             Ok(Resolution::Discarded)
         }
     }
@@ -530,14 +539,15 @@ fn mark_pending(
 
 /// The flash of `generation` did not take: drop the pending credentials; the device keeps
 /// what it had. A flashed device never carries a `flash_error`: the failed attempt stays in
-/// its history only.
+/// its history only. Returns whether a pending api key kept in readable form was discarded.
 fn drop_pending(
     tx: &Transaction<'_>,
     device: &Device,
     generation: u32,
     reason: &str,
     actor: &Actor,
-) -> Result<()> {
+) -> Result<bool> {
+    let discarded = holds_readable_key(tx, device.pk, ReadableKey::Pending)?;
     tx.execute(
         "UPDATE devices SET pending_generation = NULL, pending_password_hash = NULL,
              pending_api_key = NULL, pending_api_key_fingerprint = NULL, pending_since = NULL,
@@ -557,11 +567,13 @@ fn drop_pending(
         Some(generation),
         reason,
         actor,
-    )
+    )?;
+    Ok(discarded)
 }
 
 /// The device confirmed `generation`: make the pending credentials current, record it and
-/// queue it for the server. Refused when another process settled the flash meanwhile.
+/// queue it for the server. Refused when another process settled the flash meanwhile. Returns
+/// whether the api key it replaced was kept in readable form.
 fn promote(
     tx: &Transaction<'_>,
     device: &Device,
@@ -569,7 +581,8 @@ fn promote(
     hardware_id: &str,
     firmware_version: &str,
     actor: &Actor,
-) -> Result<()> {
+) -> Result<bool> {
+    let discarded = holds_readable_key(tx, device.pk, ReadableKey::InForce)?;
     let ts = now();
     let changed = tx.execute(
         "UPDATE devices SET generation = pending_generation,
@@ -613,7 +626,7 @@ fn promote(
         actor,
     )?;
     enqueue_sync(tx, device.pk, generation)?;
-    Ok(())
+    Ok(discarded)
 }
 
 fn pending_conflict(device_id: &str, generation: u32) -> CoreError {

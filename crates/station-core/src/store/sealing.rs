@@ -67,6 +67,31 @@ pub(crate) fn api_key_at_rest<'a>(conn: &Connection, key: &'a Secret) -> Result<
     })
 }
 
+/// Where a row keeps an api key in readable form (sync off: no seal key yet).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReadableKey {
+    /// The key in force (`api_key`).
+    InForce,
+    /// The key of a pending flash (`pending_api_key`).
+    Pending,
+}
+
+/// Whether device `pk` holds its `which` api key in readable form. A statement that is about to
+/// replace or clear it discards a readable key: with `secure_delete` the database file forgets
+/// it, but the WAL keeps the page that held it until a checkpoint
+/// ([`Store::checkpoint_truncate`]), so a disk copied from a running (or crashed) station would
+/// still show a key that no status counts.
+pub(crate) fn holds_readable_key(conn: &Connection, pk: i64, which: ReadableKey) -> Result<bool> {
+    let sql = match which {
+        ReadableKey::InForce => "SELECT api_key IS NOT NULL FROM devices WHERE id = ?1",
+        ReadableKey::Pending => "SELECT pending_api_key IS NOT NULL FROM devices WHERE id = ?1",
+    };
+    Ok(conn
+        .query_row(sql, [pk], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 /// Seal every api key waiting in plaintext (in force and pending) to `seal`; returns how many.
 fn seal_waiting(conn: &Connection, seal: &SealKey) -> Result<u64> {
     let mut sealed = 0u64;
@@ -128,6 +153,14 @@ impl Store {
             self.checkpoint_truncate();
         }
         Ok(sealed)
+    }
+
+    /// [`Store::checkpoint_truncate`] after a write that discarded an api key kept in readable
+    /// form ([`holds_readable_key`]), so the WAL does not keep it.
+    pub(crate) fn forget_discarded_key(&self, discarded: bool) {
+        if discarded {
+            self.checkpoint_truncate();
+        }
     }
 
     /// Copy the WAL into the database file and empty it, so pages that held a cleared secret
