@@ -48,8 +48,17 @@ pub(crate) fn seal_key_in(conn: &Connection) -> Result<Option<SealKey>> {
     }
 }
 
-/// How `key` is to be written by a statement running in `conn`'s transaction.
+/// How `key` is to be written by a statement running in `conn`'s transaction. A training
+/// database keeps no api key at all (only its fingerprint, beside): its records never reach a
+/// server, so nothing would ever need it, and a copied disk then holds none of them.
 pub(crate) fn api_key_at_rest<'a>(conn: &Connection, key: &'a Secret) -> Result<ApiKeyAtRest<'a>> {
+    if is_training_in(conn)? {
+        return Ok(ApiKeyAtRest {
+            plaintext: None,
+            sealed: None,
+            seal_key_fingerprint: None,
+        });
+    }
     Ok(match seal_key_in(conn)? {
         Some(seal) => {
             let sealed = seal.seal(key)?;
@@ -65,6 +74,20 @@ pub(crate) fn api_key_at_rest<'a>(conn: &Connection, key: &'a Secret) -> Result<
             seal_key_fingerprint: None,
         },
     })
+}
+
+/// Whether the database `conn` works on is a training one ([`crate::store::training`]).
+fn is_training_in(conn: &Connection) -> Result<bool> {
+    use crate::store::training::{TRAINING_MARK, TRAINING_MARK_VALUE};
+    Ok(conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [TRAINING_MARK],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .as_deref()
+        == Some(TRAINING_MARK_VALUE))
 }
 
 /// Where a row keeps an api key in readable form (sync off: no seal key yet).
