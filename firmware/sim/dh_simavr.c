@@ -12,7 +12,9 @@
  * - EEPROM: loaded from FILE if it exists (blank, 0xFF, otherwise) and written back (through
  *   a temporary file and rename) when the run ends: SIGTERM/SIGINT/SIGHUP, the firmware
  *   stopping, or a power cut.
- * - --cut-at K: the K-th EEPROM byte write since power-on (counted when the firmware sets EEPE)
+ * - --cut-at K: the K-th EEPROM byte write since power-on (counted when the firmware writes
+ *   EECR with EEPE set, the start of a byte write; the runner watches EECR next to simavr's own
+ *   EEPROM model, which stores the byte at once)
  *   is the moment the power fails. The emulation stops there and the EEPROM is saved with that
  *   byte as it was before the write (before, the default), erased to 0xFF as an AVR byte write
  *   cut between its erase and its program phase leaves it (torn), or holding its new value
@@ -58,6 +60,20 @@ static FILE *uart_log;
 static int uart_xon = 1;
 static uint8_t input[INPUT_BUF];
 static size_t input_len, input_done;
+
+/* A write to EECR with EEPE set starts an EEPROM byte write; simavr's EEPROM model (also
+ * watching EECR) stores the byte during the same instruction. Handled after it. */
+static int ee_write_started;
+
+static void on_eecr_write(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void *param)
+{
+    (void)avr;
+    (void)addr;
+    (void)param;
+    if (v & BIT_EEPE) {
+        ee_write_started = 1;
+    }
+}
 
 static void on_signal(int sig)
 {
@@ -203,7 +219,6 @@ int main(int argc, char **argv)
     avr_irq_t *uart_in;
     uint32_t flags = 0, ee_size;
     uint8_t shadow[MAX_EEPROM];
-    uint8_t eecr_before;
     unsigned steps = 0;
     int i, state, slave;
 
@@ -295,20 +310,19 @@ int main(int argc, char **argv)
     printf("pty %s\n", slave_name);
     fflush(stdout);
 
-    eecr_before = avr->data[REG_EECR];
+    avr_register_io_write(avr, REG_EECR, on_eecr_write, NULL);
     for (;;) {
-        uint8_t eecr;
         state = avr_run(avr);
         if (state == cpu_Done || state == cpu_Crashed) {
             break;
         }
-        eecr = avr->data[REG_EECR];
-        if ((eecr & BIT_EEPE) && !(eecr_before & BIT_EEPE)) {
+        if (ee_write_started) {
             /* simavr has already stored the byte; the shadow still holds what was there. */
             uint16_t addr =
                 (uint16_t)(avr->data[REG_EEARL] | (uint16_t)(avr->data[REG_EEARH] << 8)) &
                 (uint16_t)avr->e2end;
             uint8_t *ee = eeprom_bytes(avr, &ee_size);
+            ee_write_started = 0;
             writes++;
             if (cut_at != 0 && writes == cut_at) {
                 static const char *const names[] = {"before", "torn", "after"};
@@ -323,7 +337,6 @@ int main(int argc, char **argv)
             }
             shadow[addr] = ee[addr];
         }
-        eecr_before = eecr;
         if (++steps % PTY_POLL_EVERY == 0u) {
             if (stop_requested) {
                 break;
