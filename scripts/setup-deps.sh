@@ -16,6 +16,9 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev gcc-avr avr-libc binutils-avr qemu-system-misc
   # The Arduino library and its example sketch (make -C firmware arduino arduino-e2e).
   arduino-builder arduino-core-avr zip
+  # The AVR example with its config in EEPROM, under simavr (which models the EEPROM):
+  # the runner firmware/sim/dh_simavr.c links libsimavr (tests/firmware_eeprom.rs).
+  libsimavr-dev
   # The sync token in the OS credential store: libdbus for the keyring crate's Secret Service,
   # and a real Secret Service to test it against (scripts/secret-service-test.sh).
   libdbus-1-dev gnome-keyring dbus-daemon libsecret-tools
