@@ -96,7 +96,8 @@ pub struct FlashOutcome {
     pub recovered: Vec<(String, Resolution)>,
     /// The line speed the write ran at (115200 unless the unit took a faster one, spec §10.1).
     pub link_baud: u32,
-    /// The unit does not offer `BAUD`: a protocol 1.0 unit, always written at 115200.
+    /// The unit lists none of version 1.1's capabilities (spec §10): a protocol 1.0 unit,
+    /// always written at 115200 in chunks for 200-byte frames.
     pub protocol_1_0_unit: bool,
     #[serde(skip)]
     pub stats: ClientStats,
@@ -507,7 +508,8 @@ fn begin(
     identity: &Identity,
     actor: &Actor,
 ) -> std::result::Result<Pending, FlashFailure> {
-    let creds = store.begin_flash(target, &identity.hardware_id, actor)?;
+    let creds =
+        store.begin_flash_above(target, &identity.hardware_id, identity.generation, actor)?;
     Ok(Pending {
         device_id: creds.device_id.clone(),
         generation: creds.generation,
@@ -708,7 +710,7 @@ impl Done {
     ) -> FlashOutcome {
         let stats = client.stats();
         FlashOutcome {
-            protocol_1_0_unit: !identity.has_capability(spec::CAP_BAUD),
+            protocol_1_0_unit: identity.is_protocol_1_0(),
             device: self.device,
             hardware_id: identity.hardware_id,
             firmware_version: identity.firmware_version,

@@ -173,6 +173,38 @@ impl Store {
         actor: &Actor,
         set: Option<CredentialSet>,
     ) -> Result<IssuedCredentials> {
+        self.issue_flash(target, hardware_id, actor, set, 0)
+    }
+
+    /// [`Store::begin_flash`] for a unit that holds generation `unit_generation`: the pending
+    /// generation is above both the device's last one and the unit's, because a unit with the
+    /// write gate refuses a generation that is not above the one it holds (protocol §10.3,
+    /// `STALE_GENERATION`). A unit reused for a new device, or one overwritten from another
+    /// station, holds a generation the new device's numbering has not reached.
+    pub fn begin_flash_above(
+        &mut self,
+        target: &FlashTarget,
+        hardware_id: &str,
+        unit_generation: Option<u32>,
+        actor: &Actor,
+    ) -> Result<IssuedCredentials> {
+        self.issue_flash(
+            target,
+            hardware_id,
+            actor,
+            None,
+            unit_generation.unwrap_or(0),
+        )
+    }
+
+    fn issue_flash(
+        &mut self,
+        target: &FlashTarget,
+        hardware_id: &str,
+        actor: &Actor,
+        set: Option<CredentialSet>,
+        floor: u32,
+    ) -> Result<IssuedCredentials> {
         let checked = self.check_target(target)?;
         let mut offered = set;
         for _ in 0..SETTING_RACE_ATTEMPTS {
@@ -184,7 +216,7 @@ impl Store {
                     return Ok(None);
                 }
                 let pk = choose_device(tx, &checked, actor)?;
-                mark_pending(tx, pk, &set, hardware_id, actor).map(Some)
+                mark_pending(tx, pk, &set, hardware_id, floor, actor).map(Some)
             })?;
             match marked {
                 Some((device_id, username, generation)) => {
@@ -484,6 +516,7 @@ fn mark_pending(
     pk: i64,
     creds: &CredentialSet,
     hardware_id: &str,
+    floor: u32,
     actor: &Actor,
 ) -> Result<(String, String, u32)> {
     let (device_id, username, active, pending, last): (String, String, bool, Option<u32>, u32) = tx
@@ -502,7 +535,8 @@ fn mark_pending(
     if let Some(p) = pending {
         return Err(pending_conflict(&device_id, p));
     }
-    let generation = last + 1;
+    // Above the unit's generation too (`floor`, 0 when unknown): never one it would refuse.
+    let generation = last.max(floor).saturating_add(1);
     let ts = now();
     let key = api_key_at_rest(tx, creds.api_key())?;
     tx.execute(
