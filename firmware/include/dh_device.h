@@ -53,7 +53,7 @@
 extern "C" {
 #endif
 
-#define DH_LIB_VERSION "1.2.0"
+#define DH_LIB_VERSION "1.3.0"
 
 /* Peak stack use of any dh_* call, in bytes, on an ATmega328P (avr-gcc 5.4 -Os): measured
  * by stack painting in the QEMU test (290 bytes), which fails if it ever exceeds this. */
