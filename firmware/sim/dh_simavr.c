@@ -4,8 +4,8 @@
  * qemu-system-avr does not), its USART0 on a pseudo-terminal for the real station, its EEPROM
  * kept in a file between runs, and power cut at the k-th EEPROM byte write if asked.
  *
- *   dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K [--cut-mode before|torn|after]]
- *             [--pin D7=0|1 ...] [--mcu atmega328p] [--freq 16000000] FIRMWARE.elf
+ *   dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K | --cut-at-addr A]
+ *             [--cut-mode before|torn|after] [--pin D7=0|1 ...] [--mcu atmega328p] [--freq 16000000] FIRMWARE.elf
  *
  * - Prints "pty <path>" on stdout (one line, flushed) once the board runs. The runner keeps
  *   the pty's slave side open in raw mode (a USB bridge that is always plugged in), so the
@@ -21,6 +21,11 @@
  *   cut between its erase and its program phase leaves it (torn), or holding its new value
  *   (after). The pty closes with the process, as a board whose USB power is gone.
  *   Exit status 3. The station's next contact sees whatever the EEPROM then holds.
+ * - --cut-at-addr A (decimal or 0x hex) instead: power cut at the first byte write to EEPROM
+ *   address A since power-on, in the same modes. A firmware whose count of writes varies from
+ *   run to run (eeprom_update_byte skips bytes that already hold their value, and new random
+ *   credentials sometimes do) still gets cut at the one write that matters, e.g. the last byte
+ *   of a commit record.
  * - --pin Dn=0|1 (Arduino Uno pin names D0..D13; repeatable): the level the outside world
  *   holds that pin at while it is an input, for the whole run: 0 is a jumper to GND (the
  *   DeviceHubUno sketch's factory mode on D7), 1 a pull-up. A pin not named floats, and reads
@@ -219,7 +224,7 @@ static void save_eeprom(avr_t *avr, const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K "
-                    "[--cut-mode before|torn|after]] [--pin Dn=0|1 ...] [--mcu NAME] "
+                    "| --cut-at-addr A] [--cut-mode before|torn|after] [--pin Dn=0|1 ...] [--mcu NAME] "
                     "[--freq HZ] FIRMWARE.elf\n");
     exit(EXIT_USAGE);
 }
@@ -279,7 +284,8 @@ int main(int argc, char **argv)
 {
     const char *eeprom_path = NULL, *log_path = NULL, *elf_path = NULL;
     const char *mcu = "atmega328p";
-    unsigned long freq = 16000000UL, cut_at = 0, writes = 0;
+    unsigned long freq = 16000000UL, cut_at = 0, writes = 0, cut_addr = 0;
+    int cut_by_addr = 0;
     enum cut_mode mode = CUT_BEFORE;
     char slave_name[128];
     elf_firmware_t fw;
@@ -303,6 +309,13 @@ int main(int argc, char **argv)
             if (cut_at == 0) {
                 usage();
             }
+        } else if (strcmp(a, "--cut-at-addr") == 0 && v) {
+            char *end;
+            cut_addr = strtoul(v, &end, 0);
+            if (*end != '\0' || cut_addr >= MAX_EEPROM) {
+                usage();
+            }
+            cut_by_addr = 1;
         } else if (strcmp(a, "--cut-mode") == 0 && v) {
             if (strcmp(v, "before") == 0) {
                 mode = CUT_BEFORE;
@@ -330,7 +343,7 @@ int main(int argc, char **argv)
         }
         i++;
     }
-    if (eeprom_path == NULL || elf_path == NULL) {
+    if (eeprom_path == NULL || elf_path == NULL || (cut_by_addr && cut_at != 0)) {
         usage();
     }
 
@@ -399,7 +412,7 @@ int main(int argc, char **argv)
             uint8_t *ee = eeprom_bytes(avr, &ee_size);
             ee_write_started = 0;
             writes++;
-            if (cut_at != 0 && writes == cut_at) {
+            if ((cut_at != 0 && writes == cut_at) || (cut_by_addr && addr == cut_addr)) {
                 static const char *const names[] = {"before", "torn", "after"};
                 uint8_t was = shadow[addr], now = ee[addr];
                 ee[addr] = mode == CUT_BEFORE ? was : mode == CUT_TORN ? 0xFFu : now;
