@@ -4,7 +4,7 @@
  * qemu-system-avr does not), its USART0 on a pseudo-terminal for the real station, its EEPROM
  * kept in a file between runs, and power cut at the k-th EEPROM byte write if asked.
  *
- *   dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K | --cut-at-addr A]
+ *   dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K | --cut-at-addr A[:N]]
  *             [--cut-mode before|torn|after] [--pin D7=0|1 ...] [--mcu atmega328p] [--freq 16000000] FIRMWARE.elf
  *
  * - Prints "pty <path>" on stdout (one line, flushed) once the board runs. The runner keeps
@@ -21,8 +21,8 @@
  *   cut between its erase and its program phase leaves it (torn), or holding its new value
  *   (after). The pty closes with the process, as a board whose USB power is gone.
  *   Exit status 3. The station's next contact sees whatever the EEPROM then holds.
- * - --cut-at-addr A (decimal or 0x hex) instead: power cut at the first byte write to EEPROM
- *   address A since power-on, in the same modes. A firmware whose count of writes varies from
+ * - --cut-at-addr A[:N] (decimal or 0x hex) instead: power cut at the N-th (default first)
+ *   byte write to EEPROM address A since power-on, in the same modes. A firmware whose count of writes varies from
  *   run to run (eeprom_update_byte skips bytes that already hold their value, and new random
  *   credentials sometimes do) still gets cut at the one write that matters, e.g. the last byte
  *   of a commit record.
@@ -224,7 +224,7 @@ static void save_eeprom(avr_t *avr, const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K "
-                    "| --cut-at-addr A] [--cut-mode before|torn|after] [--pin Dn=0|1 ...] [--mcu NAME] "
+                    "| --cut-at-addr A[:N]] [--cut-mode before|torn|after] [--pin Dn=0|1 ...] [--mcu NAME] "
                     "[--freq HZ] FIRMWARE.elf\n");
     exit(EXIT_USAGE);
 }
@@ -284,7 +284,8 @@ int main(int argc, char **argv)
 {
     const char *eeprom_path = NULL, *log_path = NULL, *elf_path = NULL;
     const char *mcu = "atmega328p";
-    unsigned long freq = 16000000UL, cut_at = 0, writes = 0, cut_addr = 0;
+    unsigned long freq = 16000000UL, cut_at = 0, writes = 0, cut_addr = 0, cut_nth = 1;
+    unsigned long addr_writes = 0;
     int cut_by_addr = 0;
     enum cut_mode mode = CUT_BEFORE;
     char slave_name[128];
@@ -312,7 +313,10 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--cut-at-addr") == 0 && v) {
             char *end;
             cut_addr = strtoul(v, &end, 0);
-            if (*end != '\0' || cut_addr >= MAX_EEPROM) {
+            if (*end == ':') {
+                cut_nth = strtoul(end + 1, &end, 10);
+            }
+            if (*end != '\0' || cut_addr >= MAX_EEPROM || cut_nth == 0) {
                 usage();
             }
             cut_by_addr = 1;
@@ -412,7 +416,11 @@ int main(int argc, char **argv)
             uint8_t *ee = eeprom_bytes(avr, &ee_size);
             ee_write_started = 0;
             writes++;
-            if ((cut_at != 0 && writes == cut_at) || (cut_by_addr && addr == cut_addr)) {
+            if (cut_by_addr && addr == cut_addr) {
+                addr_writes++;
+            }
+            if ((cut_at != 0 && writes == cut_at) || (cut_by_addr && addr == cut_addr &&
+                                                      addr_writes == cut_nth)) {
                 static const char *const names[] = {"before", "torn", "after"};
                 uint8_t was = shadow[addr], now = ee[addr];
                 ee[addr] = mode == CUT_BEFORE ? was : mode == CUT_TORN ? 0xFFu : now;
