@@ -17,7 +17,8 @@ APT_PACKAGES=(
   # The Arduino library and its example sketch (make -C firmware arduino arduino-e2e).
   arduino-builder arduino-core-avr zip
   # The AVR example with its config in EEPROM, under simavr (which models the EEPROM):
-  # the runner firmware/sim/dh_simavr.c links libsimavr (tests/firmware_eeprom.rs).
+  # the runner firmware/sim/dh_simavr.c links libsimavr (tests/firmware_eeprom.rs, and
+  # tests/firmware_arduino_sim.rs with the Arduino packages above).
   libsimavr-dev
   # The sync token in the OS credential store: libdbus for the keyring crate's Secret Service,
   # and a real Secret Service to test it against (scripts/secret-service-test.sh).

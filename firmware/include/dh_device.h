@@ -53,7 +53,7 @@
 extern "C" {
 #endif
 
-#define DH_LIB_VERSION "1.3.0"
+#define DH_LIB_VERSION "1.4.0"
 
 /* Peak stack use of any dh_* call, in bytes, on an ATmega328P (avr-gcc 5.4 -Os): measured
  * by stack painting in the QEMU test (290 bytes), which fails if it ever exceeds this. */
@@ -72,6 +72,29 @@ extern "C" {
  */
 #ifndef DH_RX_FRAME_LEN
 #define DH_RX_FRAME_LEN DH_MAX_FRAME_LEN
+#endif
+
+/*
+ * Build options: each optional capability of protocol 1.1 can be left out of the build
+ * entirely (default 1: built in; it is still off until the application enables it at run
+ * time). Built with one set to 0, the module has neither the code nor the RAM of that
+ * capability, HELLO never lists it, its command is answered UNKNOWN_COMMAND as by a 1.0
+ * device, and its dh_enable_* function is not declared: an application that calls it fails to
+ * build rather than run without what it asked for. Set them for every file that includes this
+ * header (the library and the application alike: -D on the compiler line, or
+ * build.extra_flags for Arduino). Sizes per option: firmware/README.md, "Size".
+ *   DH_WITH_BAUD   the faster wire (spec 10.1): dh_enable_baud(), dh_tick()'s revert; 6 B RAM
+ *   DH_WITH_PROVE  the possession proof (spec 10.3): dh_enable_prove(), HMAC-SHA256
+ *   DH_WITH_GATE   the write gate (spec 10.3): dh_enable_gate(); 2 B RAM on AVR
+ */
+#ifndef DH_WITH_BAUD
+#define DH_WITH_BAUD 1
+#endif
+#ifndef DH_WITH_PROVE
+#define DH_WITH_PROVE 1
+#endif
+#ifndef DH_WITH_GATE
+#define DH_WITH_GATE 1
 #endif
 
 /* Return codes of dh_port_commit(). */
@@ -122,9 +145,13 @@ typedef struct dh_device {
     uint8_t flags;
     uint8_t line_len;
     uint8_t staged_len[DH_KEY_COUNT]; /* every key's max_len fits a byte */
+#if DH_WITH_BAUD
     const struct dh_baud_port *baud;  /* NULL: a 1.0 port, BAUD not advertised */
     uint32_t baud_active_ms;          /* last valid frame or reply, for the idle revert */
+#endif
+#if DH_WITH_GATE
     int (*write_allowed)(void *port); /* NULL: no write gate, GATE not advertised */
+#endif
     uint8_t line[DH_MAX_LINE_LEN];
 } dh_device;
 
@@ -149,7 +176,9 @@ void dh_poll(dh_device *dev);
  * at DH_BAUD_DEFAULT when this is called. Returns DH_INIT_OK, or DH_INIT_BAD_BAUD (a NULL
  * hook, no rates or more than DH_MAX_BAUD_RATES, a rate of 0) and the device stays 1.0.
  */
+#if DH_WITH_BAUD
 int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud);
+#endif
 
 /*
  * Protocol 1.1's possession proof (spec 10.3), optional: after dh_init(), HELLO lists PROVE and
@@ -158,7 +187,9 @@ int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud);
  * and no RAM of its own (the hash runs in the line buffer's spare bytes and on the stack,
  * within DH_STACK_BUDGET). Without this call PROVE is an unknown command, as on a 1.0 device.
  */
+#if DH_WITH_PROVE
 void dh_enable_prove(dh_device *dev);
+#endif
 
 /*
  * Protocol 1.1's write gate (spec 10.3), optional: after dh_init(), HELLO lists GATE. Once a
@@ -170,7 +201,9 @@ void dh_enable_prove(dh_device *dev);
  * answered STALE_GENERATION, allowed or not. A unit that holds no config accepts its first
  * write. write_allowed must not be NULL; it is called only on BEGIN and COMMIT.
  */
+#if DH_WITH_GATE
 void dh_enable_gate(dh_device *dev, int (*write_allowed)(void *port));
+#endif
 
 /* Whether a write session is open (BEGIN answered, COMMIT not yet): the few hundred
  * milliseconds in which the station sends COMMIT, the one request longer than 64 bytes. An
@@ -180,7 +213,8 @@ int dh_writing(const dh_device *dev);
 
 /* Returns the UART to DH_BAUD_DEFAULT once it has been idle for DH_BAUD_IDLE_REVERT_MS at
  * another rate. dh_poll() calls it; an application that only uses dh_feed() calls it from
- * its loop, at least every few milliseconds. Does nothing without dh_enable_baud(). */
+ * its loop, at least every few milliseconds. Does nothing without dh_enable_baud() (nor in a
+ * build with DH_WITH_BAUD 0). */
 void dh_tick(dh_device *dev);
 
 /* Library debug lines after every frame (command, key, length, outcome; never a value). */

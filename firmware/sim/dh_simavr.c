@@ -4,8 +4,8 @@
  * qemu-system-avr does not), its USART0 on a pseudo-terminal for the real station, its EEPROM
  * kept in a file between runs, and power cut at the k-th EEPROM byte write if asked.
  *
- *   dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K [--cut-mode before|torn|after]]
- *             [--mcu atmega328p] [--freq 16000000] FIRMWARE.elf
+ *   dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K | --cut-at-addr A[:N]]
+ *             [--cut-mode before|torn|after] [--pin D7=0|1 ...] [--mcu atmega328p] [--freq 16000000] FIRMWARE.elf
  *
  * - Prints "pty <path>" on stdout (one line, flushed) once the board runs. The runner keeps
  *   the pty's slave side open in raw mode (a USB bridge that is always plugged in), so the
@@ -21,6 +21,15 @@
  *   cut between its erase and its program phase leaves it (torn), or holding its new value
  *   (after). The pty closes with the process, as a board whose USB power is gone.
  *   Exit status 3. The station's next contact sees whatever the EEPROM then holds.
+ * - --cut-at-addr A[:N] (decimal or 0x hex) instead: power cut at the N-th (default first)
+ *   byte write to EEPROM address A since power-on, in the same modes. A firmware whose count of writes varies from
+ *   run to run (eeprom_update_byte skips bytes that already hold their value, and new random
+ *   credentials sometimes do) still gets cut at the one write that matters, e.g. the last byte
+ *   of a commit record.
+ * - --pin Dn=0|1 (Arduino Uno pin names D0..D13; repeatable): the level the outside world
+ *   holds that pin at while it is an input, for the whole run: 0 is a jumper to GND (the
+ *   DeviceHubUno sketch's factory mode on D7), 1 a pull-up. A pin not named floats, and reads
+ *   1 when the firmware enables its internal pull-up (INPUT_PULLUP), as on the board.
  * - Every run ends with "eeprom-writes N" on stderr (the writes it saw), exit status 0.
  *
  * Nothing of the firmware is changed for the emulator: it is the ELF `make avr-eeprom` builds.
@@ -35,6 +44,7 @@
 #include <unistd.h>
 
 #include <avr_eeprom.h>
+#include <avr_ioport.h>
 #include <avr_uart.h>
 #include <sim_avr.h>
 #include <sim_elf.h>
@@ -52,6 +62,16 @@
 #define PTY_POLL_EVERY 256u /* instructions between two looks at the pty */
 #define INPUT_BUF 4096u
 #define MAX_EEPROM 4096u
+#define MAX_PINS 8u
+/* Arduino Uno pin names: D0..D7 are PORTD bits 0..7, D8..D13 PORTB bits 0..5. */
+#define UNO_PORTD_PINS 8u
+#define UNO_DIGITAL_PINS 14u
+
+struct pin_level {
+    char port; /* 'B', 'D' */
+    uint8_t bit;
+    uint8_t level;
+};
 
 enum cut_mode { CUT_BEFORE, CUT_TORN, CUT_AFTER };
 
@@ -204,15 +224,69 @@ static void save_eeprom(avr_t *avr, const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: dh-simavr --eeprom FILE [--uart-log FILE] [--cut-at K "
-                    "[--cut-mode before|torn|after]] [--mcu NAME] [--freq HZ] FIRMWARE.elf\n");
+                    "| --cut-at-addr A[:N]] [--cut-mode before|torn|after] [--pin Dn=0|1 ...] [--mcu NAME] "
+                    "[--freq HZ] FIRMWARE.elf\n");
     exit(EXIT_USAGE);
+}
+
+/* "D7=0" -> PORTD bit 7 held low. 0, or -1 for anything else. */
+static int parse_pin(const char *text, struct pin_level *p)
+{
+    char *end;
+    unsigned long n;
+    if (text[0] != 'D' || text[1] < '0' || text[1] > '9') {
+        return -1;
+    }
+    n = strtoul(text + 1, &end, 10);
+    if (n >= UNO_DIGITAL_PINS || end[0] != '=' || (end[1] != '0' && end[1] != '1') ||
+        end[2] != '\0') {
+        return -1;
+    }
+    p->port = n < UNO_PORTD_PINS ? 'D' : 'B';
+    p->bit = (uint8_t)(n < UNO_PORTD_PINS ? n : n - UNO_PORTD_PINS);
+    p->level = (uint8_t)(end[1] - '0');
+    return 0;
+}
+
+/* simavr's "external" level of an input pin: applied whenever the firmware writes the port
+ * (so INPUT_PULLUP does not override it), and raised once now. */
+static void hold_pins(avr_t *avr, const struct pin_level *pins, unsigned count)
+{
+    static const char ports[] = {'B', 'D'};
+    unsigned i, k;
+    for (k = 0; k < sizeof ports; k++) {
+        avr_ioport_external_t ext = {.name = 0, .mask = 0, .value = 0};
+        for (i = 0; i < count; i++) {
+            if (pins[i].port == ports[k]) {
+                ext.mask = (uint8_t)(ext.mask | (1u << pins[i].bit));
+                ext.value = (uint8_t)((ext.value & ~(1u << pins[i].bit)) |
+                                      ((unsigned)pins[i].level << pins[i].bit));
+            }
+        }
+        if (ext.mask == 0u) {
+            continue;
+        }
+        ext.name = (unsigned char)ports[k];
+        if (avr_ioctl(avr, AVR_IOCTL_IOPORT_SET_EXTERNAL(ports[k]), &ext) != 0) {
+            fprintf(stderr, "dh-simavr: this MCU has no port %c\n", ports[k]);
+            exit(1);
+        }
+        for (i = 0; i < count; i++) {
+            if (pins[i].port == ports[k]) {
+                avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(ports[k]), pins[i].bit),
+                              pins[i].level);
+            }
+        }
+    }
 }
 
 int main(int argc, char **argv)
 {
     const char *eeprom_path = NULL, *log_path = NULL, *elf_path = NULL;
     const char *mcu = "atmega328p";
-    unsigned long freq = 16000000UL, cut_at = 0, writes = 0;
+    unsigned long freq = 16000000UL, cut_at = 0, writes = 0, cut_addr = 0, cut_nth = 1;
+    unsigned long addr_writes = 0;
+    int cut_by_addr = 0;
     enum cut_mode mode = CUT_BEFORE;
     char slave_name[128];
     elf_firmware_t fw;
@@ -220,7 +294,8 @@ int main(int argc, char **argv)
     avr_irq_t *uart_in;
     uint32_t flags = 0, ee_size;
     uint8_t shadow[MAX_EEPROM];
-    unsigned steps = 0;
+    struct pin_level pins[MAX_PINS];
+    unsigned steps = 0, pin_count = 0;
     int i, state, slave;
 
     for (i = 1; i < argc; i++) {
@@ -235,6 +310,16 @@ int main(int argc, char **argv)
             if (cut_at == 0) {
                 usage();
             }
+        } else if (strcmp(a, "--cut-at-addr") == 0 && v) {
+            char *end;
+            cut_addr = strtoul(v, &end, 0);
+            if (*end == ':') {
+                cut_nth = strtoul(end + 1, &end, 10);
+            }
+            if (*end != '\0' || cut_addr >= MAX_EEPROM || cut_nth == 0) {
+                usage();
+            }
+            cut_by_addr = 1;
         } else if (strcmp(a, "--cut-mode") == 0 && v) {
             if (strcmp(v, "before") == 0) {
                 mode = CUT_BEFORE;
@@ -245,6 +330,11 @@ int main(int argc, char **argv)
             } else {
                 usage();
             }
+        } else if (strcmp(a, "--pin") == 0 && v) {
+            if (pin_count == MAX_PINS || parse_pin(v, &pins[pin_count]) != 0) {
+                usage();
+            }
+            pin_count++;
         } else if (strcmp(a, "--mcu") == 0 && v) {
             mcu = v;
         } else if (strcmp(a, "--freq") == 0 && v) {
@@ -257,7 +347,7 @@ int main(int argc, char **argv)
         }
         i++;
     }
-    if (eeprom_path == NULL || elf_path == NULL) {
+    if (eeprom_path == NULL || elf_path == NULL || (cut_by_addr && cut_at != 0)) {
         usage();
     }
 
@@ -281,6 +371,7 @@ int main(int argc, char **argv)
         return 1;
     }
     load_eeprom(avr, eeprom_path);
+    hold_pins(avr, pins, pin_count);
     memcpy(shadow, eeprom_bytes(avr, &ee_size), ee_size);
 
     if (log_path != NULL && (uart_log = fopen(log_path, "ab")) == NULL) {
@@ -325,7 +416,11 @@ int main(int argc, char **argv)
             uint8_t *ee = eeprom_bytes(avr, &ee_size);
             ee_write_started = 0;
             writes++;
-            if (cut_at != 0 && writes == cut_at) {
+            if (cut_by_addr && addr == cut_addr) {
+                addr_writes++;
+            }
+            if ((cut_at != 0 && writes == cut_at) || (cut_by_addr && addr == cut_addr &&
+                                                      addr_writes == cut_nth)) {
                 static const char *const names[] = {"before", "torn", "after"};
                 uint8_t was = shadow[addr], now = ee[addr];
                 ee[addr] = mode == CUT_BEFORE ? was : mode == CUT_TORN ? 0xFFu : now;

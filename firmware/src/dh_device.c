@@ -21,6 +21,9 @@
  *  - The possession proof (10.3) is optional too (dh_enable_prove()). Its HMAC-SHA256 runs
  *    with one SHA-256 context on the stack and the line buffer's spare bytes behind the
  *    request as K0 and I/O buffer: the password is read from storage there, used, and wiped.
+ *  - Each 1.1 capability can also be left out of the build (DH_WITH_BAUD, DH_WITH_PROVE,
+ *    DH_WITH_GATE in dh_device.h): its code, tables and RAM are compiled out, and the device
+ *    answers as one that was never enabled.
  */
 #include "dh_device.h"
 
@@ -53,7 +56,7 @@
 #endif
 
 #if defined(__AVR__)
-/* The RAM budget stated in dh_device.h: keep it honest. */
+/* The RAM budget stated in dh_device.h (every capability built in): keep it honest. */
 typedef char dh_device_fits_its_budget[(sizeof(dh_device) <= 242u) ? 1 : -1];
 #endif
 
@@ -104,9 +107,15 @@ static const char ERRORS[DH_ERROR_CODE_COUNT][20] DH_ROM = {
 static const char MARKER[] DH_ROM = DH_MARKER;
 static const char MAGIC[] DH_ROM = DH_CANONICAL_MAGIC;
 static const char CAPS[] DH_ROM = DH_CAPABILITIES;
+#if DH_WITH_BAUD
 static const char CAP_BAUD[] DH_ROM = DH_CAP_BAUD;
+#endif
+#if DH_WITH_PROVE
 static const char CAP_PROVE[] DH_ROM = DH_CAP_PROVE;
+#endif
+#if DH_WITH_GATE
 static const char CAP_GATE[] DH_ROM = DH_CAP_GATE;
+#endif
 
 /* Small receive buffers (spec 10.2): the build's limit, checked against the spec's range. */
 typedef char dh_rx_frame_len_in_range[(DH_RX_FRAME_LEN >= DH_MIN_FRAME_LIMIT &&
@@ -114,9 +123,11 @@ typedef char dh_rx_frame_len_in_range[(DH_RX_FRAME_LEN >= DH_MIN_FRAME_LIMIT &&
 #if DH_RX_FRAME_LEN < DH_MAX_FRAME_LEN
 static const char CAP_FRAME[] DH_ROM = DH_CAP_FRAME_PREFIX;
 #endif
+#if DH_WITH_PROVE
 /* PROVE's message is "<prefix>:<device_id>:<nonce>" (spec 10.3). */
 static const char PROOF_PREFIX[] DH_ROM = DH_PROOF_MESSAGE_PREFIX;
 #define PROOF_SEPARATOR ':'
+#endif
 static const char S_OK[] DH_ROM = DH_STATUS_OK;
 static const char S_ERR[] DH_ROM = DH_STATUS_ERR;
 static const char HEX[] DH_ROM = "0123456789ABCDEF";
@@ -286,9 +297,13 @@ int dh_frame_check(const uint8_t *line, size_t len, uint8_t *seq, uint16_t *crc)
 /* A valid frame was received or a reply sent: the idle revert starts counting again. */
 static void baud_mark_active(dh_device *dev)
 {
+#if DH_WITH_BAUD
     if (dev->baud != NULL) {
         dev->baud_active_ms = dev->baud->millis(dev->port);
     }
+#else
+    (void)dev;
+#endif
 }
 
 /* ---- Replies: streamed, CRC on the fly, nothing buffered. ------------------------------ */
@@ -627,18 +642,24 @@ static NOINLINE void emit_hello(dh_device *dev, uint8_t seq)
     out_byte(&o, ' ');
     out_dec(&o, DH_PROTOCOL_VERSION);
     out_word_rom(&o, CAPS);
+#if DH_WITH_BAUD
     if (dev->baud != NULL) {
         out_byte(&o, ',');
         out_rom(&o, CAP_BAUD);
     }
+#endif
+#if DH_WITH_PROVE
     if (dev->flags & F_PROVE) {
         out_byte(&o, ',');
         out_rom(&o, CAP_PROVE);
     }
+#endif
+#if DH_WITH_GATE
     if (dev->write_allowed != NULL) {
         out_byte(&o, ',');
         out_rom(&o, CAP_GATE);
     }
+#endif
 #if DH_RX_FRAME_LEN < DH_MAX_FRAME_LEN
     out_byte(&o, ',');
     out_rom(&o, CAP_FRAME);
@@ -849,6 +870,7 @@ static int parse_offset(const uint8_t *s, uint8_t n, uint16_t *out)
     return 1;
 }
 
+#if DH_WITH_BAUD
 /* BAUD's rate: canonical decimal within 32 bits. parse_decimal saturates, so the one
  * saturated value that is written out as itself is told apart from an overflow. */
 static int parse_rate(const uint8_t *s, uint8_t n, uint32_t *out)
@@ -859,6 +881,7 @@ static int parse_rate(const uint8_t *s, uint8_t n, uint32_t *out)
     }
     return *out != 0xFFFFFFFFUL || rom_eq(MAX_U32, s, n);
 }
+#endif
 
 /* Undoes the escaping of a value in place (the result is never longer); returns its length
  * or -1 for a bad escape. "-" is the empty value. */
@@ -1119,8 +1142,26 @@ static void digest_from_hex(uint8_t *hex)
  * withdrawn in between (a jumper pulled) stops the write. */
 static int gate_closed(dh_device *dev)
 {
+#if DH_WITH_GATE
     return dev->write_allowed != NULL && (dev->flags & F_COMMITTED) &&
            !dev->write_allowed(dev->port);
+#else
+    (void)dev;
+    return 0;
+#endif
+}
+
+/* Generations never go back, nor repeat, on a gated unit (spec 4.5 step 6, 10.3). */
+static int generation_stale(const dh_device *dev, uint32_t generation)
+{
+#if DH_WITH_GATE
+    return dev->write_allowed != NULL && (dev->flags & F_COMMITTED) &&
+           generation <= dev->generation;
+#else
+    (void)dev;
+    (void)generation;
+    return 0;
+#endif
 }
 
 static NOINLINE void execute_commit(dh_device *dev, uint8_t *digest, const uint8_t *hwid,
@@ -1177,9 +1218,7 @@ static NOINLINE void execute_commit(dh_device *dev, uint8_t *digest, const uint8
             generation = number;
         }
     }
-    /* Generations never go back, nor repeat (spec 4.5 step 6, 10.3). */
-    if (dev->write_allowed != NULL && (dev->flags & F_COMMITTED) &&
-        generation <= dev->generation) {
+    if (generation_stale(dev, generation)) {
         r->code = DH_ERR_STALE_GENERATION;
         return;
     }
@@ -1276,11 +1315,14 @@ static uint8_t parse_request(dh_device *dev, uint8_t cmd, const struct words *w,
             return DH_ERR_BAD_FRAME;
         }
         return 0;
+#if DH_WITH_BAUD
     case DH_CMD_BAUD:
         /* A rate is canonical decimal that fits 32 bits (spec 10.1, 4). */
         return args == 1u && parse_rate(line + w->start[1], w->len[1], &q->number)
                    ? 0u
                    : DH_ERR_BAD_FRAME;
+#endif
+#if DH_WITH_PROVE
     case DH_CMD_PROVE:
         /* 32 hex digits, either case; lower-cased in place for the message (spec 10.3). */
         if (args != 1u || w->len[1] != DH_PROVE_NONCE_HEX) {
@@ -1297,6 +1339,7 @@ static uint8_t parse_request(dh_device *dev, uint8_t cmd, const struct words *w,
         }
         q->chunk_at = w->start[1];
         return 0;
+#endif
     case DH_CMD_BEGIN:
     case DH_CMD_ABORT:
         return args != 0u ? DH_ERR_BAD_FRAME : 0u;
@@ -1368,6 +1411,7 @@ static void execute(dh_device *dev, uint8_t cmd, const struct words *w, const st
     }
 }
 
+#if DH_WITH_BAUD
 /* Whether the port can run `rate`: DH_BAUD_DEFAULT always, else one of its listed rates. */
 static int rate_allowed(const dh_device *dev, uint32_t rate)
 {
@@ -1409,9 +1453,11 @@ static NOINLINE void execute_baud(dh_device *dev, uint8_t seq, uint32_t rate)
     }
     baud_mark_active(dev);
 }
+#endif /* DH_WITH_BAUD */
 
 /* ---- PROVE (spec 10.3). ----------------------------------------------------------------- */
 
+#if DH_WITH_PROVE
 /* The spare bytes of the line buffer behind a PROVE request hold K0 (at most one HMAC block)
  * and, after it, a 32-byte area that is first the storage I/O buffer and then the mac. */
 #define PROVE_LINE_MAX                                                                       \
@@ -1522,6 +1568,7 @@ static NOINLINE void execute_prove(dh_device *dev, uint8_t seq, const uint8_t *n
         log_handled(dev, DH_CMD_PROVE, code, 0, 0, 0);
     }
 }
+#endif /* DH_WITH_PROVE */
 
 /* One complete line (spec 7.3). */
 static void handle_line(dh_device *dev)
@@ -1541,9 +1588,20 @@ static void handle_line(dh_device *dev)
     baud_mark_active(dev);
     split_words(dev, &w);
     cmd = find_command(dev->line + w.start[0], w.len[0]);
-    if ((cmd == DH_CMD_BAUD && dev->baud == NULL) ||
-        (cmd == DH_CMD_PROVE && !(dev->flags & F_PROVE))) {
-        cmd = 0; /* not enabled: answered exactly as a 1.0 device answers an unknown word */
+    if (
+#if DH_WITH_BAUD
+        (cmd == DH_CMD_BAUD && dev->baud == NULL) ||
+#else
+        cmd == DH_CMD_BAUD ||
+#endif
+#if DH_WITH_PROVE
+        (cmd == DH_CMD_PROVE && !(dev->flags & F_PROVE))
+#else
+        cmd == DH_CMD_PROVE
+#endif
+    ) {
+        /* not enabled or not built: answered exactly as a 1.0 device answers an unknown word */
+        cmd = 0;
     }
     if (cmd == 0u) {
         emit_word_error(dev, seq, 0, DH_ERR_UNKNOWN_COMMAND, dev->line + w.start[0], w.len[0]);
@@ -1572,14 +1630,18 @@ static void handle_line(dh_device *dev)
         return;
     }
 #endif
+#if DH_WITH_BAUD
     if (cmd == DH_CMD_BAUD) {
         execute_baud(dev, seq, q.number);
         return;
     }
+#endif
+#if DH_WITH_PROVE
     if (cmd == DH_CMD_PROVE) {
         execute_prove(dev, seq, dev->line + q.chunk_at);
         return;
     }
+#endif
     if (seq == DH_SEQ_UNSOLICITED) {
         /* Refused, neither cached nor clearing the cache (spec 7.3 step 3, 10.4): a stray
          * seq-00 frame must not cost a retransmitted COMMIT its cached answer. */
@@ -1679,6 +1741,7 @@ void dh_poll(dh_device *dev)
 
 void dh_tick(dh_device *dev)
 {
+#if DH_WITH_BAUD
     const struct dh_baud_port *baud = dev->baud;
     if (baud == NULL || !(dev->flags & F_FAST) ||
         (uint32_t)(baud->millis(dev->port) - dev->baud_active_ms) < DH_BAUD_IDLE_REVERT_MS) {
@@ -1689,8 +1752,12 @@ void dh_tick(dh_device *dev)
     wipe_line(dev);
     baud->set_rate(dev->port, DH_BAUD_DEFAULT);
     baud_mark_active(dev);
+#else
+    (void)dev;
+#endif
 }
 
+#if DH_WITH_BAUD
 int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud)
 {
     uint8_t i;
@@ -1708,13 +1775,18 @@ int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud)
     baud_mark_active(dev);
     return DH_INIT_OK;
 }
+#endif
 
+#if DH_WITH_PROVE
 void dh_enable_prove(dh_device *dev) { dev->flags |= F_PROVE; }
+#endif
 
+#if DH_WITH_GATE
 void dh_enable_gate(dh_device *dev, int (*write_allowed)(void *port))
 {
     dev->write_allowed = write_allowed;
 }
+#endif
 
 int dh_writing(const dh_device *dev) { return (dev->flags & F_SESSION) != 0u; }
 

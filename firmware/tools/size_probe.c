@@ -6,6 +6,8 @@
  *   PROBE_LIB=0    no dh_* call at all: the baseline (C runtime, vectors) that is subtracted
  *   PROBE_BAUD=1   calls dh_enable_baud() (protocol 1.1 BAUD)
  *   PROBE_PROVE=1  calls dh_enable_prove() (protocol 1.1 PROVE)
+ *   PROBE_GATE=1   calls dh_enable_gate() (protocol 1.1 GATE)
+ * A capability left out of the build (DH_WITH_BAUD=0 and so on) must not be asked for.
  * Every variant with the library calls dh_init(), dh_poll() and dh_config_read().
  *
  * The port does nothing (no UART, no storage): what is measured is the library's code and
@@ -23,6 +25,9 @@
 #endif
 #ifndef PROBE_PROVE
 #define PROBE_PROVE 0
+#endif
+#ifndef PROBE_GATE
+#define PROBE_GATE 0
 #endif
 
 volatile int probe_sink;
@@ -54,6 +59,9 @@ static uint32_t millis(void *port) { (void)port; return (uint32_t)probe_sink; }
 static const uint32_t RATES[] DH_ROM = {1000000UL};
 static const struct dh_baud_port BAUD_PORT = {set_rate, millis, RATES, 1};
 #endif
+#if PROBE_GATE
+static int write_allowed(void *port) { (void)port; return probe_sink; }
+#endif
 #endif
 
 int main(void)
@@ -65,6 +73,9 @@ int main(void)
 #endif
 #if PROBE_PROVE
     dh_enable_prove(&dev);
+#endif
+#if PROBE_GATE
+    dh_enable_gate(&dev, write_allowed);
 #endif
     for (;;) {
         char host[DH_MAX_BROKER_HOST_LEN + 1];

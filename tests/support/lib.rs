@@ -3,6 +3,7 @@
 //! oracle (`server/tools/hashcheck.py`).
 
 pub mod django_server;
+pub mod simavr;
 pub use django_server::{free_port, DjangoServer};
 
 use std::io::{BufRead, BufReader, Write};

@@ -43,6 +43,9 @@ const C_ONLY: &[&str] = &[
     "DH_INIT_BAD_BAUD",
     "DH_MAX_BAUD_RATES",
     "DH_RX_FRAME_LEN",
+    "DH_WITH_BAUD",
+    "DH_WITH_PROVE",
+    "DH_WITH_GATE",
 ];
 
 /// Constants of `spec.rs` a device does not need, and why.

@@ -9,15 +9,18 @@
 //     "sensor" sampled every second), so the 64-byte receive buffer is drained in time;
 //   - the config in EEPROM as two slots, each with a sequence byte and its complement written
 //     last, so a power cut at any write leaves the old config or the new one;
-//   - a factory-mode pin (D7 to GND) read at boot;
+//   - a factory-mode pin (D7 to GND) that opens the write gate of protocol 1.1 (GATE): once
+//     provisioned, the unit takes new credentials only while the jumper is set;
 //   - the faster wire (BAUD) and the possession proof (PROVE) of protocol 1.1.
 //
 // Build options (arduino-builder -prefs=build.extra_flags=..., or a #define above the
-// includes):
-//   DH_EXAMPLE_BAUD=0              no rate switch: the write runs at 115200 (saves 312 B)
-//   DH_EXAMPLE_PROVE=0             PROVE not answered (the module links it either way: 10 B)
+// includes). The library's DH_WITH_BAUD, DH_WITH_PROVE, DH_WITH_GATE (dh_device.h) leave a
+// capability out of the library too; the sketch's own switches follow them by default:
+//   DH_EXAMPLE_BAUD=0              no rate switch: the write runs at 115200
+//   DH_EXAMPLE_PROVE=0             PROVE not answered
+//   DH_EXAMPLE_GATE=0              no write gate: anyone on the port may re-provision the unit
 //   DH_EXAMPLE_EMULATED_EEPROM=1   keep the EEPROM image in .noinit RAM: for qemu-system-avr,
-//                                  which models no EEPROM (firmware/arduino/e2e.sh)
+//                                  which models no EEPROM (firmware/arduino/e2e.py)
 
 #include <Arduino.h>
 #include <avr/eeprom.h>
@@ -26,10 +29,17 @@
 #include <dh_device.h>
 
 #ifndef DH_EXAMPLE_BAUD
-#define DH_EXAMPLE_BAUD 1
+#define DH_EXAMPLE_BAUD DH_WITH_BAUD
 #endif
 #ifndef DH_EXAMPLE_PROVE
-#define DH_EXAMPLE_PROVE 1
+#define DH_EXAMPLE_PROVE DH_WITH_PROVE
+#endif
+#ifndef DH_EXAMPLE_GATE
+#define DH_EXAMPLE_GATE DH_WITH_GATE
+#endif
+#if (DH_EXAMPLE_BAUD && !DH_WITH_BAUD) || (DH_EXAMPLE_PROVE && !DH_WITH_PROVE) || \
+    (DH_EXAMPLE_GATE && !DH_WITH_GATE)
+#error "the sketch asks for a capability the library was built without (DH_WITH_*)"
 #endif
 #ifndef DH_EXAMPLE_EMULATED_EEPROM
 #define DH_EXAMPLE_EMULATED_EEPROM 0
@@ -37,7 +47,7 @@
 
 #define FIRMWARE_VERSION "uno-example-" DH_LIB_VERSION
 
-static const uint8_t FACTORY_PIN = 7;      // jumper to GND: factory mode
+static const uint8_t FACTORY_PIN = 7;      // jumper to GND: factory mode, writes allowed
 static const unsigned long SENSOR_PERIOD_MS = 1000;
 static const unsigned long BLINK_PERIOD_MS = 500;
 
@@ -225,6 +235,16 @@ static const struct dh_baud_port BAUD_PORT = {set_rate, clock_ms, FAST_RATES,
                                               sizeof FAST_RATES / sizeof FAST_RATES[0]};
 #endif
 
+// ---- The write gate (protocol 1.1, spec 10.3) ----------------------------------------------
+
+// Read at the moment of each BEGIN and COMMIT, not only at boot: pulling the jumper during a
+// write stops it. The station cannot open the gate; only someone at the unit can.
+static bool factory_jumper_set(void) { return digitalRead(FACTORY_PIN) == LOW; }
+
+#if DH_EXAMPLE_GATE
+static int write_allowed(void *) { return factory_jumper_set() ? 1 : 0; }
+#endif
+
 // ---- The sketch ----------------------------------------------------------------------------
 
 static dh_device dev;
@@ -265,7 +285,7 @@ void setup()
     Serial.begin(DH_BAUD_DEFAULT);
     pinMode(LED_BUILTIN, OUTPUT);
     pinMode(FACTORY_PIN, INPUT_PULLUP);
-    factory_mode = digitalRead(FACTORY_PIN) == LOW;
+    factory_mode = factory_jumper_set();
     store_load();
     if (dh_init(&dev, 0, FIRMWARE_VERSION, SLOT_BYTES) != DH_INIT_OK) {
         for (;;) {
@@ -278,8 +298,10 @@ void setup()
 #if DH_EXAMPLE_PROVE
     dh_enable_prove(&dev);
 #endif
-    // Factory mode is where the write gate of protocol 1.1 (GATE) lets the station write
-    // without a possession proof; until the module's gate hook is linked here, it is logged.
+#if DH_EXAMPLE_GATE
+    // Once provisioned, BEGIN and COMMIT are answered LOCKED unless the jumper is set.
+    dh_enable_gate(&dev, write_allowed);
+#endif
     dh_log_rom(&dev, factory_mode ? PSTR("[app] " FIRMWARE_VERSION " booting, factory mode")
                                   : PSTR("[app] " FIRMWARE_VERSION " booting"));
     announced_generation = dh_generation(&dev);
