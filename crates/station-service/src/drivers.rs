@@ -11,7 +11,14 @@ use station_protocol::SerialTransport;
 pub fn open(spec: &DriverSpec, path: &str) -> Result<Box<dyn UnitDriver>, FlashFailure> {
     match spec.kind {
         DriverKind::Protocol => Ok(Box::new(ProtocolDriver::new(open_serial(path)?))),
-        DriverKind::Nvs | DriverKind::Mcumgr => Err(not_built_in(spec.kind)),
+        DriverKind::Nvs => {
+            let settings = station_espflash::NvsSettings::parse(&spec.settings)?;
+            Ok(Box::new(station_espflash::NvsDriver::new(
+                open_serial(path)?,
+                settings,
+            )))
+        }
+        DriverKind::Mcumgr => Err(not_built_in(spec.kind)),
     }
 }
 
