@@ -14,6 +14,11 @@ APT_PACKAGES=(
   xvfb xauth webkit2gtk-driver imagemagick x11-utils xdotool curl file
   # The firmware reference: host build, fuzzing, and the ATmega328P example under QEMU.
   clang libclang-rt-14-dev gcc-avr avr-libc binutils-avr qemu-system-misc
+  # The Arduino library and its example sketch (make -C firmware arduino arduino-e2e).
+  arduino-builder arduino-core-avr zip
+  # The AVR example with its config in EEPROM, under simavr (which models the EEPROM):
+  # the runner firmware/sim/dh_simavr.c links libsimavr (tests/firmware_eeprom.rs).
+  libsimavr-dev
   # The sync token in the OS credential store: libdbus for the keyring crate's Secret Service,
   # and a real Secret Service to test it against (scripts/secret-service-test.sh).
   libdbus-1-dev gnome-keyring dbus-daemon libsecret-tools

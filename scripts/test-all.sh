@@ -67,3 +67,14 @@ bash tools/vendor/setup-venv.sh >/dev/null || bash tools/vendor/setup-venv.sh >/
 
 echo "== cargo nextest" >&2
 cargo nextest run --workspace --locked --no-fail-fast
+
+# --- the Arduino library: its Uno sketch built with Debian's arduino-builder, then provisioned,
+# --- refused, power-cycled and re-flashed with a possession proof by the real `station` CLI under
+# --- qemu-system-avr (firmware/arduino/e2e.py).
+echo "== firmware: Arduino sketch under emulation" >&2
+make -C firmware arduino-e2e STATION="$PWD/target/debug/station"
+
+# --- the sync token in a real Secret Service: gnome-keyring under a private dbus-run-session
+# --- (its own keyring folder; the user's is never touched), the CLI's ignored secret_service tests.
+echo "== sync token in a real Secret Service" >&2
+bash scripts/secret-service-test.sh

@@ -38,7 +38,7 @@ use station_core::{
 use station_devsim::{PowerLoss, SimExit, SimHandle, SimOptions, Simulator};
 use station_protocol::codec::{escape_value, Frame, FrameDecoder};
 use station_protocol::config::config_digest;
-use station_protocol::message::{chunk_value, Request};
+use station_protocol::message::{stage_chunks, stage_frame_overhead, Request};
 use station_protocol::{
     spec, Client, DeviceConfig, DeviceErrorCode, DeviceModel, Key, MemoryStorage, ProtocolError,
     SerialTransport, StoredConfig, Transport,
@@ -82,6 +82,12 @@ fn make_firmware(targets: &[&str]) {
 fn host_binary() -> PathBuf {
     make_firmware(&["host"]);
     firmware_dir().join("build/host/dh-host")
+}
+
+/// The host device built with `-DDH_RX_FRAME_LEN=64`: it lists FRAME64 (spec §10.2).
+fn host_binary_frame64() -> PathBuf {
+    make_firmware(&["host"]);
+    firmware_dir().join("build/host/dh-host-frame64")
 }
 
 fn require_tool(tool: &str, packages: &str) {
@@ -1226,10 +1232,9 @@ fn random_config(rng: &mut Rng) -> DeviceConfig {
 /// malformed and unknown requests, seq 00, retransmissions, corrupted and cut frames, noise.
 /// A well-formed BAUD (spec §10.1) at a rate the unit may or may not run, never with seq 00
 /// (see the note in `c_host_answers_byte_for_byte_like_the_rust_device_model`).
-/// A PROVE request (spec §10.3): a good nonce (lower or upper case) or a malformed one. Never at
-/// seq 00, like BAUD: both bypass the reply cache, and a seq-00 refusal is cached by the model.
+/// A PROVE request (spec §10.3): a good nonce (lower or upper case) or a malformed one, at any
+/// seq: a seq-00 refusal is kept out of the reply cache on both sides (§10.4).
 fn prove_request(rng: &mut Rng, seq: u8) -> Vec<u8> {
-    let seq = seq.max(1);
     let nonce: [u8; 16] = std::array::from_fn(|_| rng.below(256) as u8);
     let lower: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
     match rng.below(6) {
@@ -1257,7 +1262,9 @@ fn baud_request(rng: &mut Rng, seq: u8) -> Vec<u8> {
 
 /// `fast`: the unit runs the faster wire, so malformed BAUD requests are sent too (a 1.0 unit
 /// answers any BAUD as an unknown word, which the Rust model does not copy for malformed ones).
-fn random_stream(rng: &mut Rng, fast: bool) -> Vec<u8> {
+/// `frame_limit`: the unit's FRAME<n> (spec §10.2), which sizes the sessions' STAGE chunks as
+/// the station does; some STAGEs are sent one chunk byte over it all the same.
+fn random_stream(rng: &mut Rng, fast: bool, frame_limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut seq: u8 = 1;
     let mut next_seq = |rng: &mut Rng| {
@@ -1286,7 +1293,7 @@ fn random_stream(rng: &mut Rng, fast: bool) -> Vec<u8> {
                     }
                     let value = cfg.value(key);
                     let mut offset = 0;
-                    for chunk in chunk_value(&value) {
+                    for chunk in stage_chunks(key, &value, frame_limit) {
                         let stage = Request::Stage {
                             key,
                             offset,
@@ -1306,6 +1313,16 @@ fn random_stream(rng: &mut Rng, fast: bool) -> Vec<u8> {
                         if rng.chance(5) {
                             let again = frames.last().cloned().unwrap_or_default();
                             frames.push(again); // retransmission
+                        }
+                        if frame_limit < spec::MAX_FRAME_LEN && rng.chance(3) {
+                            // A frame one byte over FRAME<n>: refused, the session goes on.
+                            let off = offset.to_string();
+                            let room = frame_limit + 1 - stage_frame_overhead(key, offset);
+                            let word = "a".repeat(room);
+                            frames.push(Frame::encode(
+                                next_seq(rng),
+                                &["STAGE", key.name(), &off, &word],
+                            ));
                         }
                         if rng.chance(3) {
                             // A chunk one byte over the limit: refused, the session goes on.
@@ -1445,29 +1462,63 @@ fn c_host_answers_byte_for_byte_like_the_rust_device_model() {
     let mut commits = 0;
     // BAUD (spec §10.1) is in the streams: three units in four run the faster wire with the
     // station's rates on both sides, the fourth is a protocol 1.0 unit on both sides. Never at
-    // seq 00: the C module keeps a seq-00 BAUD out of the reply cache as §10.1 and §10.4 say,
-    // while DeviceModel caches its BAD_FRAME like every seq-00 refusal (reported, not settled
-    // here).
+    // seq 00: a 1.0 unit answers BAUD as an unknown word before it looks at the seq, which the
+    // model does not copy.
     let rates: Vec<String> = spec::FAST_BAUD_RATES.iter().map(u32::to_string).collect();
     let rates = rates.join(",");
     let mut fast_cases = 0;
+    // Version 1.1's write gate (spec §10.3): one unit in three has it, its jumper off (LOCKED
+    // once a config is committed) or on (writes pass, stale generations do not); one in five is
+    // built for 64-byte frames (§10.2: dh-host-frame64 and a model with the same limit).
+    let frame64_bin = host_binary_frame64();
+    let (mut gated_cases, mut frame64_cases) = (0, 0);
+    // How often the new refusals came up, so the streams are known to reach them.
+    let (mut locked, mut stale) = (0, 0);
     for case in 0..cases {
         let fast = case % 4 != 3;
-        let stream = random_stream(&mut rng, fast);
+        let gate = match case % 6 {
+            1 => Some(false),
+            4 => Some(true),
+            _ => None,
+        };
+        let frame_limit = if case % 5 == 2 {
+            spec::MIN_FRAME_LIMIT
+        } else {
+            spec::MAX_FRAME_LEN
+        };
+        let stream = random_stream(&mut rng, fast, frame_limit);
         let model =
             DeviceModel::new(MemoryStorage::default(), DIFF_HWID, DIFF_FW).expect("device model");
-        let mut model = if fast {
+        let model = if fast {
             model.with_baud_rates(&spec::FAST_BAUD_RATES)
         } else {
             model.with_baud_rates(&[])
         };
+        let mut model = model
+            .with_write_gate(gate.is_some())
+            .with_write_allowed(gate == Some(true))
+            .with_frame_limit(frame_limit);
         fast_cases += usize::from(fast);
+        gated_cases += usize::from(gate.is_some());
+        frame64_cases += usize::from(frame_limit < spec::MAX_FRAME_LEN);
         let expected = model.feed(&stream);
+        let text = String::from_utf8_lossy(&expected);
+        locked += text.matches(" LOCKED *").count();
+        stale += text.matches(" STALE_GENERATION *").count();
         let flash = dir.path().join(format!("case{case}.blob"));
-        let mut cmd = Command::new(&bin);
+        let mut cmd = Command::new(if frame_limit < spec::MAX_FRAME_LEN {
+            &frame64_bin
+        } else {
+            &bin
+        });
         if fast {
             cmd.args(["--baud-rates", &rates]);
         }
+        match gate {
+            Some(true) => cmd.args(["--gate", "--write-allowed"]),
+            Some(false) => cmd.args(["--gate"]),
+            None => &mut cmd,
+        };
         // PROVE (spec §10.3) is on both sides: dh-host and the model list it in HELLO, and the
         // streams carry good, upper-case and malformed nonces, inside and outside sessions.
         let mut child = cmd
@@ -1521,8 +1572,13 @@ fn c_host_answers_byte_for_byte_like_the_rust_device_model() {
         commits += usize::from(rust_blob.is_some());
     }
     eprintln!(
-        "{cases} streams ({fast_cases} with BAUD) answered identically; {commits} ended with a \
-         committed config"
+        "{cases} streams ({fast_cases} with BAUD, {gated_cases} gated, {frame64_cases} with \
+         FRAME64) answered identically; {commits} ended with a committed config; {locked} \
+         LOCKED and {stale} STALE_GENERATION refusals"
+    );
+    assert!(
+        locked > 0 && stale > 0,
+        "the gate's refusals never came up ({locked}, {stale})"
     );
     assert!(
         commits > cases / 4,

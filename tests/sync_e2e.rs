@@ -864,6 +864,7 @@ fn api_keys_travel_sealed_and_a_replaced_server_key_stops_the_push() {
     );
     assert_eq!(store.plaintext_api_keys_held().expect("count"), 2);
 
+    token_in_env(&token);
     let configured =
         station_sync::configure(&mut store, update(&server.sync_url(), &token)).expect("configure");
     assert_eq!(

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - example firmware for an ATmega328P (Arduino Uno) provisioned by the station.
  *
@@ -26,6 +27,12 @@
 
 #include "dh_device.h"
 
+#ifdef DH_NV_EEPROM
+/* The EEPROM build (make avr-eeprom): the storage port is ports/avr_eeprom, and power cuts
+ * come from the emulator (firmware/sim/dh-simavr), not from dh_fault. */
+#include "dh_nv_avr_eeprom.h"
+#endif
+
 #ifndef NV_SLOT_BYTES
 /* Room for a typical config (about 400 bytes) with margin, and for the two of them plus the
  * library and the stack in 2 KB. Larger configs are refused with STORAGE_FULL. */
@@ -36,6 +43,7 @@
 #define NV_MAGIC "DHNV"
 #define STACK_PAINT 0xA5u
 
+#ifndef DH_NV_EEPROM
 enum fault { FAULT_NONE, FAULT_BEFORE_COMMIT, FAULT_DURING_COMMIT, FAULT_AFTER_COMMIT };
 
 /* The station reads this image with station_protocol::slot_image (the QEMU tests dump it);
@@ -52,12 +60,16 @@ struct nv dh_nv __attribute__((section(".noinit")));
 volatile uint8_t dh_fault __attribute__((section(".noinit")));
 volatile uint8_t dh_halted __attribute__((section(".noinit")));
 
+#endif /* !DH_NV_EEPROM */
+
 /* A real 328P has no unique id readable by firmware; production writes one per unit (e.g. in
  * EEPROM or from a DS2401). The example uses the chip signature plus a fixed serial. */
 static const uint8_t HWID[8] PROGMEM = {0x1E, 0x95, 0x0F, 0x00, 0x00, 0x00, 0x00, 0x01};
 
 static dh_device dev;
+#ifndef DH_NV_EEPROM
 static uint8_t fault;
+#endif
 /* What USART0 runs at; the main loop logs each change (the QEMU test reads the revert). */
 static uint32_t uart_rate = DH_BAUD_DEFAULT;
 
@@ -164,6 +176,7 @@ uint8_t dh_port_hardware_id(void *port, uint8_t id[DH_MAX_HWID_BYTES])
     return (uint8_t)sizeof HWID;
 }
 
+#ifndef DH_NV_EEPROM
 /* ---- Port: storage --------------------------------------------------------------------- */
 
 uint16_t dh_port_stored_len(void *port)
@@ -240,6 +253,7 @@ static void nv_format_if_blank(void)
         memcpy(dh_nv.magic, NV_MAGIC, sizeof dh_nv.magic);
     }
 }
+#endif /* !DH_NV_EEPROM */
 
 /* ---- Diagnostics ----------------------------------------------------------------------- */
 
@@ -338,12 +352,18 @@ int main(void)
     int was_provisioned;
     uint16_t main_sp;
 
+#ifdef DH_NV_EEPROM
+    paint_stack();
+    uart_init();
+    dh_nv_eeprom_load();
+#else
     fault = dh_fault;
     dh_fault = FAULT_NONE;
     dh_halted = 0;
     paint_stack();
     uart_init();
     nv_format_if_blank();
+#endif
     /* Timer1 free-running at F_CPU/1024: its overflow (about 4 s) paces the heartbeat. */
     TCCR1A = 0;
     TCCR1B = _BV(CS12) | _BV(CS10);

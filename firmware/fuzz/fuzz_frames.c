@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_frames.c - libFuzzer target for the frame decoder, the request parser and the state
  * machine behind them (build: clang -fsanitize=fuzzer,address,undefined).
@@ -257,6 +258,12 @@ static void check_line_spare_wiped(void)
     }
 }
 
+/* The application's allowance for the write gate: on for one tick in three. */
+static int fuzz_write_allowed(void *p)
+{
+    return (((struct fuzz_port *)p)->now_ms / 7u) % 3u == 0u;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -294,6 +301,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (mode & 128u) {
         dh_enable_prove(&dev);
+        /* The write gate (spec 10.3) with an allowance that comes and goes as time passes. */
+        dh_enable_gate(&dev, fuzz_write_allowed);
     }
     for (i = 1; i < size; i++) {
         dh_feed(&dev, data[i]);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_host.c - the C module on a Linux host, as a device on a pseudo-terminal.
  *
@@ -18,6 +19,10 @@
  *
  * It answers PROVE (spec 10.3) and lists it in HELLO, as station-devsim does; --no-prove makes
  * it a unit without the possession proof (PROVE is then an unknown command).
+ *
+ * --gate adds the write gate (spec 10.3): once it holds a config it refuses a new write with
+ * LOCKED, unless --write-allowed stands for the factory-mode jumper being set. Built with
+ * -DDH_RX_FRAME_LEN=64 (make's dh-host-frame64) it lists FRAME64 (spec 10.2).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +69,7 @@ struct host_port {
     uint8_t hwid[DH_MAX_HWID_BYTES];
     uint8_t hwid_len;
     uint32_t rate; /* the UART's rate as the device sees it (spec 10.1) */
+    int write_allowed; /* --write-allowed: the factory-mode jumper is set (spec 10.3) */
     uint16_t stored_len;
     uint8_t stored[DH_MAX_BLOB_LEN];
     uint8_t scratch[DH_MAX_BLOB_LEN];
@@ -175,6 +181,9 @@ static int parse_baud_rates(const char *list)
     host_baud.rate_count = n;
     return n > 0u ? 0 : -1;
 }
+
+/* The application's physical-presence signal for the write gate (spec 10.3). */
+static int host_write_allowed(void *port) { return ((struct host_port *)port)->write_allowed; }
 
 /* ---- Storage --------------------------------------------------------------------------- */
 
@@ -506,7 +515,8 @@ static void usage(void)
             "usage: dh-host [--flash FILE] [--hardware-id HEX] [--firmware-version V]\n"
             "               [--power-loss before-commit|during-commit|after-commit]\n"
             "               [--boot-noise] [--debug-prints] [--log FILE] [--capacity BYTES]\n"
-            "               [--baud-rates RATE,RATE...] [--no-prove] [--stdio]\n"
+            "               [--baud-rates RATE,RATE...] [--no-prove]\n"
+            "               [--gate [--write-allowed]] [--stdio]\n"
             "Runs the DeviceHub C device module on a new pseudo-terminal and prints its path\n"
             "as the first line of stdout (or, with --stdio, on stdin/stdout).\n");
 }
@@ -515,7 +525,7 @@ struct options {
     const char *fw;
     const char *hwid;
     const char *log_path;
-    int stdio_mode, noise, debug, no_prove;
+    int stdio_mode, noise, debug, no_prove, gate;
     long capacity;
 };
 
@@ -534,6 +544,10 @@ static int parse_args(int argc, char **argv, struct options *o, struct host_port
             o->debug = 1;
         } else if (strcmp(a, "--no-prove") == 0) {
             o->no_prove = 1;
+        } else if (strcmp(a, "--gate") == 0) {
+            o->gate = 1;
+        } else if (strcmp(a, "--write-allowed") == 0) {
+            p->write_allowed = 1;
         } else if (v != NULL && strcmp(a, "--flash") == 0) {
             p->flash_path = v;
             i++;
@@ -578,7 +592,7 @@ int main(int argc, char **argv)
 {
     static struct host_port port;
     static dh_device dev;
-    struct options o = {DEFAULT_FIRMWARE_VERSION, NULL, NULL, 0, 0, 0, 0, DH_MAX_BLOB_LEN};
+    struct options o = {DEFAULT_FIRMWARE_VERSION, NULL, NULL, 0, 0, 0, 0, 0, DH_MAX_BLOB_LEN};
     int rc;
     char pty_name[128];
 
@@ -625,6 +639,12 @@ int main(int argc, char **argv)
     dh_set_debug(&dev, o.debug);
     if (!o.no_prove) {
         dh_enable_prove(&dev);
+    }
+    if (o.gate) {
+        dh_enable_gate(&dev, host_write_allowed);
+    } else if (port.write_allowed) {
+        fprintf(stderr, "dh-host: --write-allowed needs --gate\n");
+        return EXIT_USAGE;
     }
     port.rate = DH_BAUD_DEFAULT;
     if (host_baud.rate_count > 0u && dh_enable_baud(&dev, &host_baud) != DH_INIT_OK) {

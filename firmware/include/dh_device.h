@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_device.h - the device side of the DeviceHub provisioning protocol, version 1 with the
  * 1.1 faster wire and possession proof (docs/protocol.md, 10.1, 10.3), as a portable C99
@@ -18,14 +19,16 @@
  * dh_enable_baud(): a port that never calls it links nothing more and stays a 1.0 device.
  *
  * RAM BUDGET (fixed, checked at compile time on AVR, measured by the QEMU test):
- *   - struct dh_device: 239 bytes on AVR (16-bit pointers), 264 on x86-64.
+ *   - struct dh_device: 241 bytes on AVR (16-bit pointers), 272 on x86-64.
  *     Most of it is the one 198-byte line buffer the spec requires (7.1). The optional rate
  *     switch (spec 10.1) adds 6 of them: a pointer to the application's struct dh_baud_port
  *     and the 32-bit time of the last valid frame or reply; the application's
- *     struct dh_baud_port is 7 more bytes of RAM on AVR, its rate list sits in DH_ROM.
+ *     struct dh_baud_port is 7 more bytes of RAM on AVR, its rate list sits in DH_ROM. The
+ *     optional write gate (spec 10.3) is the 2-byte pointer to the application's
+ *     write_allowed() callback.
  *     Nothing else is static; staged values never sit in RAM.
  *   - stack: at most DH_STACK_BUDGET bytes below the caller of dh_poll()/dh_feed()/dh_init()
- *     (the peak is COMMIT's hash: a 104-byte SHA-256 context, a 16-byte I/O buffer, the
+ *     (the peak is COMMIT's hash: a 100-byte SHA-256 context, a 16-byte I/O buffer, the
  *     compression function's working variables).
  *   - staging: values are staged straight into the port's scratch area (the "other" slot of
  *     an A/B pair, spec 7.1), never into RAM. The scratch area and the committed blob each
@@ -55,6 +58,21 @@ extern "C" {
 /* Peak stack use of any dh_* call, in bytes, on an ATmega328P (avr-gcc 5.4 -Os): measured
  * by stack painting in the QEMU test (290 bytes), which fails if it ever exceeds this. */
 #define DH_STACK_BUDGET 320u
+
+/*
+ * Small receive buffers (spec 10.2), a build-time option: the largest STAGE frame the device
+ * accepts, '@' through '\n'. Below DH_MAX_FRAME_LEN (the default) HELLO lists FRAME<n> and the
+ * station sizes its STAGE chunks so every STAGE frame fits; a longer STAGE is BAD_FRAME. Set it
+ * to the UART's receive buffer (an Arduino's 64) when the application's loop() may leave
+ * dh_poll() uncalled for longer than that buffer takes to fill (64 bytes: 5.5 ms at 115200):
+ * a request that fits the buffer waits there whole until the next dh_poll(). COMMIT (88 bytes
+ * plus the hardware id's hex digits) is the one request longer than 64; see firmware/README.md
+ * ("Draining the UART") for dh_writing(). The line buffer stays DH_MAX_LINE_LEN: COMMIT and
+ * PROVE's HMAC need it.
+ */
+#ifndef DH_RX_FRAME_LEN
+#define DH_RX_FRAME_LEN DH_MAX_FRAME_LEN
+#endif
 
 /* Return codes of dh_port_commit(). */
 #define DH_STORE_OK 0
@@ -106,6 +124,7 @@ typedef struct dh_device {
     uint8_t staged_len[DH_KEY_COUNT]; /* every key's max_len fits a byte */
     const struct dh_baud_port *baud;  /* NULL: a 1.0 port, BAUD not advertised */
     uint32_t baud_active_ms;          /* last valid frame or reply, for the idle revert */
+    int (*write_allowed)(void *port); /* NULL: no write gate, GATE not advertised */
     uint8_t line[DH_MAX_LINE_LEN];
 } dh_device;
 
@@ -140,6 +159,24 @@ int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud);
  * within DH_STACK_BUDGET). Without this call PROVE is an unknown command, as on a 1.0 device.
  */
 void dh_enable_prove(dh_device *dev);
+
+/*
+ * Protocol 1.1's write gate (spec 10.3), optional: after dh_init(), HELLO lists GATE. Once a
+ * config is committed, BEGIN and COMMIT are answered LOCKED (nothing done) unless
+ * write_allowed(port) returns nonzero at that moment: the application's physical-presence
+ * signal, such as a factory-mode jumper, a button held at power-up or now, or a test pad. The
+ * station cannot unlock a unit by itself (it keeps no secret that could), as with ESP32 secure
+ * download mode or nRF APPROTECT. A COMMIT whose generation is not above the committed one is
+ * answered STALE_GENERATION, allowed or not. A unit that holds no config accepts its first
+ * write. write_allowed must not be NULL; it is called only on BEGIN and COMMIT.
+ */
+void dh_enable_gate(dh_device *dev, int (*write_allowed)(void *port));
+
+/* Whether a write session is open (BEGIN answered, COMMIT not yet): the few hundred
+ * milliseconds in which the station sends COMMIT, the one request longer than 64 bytes. An
+ * application built with a small DH_RX_FRAME_LEN calls dh_poll() without pause while this is
+ * nonzero (firmware/README.md, "Draining the UART"). */
+int dh_writing(const dh_device *dev);
 
 /* Returns the UART to DH_BAUD_DEFAULT once it has been idle for DH_BAUD_IDLE_REVERT_MS at
  * another rate. dh_poll() calls it; an application that only uses dh_feed() calls it from

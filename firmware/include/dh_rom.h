@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_rom.h - constant tables in flash on AVR, plain const elsewhere.
  *

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_sha256.h - SHA-256 (FIPS 180-4) for the digest of spec 5.3 and the blob trailer of 7.4,
  * and HMAC-SHA256 (RFC 2104) on top of it for the possession proof of spec 10.3.
  *
  * Owned here so the module depends on nothing beyond the C standard library. Sized for an
- * 8-bit MCU: a 104-byte context whose block buffer doubles as the 16-word rolling message
+ * 8-bit MCU: a 100-byte context whose block buffer doubles as the 16-word rolling message
  * schedule (no 64- or 256-byte schedule on the stack), and the round constants in flash on AVR.
  */
 #ifndef DH_SHA256_H

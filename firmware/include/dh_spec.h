@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_spec.h - every number and name of DeviceHub provisioning protocol version 1 and of the
- * version 1.1 additions this module implements (spec 10.1 BAUD, 10.3 PROVE).
+ * version 1.1 additions this module implements (spec 10.1 BAUD, 10.2 FRAME<n>, 10.3 PROVE and
+ * GATE).
  *
  * This header owns the constants of docs/protocol.md for the C side, and each value names the
  * spec section it comes from. crates/station-protocol/tests/c_header.rs checks every one against
@@ -54,6 +56,15 @@
 /* Version 1.1 (spec 10.3): a device that answers PROVE appends ",PROVE" after them (only when
  * the application called dh_enable_prove()). */
 #define DH_CAP_PROVE "PROVE"
+/* Version 1.1 (spec 10.3): a device with the write gate appends ",GATE" after them (only when
+ * the application called dh_enable_gate()): once a config is committed, BEGIN and COMMIT are
+ * refused with LOCKED unless the application's write_allowed() says yes, and a COMMIT whose
+ * generation is not above the committed one is refused with STALE_GENERATION. */
+#define DH_CAP_GATE "GATE"
+/* Version 1.1 (spec 10.2): a device built with a receive limit below DH_MAX_FRAME_LEN appends
+ * ",FRAME<n>" last (n = DH_RX_FRAME_LEN, dh_device.h); n is at least DH_MIN_FRAME_LIMIT. */
+#define DH_CAP_FRAME_PREFIX "FRAME"
+#define DH_MIN_FRAME_LIMIT 64u
 
 /* Hardware id: 1..16 bytes, sent as 2..32 upper-case hex digits (spec 4.1). */
 #define DH_MAX_HWID_BYTES 16u
@@ -150,8 +161,10 @@ enum dh_error_code {
     DH_ERR_STORAGE_FULL = 12,
     DH_ERR_STORAGE_FAILED = 13,
     DH_ERR_WRITE_ONLY = 14,
-    DH_ERR_NO_CONFIG = 15
+    DH_ERR_NO_CONFIG = 15,
+    DH_ERR_LOCKED = 16,          /* version 1.1, spec 10.3 */
+    DH_ERR_STALE_GENERATION = 17 /* version 1.1, spec 10.3 */
 };
-#define DH_ERROR_CODE_COUNT 15u
+#define DH_ERROR_CODE_COUNT 17u
 
 #endif /* DH_SPEC_H */

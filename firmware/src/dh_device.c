@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_device.c - the device side of docs/protocol.md, version 1, with the 1.1 faster wire and
  * possession proof.
@@ -53,7 +54,7 @@
 
 #if defined(__AVR__)
 /* The RAM budget stated in dh_device.h: keep it honest. */
-typedef char dh_device_fits_its_budget[(sizeof(dh_device) <= 240u) ? 1 : -1];
+typedef char dh_device_fits_its_budget[(sizeof(dh_device) <= 242u) ? 1 : -1];
 #endif
 
 /* ---- Tables (spec 4, 3.2, 5.1), in flash on AVR. ------------------------------------- */
@@ -97,13 +98,22 @@ static const char ERRORS[DH_ERROR_CODE_COUNT][20] DH_ROM = {
     "BUSY",        "BAD_FRAME",       "UNKNOWN_COMMAND", "UNSUPPORTED_VERSION",
     "NO_SESSION",  "UNKNOWN_KEY",     "BAD_VALUE",       "BAD_OFFSET",
     "MISSING_KEY", "DIGEST_MISMATCH", "HWID_MISMATCH",   "STORAGE_FULL",
-    "STORAGE_FAILED", "WRITE_ONLY",   "NO_CONFIG"};
+    "STORAGE_FAILED", "WRITE_ONLY",   "NO_CONFIG",       "LOCKED",
+    "STALE_GENERATION"};
 
 static const char MARKER[] DH_ROM = DH_MARKER;
 static const char MAGIC[] DH_ROM = DH_CANONICAL_MAGIC;
 static const char CAPS[] DH_ROM = DH_CAPABILITIES;
 static const char CAP_BAUD[] DH_ROM = DH_CAP_BAUD;
 static const char CAP_PROVE[] DH_ROM = DH_CAP_PROVE;
+static const char CAP_GATE[] DH_ROM = DH_CAP_GATE;
+
+/* Small receive buffers (spec 10.2): the build's limit, checked against the spec's range. */
+typedef char dh_rx_frame_len_in_range[(DH_RX_FRAME_LEN >= DH_MIN_FRAME_LIMIT &&
+                                       DH_RX_FRAME_LEN <= DH_MAX_FRAME_LEN) ? 1 : -1];
+#if DH_RX_FRAME_LEN < DH_MAX_FRAME_LEN
+static const char CAP_FRAME[] DH_ROM = DH_CAP_FRAME_PREFIX;
+#endif
 /* PROVE's message is "<prefix>:<device_id>:<nonce>" (spec 10.3). */
 static const char PROOF_PREFIX[] DH_ROM = DH_PROOF_MESSAGE_PREFIX;
 #define PROOF_SEPARATOR ':'
@@ -625,6 +635,15 @@ static NOINLINE void emit_hello(dh_device *dev, uint8_t seq)
         out_byte(&o, ',');
         out_rom(&o, CAP_PROVE);
     }
+    if (dev->write_allowed != NULL) {
+        out_byte(&o, ',');
+        out_rom(&o, CAP_GATE);
+    }
+#if DH_RX_FRAME_LEN < DH_MAX_FRAME_LEN
+    out_byte(&o, ',');
+    out_rom(&o, CAP_FRAME);
+    out_dec(&o, DH_RX_FRAME_LEN);
+#endif
     out_byte(&o, ' ');
     for (i = 0; i < n && i < DH_MAX_HWID_BYTES; i++) {
         out_hex2(&o, id[i]);
@@ -1095,6 +1114,15 @@ static void digest_from_hex(uint8_t *hex)
     }
 }
 
+/* The write gate (spec 10.3): a write is refused while a config is committed and the
+ * application does not allow one now. Asked at BEGIN and again at COMMIT, so an allowance
+ * withdrawn in between (a jumper pulled) stops the write. */
+static int gate_closed(dh_device *dev)
+{
+    return dev->write_allowed != NULL && (dev->flags & F_COMMITTED) &&
+           !dev->write_allowed(dev->port);
+}
+
 static NOINLINE void execute_commit(dh_device *dev, uint8_t *digest, const uint8_t *hwid,
                                     uint8_t hwid_len, struct result *r)
 {
@@ -1105,6 +1133,10 @@ static NOINLINE void execute_commit(dh_device *dev, uint8_t *digest, const uint8
 
     if (!(dev->flags & F_SESSION)) {
         r->code = DH_ERR_NO_SESSION;
+        return;
+    }
+    if (gate_closed(dev)) {
+        r->code = DH_ERR_LOCKED;
         return;
     }
     if (!hardware_id_matches(dev, hwid, hwid_len)) {
@@ -1144,6 +1176,12 @@ static NOINLINE void execute_commit(dh_device *dev, uint8_t *digest, const uint8
         if (k == DH_KEY_GENERATION - 1u) {
             generation = number;
         }
+    }
+    /* Generations never go back, nor repeat (spec 4.5 step 6, 10.3). */
+    if (dev->write_allowed != NULL && (dev->flags & F_COMMITTED) &&
+        generation <= dev->generation) {
+        r->code = DH_ERR_STALE_GENERATION;
+        return;
     }
     /* The trailer is the digest just checked: the blob is its own proof at the next boot. */
     if ((uint32_t)enc_len + DH_DIGEST_LEN > dev->capacity) {
@@ -1306,6 +1344,10 @@ static void execute(dh_device *dev, uint8_t cmd, const struct words *w, const st
 {
     switch (cmd) {
     case DH_CMD_BEGIN:
+        if (gate_closed(dev)) {
+            r->code = DH_ERR_LOCKED; /* nothing done: an open session stays as it was */
+            break;
+        }
         end_session(dev);
         dev->flags |= F_SESSION;
         break;
@@ -1519,6 +1561,17 @@ static void handle_line(dh_device *dev)
         }
         return;
     }
+#if DH_RX_FRAME_LEN < DH_MAX_FRAME_LEN
+    /* Longer than FRAME<n> (spec 10.2): malformed, like a chunk over 128 bytes; the line holds
+     * it without its "\r\n". */
+    if (cmd == DH_CMD_STAGE && (uint16_t)(dev->line_len + 2u) > DH_RX_FRAME_LEN) {
+        emit(dev, seq, cmd, DH_ERR_BAD_FRAME, 0, 0);
+        if (dev->flags & F_DEBUG) {
+            log_handled(dev, cmd, DH_ERR_BAD_FRAME, 0, 0, 0);
+        }
+        return;
+    }
+#endif
     if (cmd == DH_CMD_BAUD) {
         execute_baud(dev, seq, q.number);
         return;
@@ -1528,8 +1581,15 @@ static void handle_line(dh_device *dev)
         return;
     }
     if (seq == DH_SEQ_UNSOLICITED) {
-        r.code = DH_ERR_BAD_FRAME;
-    } else if (cmd == DH_CMD_HELLO) {
+        /* Refused, neither cached nor clearing the cache (spec 7.3 step 3, 10.4): a stray
+         * seq-00 frame must not cost a retransmitted COMMIT its cached answer. */
+        emit(dev, seq, cmd, DH_ERR_BAD_FRAME, 0, 0);
+        if (dev->flags & F_DEBUG) {
+            log_handled(dev, cmd, DH_ERR_BAD_FRAME, 0, 0, 0);
+        }
+        return;
+    }
+    if (cmd == DH_CMD_HELLO) {
         /* A new station process may start its seq numbers again: forget the old answers. */
         dev->cache_cmd = 0;
         if (q.number < DH_PROTOCOL_VERSION) {
@@ -1650,6 +1710,13 @@ int dh_enable_baud(dh_device *dev, const struct dh_baud_port *baud)
 }
 
 void dh_enable_prove(dh_device *dev) { dev->flags |= F_PROVE; }
+
+void dh_enable_gate(dh_device *dev, int (*write_allowed)(void *port))
+{
+    dev->write_allowed = write_allowed;
+}
+
+int dh_writing(const dh_device *dev) { return (dev->flags & F_SESSION) != 0u; }
 
 void dh_set_debug(dh_device *dev, int on)
 {

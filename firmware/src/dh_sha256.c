@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dh_sha256.c - SHA-256 (FIPS 180-4), small rather than fast.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The headers compile as C++ and link as C (Arduino sketches, C++ ESP-IDF and Zephyr apps).
 #include "dh_device.h"
 #include "dh_sha256.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_vectors.c - host unit tests of the C module against docs/protocol.md.
  *
@@ -1783,6 +1784,93 @@ static void test_prove_debug_line(void)
     check(strstr(rep, "[dh] PROVE BAD_FRAME") != NULL, "refusal logged: %s", rep);
 }
 
+/* ---- Version 1.1: the write gate (spec 10.3) and seq 00 (10.4). ------------------------ */
+
+static int gate_allowed;
+static int gate_asked;
+
+static int test_write_allowed(void *port)
+{
+    (void)port;
+    gate_asked++;
+    return gate_allowed;
+}
+
+static const char *vector_commit_words(void)
+{
+    static char words[200];
+    snprintf(words, sizeof words,
+             "COMMIT 22c9c3a2c2ee2b126636276e7b7df02efde2c9e5292e313f1e0cf453b4138507 %s",
+             HWID_HEX);
+    return words;
+}
+
+static void test_gate_locks_after_the_first_commit(void)
+{
+    current_test = "write gate (10.3)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    dh_enable_gate(&dev_a, test_write_allowed);
+    gate_allowed = 0;
+    gate_asked = 0;
+    check(strstr(ask(&dev_a, 1, "HELLO 1"), "CHUNK,READ,GATE ") != NULL, "HELLO lists GATE");
+    /* A unit without a config takes its first write: the callback is not even asked. */
+    ask(&dev_a, 2, "BEGIN");
+    stage_vector_config(&dev_a, 3, -1);
+    check(strstr(ask(&dev_a, 0x20, vector_commit_words()), "OK COMMIT 1") != NULL,
+          "first commit");
+    check(gate_asked == 0, "write_allowed asked before a config was committed");
+    /* Locked: BEGIN refused, nothing done. */
+    check(strcmp(words_of(ask(&dev_a, 0x21, "BEGIN")), "ERR BEGIN LOCKED") == 0, "BEGIN locked");
+    check(!dh_writing(&dev_a), "a locked BEGIN opened a session");
+    check(strcmp(words_of(ask(&dev_a, 0x22, "STAGE device_id 0 x")), "ERR STAGE NO_SESSION") == 0,
+          "STAGE without a session");
+    /* Allowed: BEGIN opens; the same generation is stale, after the value checks. */
+    gate_allowed = 1;
+    check(strcmp(words_of(ask(&dev_a, 0x23, "BEGIN")), "OK BEGIN") == 0, "allowed BEGIN");
+    check(dh_writing(&dev_a), "an allowed BEGIN opens a session");
+    stage_vector_config(&dev_a, 0x24, -1);
+    check(strcmp(words_of(ask(&dev_a, 0x40, vector_commit_words())),
+                 "ERR COMMIT STALE_GENERATION") == 0,
+          "generation 1 again is stale");
+    check(!dh_writing(&dev_a) && dh_generation(&dev_a) == 1u, "stale: session ended, config kept");
+    /* Allowed at BEGIN, withdrawn before COMMIT: LOCKED, before the hardware id check. */
+    ask(&dev_a, 0x41, "BEGIN");
+    gate_allowed = 0;
+    check(strcmp(words_of(ask(&dev_a, 0x42,
+                              "COMMIT 0000000000000000000000000000000000000000000000000000000000000000 0A0B")),
+                 "ERR COMMIT LOCKED") == 0,
+          "COMMIT locked when the allowance is withdrawn");
+    check(!dh_writing(&dev_a), "a locked COMMIT ends the session");
+    /* A unit built without dh_enable_gate() re-commits as in 1.0. */
+    new_device(&dev_b, &port_b, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_b, 1, "BEGIN");
+    stage_vector_config(&dev_b, 2, -1);
+    ask(&dev_b, 0x20, vector_commit_words());
+    ask(&dev_b, 0x21, "BEGIN");
+    stage_vector_config(&dev_b, 0x22, -1);
+    check(strstr(ask(&dev_b, 0x40, vector_commit_words()), "OK COMMIT 1") != NULL,
+          "no gate: the same generation again");
+}
+
+static void test_seq_00_refusal_leaves_the_cache(void)
+{
+    char f[300];
+    char first[300];
+    size_t n;
+    current_test = "seq 00 is not cached (10.4)";
+    new_device(&dev_a, &port_a, DH_MAX_BLOB_LEN, 0);
+    ask(&dev_a, 1, "BEGIN");
+    stage_vector_config(&dev_a, 2, -1);
+    n = frame(f, sizeof f, 0x20, vector_commit_words());
+    strcpy(first, feed(&dev_a, f, n));
+    check(strstr(first, "OK COMMIT 1") != NULL, "commit");
+    check(strcmp(words_of(ask(&dev_a, 0, "BEGIN")), "ERR BEGIN BAD_FRAME") == 0, "seq 00");
+    check(strcmp(words_of(ask(&dev_a, 0, vector_commit_words())), "ERR COMMIT BAD_FRAME") == 0,
+          "seq 00 COMMIT");
+    check(strcmp(feed(&dev_a, f, n), first) == 0,
+          "the retransmitted COMMIT still gets its cached OK after seq-00 refusals");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1818,6 +1906,8 @@ int main(int argc, char **argv)
     test_prove_key_lengths();
     test_prove_needs_enabling();
     test_prove_debug_line();
+    test_gate_locks_after_the_first_commit();
+    test_seq_00_refusal_leaves_the_cache();
     printf("firmware unit tests: %d checks, %d failed (struct dh_device: %u bytes on this host)\n",
            checks, failures, (unsigned)sizeof(dh_device));
     return failures == 0 ? 0 : 1;

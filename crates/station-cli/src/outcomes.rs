@@ -89,6 +89,10 @@ pub fn action_words(action: Action) -> &'static str {
             "check that this unit is the device's own (its label, where it came from), then run \
              `station reflash --port PORT --confirm-unbound`"
         }
+        Action::UnlockUnit => {
+            "the unit is locked: put it in factory mode (hold its button or set its jumper) and \
+             run the same command again"
+        }
         Action::None => "nothing to do",
     }
 }

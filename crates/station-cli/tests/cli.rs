@@ -613,8 +613,10 @@ mod serial {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(text.starts_with("PASS farm-weatherstation-001"), "{text}");
         assert!(text.contains(") at 921600 baud in "), "{text}");
+        // A unit that lists none of version 1.1's capabilities (spec §10).
         let v1_unit = SimOptions {
             baud_rates: Vec::new(),
+            prove: false,
             ..SimOptions::default()
         };
         let v1 = sim(s.dir.path(), "u1-0", v1_unit);

@@ -53,16 +53,16 @@ fn lookup(account: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn files_with_the_secret(dir: &Path) -> Vec<PathBuf> {
+fn files_with_the_secret(dir: &Path, secret: &str) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
         let p = entry.path();
         if p.is_dir() {
-            hits.extend(files_with_the_secret(&p));
+            hits.extend(files_with_the_secret(&p, secret));
         } else if std::fs::read(&p)
             .unwrap_or_default()
-            .windows(SECRET.len())
-            .any(|w| w == SECRET.as_bytes())
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes())
         {
             hits.push(p);
         }
@@ -75,26 +75,38 @@ fn files_with_the_secret(dir: &Path) -> Vec<PathBuf> {
 fn the_token_lives_in_the_secret_service_and_off_deletes_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("station.sqlite3");
-    let url = "https://hub.example/station-sync/";
+    // `sync config` asks the server for its seal key first: a real one, on loopback.
+    let server = station_e2e::DjangoServer::start();
+    let token = server.new_station_token("line-11");
+    let secret = token.splitn(3, '_').nth(2).expect("dhs_<n>_<secret>");
     station(
         &db,
-        &["sync", "config", "--url", url, "--token-stdin"],
-        Some(TOKEN),
+        &[
+            "sync",
+            "config",
+            "--url",
+            &server.sync_url(),
+            "--token-stdin",
+        ],
+        Some(&token),
     );
     let account = db.canonicalize().expect("db path").display().to_string();
     assert_eq!(
         lookup(&account).as_deref(),
-        Some(TOKEN),
+        Some(token.as_str()),
         "stored under the db's path"
     );
-    assert_eq!(files_with_the_secret(dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_with_the_secret(dir.path(), secret),
+        Vec::<PathBuf>::new()
+    );
     let status = station(&db, &["sync", "status"], None);
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(
         status.contains("token: stored in the Secret Service"),
         "{status}"
     );
-    assert!(!status.contains(&SECRET[..6]), "{status}");
+    assert!(!status.contains(&secret[..6]), "{status}");
 
     // A second station on this machine has its own entry.
     let other = dir.path().join("other").join("station.sqlite3");
@@ -105,7 +117,10 @@ fn the_token_lives_in_the_secret_service_and_off_deletes_it() {
 
     station(&db, &["sync", "config", "--off"], None);
     assert_eq!(lookup(&account), None, "--off deletes the token");
-    assert_eq!(files_with_the_secret(dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_with_the_secret(dir.path(), secret),
+        Vec::<PathBuf>::new()
+    );
 }
 
 #[test]
@@ -128,7 +143,10 @@ fn an_older_versions_token_row_moves_to_the_secret_service_on_open() {
     assert_eq!(status["health"], "synced", "{status}");
     let account = db.canonicalize().expect("db path").display().to_string();
     assert_eq!(lookup(&account).as_deref(), Some(TOKEN));
-    assert_eq!(files_with_the_secret(dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_with_the_secret(dir.path(), SECRET),
+        Vec::<PathBuf>::new()
+    );
     station(&db, &["sync", "config", "--off"], None);
     assert_eq!(lookup(&account), None);
 }

@@ -4,15 +4,17 @@
 //!
 //! These runs use the `env` credential store (`STATION_CREDENTIAL_STORE=env`, the token in
 //! `STATION_SYNC_TOKEN`), the one a headless station without a Secret Service uses; the OS
-//! store is tested against a real Secret Service in `secret_service.rs`. No server is
-//! contacted: `sync config` and `sync status` work offline.
+//! store is tested against a real Secret Service in `secret_service.rs`. `sync config` asks the
+//! server for its seal key before it stores anything, so the runs that configure sync do it
+//! against a real Django server with the receiver (`station_e2e::DjangoServer`), on loopback;
+//! `0.0.0.0` reaches that server under a name that is not a loopback address.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const TOKEN: &str = "dhs_7_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
-const SECRET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+use station_e2e::DjangoServer;
+
 const EXIT_REFUSED: i32 = 4;
 /// The default `os` store with no D-Bus session to reach a Secret Service at.
 const NO_SECRET_SERVICE: &[(&str, &str)] = &[(
@@ -22,13 +24,36 @@ const NO_SECRET_SERVICE: &[(&str, &str)] = &[(
 
 struct Station {
     dir: tempfile::TempDir,
+    /// This station's token, issued by the server it is configured with (or made up).
+    token: String,
 }
 
 impl Station {
     fn new() -> Self {
+        Station::with_token("dhs_7_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ".into())
+    }
+
+    /// A station and a server that issued its token.
+    fn with_server() -> (Self, DjangoServer) {
+        let server = DjangoServer::start();
+        let token = server.new_station_token("line-1");
+        (Station::with_token(token), server)
+    }
+
+    fn with_token(token: String) -> Self {
         Station {
             dir: tempfile::tempdir().expect("tempdir"),
+            token,
         }
+    }
+
+    fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The token's secret part (after `dhs_<number>_`).
+    fn secret(&self) -> &str {
+        self.token.splitn(3, '_').nth(2).expect("dhs_<n>_<secret>")
     }
 
     fn db(&self) -> PathBuf {
@@ -41,7 +66,7 @@ impl Station {
             stdin,
             &[
                 ("STATION_CREDENTIAL_STORE", "env"),
-                ("STATION_SYNC_TOKEN", TOKEN),
+                ("STATION_SYNC_TOKEN", self.token()),
             ],
         )
     }
@@ -106,17 +131,17 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Every file of the data folder that holds the token's secret part.
-fn files_with_the_secret(dir: &Path) -> Vec<PathBuf> {
+fn files_with_the_secret(dir: &Path, secret: &str) -> Vec<PathBuf> {
     files_under(dir)
         .into_iter()
-        .filter(|p| contains(&std::fs::read(p).unwrap_or_default(), SECRET.as_bytes()))
+        .filter(|p| contains(&std::fs::read(p).unwrap_or_default(), secret.as_bytes()))
         .collect()
 }
 
 /// Every 6-character piece of the secret that `output` shows.
-fn secret_pieces_in(output: &str) -> Vec<&'static str> {
-    (0..=SECRET.len() - 6)
-        .map(|i| &SECRET[i..i + 6])
+fn secret_pieces_in<'a>(output: &str, secret: &'a str) -> Vec<&'a str> {
+    (0..=secret.len() - 6)
+        .map(|i| &secret[i..i + 6])
         .filter(|piece| output.contains(piece))
         .collect()
 }
@@ -124,7 +149,7 @@ fn secret_pieces_in(output: &str) -> Vec<&'static str> {
 /// Bug: the token was kept in plaintext in `sync_config` and stayed there after `--off`.
 #[test]
 fn the_sync_token_is_in_no_file_of_the_data_folder_before_or_after_off() {
-    let s = Station::new();
+    let (s, server) = Station::with_server();
     // An open connection keeps the WAL from being checkpointed away, so it is scanned too.
     let keep_wal = rusqlite::Connection::open(s.db()).expect("open");
     keep_wal
@@ -135,52 +160,66 @@ fn the_sync_token_is_in_no_file_of_the_data_folder_before_or_after_off() {
             "sync",
             "config",
             "--url",
-            "https://hub.example/station-sync/",
+            &server.sync_url(),
             "--token-stdin",
         ],
-        Some(TOKEN),
+        Some(s.token()),
     );
-    assert_eq!(files_with_the_secret(s.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_with_the_secret(s.dir.path(), s.secret()),
+        Vec::<PathBuf>::new()
+    );
     s.ok(&["sync", "config", "--off"], None);
-    assert_eq!(files_with_the_secret(s.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_with_the_secret(s.dir.path(), s.secret()),
+        Vec::<PathBuf>::new()
+    );
     drop(keep_wal);
 }
 
 /// Bug: `sync status` showed the token's first characters (part of its secret).
 #[test]
 fn sync_status_shows_where_the_token_is_stored_and_no_part_of_it() {
-    let s = Station::new();
+    let (s, server) = Station::with_server();
     let out = s.ok(
         &[
             "sync",
             "config",
             "--url",
-            "https://hub.example/station-sync/",
+            &server.sync_url(),
             "--token-stdin",
         ],
-        Some(TOKEN),
+        Some(s.token()),
     );
     let configured = text(&out.stdout) + &text(&out.stderr);
     assert_eq!(
-        secret_pieces_in(&configured),
+        secret_pieces_in(&configured, s.secret()),
         Vec::<&str>::new(),
         "{configured}"
     );
     let status = text(&s.ok(&["sync", "status"], None).stdout);
-    assert_eq!(secret_pieces_in(&status), Vec::<&str>::new(), "{status}");
+    assert_eq!(
+        secret_pieces_in(&status, s.secret()),
+        Vec::<&str>::new(),
+        "{status}"
+    );
     assert!(
         status.contains("token: from the environment (STATION_SYNC_TOKEN)"),
         "{status}"
     );
     let json = s.status_json().to_string();
-    assert_eq!(secret_pieces_in(&json), Vec::<&str>::new(), "{json}");
-    assert!(!json.contains("dhs_7_"), "{json}");
+    assert_eq!(
+        secret_pieces_in(&json, s.secret()),
+        Vec::<&str>::new(),
+        "{json}"
+    );
+    assert!(!json.contains(s.token()), "{json}");
 }
 
 /// Bug: `sync config` accepted `http://` to any host, so the token crossed the network readable.
 #[test]
 fn sync_config_refuses_plain_http_to_another_machine_without_insecure_http() {
-    let s = Station::new();
+    let (s, server) = Station::with_server();
     let out = s.run(
         &[
             "sync",
@@ -207,27 +246,51 @@ fn sync_config_refuses_plain_http_to_another_machine_without_insecure_http() {
         "a refused setting changes nothing"
     );
 
+    // Loopback needs no flag and no warning: the server answers there.
     for local in [
-        "http://127.0.0.1:8000/station-sync/",
-        "http://127.8.9.10/station-sync/",
-        "http://localhost:8000/station-sync/",
-        "http://[::1]:8000/station-sync/",
+        server.sync_url(),
+        format!("http://localhost:{}/station-sync/", server.port),
     ] {
         let out = s.ok(
-            &["sync", "config", "--url", local, "--token-stdin"],
-            Some(TOKEN),
+            &["sync", "config", "--url", &local, "--token-stdin"],
+            Some(s.token()),
         );
         assert_eq!(text(&out.stderr), "", "{local}: loopback needs no warning");
+    }
+    // Nothing answers at these, but the refusal is about reaching them, never about http.
+    for local in [
+        "http://127.8.9.10:9/station-sync/",
+        "http://[::1]:9/station-sync/",
+    ] {
+        let out = s.run(
+            &["sync", "config", "--url", local, "--token-stdin"],
+            Some(s.token()),
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("cannot reach") && !err.contains("--insecure-http"),
+            "{local}: {err}"
+        );
     }
 }
 
 /// A test bench may use plain http to another machine with the flag, and is warned each time.
 #[test]
 fn insecure_http_is_warned_at_every_sync() {
-    let s = Station::new();
-    // 0.0.0.0 is not a loopback address, yet a connection to it fails at once on Linux.
-    let url = "http://0.0.0.0:9/station-sync/";
-    let out = s.ok(&["sync", "config", "--url", url, "--insecure-http"], None);
+    let (s, server) = Station::with_server();
+    // 0.0.0.0 is not a loopback address by the station's rule, yet it reaches this server.
+    let url = format!("http://0.0.0.0:{}/station-sync/", server.port);
+    let out = s.ok(
+        &[
+            "sync",
+            "config",
+            "--url",
+            &url,
+            "--insecure-http",
+            "--token-stdin",
+        ],
+        Some(s.token()),
+    );
     assert!(
         text(&out.stderr).contains("warning"),
         "{}",
@@ -246,42 +309,48 @@ fn insecure_http_is_warned_at_every_sync() {
         "the app's sync status shows it too"
     );
     let run = s.run(&["sync", "run"], None);
+    assert!(run.status.success(), "{}", text(&run.stderr));
     assert!(
         text(&run.stderr).contains("plain http"),
         "{}",
         text(&run.stderr)
     );
-    // Changing to https drops the exception.
+    // Moving to another host drops the exception: coming back needs the flag again.
     s.ok(
-        &["sync", "config", "--url", "https://0.0.0.0:9/station-sync/"],
-        Some(TOKEN),
+        &[
+            "sync",
+            "config",
+            "--url",
+            &server.sync_url(),
+            "--token-stdin",
+        ],
+        Some(s.token()),
     );
-    let s2 = s.run(&["sync", "config", "--url", url], None);
-    assert_eq!(s2.status.code(), Some(EXIT_REFUSED), "{}", text(&s2.stderr));
+    let back = s.run(
+        &["sync", "config", "--url", &url, "--token-stdin"],
+        Some(s.token()),
+    );
+    assert_eq!(
+        back.status.code(),
+        Some(EXIT_REFUSED),
+        "{}",
+        text(&back.stderr)
+    );
+    assert!(text(&back.stderr).contains("--insecure-http"));
 }
 
 /// Bug: `sync config --url` to a new host kept the token, so it went to whoever answered there.
 #[test]
 fn sync_config_requires_the_token_again_when_the_host_changes() {
-    let s = Station::new();
+    let (s, server) = Station::with_server();
+    // Two names of the one server: to the station, two hosts.
+    let hub_a = server.sync_url();
+    let hub_b = format!("http://localhost:{}/station-sync/", server.port);
     s.ok(
-        &[
-            "sync",
-            "config",
-            "--url",
-            "https://hub-a.example/station-sync/",
-        ],
-        Some(TOKEN),
+        &["sync", "config", "--url", &hub_a, "--token-stdin"],
+        Some(s.token()),
     );
-    let out = s.run(
-        &[
-            "sync",
-            "config",
-            "--url",
-            "https://hub-b.example/station-sync/",
-        ],
-        None,
-    );
+    let out = s.run(&["sync", "config", "--url", &hub_b], None);
     assert_eq!(
         out.status.code(),
         Some(EXIT_REFUSED),
@@ -290,39 +359,33 @@ fn sync_config_requires_the_token_again_when_the_host_changes() {
     );
     let err = text(&out.stderr);
     assert!(
-        err.contains("--token-stdin") && err.contains("hub-b.example"),
+        err.contains("--token-stdin") && err.contains("localhost"),
         "{err}"
     );
     assert_eq!(
         s.status_json()["server_url"],
-        "https://hub-a.example/station-sync/",
+        hub_a.as_str(),
         "a refused change changes nothing"
     );
-    // Another path on the same server is no new host.
-    s.ok(
+    // Another path on the same server is no new host: it is not refused for the token (nothing
+    // answers there, so it is refused for that instead).
+    let out = s.run(
         &[
             "sync",
             "config",
             "--url",
-            "https://hub-a.example/other-sync/",
+            &format!("http://127.0.0.1:{}/other-sync/", server.port),
         ],
         None,
     );
+    let err = text(&out.stderr);
+    assert!(!err.contains("--token-stdin"), "{err}");
     // Given again, the token goes with the new host.
     s.ok(
-        &[
-            "sync",
-            "config",
-            "--url",
-            "https://hub-b.example/station-sync/",
-            "--token-stdin",
-        ],
-        Some(TOKEN),
+        &["sync", "config", "--url", &hub_b, "--token-stdin"],
+        Some(s.token()),
     );
-    assert_eq!(
-        s.status_json()["server_url"],
-        "https://hub-b.example/station-sync/"
-    );
+    assert_eq!(s.status_json()["server_url"], hub_b.as_str());
 }
 
 /// A station without a reachable OS credential store (no Secret Service: a headless station)
@@ -330,16 +393,16 @@ fn sync_config_requires_the_token_again_when_the_host_changes() {
 /// changes nothing.
 #[test]
 fn sync_config_without_a_reachable_credential_store_refuses_and_says_how_to_fix_it() {
-    let s = Station::new();
+    let (s, server) = Station::with_server();
     let out = s.cmd(
         &[
             "sync",
             "config",
             "--url",
-            "https://hub.example/station-sync/",
+            &server.sync_url(),
             "--token-stdin",
         ],
-        Some(TOKEN),
+        Some(s.token()),
         NO_SECRET_SERVICE,
     );
     assert_eq!(
@@ -356,13 +419,20 @@ fn sync_config_without_a_reachable_credential_store_refuses_and_says_how_to_fix_
     ] {
         assert!(err.contains(needle), "{needle}: {err}");
     }
-    assert_eq!(secret_pieces_in(&err), Vec::<&str>::new(), "{err}");
+    assert_eq!(
+        secret_pieces_in(&err, s.secret()),
+        Vec::<&str>::new(),
+        "{err}"
+    );
     assert_eq!(
         s.status_json()["health"],
         "off",
         "a refused setting changes nothing"
     );
-    assert_eq!(files_with_the_secret(s.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_with_the_secret(s.dir.path(), s.secret()),
+        Vec::<PathBuf>::new()
+    );
 }
 
 /// The upgrade: a token row an older version left in `sync_config` is removed when the station
@@ -378,13 +448,17 @@ fn a_token_left_in_the_database_by_an_older_version_is_removed_on_open() {
             "INSERT INTO sync_config (key, value) VALUES
                ('server_url', 'https://hub.example/station-sync/'),
                ('station_number', '7'),
-               ('token', '{TOKEN}');"
+               ('token', '{}');",
+            s.token()
         ))
         .expect("an older version's sync config");
     }
     let out = s.cmd(&["sync", "status", "--json"], None, NO_SECRET_SERVICE);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(files_with_the_secret(s.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_with_the_secret(s.dir.path(), s.secret()),
+        Vec::<PathBuf>::new()
+    );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(status["health"], "failing", "{status}");
     let last_error = status["last_error"].as_str().unwrap_or_default();

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use station_protocol::proof::{ProofMac, ProofNonce};
-use station_protocol::{spec, Client, ClientStats, DeviceConfig, ProtocolError, Transport};
+use station_protocol::{Client, ClientStats, DeviceConfig, ProtocolError, Transport};
 
 pub use station_protocol::Identity;
 
@@ -364,6 +364,6 @@ impl<T: Transport> UnitDriver for ProtocolDriver<T> {
     }
 
     fn protocol_1_0_unit(&self, unit: &Identity) -> bool {
-        !unit.has_capability(spec::CAP_BAUD)
+        unit.is_protocol_1_0()
     }
 }

@@ -97,7 +97,8 @@ pub struct FlashOutcome {
     pub recovered: Vec<(String, Resolution)>,
     /// The line speed the write ran at (115200 unless the unit took a faster one, spec §10.1).
     pub link_baud: u32,
-    /// The unit does not offer `BAUD`: a protocol 1.0 unit, always written at 115200.
+    /// The unit lists none of version 1.1's capabilities (spec §10): a protocol 1.0 unit,
+    /// always written at 115200 in chunks for 200-byte frames.
     pub protocol_1_0_unit: bool,
     /// The driver that reached the unit.
     pub driver: DriverKind,
@@ -212,8 +213,12 @@ fn known_device_type(store: &Store, device_id: &str) -> Result<Option<String>> {
 }
 
 /// Settle every unconfirmed flash that was written to this unit, from what it reports holding.
+/// A unit that lists PROVE first proves the generation it claims (the pending one, to promote
+/// it; the one in force, to drop the pending one), when a verifier of it is left: a unit that
+/// copied the hardware id cannot make the station promote or drop what the real unit holds.
 pub fn recover_unit(
     store: &mut Store,
+    driver: &mut dyn UnitDriver,
     identity: &Identity,
     actor: &Actor,
 ) -> Result<Vec<(String, Resolution)>> {
@@ -228,6 +233,11 @@ pub fn recover_unit(
             // The unit holds another identity (or none): it did not commit this device.
             None
         };
+        if let Some(generation) = reported {
+            if prove(store, driver, identity, &device_id, generation)? == Proof::Failed {
+                return Err(proof_failed(identity, &device_id, generation));
+            }
+        }
         let resolution = store.resolve_pending(
             &device_id,
             reported,
@@ -271,7 +281,7 @@ fn contact(
     let identity = driver
         .identify()
         .map_err(|e| FlashFailure::new(None, driver_error(&e)))?;
-    let recovered = recover_unit(store, &identity, actor)?;
+    let recovered = recover_unit(store, driver, &identity, actor)?;
     Ok((identity, recovered))
 }
 
@@ -500,32 +510,10 @@ fn check_possession(
     confirm_unbound: bool,
 ) -> Result<()> {
     let device = store.find_device(device_id)?;
-    let verifier = if identity.has_capability(spec::CAP_PROVE) {
-        store.take_proof_verifier(device_id, device.generation)?
-    } else {
-        None
-    };
-    if let Some(verifier) = verifier {
-        let mac = driver
-            .prove(&verifier.nonce)
-            .map_err(|e| driver_error(&e))?;
-        if verifier.accepts(&mac) {
-            tracing::info!(device_id, unit = identity.hardware_id, "possession proven");
-            return Ok(());
-        }
-        tracing::warn!(
-            device_id,
-            unit = identity.hardware_id,
-            "possession proof failed"
-        );
-        return Err(refused(
-            FailReason::ProofFailed,
-            format!(
-                "Unit {} claims device {device_id} but could not prove it holds the device's \
-                 current credentials (generation {}): a copied or rogue unit. It was not changed.",
-                identity.hardware_id, device.generation
-            ),
-        ));
+    match prove(store, driver, identity, device_id, device.generation)? {
+        Proof::Proven => return Ok(()),
+        Proof::Failed => return Err(proof_failed(identity, device_id, device.generation)),
+        Proof::NotPossible => {}
     }
     if device.hardware_id.is_none() && !confirm_unbound {
         return Err(refused(
@@ -539,6 +527,66 @@ fn check_possession(
         ));
     }
     Ok(())
+}
+
+/// What a possession proof (PROVE, protocol §10.3) of one generation showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// The unit holds that generation's password.
+    Proven,
+    /// It answered, wrongly: it does not.
+    Failed,
+    /// No proof was possible: the unit does not list PROVE, or no verifier of that generation
+    /// is left (made before protocol 1.1, or used up).
+    NotPossible,
+}
+
+/// Ask the unit to prove it holds `device_id`'s password of `generation`, with one verifier of
+/// it (taken and deleted in one transaction: each is asked once).
+fn prove(
+    store: &mut Store,
+    driver: &mut dyn UnitDriver,
+    identity: &Identity,
+    device_id: &str,
+    generation: u32,
+) -> Result<Proof> {
+    if !identity.has_capability(spec::CAP_PROVE) {
+        return Ok(Proof::NotPossible);
+    }
+    let Some(verifier) = store.take_proof_verifier(device_id, generation)? else {
+        return Ok(Proof::NotPossible);
+    };
+    let mac = driver
+        .prove(&verifier.nonce)
+        .map_err(|e| driver_error(&e))?;
+    if verifier.accepts(&mac) {
+        tracing::info!(
+            device_id,
+            generation,
+            unit = identity.hardware_id,
+            "possession proven"
+        );
+        Ok(Proof::Proven)
+    } else {
+        tracing::warn!(
+            device_id,
+            generation,
+            unit = identity.hardware_id,
+            "possession proof failed"
+        );
+        Ok(Proof::Failed)
+    }
+}
+
+fn proof_failed(identity: &Identity, device_id: &str, generation: u32) -> CoreError {
+    refused(
+        FailReason::ProofFailed,
+        format!(
+            "Unit {} claims device {device_id} but could not prove it holds the device's \
+             credentials of generation {generation}: a copied or rogue unit. It was not changed.",
+            identity.hardware_id
+        ),
+    )
 }
 
 /// Credentials issued as a pending generation, with the plaintext only in memory.
@@ -555,7 +603,8 @@ fn begin(
     identity: &Identity,
     actor: &Actor,
 ) -> std::result::Result<Pending, FlashFailure> {
-    let creds = store.begin_flash(target, &identity.hardware_id, actor)?;
+    let creds =
+        store.begin_flash_above(target, &identity.hardware_id, identity.generation, actor)?;
     Ok(Pending {
         device_id: creds.device_id.clone(),
         generation: creds.generation,

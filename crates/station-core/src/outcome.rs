@@ -62,6 +62,12 @@ named_enum! {
         StorageFailed => "storage_failed",
         WriteOnly => "write_only",
         NoConfig => "no_config",
+        /// The unit's write gate is closed (protocol §10.3): it holds a config and its
+        /// application does not allow a new write. Nothing was written.
+        Locked => "locked",
+        /// The unit holds a generation at or above the one sent (protocol §10.3): the
+        /// station's record is behind the unit. Nothing was written.
+        StaleGeneration => "stale_generation",
         Unrecognized => "unrecognized",
         // The station's side of the wire.
         Timeout => "timeout",
@@ -149,6 +155,8 @@ named_enum! {
         /// Check that the unit really is the device's own, then re-flash it again confirming
         /// that the device has no unit on record.
         ConfirmUnbound => "confirm_unbound",
+        /// Put the unit in factory mode (its button or jumper), then do the same again.
+        UnlockUnit => "unlock_unit",
         /// Nothing to do.
         None => "none",
     }
@@ -208,6 +216,8 @@ impl FailReason {
             DeviceErrorCode::StorageFailed => FailReason::StorageFailed,
             DeviceErrorCode::WriteOnly => FailReason::WriteOnly,
             DeviceErrorCode::NoConfig => FailReason::NoConfig,
+            DeviceErrorCode::Locked => FailReason::Locked,
+            DeviceErrorCode::StaleGeneration => FailReason::StaleGeneration,
             DeviceErrorCode::Unrecognized => FailReason::Unrecognized,
         }
     }
@@ -237,7 +247,10 @@ impl FailReason {
             | R::HardwareMismatch
             | R::NotKept
             | R::ProofFailed => Action::SetAside,
-            R::WriteOnly | R::NoConfig | R::PortListFailed | R::Simulator => Action::ReportBug,
+            R::WriteOnly | R::NoConfig | R::PortListFailed | R::Simulator | R::StaleGeneration => {
+                Action::ReportBug
+            }
+            R::Locked => Action::UnlockUnit,
             R::PortOpenFailed => Action::ChoosePort,
             R::PortBusy => Action::FreePort,
             R::CommitOutcomeUnknown | R::NotRecorded => Action::RunRecover,
@@ -271,6 +284,8 @@ impl FailReason {
             R::StorageFailed => "The device could not save",
             R::WriteOnly => "The device does not reveal this setting",
             R::NoConfig => "The device holds no settings",
+            R::Locked => "The unit is locked",
+            R::StaleGeneration => "The unit holds newer settings than the station's record",
             R::Unrecognized => "An error the station does not know",
             R::Timeout => "The device did not answer",
             R::Disconnected => "The device was unplugged",
@@ -343,6 +358,9 @@ impl Action {
                 "no unit is on record for this device and this unit cannot prove it holds the \
                  device's credentials: check that it is the device's own unit (its label, where \
                  it came from), then re-flash it again confirming that"
+            }
+            Action::UnlockUnit => {
+                "the unit is locked: put it in factory mode (button or jumper) and try again"
             }
             Action::None => "nothing to do",
         }

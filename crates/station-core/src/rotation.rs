@@ -18,7 +18,7 @@ use crate::error::{CoreError, Result};
 use crate::naming;
 use crate::proofs;
 use crate::settings::key;
-use crate::store::sealing::api_key_at_rest;
+use crate::store::sealing::{api_key_at_rest, holds_readable_key, ReadableKey};
 use crate::store::{now, Store};
 use crate::types::DeviceType;
 
@@ -92,7 +92,8 @@ impl Store {
             &mut credentials::Hasher::new(algorithm),
         )?;
         deliver(&creds)?;
-        self.write(|tx| {
+        let discarded = self.write(|tx| {
+            let discarded = holds_readable_key(tx, device.pk, ReadableKey::InForce)?;
             let key = api_key_at_rest(tx, &creds.api_key)?;
             let changed = tx.execute(
                 "UPDATE devices SET generation = ?2, last_generation = ?2, mqtt_password_hash = ?3,
@@ -120,8 +121,9 @@ impl Store {
             proofs::keep_only(tx, device.pk, generation)?;
             record_event(tx, device.pk, event::ROTATED, Some(generation), "printed to a script", actor)?;
             enqueue_sync(tx, device.pk, generation)?;
-            Ok(())
+            Ok(discarded)
         })?;
+        self.forget_discarded_key(discarded);
         Ok(creds)
     }
 
@@ -171,6 +173,38 @@ impl Store {
         actor: &Actor,
         set: Option<CredentialSet>,
     ) -> Result<IssuedCredentials> {
+        self.issue_flash(target, hardware_id, actor, set, 0)
+    }
+
+    /// [`Store::begin_flash`] for a unit that holds generation `unit_generation`: the pending
+    /// generation is above both the device's last one and the unit's, because a unit with the
+    /// write gate refuses a generation that is not above the one it holds (protocol §10.3,
+    /// `STALE_GENERATION`). A unit reused for a new device, or one overwritten from another
+    /// station, holds a generation the new device's numbering has not reached.
+    pub fn begin_flash_above(
+        &mut self,
+        target: &FlashTarget,
+        hardware_id: &str,
+        unit_generation: Option<u32>,
+        actor: &Actor,
+    ) -> Result<IssuedCredentials> {
+        self.issue_flash(
+            target,
+            hardware_id,
+            actor,
+            None,
+            unit_generation.unwrap_or(0),
+        )
+    }
+
+    fn issue_flash(
+        &mut self,
+        target: &FlashTarget,
+        hardware_id: &str,
+        actor: &Actor,
+        set: Option<CredentialSet>,
+        floor: u32,
+    ) -> Result<IssuedCredentials> {
         let checked = self.check_target(target)?;
         let mut offered = set;
         for _ in 0..SETTING_RACE_ATTEMPTS {
@@ -182,7 +216,7 @@ impl Store {
                     return Ok(None);
                 }
                 let pk = choose_device(tx, &checked, actor)?;
-                mark_pending(tx, pk, &set, hardware_id, actor).map(Some)
+                mark_pending(tx, pk, &set, hardware_id, floor, actor).map(Some)
             })?;
             match marked {
                 Some((device_id, username, generation)) => {
@@ -261,7 +295,7 @@ impl Store {
             });
         }
         self.check_pending_unit(&device, hardware_id)?;
-        self.write(|tx| {
+        let discarded = self.write(|tx| {
             promote(
                 tx,
                 &device,
@@ -271,6 +305,7 @@ impl Store {
                 actor,
             )
         })?;
+        self.forget_discarded_key(discarded);
         self.find_device(device_id)
     }
 
@@ -287,7 +322,8 @@ impl Store {
         if device.pending_generation != Some(generation) {
             return Ok(device);
         }
-        self.write(|tx| drop_pending(tx, &device, generation, reason, actor))?;
+        let discarded = self.write(|tx| drop_pending(tx, &device, generation, reason, actor))?;
+        self.forget_discarded_key(discarded);
         self.find_device(device_id)
     }
 
@@ -330,8 +366,9 @@ impl Store {
         self.check_pending_unit(&device, hardware_id)?;
         if reported_generation == Some(pending) {
             // Promotion and its "recovered" line in one transaction: a crash loses neither.
-            self.write(|tx| {
-                promote(tx, &device, pending, hardware_id, firmware_version, actor)?;
+            let discarded = self.write(|tx| {
+                let discarded =
+                    promote(tx, &device, pending, hardware_id, firmware_version, actor)?;
                 record_event(
                     tx,
                     device.pk,
@@ -339,13 +376,15 @@ impl Store {
                     Some(pending),
                     "device holds it",
                     actor,
-                )
+                )?;
+                Ok(discarded)
             })?;
+            self.forget_discarded_key(discarded);
             Ok(Resolution::Promoted)
         } else {
             // Dropping it and its "recovered" line in one transaction, like a promotion.
-            self.write(|tx| {
-                drop_pending(
+            let discarded = self.write(|tx| {
+                let discarded = drop_pending(
                     tx,
                     &device,
                     pending,
@@ -359,8 +398,10 @@ impl Store {
                     Some(pending),
                     "device does not hold it; dropped",
                     actor,
-                )
+                )?;
+                Ok(discarded)
             })?;
+            self.forget_discarded_key(discarded);
             Ok(Resolution::Discarded)
         }
     }
@@ -475,6 +516,7 @@ fn mark_pending(
     pk: i64,
     creds: &CredentialSet,
     hardware_id: &str,
+    floor: u32,
     actor: &Actor,
 ) -> Result<(String, String, u32)> {
     let (device_id, username, active, pending, last): (String, String, bool, Option<u32>, u32) = tx
@@ -493,7 +535,8 @@ fn mark_pending(
     if let Some(p) = pending {
         return Err(pending_conflict(&device_id, p));
     }
-    let generation = last + 1;
+    // Above the unit's generation too (`floor`, 0 when unknown): never one it would refuse.
+    let generation = last.max(floor).saturating_add(1);
     let ts = now();
     let key = api_key_at_rest(tx, creds.api_key())?;
     tx.execute(
@@ -530,14 +573,15 @@ fn mark_pending(
 
 /// The flash of `generation` did not take: drop the pending credentials; the device keeps
 /// what it had. A flashed device never carries a `flash_error`: the failed attempt stays in
-/// its history only.
+/// its history only. Returns whether a pending api key kept in readable form was discarded.
 fn drop_pending(
     tx: &Transaction<'_>,
     device: &Device,
     generation: u32,
     reason: &str,
     actor: &Actor,
-) -> Result<()> {
+) -> Result<bool> {
+    let discarded = holds_readable_key(tx, device.pk, ReadableKey::Pending)?;
     tx.execute(
         "UPDATE devices SET pending_generation = NULL, pending_password_hash = NULL,
              pending_api_key = NULL, pending_api_key_fingerprint = NULL, pending_since = NULL,
@@ -557,11 +601,13 @@ fn drop_pending(
         Some(generation),
         reason,
         actor,
-    )
+    )?;
+    Ok(discarded)
 }
 
 /// The device confirmed `generation`: make the pending credentials current, record it and
-/// queue it for the server. Refused when another process settled the flash meanwhile.
+/// queue it for the server. Refused when another process settled the flash meanwhile. Returns
+/// whether the api key it replaced was kept in readable form.
 fn promote(
     tx: &Transaction<'_>,
     device: &Device,
@@ -569,7 +615,8 @@ fn promote(
     hardware_id: &str,
     firmware_version: &str,
     actor: &Actor,
-) -> Result<()> {
+) -> Result<bool> {
+    let discarded = holds_readable_key(tx, device.pk, ReadableKey::InForce)?;
     let ts = now();
     let changed = tx.execute(
         "UPDATE devices SET generation = pending_generation,
@@ -613,7 +660,7 @@ fn promote(
         actor,
     )?;
     enqueue_sync(tx, device.pk, generation)?;
-    Ok(())
+    Ok(discarded)
 }
 
 fn pending_conflict(device_id: &str, generation: u32) -> CoreError {

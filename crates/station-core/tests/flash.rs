@@ -1058,10 +1058,176 @@ fn a_unit_offering_baud_is_written_at_921600_and_holds_what_the_record_says() {
 fn a_protocol_1_0_unit_still_provisions_at_115200_and_the_result_says_so() {
     let (_b, _sim, out) = provision_with(SimOptions {
         baud_rates: Vec::new(),
+        prove: false,
         ..SimOptions::default()
     });
     assert_eq!(out.link_baud, 115_200);
     assert!(out.protocol_1_0_unit);
+    // A unit with one of version 1.1's capabilities is not a 1.0 unit, even without BAUD.
+    let (_b, _sim, out) = provision_with(SimOptions {
+        baud_rates: Vec::new(),
+        ..SimOptions::default()
+    });
+    assert_eq!(out.link_baud, 115_200);
+    assert!(!out.protocol_1_0_unit);
+}
+
+// ---- Version 1.1's write gate and small receive buffers (spec §10.2, §10.3).
+
+fn gated(write_allowed: bool) -> SimOptions {
+    SimOptions {
+        gate: true,
+        write_allowed,
+        ..SimOptions::default()
+    }
+}
+
+/// The reason and action of a device refusal.
+fn device_reason(fail: &flash::FlashFailure) -> (FailReason, Action) {
+    match &fail.error {
+        station_core::CoreError::Device { reason, .. } => (*reason, fail.error.action()),
+        other => panic!("not a device refusal: {other}"),
+    }
+}
+
+#[test]
+fn a_locked_unit_refuses_a_reflash_with_the_reason_and_nothing_changes_until_it_is_allowed() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let id = "farm-weatherstation-001";
+    {
+        // A gated unit that holds no config takes its first write without an allowance.
+        let sim = b.sim("u", gated(false));
+        b.run(&sim, &provision(batch)).expect("first write");
+    }
+    let before = b.device(id);
+    let held = {
+        let sim = b.sim("u", gated(false));
+        let fail = b.run(&sim, &reflash()).expect_err("locked");
+        assert_eq!(
+            device_reason(&fail),
+            (FailReason::Locked, Action::UnlockUnit)
+        );
+        assert!(
+            fail.error.help().contains("factory mode"),
+            "{}",
+            fail.error.help()
+        );
+        let d = b.device(id);
+        assert_eq!(
+            (d.flash_state, d.generation, d.pending_generation),
+            (FlashState::Flashed, before.generation, None),
+            "the record moved"
+        );
+        let held = sim.flash_contents().expect("the unit keeps its config");
+        assert_eq!(held.generation(), before.generation);
+        assert_consistent(&b.t.store, Some(&held), id);
+        held
+    };
+    // The jumper set: the same re-flash passes, one generation up.
+    let sim = b.sim("u", gated(true));
+    let out = b.run(&sim, &reflash()).expect("allowed");
+    assert!(out.device.generation > held.generation());
+    assert_consistent(&b.t.store, sim.flash_contents().as_ref(), id);
+}
+
+#[test]
+fn a_stale_generation_refusal_names_its_reason_and_leaves_unit_and_record() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let id = "farm-weatherstation-001";
+    {
+        let sim = b.sim("u", gated(true));
+        b.run(&sim, &provision(batch)).expect("first write");
+    }
+    let before = b.device(id);
+    let sim = b.sim(
+        "u",
+        SimOptions {
+            naks: vec!["COMMIT:STALE_GENERATION".parse::<NakRule>().expect("rule")],
+            ..gated(true)
+        },
+    );
+    let fail = b.run(&sim, &reflash()).expect_err("stale");
+    assert_eq!(
+        device_reason(&fail),
+        (FailReason::StaleGeneration, Action::ReportBug)
+    );
+    let d = b.device(id);
+    assert_eq!(
+        (d.generation, d.pending_generation),
+        (before.generation, None)
+    );
+    assert_consistent(&b.t.store, sim.flash_contents().as_ref(), id);
+}
+
+/// Regression: a gated unit refuses a generation that is not above the one it holds, so a unit
+/// overwritten from another station (which had written it three times) must get a generation
+/// above 3, not the new device's first.
+#[test]
+fn a_gated_unit_from_another_station_is_written_above_the_generation_it_holds() {
+    let mut b = Bench::new();
+    let batch = b.batch(1);
+    let sim = b.sim("u", gated(true));
+    let mut other = common::store();
+    let other_batch = other
+        .store
+        .create_batch(
+            &BatchRequest {
+                device_type: "WeatherStation".into(),
+                prefix: "elsewhere-".into(),
+                count: 1,
+                with_credentials: false,
+            },
+            &other.actor,
+        )
+        .expect("batch")
+        .batch
+        .id;
+    for job in [provision(other_batch), reflash(), reflash()] {
+        flash_port(
+            &mut other.store,
+            sim.port_path(),
+            &job,
+            &other.actor,
+            &mut |_| {},
+        )
+        .expect("the other station writes");
+    }
+    let held = sim.flash_contents().expect("held").generation();
+    assert_eq!(held, 3);
+    let out = b
+        .run(
+            &sim,
+            &FlashJob::Provision {
+                target: FlashTarget::NextInBatch(batch),
+                overwrite_foreign: true,
+            },
+        )
+        .expect("overwrite above the held generation");
+    assert_eq!(out.device.generation, held + 1);
+    assert_consistent(
+        &b.t.store,
+        sim.flash_contents().as_ref(),
+        &out.device.device_id,
+    );
+}
+
+#[test]
+fn a_frame64_unit_is_provisioned_in_stage_frames_that_fit_64_bytes() {
+    let (_b, _sim, small) = provision_with(SimOptions {
+        frame_limit: Some(station_protocol::spec::MIN_FRAME_LIMIT),
+        ..SimOptions::default()
+    });
+    // The unit answers BAD_FRAME to any longer STAGE: passing is the proof; it took more frames.
+    let (_b, _sim, big) = provision_with(SimOptions::default());
+    assert!(
+        small.stats.frames_sent > big.stats.frames_sent,
+        "{} vs {}",
+        small.stats.frames_sent,
+        big.stats.frames_sent
+    );
+    assert!(!small.protocol_1_0_unit);
 }
 
 #[test]

@@ -190,7 +190,7 @@ fn fixture_facts(version: u32) -> FixtureFacts {
         3 => FixtureFacts { ..fixture_facts(2) },
         // The v3 station with a seal key and one sealed api key.
         4 => fixture_facts(3),
-        // The v4 rows under the v5 schema (0005 added proof_verifiers, empty here).
+        // The v4 rows under the v5 schema, and one proof verifier (0005).
         5 => fixture_facts(4),
         _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
     }
@@ -223,7 +223,12 @@ fn check_store_works(store: &mut Store, version: u32) {
     assert_eq!(queued.len(), 1, "the pending change is still queued");
     assert_eq!(queued[0].device_id, "farm-weatherstation-001");
     assert_eq!(queued[0].attempts, 2);
-    assert!(queued[0].api_key.is_some(), "an unacknowledged key is sent");
+    // Readable up to v3; from v4 the fixture's key is sealed to the server.
+    assert!(
+        queued[0].api_key.is_some() != queued[0].api_key_sealed.is_some(),
+        "an unacknowledged key is sent, in one form"
+    );
+    assert_eq!(queued[0].api_key_sealed.is_some(), version >= 4);
     assert_eq!(store.station_id().expect("station id"), "line-7");
     check_sync_survives(store, version, facts.synced);
 
@@ -262,11 +267,20 @@ fn check_sync_survives(store: &Store, version: u32, synced: bool) {
         return;
     }
     let keys: Vec<&str> = config.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        ["batch_size", "server_url", "station_number", "token"],
-        "v{version}: sync config"
-    );
+    // From v4 the station also holds the server's public seal key.
+    let expected: &[&str] = if version >= 4 {
+        &[
+            "batch_size",
+            "seal_key_fingerprint",
+            "seal_public_key",
+            "server_url",
+            "station_number",
+            "token",
+        ]
+    } else {
+        &["batch_size", "server_url", "station_number", "token"]
+    };
+    assert_eq!(keys, expected, "v{version}: sync config");
     assert_eq!(
         runtime.get("server_station").map(String::as_str),
         Some("Line 7 #42")

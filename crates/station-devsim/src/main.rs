@@ -13,6 +13,7 @@ use clap::Parser;
 use station_devsim::{
     DropReplyRule, FlashKey, NakRule, PowerLoss, SimOptions, Simulator, FLASH_KEY_ENV,
 };
+use station_protocol::spec;
 
 /// A simulated DeviceHub device speaking provisioning protocol version 1 on a pty.
 #[derive(Debug, Parser)]
@@ -97,6 +98,17 @@ struct Args {
     /// A rogue unit: answer PROVE with a wrong mac.
     #[arg(long)]
     prove_wrong_mac: bool,
+    /// The write gate (spec §10.3): once a config is committed, refuse a new write (LOCKED)
+    /// unless --write-allowed, and refuse a generation not above the committed one.
+    #[arg(long)]
+    gate: bool,
+    /// With --gate: the application allows a write (factory-mode jumper on, button held).
+    #[arg(long, requires = "gate")]
+    write_allowed: bool,
+    /// A small receive buffer (spec §10.2): accept STAGE frames of at most N bytes (64..199)
+    /// and list FRAME<N> in HELLO.
+    #[arg(long, value_name = "N")]
+    frame: Option<usize>,
 }
 
 impl Args {
@@ -114,6 +126,16 @@ impl Args {
         }
         if self.baud == Some(0) {
             return Err("--baud must be positive".to_owned());
+        }
+        if let Some(n) = self.frame {
+            if !(spec::MIN_FRAME_LIMIT..spec::MAX_FRAME_LEN).contains(&n) {
+                return Err(format!(
+                    "--frame must be {}..{} bytes (a unit that takes {} needs no --frame)",
+                    spec::MIN_FRAME_LIMIT,
+                    spec::MAX_FRAME_LEN - 1,
+                    spec::MAX_FRAME_LEN
+                ));
+            }
         }
         let defaults = SimOptions::default();
         // A key of this process's own would die with it: the file could never be read again.
@@ -161,6 +183,9 @@ impl Args {
             rogue_device_id: None,
             prove: !self.no_prove,
             prove_wrong_mac: self.prove_wrong_mac,
+            gate: self.gate,
+            write_allowed: self.write_allowed,
+            frame_limit: self.frame,
         })
     }
 }

@@ -164,6 +164,15 @@ pub struct SimOptions {
     /// A rogue unit: answer PROVE with a mac that is not the one its committed password gives
     /// (a unit that claims a device without holding its password).
     pub prove_wrong_mac: bool,
+    /// The write gate (spec §10.3): list `GATE`; once a config is committed, refuse a new write
+    /// with `LOCKED` unless [`SimOptions::write_allowed`], and refuse a generation that is not
+    /// above the committed one with `STALE_GENERATION`.
+    pub gate: bool,
+    /// The application allows a write: the factory-mode jumper is on, the button is held.
+    pub write_allowed: bool,
+    /// A small receive buffer (spec §10.2): list `FRAME<n>` and answer a longer STAGE frame
+    /// with `BAD_FRAME`; `None` accepts 200-byte frames. Clamped to 64..=200.
+    pub frame_limit: Option<usize>,
 }
 
 impl Default for SimOptions {
@@ -194,6 +203,9 @@ impl Default for SimOptions {
             rogue_device_id: None,
             prove: true,
             prove_wrong_mac: false,
+            gate: false,
+            write_allowed: false,
+            frame_limit: None,
         }
     }
 }

@@ -183,7 +183,12 @@ impl Simulator {
         }
         model = model
             .with_baud_rates(&opts.baud_rates)
-            .with_prove(opts.prove);
+            .with_prove(opts.prove)
+            .with_write_gate(opts.gate)
+            .with_write_allowed(opts.write_allowed);
+        if let Some(n) = opts.frame_limit {
+            model = model.with_frame_limit(n);
+        }
         let (mut master, slave) = TTYPort::pair()?;
         let port_path = slave
             .name()

@@ -16,7 +16,7 @@ use crate::command::{Command, Key};
 use crate::config::{config_digest, ConfigError, DeviceConfig};
 use crate::error::ProtocolError;
 use crate::error_code::DeviceErrorCode;
-use crate::message::{chunk_value, is_hardware_id, parse_decimal, Reply, Request, Response};
+use crate::message::{is_hardware_id, parse_decimal, stage_chunks, Reply, Request, Response};
 use crate::proof::{ProofMac, ProofNonce};
 use crate::spec;
 use crate::transport::{is_disconnect, Transport};
@@ -42,6 +42,34 @@ impl Identity {
     /// Whether the device advertised a capability.
     pub fn has_capability(&self, cap: &str) -> bool {
         self.capabilities.iter().any(|c| c == cap)
+    }
+
+    /// The largest STAGE frame the device takes (spec §10.2): its `FRAME<n>`, or
+    /// [`spec::MAX_FRAME_LEN`] without one. A token whose `n` is not canonical decimal is
+    /// unknown, hence absent (§9); an `n` below [`spec::MIN_FRAME_LIMIT`] counts as that, one
+    /// above [`spec::MAX_FRAME_LEN`] as that.
+    pub fn frame_limit(&self) -> usize {
+        self.capabilities
+            .iter()
+            .filter_map(|c| c.strip_prefix(spec::CAP_FRAME_PREFIX))
+            .filter_map(parse_decimal)
+            .map(|n| {
+                usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .clamp(spec::MIN_FRAME_LIMIT, spec::MAX_FRAME_LEN)
+            })
+            .min()
+            .unwrap_or(spec::MAX_FRAME_LEN)
+    }
+
+    /// Whether the unit speaks none of version 1.1's additions (spec §10): a 1.0 unit.
+    pub fn is_protocol_1_0(&self) -> bool {
+        !self.capabilities.iter().any(|c| {
+            c == spec::CAP_BAUD
+                || c == spec::CAP_PROVE
+                || c == spec::CAP_GATE
+                || c.starts_with(spec::CAP_FRAME_PREFIX)
+        })
     }
 }
 
@@ -106,6 +134,9 @@ pub struct Client<T: Transport> {
     pub(crate) baud: u32,
     /// When the device's last reply arrived (BAUD's fallback waits from it, spec §10.1).
     pub(crate) last_reply: Option<Instant>,
+    /// The largest STAGE frame the device takes: its `FRAME<n>` from the last HELLO, else
+    /// [`spec::MAX_FRAME_LEN`] (spec §10.2).
+    frame_limit: usize,
 }
 
 impl<T: Transport> std::fmt::Debug for Client<T> {
@@ -132,6 +163,7 @@ impl<T: Transport> Client<T> {
             rx: vec![0; RX_CHUNK],
             baud: spec::BAUD_RATE,
             last_reply: None,
+            frame_limit: spec::MAX_FRAME_LEN,
         }
     }
 
@@ -192,6 +224,7 @@ impl<T: Transport> Client<T> {
             device_id: None,
             generation: info.generation,
         };
+        self.frame_limit = identity.frame_limit();
         // A device without READ (not version-1 conformant, but cheap to tolerate) just leaves
         // the device id unknown.
         if identity.generation.is_some() && identity.has_capability("READ") {
@@ -266,7 +299,7 @@ impl<T: Transport> Client<T> {
         // Only the key and the length: the value may be a secret.
         debug!(key = %key, len = value.len(), "staging");
         let mut offset = 0;
-        for chunk in chunk_value(value) {
+        for chunk in stage_chunks(key, value, self.frame_limit) {
             let reply = self.transact(&Request::Stage {
                 key,
                 offset,

@@ -173,6 +173,14 @@ impl fmt::Debug for Frame {
 }
 
 impl Frame {
+    /// The frame's length on the wire as a station sends it, `@` through `\r\n` (spec §2.1):
+    /// marker, seq, the words single-spaced, ` *` and the CRC, and the line end. A valid frame
+    /// has exactly one spelling, so this is the length of the line it was parsed from plus 2.
+    pub fn wire_len(&self) -> usize {
+        let words: usize = self.words.iter().map(|w| w.len() + 1).sum();
+        MARKER.len() + 2 + words + CRC_SEPARATOR.len() + CRC_HEX_LEN + b"\r\n".len()
+    }
+
     /// Parses one line (without its `\r\n`) into a frame, checking the CRC.
     pub fn parse(line: &[u8]) -> Result<Frame, FrameError> {
         if line.len() + 2 > MAX_FRAME_LEN {

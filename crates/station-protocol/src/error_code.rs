@@ -42,13 +42,20 @@ pub enum DeviceErrorCode {
     WriteOnly = 14,
     /// READ while the device holds no committed config.
     NoConfig = 15,
+    /// Version 1.1 (spec §10.3): the unit's write gate is closed. It holds a config and its
+    /// application does not allow a new write now (no factory mode, button or jumper);
+    /// nothing was done.
+    Locked = 16,
+    /// Version 1.1 (spec §10.3): COMMIT's generation is not above the committed one;
+    /// nothing was stored.
+    StaleGeneration = 17,
     /// A code this station does not know (sent by newer firmware).
     Unrecognized = 255,
 }
 
 impl DeviceErrorCode {
-    /// All codes a version-1 device may send.
-    pub const ALL: [DeviceErrorCode; 15] = [
+    /// All codes a version-1 or 1.1 device may send.
+    pub const ALL: [DeviceErrorCode; 17] = [
         DeviceErrorCode::Busy,
         DeviceErrorCode::BadFrame,
         DeviceErrorCode::UnknownCommand,
@@ -64,6 +71,8 @@ impl DeviceErrorCode {
         DeviceErrorCode::StorageFailed,
         DeviceErrorCode::WriteOnly,
         DeviceErrorCode::NoConfig,
+        DeviceErrorCode::Locked,
+        DeviceErrorCode::StaleGeneration,
     ];
 
     /// Stable wire name.
@@ -116,6 +125,12 @@ impl DeviceErrorCode {
             DeviceErrorCode::StorageFailed => "The device could not save the settings.",
             DeviceErrorCode::WriteOnly => "The device does not reveal this setting.",
             DeviceErrorCode::NoConfig => "The device holds no settings yet.",
+            DeviceErrorCode::Locked => {
+                "The unit is locked: it already holds settings and refuses new ones."
+            }
+            DeviceErrorCode::StaleGeneration => {
+                "The unit holds newer settings than the ones the station sent."
+            }
             DeviceErrorCode::Unrecognized => {
                 "The device reported an error the station does not know."
             }
@@ -150,6 +165,12 @@ impl DeviceErrorCode {
             }
             DeviceErrorCode::WriteOnly | DeviceErrorCode::NoConfig => {
                 "Nothing to do; this is for the engineer."
+            }
+            DeviceErrorCode::Locked => {
+                "Put the unit in factory mode (button or jumper) and write again."
+            }
+            DeviceErrorCode::StaleGeneration => {
+                "Set the unit aside and tell the engineer: the station's record is behind the unit."
             }
         }
     }

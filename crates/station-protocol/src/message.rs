@@ -672,15 +672,54 @@ impl ReplyArgs<'_> {
 /// Splits a value into chunks whose escaped form fits one frame (spec §4.4). Always returns at
 /// least one chunk, so an empty value is staged with one empty chunk.
 pub fn chunk_value(value: &[u8]) -> Vec<&[u8]> {
+    chunks_within(value, |_| spec::MAX_CHUNK_ENCODED)
+}
+
+/// The bytes of a STAGE frame of `key` at `offset` besides its chunk: marker, seq, the words
+/// and their spaces, ` *`, the CRC and `\r\n` (spec §2.1).
+pub fn stage_frame_overhead(key: Key, offset: usize) -> usize {
+    spec::MARKER.len()
+        + 2
+        + 1
+        + Command::Stage.name().len()
+        + 1
+        + key.name().len()
+        + 1
+        + offset.to_string().len()
+        + 1
+        + spec::CRC_SEPARATOR.len()
+        + spec::CRC_HEX_LEN
+        + b"\r\n".len()
+}
+
+/// Splits a value of `key` into STAGE chunks whose frames fit `frame_limit` bytes, a unit's
+/// `FRAME<n>` (spec §10.2), as well as [`spec::MAX_CHUNK_ENCODED`]; an escape is never split.
+/// At [`spec::MAX_FRAME_LEN`] this is [`chunk_value`]. `frame_limit` below
+/// [`spec::MIN_FRAME_LIMIT`] counts as that.
+pub fn stage_chunks(key: Key, value: &[u8], frame_limit: usize) -> Vec<&[u8]> {
+    let limit = frame_limit.max(spec::MIN_FRAME_LIMIT);
+    chunks_within(value, |offset| {
+        limit
+            .saturating_sub(stage_frame_overhead(key, offset))
+            .min(spec::MAX_CHUNK_ENCODED)
+    })
+}
+
+/// Greedy split: each chunk takes bytes while its escaped form fits `budget(offset of the
+/// chunk)`. A chunk that is exactly `-` is sent as `%2D` (3 bytes, spec §2.5); every budget
+/// here is at least 3, so it fits wherever it falls.
+fn chunks_within(value: &[u8], budget: impl Fn(usize) -> usize) -> Vec<&[u8]> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut encoded = 0;
+    let mut room = budget(0);
     for (i, &b) in value.iter().enumerate() {
         let len = crate::codec::escaped_len(b);
-        if encoded + len > spec::MAX_CHUNK_ENCODED {
+        if encoded + len > room && i > start {
             chunks.push(&value[start..i]);
             start = i;
             encoded = 0;
+            room = budget(start);
         }
         encoded += len;
     }

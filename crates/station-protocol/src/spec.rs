@@ -203,8 +203,9 @@ pub const COMMANDS: [CommandSpec; 8] = [
 
 // ---- Error codes (spec §3.2): wire name and stable number.
 
-/// Every error code of version 1: (wire name, number).
-pub const ERROR_CODES: [(&str, u8); 15] = [
+/// Every error code of version 1 and 1.1 (`LOCKED`, `STALE_GENERATION`: spec §10.3):
+/// (wire name, number).
+pub const ERROR_CODES: [(&str, u8); 17] = [
     ("BUSY", 1),
     ("BAD_FRAME", 2),
     ("UNKNOWN_COMMAND", 3),
@@ -220,6 +221,8 @@ pub const ERROR_CODES: [(&str, u8); 15] = [
     ("STORAGE_FAILED", 13),
     ("WRITE_ONLY", 14),
     ("NO_CONFIG", 15),
+    ("LOCKED", 16),
+    ("STALE_GENERATION", 17),
 ];
 
 // ---- Timeouts (spec §6.1). Measured from the end of the request to the end of the reply;
@@ -299,6 +302,22 @@ pub const PROVE_MAC_HEX: usize = 64;
 pub const PROOF_MESSAGE_PREFIX: &str = "DHPROVE1";
 /// Verifiers the station keeps per issued password: each proves one contact (spec §10.3).
 pub const PROOF_VERIFIERS: usize = 8;
+
+// ---- Version 1.1: the write gate (spec §10.3).
+
+/// Capability token of a device with the write gate: once a config is committed it refuses a
+/// new write (`LOCKED`) unless its application allows it, and a COMMIT whose generation is not
+/// above the committed one is refused (`STALE_GENERATION`) (spec §10.3).
+pub const CAP_GATE: &str = "GATE";
+
+// ---- Version 1.1: small receive buffers (spec §10.2).
+
+/// Capability token prefix of a device with a small receive buffer: `FRAME<n>`, `n` the largest
+/// STAGE frame it accepts, `@` through `\n` (spec §10.2).
+pub const CAP_FRAME_PREFIX: &str = "FRAME";
+/// The smallest `n` a `FRAME<n>` may name: every request of version 1.1 but COMMIT fits it, and
+/// a STAGE of the longest key at a three-digit offset still carries a chunk (spec §10.2).
+pub const MIN_FRAME_LIMIT: usize = 64;
 
 #[cfg(test)]
 mod tests {

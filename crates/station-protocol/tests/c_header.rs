@@ -42,6 +42,7 @@ const C_ONLY: &[&str] = &[
     "DH_INIT_BAD_CAPACITY",
     "DH_INIT_BAD_BAUD",
     "DH_MAX_BAUD_RATES",
+    "DH_RX_FRAME_LEN",
 ];
 
 /// Constants of `spec.rs` a device does not need, and why.
@@ -214,6 +215,21 @@ fn expected() -> Vec<Expect> {
             "DH_CAP_PROVE",
             s(spec::CAP_PROVE.as_bytes()),
             "spec::CAP_PROVE",
+        ),
+        e(
+            "DH_CAP_GATE",
+            s(spec::CAP_GATE.as_bytes()),
+            "spec::CAP_GATE",
+        ),
+        e(
+            "DH_CAP_FRAME_PREFIX",
+            s(spec::CAP_FRAME_PREFIX.as_bytes()),
+            "spec::CAP_FRAME_PREFIX",
+        ),
+        e(
+            "DH_MIN_FRAME_LIMIT",
+            n(spec::MIN_FRAME_LIMIT),
+            "spec::MIN_FRAME_LIMIT",
         ),
         e(
             "DH_TIMEOUT_PROVE_MS",
@@ -468,12 +484,19 @@ fn c_capabilities_fit_what_the_station_accepts() {
     let CValue::Str(prove) = c.value("DH_CAP_PROVE").expect("DH_CAP_PROVE") else {
         panic!("DH_CAP_PROVE is not a string");
     };
-    // The longest field the C module sends: a port with the rate switch and proofs appends
-    // ",BAUD,PROVE".
-    let caps = format!("{base},{baud},{prove}");
+    let CValue::Str(gate) = c.value("DH_CAP_GATE").expect("DH_CAP_GATE") else {
+        panic!("DH_CAP_GATE is not a string");
+    };
+    let CValue::Str(frame) = c.value("DH_CAP_FRAME_PREFIX").expect("DH_CAP_FRAME_PREFIX") else {
+        panic!("DH_CAP_FRAME_PREFIX is not a string");
+    };
+    // The longest field the C module sends: a port with the rate switch, proofs and the write
+    // gate, built with a small receive buffer, appends ",BAUD,PROVE,GATE,FRAME199".
+    let frame = format!("{frame}{}", spec::MAX_FRAME_LEN - 1);
+    let caps = format!("{base},{baud},{prove},{gate},{frame}");
     assert!(
         caps.len() <= spec::MAX_CAPABILITIES_LEN,
-        "DH_CAPABILITIES ({}) with \",{baud},{prove}\" is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
+        "DH_CAPABILITIES ({}) with \",{baud},{prove},{gate},{frame}\" is {} bytes, over spec::MAX_CAPABILITIES_LEN = {}",
         c.place("DH_CAPABILITIES"),
         caps.len(),
         spec::MAX_CAPABILITIES_LEN

@@ -73,7 +73,11 @@ impl Bench {
     /// A unit whose flash holds `config` (what a rogue copies or makes up), then started.
     fn unit_holding(&self, name: &str, config: &StoredConfig, opts: SimOptions) -> SimHandle {
         let path = self.dir.path().join(format!("{name}.flash"));
-        station_devsim::flash::write_atomically(&path, &config.to_blob()).expect("write flash");
+        // Sealed under this process's key, as the in-process simulator reads its flash file.
+        let key = station_devsim::FlashKey::process().expect("flash key");
+        let mut flash = station_devsim::Flash::file(&path, key, None);
+        station_protocol::device::Storage::store(&mut flash, &config.to_blob())
+            .expect("write flash");
         self.unit(name, opts)
     }
 
@@ -312,6 +316,53 @@ fn a_copied_unit_fails_the_possession_proof_and_changes_nothing() {
     b.run(&real, &reflash(Some(D), false))
         .result
         .expect("the real unit re-flashes");
+}
+
+/// Regression (issue 10 follow-up): recovery settled a pending flash by hardware id alone, so a
+/// copy of the real unit's hardware id claiming the pending generation (or the one in force)
+/// made the station promote (or drop) what the real unit holds. Now the claim is proven first:
+/// the copy is refused, the flash stays pending, and the real unit settles it.
+#[test]
+fn a_copied_hardware_id_cannot_settle_the_real_units_pending_flash() {
+    for claimed in [2, 1] {
+        let b = Bench::new();
+        let real = b.real_unit_with_d();
+        b.pending_flash_into(&real);
+        let hwid = real.hardware_id().to_owned();
+        let before = b.record(D);
+        assert_eq!(before.pending_unit.as_deref(), Some(hwid.as_str()));
+        let copy = b.unit_holding(
+            "copy",
+            &claim(D, claimed, "not-the-password"),
+            SimOptions {
+                hardware_id: Some(hwid.clone()),
+                ..SimOptions::default()
+            },
+        );
+        let case = format!("copy claims generation {claimed}");
+        let said = assert_refused(
+            &b.run(&copy, &FlashRequest::Recover),
+            FailReason::ProofFailed,
+            &case,
+        );
+        assert!(
+            said.contains(&format!("generation {claimed}")),
+            "{case}: {said}"
+        );
+        let after = b.record(D);
+        assert_eq!(after.device, before.device, "{case}: D's record changed");
+        assert_eq!(
+            after.pending_unit, before.pending_unit,
+            "{case}: still pending"
+        );
+        drop(copy);
+        // The real unit holds generation 1 (the pending flash never reached it): it proves that
+        // and the pending generation is dropped.
+        let report = b.run(&real, &FlashRequest::Recover);
+        let out = report.result.expect("the real unit recovers");
+        assert_eq!(out.outcome.device.generation, 1, "{case}");
+        assert_eq!(b.record(D).pending_unit, None, "{case}: settled");
+    }
 }
 
 /// A device made by `station provision` (credentials printed to a script, no unit on record):

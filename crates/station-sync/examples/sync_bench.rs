@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use station_core::{Actor, BatchRequest, NewDeviceType, Store, MAX_BATCH_COUNT};
-use station_sync::{Client, ConfigUpdate, PushOptions, StationToken, SyncConfig};
+use station_sync::{Client, ConfigUpdate, PushOptions, StationToken};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -43,7 +43,9 @@ SECRET_KEY = os.environ.get(
     "django-insecure-devicehub-station-testproject-not-for-production",
 )
 DEBUG = os.environ.get("DEVICEHUB_DEBUG", "0") == "1"
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+# 0.0.0.0: a station's tests reach this loopback server under a name that is not a loopback
+# address (what the station treats as "another machine").
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "0.0.0.0", "testserver"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",  # django_devicehub's AUTO_ADMIN registers its models here

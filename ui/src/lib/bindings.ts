@@ -134,6 +134,8 @@ export type Action =
  *  that the device has no unit on record.
  */
 "confirm_unbound" | 
+/**  Put the unit in factory mode (its button or jumper), then do the same again. */
+"unlock_unit" | 
 /**  Nothing to do. */
 "none";
 
@@ -278,7 +280,17 @@ export type ExportFormat = "csv" | "json";
 /**  Why a contact with a unit failed. Never rename a variant: the UI and scripts match on it. */
 export type FailReason = "busy" | "bad_frame" | "unknown_command" | 
 /**  The unit speaks another protocol version (its own error code, or the handshake). */
-"unsupported_version" | "no_session" | "unknown_key" | "bad_value" | "bad_offset" | "missing_key" | "digest_mismatch" | "hwid_mismatch" | "storage_full" | "storage_failed" | "write_only" | "no_config" | "unrecognized" | "timeout" | "disconnected" | "io" | "port_open_failed" | 
+"unsupported_version" | "no_session" | "unknown_key" | "bad_value" | "bad_offset" | "missing_key" | "digest_mismatch" | "hwid_mismatch" | "storage_full" | "storage_failed" | "write_only" | "no_config" | 
+/**
+ *  The unit's write gate is closed (protocol §10.3): it holds a config and its
+ *  application does not allow a new write. Nothing was written.
+ */
+"locked" | 
+/**
+ *  The unit holds a generation at or above the one sent (protocol §10.3): the
+ *  station's record is behind the unit. Nothing was written.
+ */
+"stale_generation" | "unrecognized" | "timeout" | "disconnected" | "io" | "port_open_failed" | 
 /**  Another program holds the port. */
 "port_busy" | "port_list_failed" | "malformed_reply" | "invalid_config" | "invalid_hardware_id" | 
 /**  The unit may or may not have committed; it is settled at the next contact. */

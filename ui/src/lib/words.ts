@@ -43,6 +43,8 @@ const REASON_HEADLINES: Record<FailReason, string> = {
   storage_failed: "The device could not save",
   write_only: "The device does not reveal this setting",
   no_config: "The device holds no settings",
+  locked: "The unit is locked",
+  stale_generation: "The unit holds newer settings than the station's record",
   unrecognized: "An error the station does not know",
   timeout: "The device did not answer",
   disconnected: "The device was unplugged",
@@ -107,6 +109,7 @@ export const ACTION_WORDS: Record<Action, string> = {
   report_bug: "Tell the engineer about this error.",
   confirm_unbound:
     "Check that this unit really is the device's own (its label, where it came from), then confirm the re-flash when the station asks.",
+  unlock_unit: "The unit is locked: put it in factory mode (button or jumper) and try again.",
   none: "Nothing to do.",
 };
 

@@ -48,8 +48,17 @@ pub(crate) fn seal_key_in(conn: &Connection) -> Result<Option<SealKey>> {
     }
 }
 
-/// How `key` is to be written by a statement running in `conn`'s transaction.
+/// How `key` is to be written by a statement running in `conn`'s transaction. A training
+/// database keeps no api key at all (only its fingerprint, beside): its records never reach a
+/// server, so nothing would ever need it, and a copied disk then holds none of them.
 pub(crate) fn api_key_at_rest<'a>(conn: &Connection, key: &'a Secret) -> Result<ApiKeyAtRest<'a>> {
+    if is_training_in(conn)? {
+        return Ok(ApiKeyAtRest {
+            plaintext: None,
+            sealed: None,
+            seal_key_fingerprint: None,
+        });
+    }
     Ok(match seal_key_in(conn)? {
         Some(seal) => {
             let sealed = seal.seal(key)?;
@@ -65,6 +74,45 @@ pub(crate) fn api_key_at_rest<'a>(conn: &Connection, key: &'a Secret) -> Result<
             seal_key_fingerprint: None,
         },
     })
+}
+
+/// Whether the database `conn` works on is a training one ([`crate::store::training`]).
+fn is_training_in(conn: &Connection) -> Result<bool> {
+    use crate::store::training::{TRAINING_MARK, TRAINING_MARK_VALUE};
+    Ok(conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [TRAINING_MARK],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .as_deref()
+        == Some(TRAINING_MARK_VALUE))
+}
+
+/// Where a row keeps an api key in readable form (sync off: no seal key yet).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReadableKey {
+    /// The key in force (`api_key`).
+    InForce,
+    /// The key of a pending flash (`pending_api_key`).
+    Pending,
+}
+
+/// Whether device `pk` holds its `which` api key in readable form. A statement that is about to
+/// replace or clear it discards a readable key: with `secure_delete` the database file forgets
+/// it, but the WAL keeps the page that held it until a checkpoint
+/// ([`Store::checkpoint_truncate`]), so a disk copied from a running (or crashed) station would
+/// still show a key that no status counts.
+pub(crate) fn holds_readable_key(conn: &Connection, pk: i64, which: ReadableKey) -> Result<bool> {
+    let sql = match which {
+        ReadableKey::InForce => "SELECT api_key IS NOT NULL FROM devices WHERE id = ?1",
+        ReadableKey::Pending => "SELECT pending_api_key IS NOT NULL FROM devices WHERE id = ?1",
+    };
+    Ok(conn
+        .query_row(sql, [pk], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
 }
 
 /// Seal every api key waiting in plaintext (in force and pending) to `seal`; returns how many.
@@ -128,6 +176,14 @@ impl Store {
             self.checkpoint_truncate();
         }
         Ok(sealed)
+    }
+
+    /// [`Store::checkpoint_truncate`] after a write that discarded an api key kept in readable
+    /// form ([`holds_readable_key`]), so the WAL does not keep it.
+    pub(crate) fn forget_discarded_key(&self, discarded: bool) {
+        if discarded {
+            self.checkpoint_truncate();
+        }
     }
 
     /// Copy the WAL into the database file and empty it, so pages that held a cleared secret

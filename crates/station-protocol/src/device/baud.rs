@@ -59,8 +59,9 @@ impl<S: Storage> DeviceModel<S> {
         Some(self.baud)
     }
 
-    /// HELLO's capability tokens: version 1's, plus `BAUD` when the device has a rate to offer
-    /// and `PROVE` when it answers possession proofs (spec §10.3).
+    /// HELLO's capability tokens: version 1's, plus `BAUD` when the device has a rate to offer,
+    /// `PROVE` when it answers possession proofs (spec §10.3), then `GATE` and `FRAME<n>`
+    /// (spec §10.2, §10.3), in that order.
     pub(super) fn capabilities(&self) -> Vec<String> {
         let mut caps: Vec<String> = spec::CAPABILITIES_V1
             .iter()
@@ -72,6 +73,7 @@ impl<S: Storage> DeviceModel<S> {
         if self.prove {
             caps.push(spec::CAP_PROVE.to_owned());
         }
+        caps.extend(self.gate_capabilities());
         caps
     }
 

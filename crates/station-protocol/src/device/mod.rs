@@ -8,6 +8,8 @@
 //! - `reply_cache`: the cache that makes retransmissions idempotent (spec §6.3);
 //! - `baud`: version 1.1's BAUD and the return to 115200 when idle (spec §10.1); the model
 //!   has no clock, so its host passes the time in;
+//! - `gate`: version 1.1's write gate, monotonic generations and frame limit (spec §10.2,
+//!   §10.3);
 //! - `prove`: version 1.1's PROVE, the possession proof over the committed password (spec
 //!   §10.3);
 //! - `storage`: the [`Storage`] trait for the committed blob, and [`MemoryStorage`];
@@ -28,6 +30,7 @@ use crate::message::{
 use crate::spec;
 
 mod baud;
+mod gate;
 mod model_transport;
 mod prove;
 mod reply_cache;
@@ -91,6 +94,12 @@ pub struct DeviceModel<S: Storage> {
     baud: u32,
     /// Whether the device answers PROVE (spec §10.3); `false` plays a protocol 1.0 unit.
     prove: bool,
+    /// Whether the device has the write gate (spec §10.3).
+    gate: bool,
+    /// The application allows a write now (factory mode, a held button, a jumper).
+    write_allowed: bool,
+    /// The largest STAGE frame accepted (spec §10.2); [`spec::MAX_FRAME_LEN`] lists no token.
+    frame_limit: usize,
     /// When a valid frame last arrived or a reply was last produced (the idle-revert timer).
     last_activity: Option<Instant>,
 }
@@ -142,6 +151,9 @@ impl<S: Storage> DeviceModel<S> {
             baud_rates: spec::FAST_BAUD_RATES.to_vec(),
             baud: spec::BAUD_RATE,
             prove: true,
+            gate: false,
+            write_allowed: false,
+            frame_limit: spec::MAX_FRAME_LEN,
             last_activity: None,
         })
     }
@@ -206,8 +218,14 @@ impl<S: Storage> DeviceModel<S> {
             Err(e) => return unparsed(frame, e),
         };
         let command = request.command();
+        if matches!(request, Request::Stage { .. }) && frame.wire_len() > self.frame_limit {
+            // Longer than the unit's FRAME<n>: malformed, like a chunk over 128 (spec §10.2).
+            return uncached_refusal(frame, command, DeviceErrorCode::BadFrame);
+        }
         if frame.seq == spec::SEQ_UNSOLICITED {
-            return self.refuse(frame, command, (DeviceErrorCode::BadFrame, None));
+            // Refused, and neither kept in the cache nor clearing it (spec §10.4): a stray
+            // seq-00 frame must not cost a retransmitted COMMIT its cached answer.
+            return uncached_refusal(frame, command, DeviceErrorCode::BadFrame);
         }
         if let Request::Baud { rate } = request {
             // Executed every time; never answered from, kept in or clearing the cache.
@@ -260,6 +278,25 @@ impl<S: Storage> DeviceModel<S> {
             replayed: false,
             switch_to: None,
         }
+    }
+}
+
+/// A refusal that is neither kept in the cache nor clears it (spec §7.3 steps 2 and 3).
+fn uncached_refusal(frame: &Frame, command: Command, code: DeviceErrorCode) -> Handled {
+    let reply = Response::encode_err(
+        frame.seq,
+        &ErrorReply {
+            command_word: command.name().to_owned(),
+            code,
+            detail: None,
+        },
+    );
+    Handled {
+        reply,
+        command: Some(command),
+        ok: false,
+        replayed: false,
+        switch_to: None,
     }
 }
 

@@ -35,6 +35,10 @@ impl<S: Storage> DeviceModel<S> {
                 }))
             }
             Request::Begin => {
+                if self.gate_closed() {
+                    // Nothing done: a session already open stays as it was (spec §10.3).
+                    return Err((DeviceErrorCode::Locked, None));
+                }
                 self.staging = Some(vec![None; Key::ALL.len()]);
                 Ok(Reply::Begin)
             }
@@ -97,6 +101,10 @@ impl<S: Storage> DeviceModel<S> {
         let Some(staging) = self.staging.as_ref() else {
             return Err((DeviceErrorCode::NoSession, None));
         };
+        if self.gate_closed() {
+            // The allowance was withdrawn after BEGIN (spec §4.5 step 2, §10.3).
+            return Err((DeviceErrorCode::Locked, None));
+        }
         if !hardware_id.eq_ignore_ascii_case(&self.hardware_id) {
             return Err((DeviceErrorCode::HwidMismatch, None));
         }
@@ -122,6 +130,10 @@ impl<S: Storage> DeviceModel<S> {
                 .map(|k| Zeroizing::new(get(*k).to_vec()))
                 .collect(),
         );
+        if self.is_stale(config.generation()) {
+            // Generations never go back, nor repeat (spec §4.5 step 6, §10.3).
+            return Err((DeviceErrorCode::StaleGeneration, None));
+        }
         match self.storage.store(&config.to_blob()) {
             Ok(()) => {}
             Err(StorageError::Full) => return Err((DeviceErrorCode::StorageFull, None)),

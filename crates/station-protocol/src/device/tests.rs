@@ -534,3 +534,178 @@ fn unparsed_frames_and_unsolicited_hello_leave_the_cache_alone() {
     ask(&mut m, 4, &Request::Hello { version: 1 });
     assert!(!m.handle_frame(&retransmit).replayed);
 }
+
+/// §10.4: a refused seq-00 request of any command is neither cached nor clears the cache, so
+/// a stray seq-00 COMMIT cannot cost a retransmitted COMMIT its cached OK.
+#[test]
+fn a_seq_00_refusal_leaves_the_cached_commit_reply_alone() {
+    let mut m = model();
+    let cfg = test_vector_config();
+    let mut seq = 1;
+    ask(&mut m, seq, &Request::Begin);
+    stage_all(&mut m, &cfg, &mut seq);
+    seq += 1;
+    let ok = m.feed(&commit(config_digest(&cfg), HWID).encode(seq));
+    for req in [
+        Request::Begin,
+        commit(config_digest(&cfg), HWID),
+        Request::Abort,
+    ] {
+        let words = ask(&mut m, spec::SEQ_UNSOLICITED, &req);
+        assert_eq!(words[2], "BAD_FRAME");
+    }
+    let replay = m.feed(&commit(config_digest(&cfg), HWID).encode(seq));
+    assert_eq!(
+        ok, replay,
+        "the seq-00 refusal replaced the cached OK COMMIT"
+    );
+}
+
+/// Writes `cfg` in one session at seqs after `seq`; returns the COMMIT reply's words.
+fn write(m: &mut DeviceModel<MemoryStorage>, cfg: &DeviceConfig, seq: &mut u8) -> Vec<String> {
+    *seq += 1;
+    let begun = ask(m, *seq, &Request::Begin);
+    if begun[0] != "OK" {
+        return begun;
+    }
+    stage_all(m, cfg, seq);
+    *seq += 1;
+    ask(m, *seq, &commit(config_digest(cfg), HWID))
+}
+
+fn with_generation(generation: u32) -> DeviceConfig {
+    DeviceConfig {
+        generation,
+        ..test_vector_config()
+    }
+}
+
+#[test]
+fn a_gated_unit_takes_its_first_write_then_is_locked_until_allowed() {
+    let mut m = model().with_write_gate(true);
+    assert!(m.capabilities().iter().any(|c| c == spec::CAP_GATE));
+    let mut seq = 0;
+    assert_eq!(
+        write(&mut m, &with_generation(1), &mut seq)[..2],
+        ["OK", "COMMIT"]
+    );
+    // BEGIN refused, nothing done: no session opened.
+    assert_eq!(
+        write(&mut m, &with_generation(2), &mut seq),
+        ["ERR", "BEGIN", "LOCKED"]
+    );
+    assert!(!m.in_session());
+    assert_eq!(m.committed().map(StoredConfig::generation), Some(1));
+    // Allowed: the write passes.
+    m.set_write_allowed(true);
+    assert_eq!(
+        write(&mut m, &with_generation(2), &mut seq),
+        ["OK", "COMMIT", "2"]
+    );
+    // Allowed at BEGIN, withdrawn before COMMIT (the jumper pulled): COMMIT is LOCKED, first
+    // after NO_SESSION (spec §4.5 step 2), and the session ends.
+    seq += 1;
+    ask(&mut m, seq, &Request::Begin);
+    let cfg = with_generation(3);
+    stage_all(&mut m, &cfg, &mut seq);
+    m.set_write_allowed(false);
+    seq += 1;
+    assert_eq!(
+        ask(&mut m, seq, &commit([0; 32], "0A0B")),
+        ["ERR", "COMMIT", "LOCKED"]
+    );
+    assert!(!m.in_session());
+    assert_eq!(m.committed().map(StoredConfig::generation), Some(2));
+}
+
+#[test]
+fn a_gated_unit_refuses_a_generation_that_is_not_above_its_own_allowed_or_not() {
+    let mut m = model().with_write_gate(true).with_write_allowed(true);
+    let mut seq = 0;
+    write(&mut m, &with_generation(5), &mut seq);
+    for g in [5, 4, 1, 0] {
+        assert_eq!(
+            write(&mut m, &with_generation(g), &mut seq),
+            ["ERR", "COMMIT", "STALE_GENERATION"],
+            "generation {g}"
+        );
+        assert!(!m.in_session());
+        assert_eq!(m.committed().map(StoredConfig::generation), Some(5));
+    }
+    // After BAD_VALUE in the order: a bad value is named first.
+    seq += 1;
+    ask(&mut m, seq, &Request::Begin);
+    let mut cfg = with_generation(1);
+    cfg.broker_host = String::new();
+    for key in Key::ALL {
+        seq += 1;
+        ask(&mut m, seq, &stage(key, 0, &cfg.value(key)));
+    }
+    let staged: Vec<Vec<u8>> = Key::ALL.iter().map(|k| cfg.value(*k).to_vec()).collect();
+    let staged_digest = digest_of(|k| staged[k.index()].as_slice());
+    seq += 1;
+    assert_eq!(
+        ask(&mut m, seq, &commit(staged_digest, HWID)),
+        ["ERR", "COMMIT", "BAD_VALUE", "broker_host"]
+    );
+    assert_eq!(
+        write(&mut m, &with_generation(6), &mut seq),
+        ["OK", "COMMIT", "6"]
+    );
+    // A unit without the gate takes any generation, as in version 1.0.
+    let mut open = model();
+    write(&mut open, &with_generation(5), &mut seq);
+    assert_eq!(
+        write(&mut open, &with_generation(1), &mut seq),
+        ["OK", "COMMIT", "1"]
+    );
+}
+
+#[test]
+fn a_frame64_unit_lists_it_and_refuses_a_longer_stage_as_malformed_uncached() {
+    let mut m = model().with_frame_limit(spec::MIN_FRAME_LIMIT);
+    assert!(m.capabilities().iter().any(|c| c == "FRAME64"));
+    ask(&mut m, 1, &Request::Begin);
+    let at = crate::message::stage_frame_overhead(Key::TopicData, 0);
+    let fits = "a".repeat(spec::MIN_FRAME_LIMIT - at);
+    let over = "a".repeat(spec::MIN_FRAME_LIMIT - at + 1);
+    assert_eq!(
+        stage(Key::TopicData, 0, fits.as_bytes()).encode(2).len(),
+        64
+    );
+    assert_eq!(
+        ask(&mut m, 2, &stage(Key::TopicData, 0, fits.as_bytes()))[0],
+        "OK"
+    );
+    let retransmit = stage(Key::TopicData, 0, fits.as_bytes()).encode(2);
+    assert_eq!(
+        ask(&mut m, 3, &stage(Key::TopicData, 0, over.as_bytes())),
+        ["ERR", "STAGE", "BAD_FRAME"]
+    );
+    let h = m.handle_frame(&FrameDecoder::new().push_slice(&retransmit)[0]);
+    assert!(h.replayed, "the refusal replaced the cache");
+    // Every other request is as long as ever: a COMMIT of 120 bytes is read and answered.
+    let words = ask(&mut m, 4, &commit([0; 32], &"AB".repeat(16)));
+    assert_eq!(words[2], "HWID_MISMATCH");
+    // A full write in the station's chunks for 64-byte frames.
+    let mut seq = 10;
+    let cfg = test_vector_config();
+    seq += 1;
+    ask(&mut m, seq, &Request::Begin);
+    for key in Key::ALL {
+        let value = cfg.value(key);
+        let mut offset = 0;
+        for chunk in crate::message::stage_chunks(key, &value, spec::MIN_FRAME_LIMIT) {
+            seq += 1;
+            let req = stage(key, offset, chunk);
+            assert!(req.encode(seq).len() <= spec::MIN_FRAME_LIMIT);
+            assert_eq!(ask(&mut m, seq, &req)[0], "OK");
+            offset += chunk.len();
+        }
+    }
+    seq += 1;
+    assert_eq!(
+        ask(&mut m, seq, &commit(config_digest(&cfg), HWID))[0],
+        "OK"
+    );
+}
