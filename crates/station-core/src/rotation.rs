@@ -259,7 +259,7 @@ impl Store {
             } => {
                 naming::validate_prefix(prefix)?;
                 CheckedTarget::New {
-                    device_type: self.find_type(device_type)?,
+                    device_type: Box::new(self.find_type(device_type)?),
                     prefix,
                 }
             }
@@ -465,7 +465,8 @@ enum CheckedTarget<'t> {
     Device(&'t str),
     NextInBatch(i64),
     New {
-        device_type: DeviceType,
+        /// Boxed: a type (names, broker, driver settings) is many times the other variants.
+        device_type: Box<DeviceType>,
         prefix: &'t str,
     },
 }
