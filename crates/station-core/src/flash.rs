@@ -93,6 +93,9 @@ pub struct FlashOutcome {
     pub firmware_version: String,
     /// True when an existing device's credentials were rotated.
     pub rotated: bool,
+    /// The unit had come back blank, and it is the unit this station had flashed the device
+    /// into: it got that device back, with a new generation (`choose_target`).
+    pub restored: bool,
     /// Earlier unconfirmed flashes settled on the way, `(device id, what became of it)`.
     pub recovered: Vec<(String, Resolution)>,
     /// The line speed the write ran at (115200 unless the unit took a faster one, spec §10.1).
@@ -478,15 +481,25 @@ fn choose_target(
         FlashJob::Provision {
             target,
             overwrite_foreign,
-        } => match rotation_due_device(store, identity)? {
+        } => {
             // A unit whose device is marked "rotation due" gets its rotation now: the new
             // credentials could not be made earlier (a plaintext cannot wait on disk).
-            Some(device) => Ok((FlashTarget::Device(device.device_id), true)),
-            None => {
-                check_unit_is_free(store, identity, *overwrite_foreign)?;
-                Ok((target.clone(), false))
+            if let Some(device) = rotation_due_device(store, identity)? {
+                return Ok((FlashTarget::Device(device.device_id), true));
             }
-        },
+            // A blank unit this station flashed a device into gets that device back.
+            if let Some(device) = lost_device(store, identity)? {
+                if let FlashTarget::Device(meant) = target {
+                    if meant != &device.device_id {
+                        return Err(lost_other(identity, &device.device_id, meant).into());
+                    }
+                }
+                check_unit_binding(store, identity, &device)?;
+                return Ok((FlashTarget::Device(device.device_id), true));
+            }
+            check_unit_is_free(store, identity, *overwrite_foreign)?;
+            Ok((target.clone(), false))
+        }
         FlashJob::Reflash {
             expected_device_id, ..
         } => {
@@ -550,7 +563,10 @@ fn prove(
     device_id: &str,
     generation: u32,
 ) -> Result<Proof> {
-    if !identity.has_capability(spec::CAP_PROVE) {
+    // A unit that does not claim the device (a blank unit getting its device back) holds no
+    // password of it to prove: no verifier is spent on it.
+    if !identity.has_capability(spec::CAP_PROVE) || identity.device_id.as_deref() != Some(device_id)
+    {
         return Ok(Proof::NotPossible);
     }
     let Some(verifier) = store.take_proof_verifier(device_id, generation)? else {
@@ -800,6 +816,7 @@ impl Done {
             device: self.device,
             hardware_id: identity.hardware_id,
             firmware_version: identity.firmware_version,
+            restored: self.rotated && identity.device_id.is_none(),
             rotated: self.rotated,
             recovered,
             link_baud: stats.link_baud,
@@ -849,6 +866,40 @@ fn rotation_due_device(store: &Store, identity: &Identity) -> Result<Option<Devi
     }
 }
 
+/// The device a blank unit lost: the active device this station flashed into this very unit
+/// (its record is bound to the unit's hardware id). An erase-first driver (the NVS driver's
+/// FLASH_BEGIN) cut short, or a wiped unit, leaves a unit blank while the record, and the
+/// server, keep the device's generation in force. Such a unit gets its device back, with a
+/// new generation and the same device id, never a new device (which would leave the old one
+/// bound to a unit that no longer holds it). A blank unit can prove nothing, so the
+/// hardware-id binding decides, as for a unit that cannot prove (docs/trust.md).
+fn lost_device(store: &Store, identity: &Identity) -> Result<Option<Device>> {
+    if identity.device_id.is_some() {
+        return Ok(None);
+    }
+    let device = store.active_device_bound_to(&identity.hardware_id)?;
+    if let Some(d) = &device {
+        tracing::warn!(
+            device_id = d.device_id,
+            generation = d.generation,
+            unit = identity.hardware_id,
+            "the unit this device was flashed into came back blank; it gets the device back"
+        );
+    }
+    Ok(device)
+}
+
+/// The blank unit lost `lost`, but the job meant another device.
+fn lost_other(identity: &Identity, lost: &str, meant: &str) -> CoreError {
+    refused(
+        FailReason::WrongUnit,
+        format!(
+            "Unit {} came back blank, and it is the unit device {lost} was flashed into, not              {meant}: re-flash {lost} into it, or deactivate {lost} to reuse the unit. It was              not changed.",
+            identity.hardware_id
+        ),
+    )
+}
+
 /// A new device goes only into a unit that holds no identity, or one whose device was
 /// deactivated (the unit is being reused), or, when asked, one this station does not know.
 fn check_unit_is_free(store: &Store, identity: &Identity, overwrite_foreign: bool) -> Result<()> {
@@ -880,13 +931,20 @@ fn check_unit_for_reflash(
     expected: Option<&str>,
 ) -> Result<Device> {
     let Some(held) = &identity.device_id else {
-        return Err(refused(
-            FailReason::NoIdentity,
-            format!(
-                "Unit {} holds no device identity, so there is nothing to re-flash.",
-                identity.hardware_id
-            ),
-        ));
+        let Some(device) = lost_device(store, identity)? else {
+            return Err(refused(
+                FailReason::NoIdentity,
+                format!(
+                    "Unit {} holds no device identity, so there is nothing to re-flash.",
+                    identity.hardware_id
+                ),
+            ));
+        };
+        if let Some(expected) = expected.filter(|e| *e != device.device_id) {
+            return Err(lost_other(identity, &device.device_id, expected));
+        }
+        check_unit_binding(store, identity, &device)?;
+        return Ok(device);
     };
     if let Some(expected) = expected {
         if expected != held {

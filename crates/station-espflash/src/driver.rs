@@ -12,6 +12,9 @@
 //!   written unless it does. A failure after FLASH_BEGIN leaves the unit's NVS erased or partly
 //!   written: its outcome is "unknown" to the flow, which reads the unit again and keeps the
 //!   previous generation in force on the station's record unless the unit holds the new one.
+//!   The generation key is the image's last item (`Key::ALL` ends with it), so a cut write
+//!   never reads back as the new generation without every key before it; a unit left blank
+//!   gets its own device back on the retry (`station_core::flash`, docs/trust.md).
 //! - **Finish**: FLASH_END and a hard reset (RTS) into the application.
 //!
 //! Settings (the device type's JSON object, all strings): `namespace` (default `dh`),
@@ -41,6 +44,10 @@ pub const DEFAULT_GENERATION_KEY: &str = "dh_generation";
 pub const DEFAULT_NAMESPACE: &str = "dh";
 /// What the identity says for firmware: the ROM loader cannot tell the application's version.
 pub const FIRMWARE_UNKNOWN: &str = "esp32 (application version not readable by the loader)";
+
+// The image's items follow `Key::ALL`: the generation must be the last one written, the
+// commit marker of an erase-first write (module docs).
+const _: () = assert!(matches!(Key::ALL[Key::ALL.len() - 1], Key::Generation));
 
 /// The NVS driver's settings, parsed from the device type.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,9 @@
 //! secrets included, are skipped by their span and never read. Format: ESP-IDF NVS
 //! "Internals" (pages, entry state bitmap, item header), constants from `station_nvs::format`.
 
-use station_nvs::format::{ItemType, ENTRIES_PER_PAGE, ENTRY_SIZE, FIRST_ENTRY_OFFSET, PAGE_SIZE};
+use station_nvs::format::{
+    crc32, entry_crc, ItemType, ENTRIES_PER_PAGE, ENTRY_SIZE, FIRST_ENTRY_OFFSET, PAGE_SIZE,
+};
 
 /// Bitmap state of an entry: two bits, `11` empty, `10` written, `00` erased.
 const ENTRY_EMPTY: u8 = 0b11;
@@ -63,6 +65,17 @@ pub fn read_keys<F: FlashRead>(
             }
             let at = base + (FIRST_ENTRY_OFFSET + i * ENTRY_SIZE) as u32;
             let entry = flash.read(at, ENTRY_SIZE)?;
+            // An entry whose CRC does not match was torn by a cut write (its bitmap says
+            // written, its bytes are not all there): ESP-IDF ignores it, and so does this
+            // reader, one entry at a time, since its span cannot be trusted either.
+            let Ok(header) = <[u8; ENTRY_SIZE]>::try_from(&entry[..]) else {
+                i += 1;
+                continue;
+            };
+            if entry_crc(&header).to_le_bytes() != entry[4..8] {
+                i += 1;
+                continue;
+            }
             let (ns, ty, span) = (entry[0], entry[1], entry[2].max(1) as usize);
             let key = key_name(&entry[8..24]);
             if ns == NAMESPACE_DEFS && ty == ItemType::U8 as u8 && key == namespace {
@@ -109,10 +122,97 @@ fn value<F: FlashRead>(
                 return Ok(None);
             }
             let bytes = flash.read(at + ENTRY_SIZE as u32, len)?;
+            // The data's own CRC, as ESP-IDF checks it: torn data is no value.
+            if bytes.len() != len || crc32(&bytes).to_le_bytes() != data[4..8] {
+                return Ok(None);
+            }
             // The stored length counts the NUL.
             let text = String::from_utf8_lossy(&bytes[..len - 1]).into_owned();
             Some(ReadValue::Str(text))
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use station_nvs::NvsImage;
+
+    const SIZE: usize = 3 * PAGE_SIZE;
+
+    /// A torn copy of `image`: the partition erased (all ones), then the first `len` bytes
+    /// written, the rest of the byte at `len` half-programmed (NOR flash turns ones into
+    /// zeros, so a torn byte holds some of its zeros).
+    struct Torn(Vec<u8>);
+
+    impl Torn {
+        fn new(image: &[u8], len: usize) -> Torn {
+            let mut flash = vec![0xFF; image.len()];
+            flash[..len].copy_from_slice(&image[..len]);
+            if len < image.len() {
+                flash[len] = image[len] | 0xF0;
+            }
+            Torn(flash)
+        }
+    }
+
+    impl FlashRead for Torn {
+        type Error = ();
+        fn read(&mut self, offset: u32, len: usize) -> Result<Vec<u8>, ()> {
+            let at = offset as usize;
+            self.0.get(at..at + len).map(<[u8]>::to_vec).ok_or(())
+        }
+    }
+
+    #[test]
+    fn a_torn_write_never_shows_the_generation_without_every_key_before_it() {
+        // The station writes the generation last (Key::ALL order): at every cut, either the
+        // generation is read and so is the device id (with the right text), or no generation.
+        let image = NvsImage::builder(SIZE)
+            .namespace("dh")
+            .string("device_id", "esp-sensor-000042")
+            .string("mqtt_password", "a-long-enough-password-for-two-entries")
+            .string("broker_host", "broker.factory.example.com")
+            .u32("dh_generation", 7)
+            .build()
+            .expect("image");
+        let whole = read_keys(
+            &mut Torn::new(&image, image.len()),
+            0,
+            SIZE as u32,
+            "dh",
+            &["device_id", "dh_generation"],
+        )
+        .expect("read");
+        assert_eq!(whole.len(), 2);
+        let end = 2 * FIRST_ENTRY_OFFSET + 16 * ENTRY_SIZE;
+        for len in 0..end {
+            let got = read_keys(
+                &mut Torn::new(&image, len),
+                0,
+                SIZE as u32,
+                "dh",
+                &["device_id", "dh_generation"],
+            )
+            .expect("read");
+            let generation = got.iter().find(|(k, _)| k == "dh_generation");
+            let device_id = got.iter().find(|(k, _)| k == "device_id");
+            if let Some((_, g)) = generation {
+                assert_eq!(g, &ReadValue::Uint(7), "cut at {len}");
+                assert_eq!(
+                    device_id.map(|(_, v)| v),
+                    Some(&ReadValue::Str("esp-sensor-000042".into())),
+                    "cut at {len}"
+                );
+            }
+            if let Some((_, d)) = device_id {
+                assert_eq!(
+                    d,
+                    &ReadValue::Str("esp-sensor-000042".into()),
+                    "cut at {len}"
+                );
+            }
+        }
+    }
 }

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
+use station_core::credentials::verify_password;
 use station_core::driver::{DriverKind, DriverSpec, VerifyMethod};
+use station_core::Secret;
 use station_core::{FailReason, FlashState, NewDeviceType, Store};
 use station_espflash::nvs_read::{self, FlashRead, ReadValue};
 use station_espsim::{EspSimHandle, EspSimOptions, EspSimulator, Flash};
@@ -17,6 +19,8 @@ const TYPE: &str = "EspSensor";
 const NVS_OFFSET: u32 = 0x9000;
 const NVS_SIZE: u32 = 0x6000;
 const HWID: &str = "240AC4123456";
+/// FLASH_DATA blocks (1 KiB) of the NVS partition's first page (4 KiB), which holds every key.
+const FIRST_PAGE_BLOCKS: u32 = 4;
 
 struct Bench {
     dir: tempfile::TempDir,
@@ -325,5 +329,168 @@ fn power_loss_after_the_last_block_stays_pending_until_the_unit_is_read_again() 
     let device = bench.store().find_device(&device_id).expect("device");
     assert_eq!(device.generation, 1);
     assert_eq!(device.flash_state, FlashState::Flashed);
+    sim.shutdown().expect("sim");
+}
+
+/// The unit's password (NVS key "pass") verifies against the hash the record holds in force,
+/// and the unit holds the record's device id and generation.
+fn assert_unit_holds_the_record(bench: &Bench, flash: &Flash, device_id: &str) {
+    let device = bench.store().find_device(device_id).expect("device");
+    assert_eq!(string(flash, "device_id").as_deref(), Some(device_id));
+    assert_eq!(generation(flash), Some(u64::from(device.generation)));
+    let password = Secret::new(string(flash, "pass").expect("the unit holds a password"));
+    let hash = bench
+        .store()
+        .password_hash(device_id)
+        .expect("read")
+        .expect("a hash in force");
+    assert!(
+        verify_password(&password, &hash).expect("verify"),
+        "the unit's password is not the one the record of {device_id} holds"
+    );
+}
+
+/// Provision one device, then cut the re-flash at FLASH_DATA block `cut` (1-based: blocks
+/// before it are written after FLASH_BEGIN erased the partition). Returns the bench, the
+/// device and the unit's flash as the cut left it.
+fn cut_reflash(cut: u32) -> (Bench, String, Flash) {
+    let bench = Bench::new();
+    let sim = unit(EspSimOptions::default(), Flash::default());
+    let first = bench.run(&sim, &new_device()).result.expect("provision");
+    let device_id = first.outcome.device.device_id.clone();
+    let flash = sim.flash();
+    sim.shutdown().expect("sim");
+    let sim = unit(
+        EspSimOptions {
+            unplug_at_block: Some(cut),
+            ..EspSimOptions::default()
+        },
+        flash,
+    );
+    let failure = bench
+        .run(&sim, &reflash(&device_id))
+        .result
+        .expect_err("unplugged");
+    assert_eq!(failure.device_id.as_deref(), Some(device_id.as_str()));
+    let flash = sim.flash();
+    let _ = sim.wait();
+    assert_eq!(
+        bench.store().find_device(&device_id).expect("d").generation,
+        1,
+        "cut at block {cut}: the previous generation stays in force"
+    );
+    (bench, device_id, flash)
+}
+
+fn reflash(device_id: &str) -> FlashRequest {
+    FlashRequest::Reflash {
+        device_id: Some(device_id.to_owned()),
+        confirm_unbound: false,
+    }
+}
+
+/// FLASH_DATA block 1 cut: FLASH_BEGIN erased the NVS partition, nothing was written again.
+const CUT_AFTER_ERASE: u32 = 1;
+
+fn promotions(bench: &Bench, device_id: &str) -> usize {
+    bench
+        .store()
+        .device_history(device_id)
+        .expect("history")
+        .iter()
+        .filter(|e| e.kind == "flashed" || e.kind == "rotated")
+        .count()
+}
+
+fn device_count(bench: &Bench) -> usize {
+    bench
+        .store()
+        .list_devices(&Default::default())
+        .expect("list")
+        .len()
+}
+
+#[test]
+fn regression_a_unit_blanked_by_a_cut_reflash_gets_its_own_device_back_on_retry() {
+    // FLASH_BEGIN erases the NVS partition first: a write cut short leaves the unit without
+    // its settings while the record keeps generation 1. The retry used to be refused ("no
+    // identity"); now the unit gets its own device back.
+    let (bench, device_id, flash) = cut_reflash(CUT_AFTER_ERASE);
+    assert_eq!(generation(&flash), None, "the cut left the unit blank");
+    assert_eq!(promotions(&bench, &device_id), 1);
+    let sim = unit(EspSimOptions::default(), flash);
+    let retried = bench
+        .run(&sim, &reflash(&device_id))
+        .result
+        .expect("the retry re-flashes the same device");
+    let outcome = &retried.outcome;
+    assert_eq!(outcome.device.device_id, device_id, "the same device id");
+    assert!(outcome.rotated && outcome.restored);
+    // One promotion, 1 -> 3: generation 2 went to the cut write and was dropped when the blank
+    // unit was read; a generation number is never issued twice.
+    let device = bench.store().find_device(&device_id).expect("device");
+    assert_eq!(device.generation, 3);
+    assert_eq!(device.flash_state, FlashState::Flashed);
+    assert_eq!(device.pending_generation, None);
+    assert_eq!(promotions(&bench, &device_id), 2, "provision + the retry");
+    assert_eq!(device_count(&bench), 1, "no new device");
+    assert_unit_holds_the_record(&bench, &sim.flash(), &device_id);
+    sim.shutdown().expect("sim");
+}
+
+#[test]
+fn a_reflash_cut_at_any_block_of_the_first_page_ends_consistent_after_one_retry() {
+    // Blank (cut right after the erase) or whole (the first block holds every key, and the
+    // generation is written last): whatever the cut left, the retry ends with the unit holding
+    // the record's credentials, the same device and nothing pending.
+    for cut in 1..=FIRST_PAGE_BLOCKS {
+        let (bench, device_id, flash) = cut_reflash(cut);
+        let sim = unit(EspSimOptions::default(), flash);
+        let retried = bench
+            .run(&sim, &reflash(&device_id))
+            .result
+            .unwrap_or_else(|f| panic!("cut at block {cut}: the retry failed: {}", f.error));
+        assert_eq!(retried.outcome.device.device_id, device_id);
+        let device = bench.store().find_device(&device_id).expect("device");
+        assert_eq!(device.pending_generation, None, "cut at block {cut}");
+        assert_eq!(device_count(&bench), 1, "cut at block {cut}: no new device");
+        assert_unit_holds_the_record(&bench, &sim.flash(), &device_id);
+        sim.shutdown().expect("sim");
+    }
+}
+
+#[test]
+fn regression_auto_flash_gives_a_blanked_unit_its_own_device_not_a_new_one() {
+    let (bench, device_id, flash) = cut_reflash(CUT_AFTER_ERASE);
+    let sim = unit(EspSimOptions::default(), flash);
+    let passed = bench
+        .run(&sim, &new_device())
+        .result
+        .expect("auto-flash passes");
+    assert_eq!(passed.outcome.device.device_id, device_id);
+    assert!(passed.outcome.restored);
+    assert_eq!(device_count(&bench), 1, "no new device was minted");
+    assert_unit_holds_the_record(&bench, &sim.flash(), &device_id);
+    sim.shutdown().expect("sim");
+}
+
+#[test]
+fn a_blank_unit_is_not_taken_for_another_device_it_was_not_flashed_with() {
+    // Asking for device B on a blank unit that lost device A: refused, naming A; nothing is
+    // issued for either device.
+    let (bench, device_id, flash) = cut_reflash(CUT_AFTER_ERASE);
+    let sim = unit(EspSimOptions::default(), flash);
+    let failure = bench
+        .run(&sim, &reflash("esp-espsensor-999"))
+        .result
+        .expect_err("refused");
+    assert_eq!(failure.error.reason(), Some(FailReason::WrongUnit));
+    assert!(
+        failure.error.to_string().contains(&device_id),
+        "{}",
+        failure.error
+    );
+    let device = bench.store().find_device(&device_id).expect("device");
+    assert_eq!((device.generation, device.pending_generation), (1, None));
     sim.shutdown().expect("sim");
 }
