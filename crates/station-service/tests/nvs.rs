@@ -494,3 +494,213 @@ fn a_blank_unit_is_not_taken_for_another_device_it_was_not_flashed_with() {
     assert_eq!((device.generation, device.pending_generation), (1, None));
     sim.shutdown().expect("sim");
 }
+
+// Faults (issue 12): noise, dropped bytes, loader error replies, a partition too small, another
+// unit on the port. Each ends consistent: nothing recorded as flashed unless the unit holds it.
+
+/// The simulator's default flash with the NVS partition's size in the table set to `size`
+/// (the table's MD5 entry made again, so the table stays valid).
+fn flash_with_nvs_size(size: u32) -> Flash {
+    const TABLE: usize = 0x8000;
+    const ENTRY: usize = 32;
+    let mut flash = Flash::default();
+    let table = flash.read(TABLE, 0xC00).expect("table").to_vec();
+    let mut entries = Vec::new();
+    for (i, e) in table.chunks(ENTRY).enumerate() {
+        if e[..2] == [0xAA, 0x50] {
+            entries.push(i);
+        } else {
+            break;
+        }
+    }
+    let nvs = entries
+        .iter()
+        .copied()
+        .find(|&i| &table[i * ENTRY + 12..i * ENTRY + 15] == b"nvs")
+        .expect("an nvs entry");
+    let mut table = table;
+    table[nvs * ENTRY + 8..nvs * ENTRY + 12].copy_from_slice(&size.to_le_bytes());
+    let end = entries.len() * ENTRY;
+    let digest = md5_of(&table[..end]);
+    table[end + 16..end + 32].copy_from_slice(&digest);
+    flash.poke(TABLE, &table[..end + ENTRY]).expect("poke");
+    flash
+}
+
+fn md5_of(bytes: &[u8]) -> [u8; 16] {
+    use md5::Digest;
+    md5::Md5::digest(bytes).into()
+}
+
+#[test]
+fn noise_before_sync_is_skipped_and_the_flash_passes() {
+    let bench = Bench::new();
+    let sim = unit(
+        EspSimOptions {
+            noise_before_sync: true,
+            ..EspSimOptions::default()
+        },
+        Flash::default(),
+    );
+    let passed = bench.run(&sim, &new_device()).result.expect("passes");
+    assert_unit_holds_the_record(&bench, &sim.flash(), &passed.outcome.device.device_id);
+    sim.shutdown().expect("sim");
+}
+
+#[test]
+fn dropped_bytes_end_consistent_and_a_clean_retry_passes() {
+    // Lost bytes make the ROM drop a packet and the station time out. Whatever the seed hits,
+    // the record is never ahead of the unit, and one clean retry ends with both agreeing.
+    for seed in [1_u64, 2, 3] {
+        let bench = Bench::new();
+        let sim = unit(
+            EspSimOptions {
+                drop_rate: 0.002,
+                seed,
+                ..EspSimOptions::default()
+            },
+            Flash::default(),
+        );
+        let first = bench.run(&sim, &new_device());
+        let flash = sim.flash();
+        let _ = sim.shutdown();
+        let devices = bench.store().list_devices(&Default::default()).expect("l");
+        for d in &devices {
+            if d.generation > 0 {
+                assert_unit_holds_the_record(&bench, &flash, &d.device_id);
+            }
+        }
+        let sim = unit(EspSimOptions::default(), flash);
+        let retry = match &first.result {
+            Ok(p) => reflash(&p.outcome.device.device_id),
+            Err(_) => new_device(),
+        };
+        let passed = bench
+            .run(&sim, &retry)
+            .result
+            .unwrap_or_else(|f| panic!("seed {seed}: the clean retry failed: {}", f.error));
+        let device_id = passed.outcome.device.device_id.clone();
+        assert_unit_holds_the_record(&bench, &sim.flash(), &device_id);
+        let d = bench.store().find_device(&device_id).expect("d");
+        assert_eq!(d.pending_generation, None, "seed {seed}");
+        sim.shutdown().expect("sim");
+    }
+}
+
+#[test]
+fn a_loader_error_before_the_write_is_refused_in_words_and_nothing_is_recorded() {
+    let bench = Bench::new();
+    let sim = unit(
+        EspSimOptions {
+            errors: vec!["FLASH_BEGIN:failed-to-act".parse().expect("rule")],
+            ..EspSimOptions::default()
+        },
+        Flash::default(),
+    );
+    let failure = bench.run(&sim, &new_device()).result.expect_err("refused");
+    assert_eq!(failure.error.reason(), Some(FailReason::LoaderRefused));
+    let device_id = failure.device_id.expect("the device it was for");
+    let d = bench.store().find_device(&device_id).expect("d");
+    assert_eq!((d.generation, d.pending_generation), (0, None));
+    assert_eq!(d.flash_state, FlashState::Failed);
+    assert_eq!(generation(&sim.flash()), None);
+    sim.shutdown().expect("sim");
+}
+
+#[test]
+fn a_loader_error_mid_write_blanks_the_unit_and_the_retry_restores_its_device() {
+    let bench = Bench::new();
+    let sim = unit(EspSimOptions::default(), Flash::default());
+    let first = bench.run(&sim, &new_device()).result.expect("provision");
+    let device_id = first.outcome.device.device_id.clone();
+    let flash = sim.flash();
+    sim.shutdown().expect("sim");
+    // The first FLASH_DATA fails to write: the partition is erased and stays so.
+    let sim = unit(
+        EspSimOptions {
+            errors: vec!["FLASH_DATA:flash-write:1".parse().expect("rule")],
+            ..EspSimOptions::default()
+        },
+        flash,
+    );
+    let failure = bench
+        .run(&sim, &reflash(&device_id))
+        .result
+        .expect_err("loader error");
+    assert_eq!(failure.error.reason(), Some(FailReason::LoaderRefused));
+    let d = bench.store().find_device(&device_id).expect("d");
+    assert_eq!((d.generation, d.pending_generation), (1, None));
+    let flash = sim.flash();
+    assert_eq!(generation(&flash), None, "the unit was left blank");
+    sim.shutdown().expect("sim");
+    let sim = unit(EspSimOptions::default(), flash);
+    let passed = bench.run(&sim, &reflash(&device_id)).result.expect("retry");
+    assert!(passed.outcome.restored);
+    assert_unit_holds_the_record(&bench, &sim.flash(), &device_id);
+    sim.shutdown().expect("sim");
+}
+
+#[test]
+fn a_partition_too_small_is_refused_in_words_before_anything_is_erased() {
+    let bench = Bench::new();
+    let sim = unit(EspSimOptions::default(), flash_with_nvs_size(0x1000));
+    let failure = bench.run(&sim, &new_device()).result.expect_err("refused");
+    assert_eq!(failure.error.reason(), Some(FailReason::PartitionTooSmall));
+    assert!(
+        failure.error.to_string().contains("cannot hold"),
+        "{}",
+        failure.error
+    );
+    let device_id = failure.device_id.expect("the device it was for");
+    let d = bench.store().find_device(&device_id).expect("d");
+    assert_eq!((d.generation, d.pending_generation), (0, None));
+    sim.shutdown().expect("sim");
+}
+
+#[test]
+fn another_unit_on_the_port_is_refused_for_a_reflash() {
+    // Another ESP32 (another MAC) holding a copy of the device's NVS, and a blank one: neither
+    // is the unit the device was flashed into; the record and both units stay as they were.
+    let bench = Bench::new();
+    let sim = unit(EspSimOptions::default(), Flash::default());
+    let first = bench.run(&sim, &new_device()).result.expect("provision");
+    let device_id = first.outcome.device.device_id.clone();
+    let copy = sim.flash();
+    sim.shutdown().expect("sim");
+    let other_mac = [0x24, 0x0A, 0xC4, 0x65, 0x43, 0x21];
+    let other = |flash: Flash| {
+        unit(
+            EspSimOptions {
+                mac: other_mac,
+                ..EspSimOptions::default()
+            },
+            flash,
+        )
+    };
+
+    let copied = other(copy.clone());
+    let failure = bench
+        .run(&copied, &reflash(&device_id))
+        .result
+        .expect_err("refused");
+    assert_eq!(failure.error.reason(), Some(FailReason::HardwareMismatch));
+    assert!(
+        failure.error.to_string().contains("240AC4654321"),
+        "{}",
+        failure.error
+    );
+    assert!(copied.flash() == copy, "the copy was not written");
+    copied.shutdown().expect("sim");
+
+    let blank = other(Flash::default());
+    let failure = bench
+        .run(&blank, &reflash(&device_id))
+        .result
+        .expect_err("refused");
+    assert_eq!(failure.error.reason(), Some(FailReason::NoIdentity));
+    blank.shutdown().expect("sim");
+
+    let d = bench.store().find_device(&device_id).expect("d");
+    assert_eq!((d.generation, d.pending_generation), (1, None));
+    assert_eq!(d.hardware_id.as_deref(), Some(HWID));
+}
