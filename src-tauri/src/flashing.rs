@@ -148,6 +148,7 @@ impl Flasher {
                 mode,
                 thread_nice: Some(FLASH_THREAD_NICE),
                 pool: true,
+                unit_type: None,
             },
         )))
     }

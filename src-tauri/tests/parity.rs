@@ -241,6 +241,8 @@ impl Face for App {
                 broker_host: None,
                 broker_port: None,
                 broker_tls: None,
+                driver: None,
+                driver_settings: None,
             },
         ))
         .expect("type");

@@ -204,6 +204,15 @@ fn print_pass(out: &mut impl Write, p: &Passed) -> Result<(), CoreError> {
         )
         .map_err(stdout_err)?;
     }
+    if o.restored {
+        writeln!(
+            out,
+            "note: unit {} had come back blank; it is the unit {} was flashed into, so it got \
+             that device back with new credentials",
+            o.hardware_id, o.device.device_id
+        )
+        .map_err(stdout_err)?;
+    }
     // The write's line speed (spec §10.1); a unit without BAUD is named as such.
     let link = if o.protocol_1_0_unit {
         format!("; protocol 1.0 unit: {} baud)", o.link_baud)

@@ -100,6 +100,19 @@ named_enum! {
         /// The device has no bound unit and its unit cannot prove possession: a re-flash needs
         /// an operator's explicit confirmation. Nothing was written.
         UnboundDevice => "unbound_device",
+        // Driver failures (issue 12): the ESP ROM loader and the NVS partition.
+        /// No ESP ROM loader answered: the unit is not in download mode, or not on this port.
+        NoLoaderAnswer => "no_loader_answer",
+        /// The chip is not the one the device type's driver writes.
+        WrongChip => "wrong_chip",
+        /// The unit's partition table has no NVS partition the type names.
+        NoNvsPartition => "no_nvs_partition",
+        /// The NVS partition cannot hold the type's keys.
+        PartitionTooSmall => "partition_too_small",
+        /// The loader's MD5 of the written flash differs from the image's.
+        FlashVerifyFailed => "flash_verify_failed",
+        /// The ESP loader refused a command (its error status).
+        LoaderRefused => "loader_refused",
     }
 }
 
@@ -245,6 +258,10 @@ impl FailReason {
             R::ForeignIdentity => Action::OverwriteForeign,
             R::NoIdentity | R::Deactivated => Action::ProvisionNew,
             R::UnboundDevice => Action::ConfirmUnbound,
+            R::NoLoaderAnswer => Action::ChoosePort,
+            R::FlashVerifyFailed | R::LoaderRefused => Action::Retry,
+            R::WrongChip => Action::SetAside,
+            R::NoNvsPartition | R::PartitionTooSmall => Action::UpdateStation,
         }
     }
 
@@ -291,6 +308,12 @@ impl FailReason {
             R::NotRecorded => "Written, but not yet recorded",
             R::ProofFailed => "The unit does not hold the device's credentials",
             R::UnboundDevice => "No unit is on record for this device",
+            R::NoLoaderAnswer => "The unit's loader did not answer",
+            R::WrongChip => "This is not the chip the type expects",
+            R::NoNvsPartition => "The unit has no settings partition",
+            R::PartitionTooSmall => "The settings partition is too small",
+            R::FlashVerifyFailed => "The written settings did not check out",
+            R::LoaderRefused => "The unit's loader refused a step",
         }
     }
 }

@@ -259,7 +259,7 @@ impl Store {
             } => {
                 naming::validate_prefix(prefix)?;
                 CheckedTarget::New {
-                    device_type: self.find_type(device_type)?,
+                    device_type: Box::new(self.find_type(device_type)?),
                     prefix,
                 }
             }
@@ -430,6 +430,24 @@ impl Store {
         }
     }
 
+    /// The active device this station last flashed into the unit `hardware_id` (its record is
+    /// bound to that unit), if any: the one a blank unit with that hardware id lost
+    /// (`flash::choose_target`). When an older station minted several, the latest flashed.
+    pub fn active_device_bound_to(&self, hardware_id: &str) -> Result<Option<Device>> {
+        let device_id: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT device_id FROM devices
+                 WHERE hardware_id = ?1 AND is_active = 1 AND generation > 0
+                 ORDER BY flashed_at DESC, id DESC LIMIT 1",
+                [hardware_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql_err(e))?;
+        device_id.map(|id| self.find_device(&id)).transpose()
+    }
+
     /// Devices whose unconfirmed flash was going into the unit `hardware_id`.
     pub fn pending_for_unit(&self, hardware_id: &str) -> Result<Vec<String>> {
         let mut stmt = self
@@ -465,7 +483,8 @@ enum CheckedTarget<'t> {
     Device(&'t str),
     NextInBatch(i64),
     New {
-        device_type: DeviceType,
+        /// Boxed: a type (names, broker, driver settings) is many times the other variants.
+        device_type: Box<DeviceType>,
         prefix: &'t str,
     },
 }

@@ -70,6 +70,14 @@ impl Loader {
         }
     }
 
+    /// This unit's MAC (the hardware id the station reads) is `mac`.
+    pub fn with_mac(mut self, mac: [u8; 6]) -> Self {
+        let [w1, w2] = esp32::efuse_mac_words(mac);
+        self.regs.insert(esp32::EFUSE_RD_BASE + 4, w1);
+        self.regs.insert(esp32::EFUSE_RD_BASE + 8, w2);
+        self
+    }
+
     /// The current UART speed.
     pub fn baud(&self) -> u32 {
         self.baud

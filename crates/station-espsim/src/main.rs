@@ -48,6 +48,9 @@ struct Args {
     /// Lose power (exit 12) right after writing the Nth FLASH_DATA block, before replying.
     #[arg(long, value_name = "N")]
     power_loss_after_block: Option<u32>,
+    /// The unit's MAC (its hardware id), e.g. 24:0A:C4:65:43:21 to play another unit.
+    #[arg(long, value_parser = station_espsim::options::parse_mac)]
+    mac: Option<[u8; 6]>,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         errors: args.error,
         unplug_at_block: args.unplug_at_block,
         power_loss_after_block: args.power_loss_after_block,
+        mac: args.mac.unwrap_or(station_espsim::protocol::esp32::MAC),
     };
     let sim = match EspSimulator::start(opts, flash) {
         Ok(s) => s,

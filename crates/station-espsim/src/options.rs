@@ -65,6 +65,8 @@ pub struct EspSimOptions {
     pub unplug_at_block: Option<u32>,
     /// Power fails right after the Nth FLASH_DATA block is written, before the reply.
     pub power_loss_after_block: Option<u32>,
+    /// The unit's MAC, read from its eFuses: the hardware id (another unit on the same port).
+    pub mac: [u8; 6],
 }
 
 impl Default for EspSimOptions {
@@ -78,8 +80,23 @@ impl Default for EspSimOptions {
             errors: Vec::new(),
             unplug_at_block: None,
             power_loss_after_block: None,
+            mac: esp32::MAC,
         }
     }
+}
+
+/// Parses a MAC written `24:0A:C4:12:34:56` (or without the colons).
+pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let hex: String = text.chars().filter(|c| *c != ':').collect();
+    let bad = || format!("{text:?} is not a MAC like 24:0A:C4:12:34:56");
+    if hex.len() != 12 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (i, b) in mac.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(mac)
 }
 
 #[cfg(test)]
@@ -107,5 +124,13 @@ mod tests {
         assert!("FLY:0x05".parse::<ErrorRule>().is_err());
         assert!("FLASH_DATA".parse::<ErrorRule>().is_err());
         assert!("FLASH_DATA:nope".parse::<ErrorRule>().is_err());
+    }
+
+    #[test]
+    fn a_mac_parses_with_or_without_colons_and_a_bad_one_is_named() {
+        assert_eq!(parse_mac("24:0A:C4:12:34:56"), Ok(esp32::MAC));
+        assert_eq!(parse_mac("240ac4123456"), Ok(esp32::MAC));
+        assert!(parse_mac("24:0A").expect_err("too short").contains("24:0A"));
+        assert_eq!(esp32::efuse_mac_words(esp32::MAC), esp32::EFUSE_MAC);
     }
 }

@@ -244,7 +244,18 @@ pub mod esp32 {
     /// eFuse word 4's low byte (CK8M frequency).
     pub const EFUSE_CK8M: u32 = 50;
     /// MAC 24:0A:C4:12:34:56 as eFuse words 1 and 2 (CRC byte left zero).
-    pub const EFUSE_MAC: [u32; 2] = [0xC412_3456, 0x0000_240A];
+    pub const EFUSE_MAC: [u32; 2] = efuse_mac_words(MAC);
+    /// The simulated unit's MAC unless the options name another.
+    pub const MAC: [u8; 6] = [0x24, 0x0A, 0xC4, 0x12, 0x34, 0x56];
+
+    /// A MAC as eFuse words 1 and 2, the way esptool's ESP32 `read_mac` reads it back (word 1
+    /// holds bytes 2..6 big-endian, word 2's low half bytes 0..2).
+    pub const fn efuse_mac_words(mac: [u8; 6]) -> [u32; 2] {
+        [
+            u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]),
+            ((mac[0] as u32) << 8) | mac[1] as u32,
+        ]
+    }
     /// SPI0 (flash) controller base.
     pub const SPI_BASE: u32 = 0x3FF4_2000;
     /// SPI_CMD_REG: writing the USR bit runs the "user" command.

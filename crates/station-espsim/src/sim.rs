@@ -168,7 +168,8 @@ impl EspSimulator {
         let stop = Arc::new(AtomicBool::new(false));
         let reset = Arc::new(AtomicBool::new(false));
         let mut chip = Chip {
-            loader: Loader::new(opts.chip_magic, opts.baud.unwrap_or(DEFAULT_BAUD)),
+            loader: Loader::new(opts.chip_magic, opts.baud.unwrap_or(DEFAULT_BAUD))
+                .with_mac(opts.mac),
             decoder: slip::Decoder::new(),
             master,
             flash: Arc::clone(&flash),
@@ -272,7 +273,8 @@ impl Chip {
     }
 
     fn reset_into_loader(&mut self) {
-        self.loader = Loader::new(self.opts.chip_magic, self.opts.baud.unwrap_or(DEFAULT_BAUD));
+        self.loader = Loader::new(self.opts.chip_magic, self.opts.baud.unwrap_or(DEFAULT_BAUD))
+            .with_mac(self.opts.mac);
         self.decoder = slip::Decoder::new();
         self.in_app = false;
         if self.opts.noise_before_sync {

@@ -18,7 +18,7 @@ mod writer;
 pub use error::NvsError;
 pub use image::{NvsImage, NvsImageBuilder, NvsValue};
 pub use partition::{
-    Partition, PartitionTable, DEFAULT_NVS_LABEL, DEFAULT_TABLE_OFFSET, SUBTYPE_NVS, TABLE_MAX_LEN,
-    TYPE_DATA,
+    Partition, PartitionTable, DEFAULT_NVS_LABEL, DEFAULT_TABLE_OFFSET, ENTRY_LEN, SUBTYPE_NVS,
+    TABLE_MAX_LEN, TYPE_DATA,
 };
 pub use zeroize::Zeroizing;

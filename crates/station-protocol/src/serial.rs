@@ -62,6 +62,23 @@ impl SerialTransport {
     pub fn name(&self) -> Option<String> {
         self.port.name()
     }
+
+    /// Drive a modem control line (the ESP loader resets a board with DTR and RTS). A
+    /// pseudo-terminal has no such lines and refuses.
+    pub fn set_control_line(&mut self, line: ControlLine, level: bool) -> io::Result<()> {
+        match line {
+            ControlLine::Dtr => self.port.write_data_terminal_ready(level),
+            ControlLine::Rts => self.port.write_request_to_send(level),
+        }
+        .map_err(io::Error::from)
+    }
+}
+
+/// A modem control line of a serial port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlLine {
+    Dtr,
+    Rts,
 }
 
 impl Transport for SerialTransport {

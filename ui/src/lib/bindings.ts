@@ -253,6 +253,10 @@ export type DeviceTypeInfo = {
 	broker_host: string,
 	broker_port: number,
 	broker_tls: boolean,
+	/**  The driver that writes this type's units: "protocol", "nvs" or "mcumgr". */
+	driver: string,
+	/**  The driver's settings, a JSON object. */
+	driver_settings: string,
 };
 
 /**  A device type to add, or the new values of one to edit (`name` picks it). */
@@ -264,6 +268,10 @@ export type DeviceTypeInput = {
 	broker_host: string | null,
 	broker_port: number | null,
 	broker_tls: boolean | null,
+	/**  The driver by name; `None` keeps it (edit) or takes the protocol (add). */
+	driver: string | null,
+	/**  The driver's settings as a JSON object; `None` keeps them. */
+	driver_settings: string | null,
 };
 
 /**  A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it. */
@@ -309,7 +317,19 @@ export type FailReason = "busy" | "bad_frame" | "unknown_command" |
  *  The device has no bound unit and its unit cannot prove possession: a re-flash needs
  *  an operator's explicit confirmation. Nothing was written.
  */
-"unbound_device";
+"unbound_device" | 
+/**  No ESP ROM loader answered: the unit is not in download mode, or not on this port. */
+"no_loader_answer" | 
+/**  The chip is not the one the device type's driver writes. */
+"wrong_chip" | 
+/**  The unit's partition table has no NVS partition the type names. */
+"no_nvs_partition" | 
+/**  The NVS partition cannot hold the type's keys. */
+"partition_too_small" | 
+/**  The loader's MD5 of the written flash differs from the image's. */
+"flash_verify_failed" | 
+/**  The ESP loader refused a command (its error status). */
+"loader_refused";
 
 export type FlashFinished = {
 	job_id: number,

@@ -23,8 +23,54 @@ export function hashChoices(current: string, stationDefault: string): HashChoice
   return choices.map((c) => (c.value === stationDefault ? { ...c, label: `${c.label} (the station's default)` } : c));
 }
 
+/** The drivers a device type can name (station_core::driver::DriverKind's stable names). */
+export const DRIVER_CHOICES = [
+  { value: "protocol", label: "DeviceHub protocol (our firmware module)" },
+  { value: "nvs", label: "ESP-IDF NVS (ESP32 ROM loader)" },
+  { value: "mcumgr", label: "Zephyr MCUmgr (SMP over the console)" },
+];
+
 export function emptyType(): DeviceTypeInput {
-  return { name: "", app_label: "", topic_prefix: null, topic_template: null, broker_host: null, broker_port: null, broker_tls: null };
+  return {
+    name: "",
+    app_label: "",
+    topic_prefix: null,
+    topic_template: null,
+    broker_host: null,
+    broker_port: null,
+    broker_tls: null,
+    driver: "protocol",
+    driver_settings: null,
+  };
+}
+
+/** A type's driver settings (a JSON object) as the editor shows them: one NAME=VALUE a line. */
+export function settingsToLines(json: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json || "{}");
+  } catch {
+    return "";
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return "";
+  return Object.entries(parsed as Record<string, unknown>)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join("\n");
+}
+
+/** The editor's NAME=VALUE lines as the JSON object the station stores (values as text; each
+ *  driver checks its own names and values). Blank lines are skipped; a line without `=`, or
+ *  without a name, is the problem named back. */
+export function linesToSettings(text: string): { json: string } | { problem: string } {
+  const settings: Record<string, string> = {};
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line) continue;
+    const at = line.indexOf("=");
+    if (at <= 0) return { problem: `"${line}" is not NAME=VALUE` };
+    settings[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return { json: JSON.stringify(settings) };
 }
 
 export class SettingsController {
@@ -33,6 +79,8 @@ export class SettingsController {
   error: AppError | null = $state(null);
   saved: string | null = $state(null);
   draft: DeviceTypeInput = $state(emptyType());
+  /** The driver settings being edited, one NAME=VALUE a line. */
+  settingLines: string = $state("");
   editing: string | null = $state(null);
 
   async load(): Promise<void> {
@@ -63,21 +111,39 @@ export class SettingsController {
   startEdit(t: DeviceTypeInfo): void {
     this.editing = t.name;
     this.draft = { ...t, broker_tls: t.broker_tls };
+    this.settingLines = settingsToLines(t.driver_settings);
   }
 
   startAdd(): void {
     this.editing = null;
     this.draft = emptyType();
+    this.settingLines = "";
   }
 
   async saveType(): Promise<boolean> {
+    const settings = linesToSettings(this.settingLines);
+    if ("problem" in settings) {
+      this.error = {
+        code: "invalid_input",
+        message: `Driver setting ${settings.problem}.`,
+        help: "Write one driver setting a line as NAME=VALUE, e.g. namespace=dh.",
+        reason: null,
+        action: "fix_input",
+      };
+      return false;
+    }
     try {
-      const input = { ...this.draft, broker_port: this.draft.broker_port ? Number(this.draft.broker_port) : null };
+      const input = {
+        ...this.draft,
+        broker_port: this.draft.broker_port ? Number(this.draft.broker_port) : null,
+        driver_settings: settings.json,
+      };
       if (this.editing) await call(commands.editType(input));
       else await call(commands.addType(input));
       this.saved = `Device type ${input.name}`;
       this.editing = null;
       this.draft = emptyType();
+      this.settingLines = "";
       this.error = null;
       this.types = await call(commands.listTypes());
       return true;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { SettingsController, hashChoices } from "./settings.svelte.js";
+import { SettingsController, hashChoices, linesToSettings, settingsToLines } from "./settings.svelte.js";
 import { fail, ipc, reset, settings, weather } from "../test/fixtures";
 
 afterEach(reset);
@@ -44,6 +44,28 @@ describe("settings", () => {
     expect(await s.saveType()).toBe(true);
     expect(calls.find((c) => c.cmd === "edit_type")?.args.input).toMatchObject({ name: "WeatherStation", broker_host: "mqtt.factory.local" });
     expect(s.editing).toBeNull();
+  });
+
+  it("edits a type's driver and its settings as NAME=VALUE lines, sent as a JSON object", async () => {
+    const esp = { ...weather, name: "EspSensor", driver: "nvs", driver_settings: '{"namespace":"mqtt","key.mqtt_password":"pass"}' };
+    const calls = ipc({ add_type: (a) => a.input, edit_type: (a) => a.input, list_types: () => [esp] });
+    const s = new SettingsController();
+    expect(s.draft.driver).toBe("protocol");
+    s.draft = { ...s.draft, name: "EspSensor", app_label: "myapp", driver: "nvs" };
+    s.settingLines = "namespace = mqtt\n\nkey.mqtt_password=pass\n";
+    expect(await s.saveType()).toBe(true);
+    const added = calls.find((c) => c.cmd === "add_type")?.args.input as { driver: string; driver_settings: string };
+    expect(added.driver).toBe("nvs");
+    expect(JSON.parse(added.driver_settings)).toEqual({ namespace: "mqtt", "key.mqtt_password": "pass" });
+    s.startEdit(esp);
+    expect(s.settingLines).toBe("namespace=mqtt\nkey.mqtt_password=pass");
+    s.settingLines = "namespace mqtt";
+    expect(await s.saveType()).toBe(false);
+    expect(s.error?.code).toBe("invalid_input");
+    expect(s.error?.message).toContain('"namespace mqtt" is not NAME=VALUE');
+    expect(calls.filter((c) => c.cmd === "edit_type")).toHaveLength(0);
+    expect(settingsToLines("not json")).toBe("");
+    expect(linesToSettings("=x")).toEqual({ problem: '"=x" is not NAME=VALUE' });
   });
 
   it("labels only the store's default as the default, and keeps a value it does not list", () => {

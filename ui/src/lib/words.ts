@@ -67,6 +67,12 @@ const REASON_HEADLINES: Record<FailReason, string> = {
   not_recorded: "Written, but not recorded yet",
   proof_failed: "The unit does not hold the device's credentials",
   unbound_device: "No unit is on record for this device",
+  no_loader_answer: "The unit's ESP32 loader did not answer",
+  wrong_chip: "The unit's chip is not the one this device type needs",
+  no_nvs_partition: "The unit's firmware has no settings partition for this type",
+  partition_too_small: "The unit's settings partition is too small",
+  flash_verify_failed: "The written settings did not check out",
+  loader_refused: "The unit's ESP32 loader refused a step",
 };
 
 const CODE_HEADLINES: Record<ErrorCode, string> = {

@@ -69,6 +69,8 @@ export const weather: DeviceTypeInfo = {
   broker_host: "localhost",
   broker_port: 1883,
   broker_tls: false,
+  driver: "protocol",
+  driver_settings: "{}",
 };
 
 export function port(id: string, kind: Port["kind"] = "simulated"): Port {
