@@ -294,6 +294,14 @@ pub trait UnitDriver: Send {
     /// Counters for the outcome and the benchmarks; `link_baud` is the rate of the write.
     fn stats(&self) -> ClientStats;
 
+    /// A write cut short leaves the unit's previous config in force (`true`: the protocol's
+    /// atomic COMMIT, §7.4), or may leave it blank (`false`: a driver that erases before it
+    /// writes). Only for the latter is a blank unit that a device is bound to given its device
+    /// back without an operator's confirmation (docs/trust.md).
+    fn writes_atomically(&self) -> bool {
+        true
+    }
+
     /// The unit speaks protocol 1.0 (no `BAUD`): the protocol driver's note for the outcome.
     fn protocol_1_0_unit(&self, _unit: &Identity) -> bool {
         false

@@ -528,6 +528,23 @@ fn check_possession(
         Proof::Failed => return Err(proof_failed(identity, device_id, device.generation)),
         Proof::NotPossible => {}
     }
+    // A blank unit getting its device back (`lost_device`) proves nothing. A driver that erases
+    // before it writes (the NVS driver) leaves a unit blank after every write cut short, so that
+    // is its normal retry. A unit whose writes are atomic (the protocol, §7.4) never comes back
+    // blank from a failed write: a blank one claiming a bound hardware id is a wiped or a copied
+    // unit, and only an operator's confirmation lets it have the device's new credentials.
+    if identity.device_id.is_none() && driver.writes_atomically() && !confirm_unbound {
+        return Err(refused(
+            FailReason::UnboundDevice,
+            format!(
+                "Unit {} holds nothing, yet device {device_id} was flashed into a unit with its \
+                 hardware id, and such a unit never loses its config to a failed write: a wiped \
+                 or a copied unit. It gets {device_id} back only when an operator confirms it. It \
+                 was not changed.",
+                identity.hardware_id
+            ),
+        ));
+    }
     if device.hardware_id.is_none() && !confirm_unbound {
         return Err(refused(
             FailReason::UnboundDevice,
@@ -894,7 +911,9 @@ fn lost_other(identity: &Identity, lost: &str, meant: &str) -> CoreError {
     refused(
         FailReason::WrongUnit,
         format!(
-            "Unit {} came back blank, and it is the unit device {lost} was flashed into, not              {meant}: re-flash {lost} into it, or deactivate {lost} to reuse the unit. It was              not changed.",
+            "Unit {} came back blank, and it is the unit device {lost} was flashed into, not \
+             {meant}: re-flash {lost} into it, or deactivate {lost} to reuse the unit. It was \
+             not changed.",
             identity.hardware_id
         ),
     )

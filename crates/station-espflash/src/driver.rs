@@ -394,6 +394,12 @@ impl<T: Transport + ResetLines> UnitDriver for NvsDriver<T> {
         VerifyMethod::FlashMd5
     }
 
+    /// FLASH_BEGIN erases the partition before the image is written: a write cut short leaves
+    /// the unit blank.
+    fn writes_atomically(&self) -> bool {
+        false
+    }
+
     fn identify(&mut self) -> Result<Identity, DriverError> {
         self.connect()?;
         self.read_identity()

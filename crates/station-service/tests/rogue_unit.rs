@@ -365,6 +365,57 @@ fn a_copied_hardware_id_cannot_settle_the_real_units_pending_flash() {
     }
 }
 
+/// Regression (issue 12's blank-unit rule): a blank unit with the hardware id a protocol device
+/// is bound to got that device's new credentials without a proof or a question. A protocol unit
+/// never loses its config to a failed write (atomic COMMIT), so such a unit is wiped or copied:
+/// auto-flash and a plain re-flash refuse it, and only an operator's confirmation lets it have
+/// the device back. The real unit keeps working either way until then.
+#[test]
+fn a_blank_copy_of_a_bound_hardware_id_gets_nothing_without_confirmation() {
+    let b = Bench::new();
+    let real = b.real_unit_with_d();
+    let hwid = real.hardware_id().to_owned();
+    let real_before = real.flash_contents().expect("real holds D").digest();
+    drop(real);
+    let before = b.record(D);
+    let blank = b.unit(
+        "blank-copy",
+        SimOptions {
+            hardware_id: Some(hwid.clone()),
+            ..SimOptions::default()
+        },
+    );
+    let batch = b.store().list_batches().expect("batches")[0].batch.id;
+    for (name, request) in [
+        ("auto-flash", auto(batch)),
+        ("reflash", reflash(None, false)),
+        ("reflash of D", reflash(Some(D), false)),
+    ] {
+        let said = assert_refused(&b.run(&blank, &request), FailReason::UnboundDevice, name);
+        assert!(said.contains("operator confirms"), "{name}: {said}");
+        assert_eq!(b.record(D), before, "{name}: D's record changed");
+    }
+    assert!(blank.flash_contents().is_none(), "nothing was written");
+    drop(blank);
+    let real = b.unit("real", SimOptions::default());
+    assert_eq!(real.flash_contents().expect("real").digest(), real_before);
+    // A technician who knows the unit was wiped confirms, and it gets D back.
+    drop(real);
+    let wiped = b.unit(
+        "wiped",
+        SimOptions {
+            hardware_id: Some(hwid),
+            ..SimOptions::default()
+        },
+    );
+    let out = b
+        .run(&wiped, &reflash(Some(D), true))
+        .result
+        .expect("confirmed");
+    assert_eq!(out.outcome.device.device_id, D);
+    assert_eq!(out.outcome.device.generation, 2);
+}
+
 /// A device made by `station provision` (credentials printed to a script, no unit on record):
 /// a unit that merely claims it fails the proof, or, when it cannot answer PROVE (a protocol
 /// 1.0 unit), is re-flashed only with the operator's confirmation; auto-flash never confirms.
