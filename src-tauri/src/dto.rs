@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use station_core::app::AppSettings;
+use station_core::driver::{DriverKind, DriverSpec};
 pub use station_core::settings::SimFault;
 use station_core::shift::ShiftCounters;
 use station_core::{devices, BatchProgress, DeviceType};
@@ -163,6 +164,10 @@ pub struct DeviceTypeInfo {
     pub broker_host: String,
     pub broker_port: u16,
     pub broker_tls: bool,
+    /// The driver that writes this type's units: "protocol", "nvs" or "mcumgr".
+    pub driver: String,
+    /// The driver's settings, a JSON object.
+    pub driver_settings: String,
 }
 
 impl From<DeviceType> for DeviceTypeInfo {
@@ -175,6 +180,8 @@ impl From<DeviceType> for DeviceTypeInfo {
             broker_host: t.broker_host,
             broker_port: t.broker_port,
             broker_tls: t.broker_tls,
+            driver: t.driver.kind.as_str().to_owned(),
+            driver_settings: t.driver.settings,
         }
     }
 }
@@ -189,6 +196,33 @@ pub struct DeviceTypeInput {
     pub broker_host: Option<String>,
     pub broker_port: Option<u16>,
     pub broker_tls: Option<bool>,
+    /// The driver by name; `None` keeps it (edit) or takes the protocol (add).
+    pub driver: Option<String>,
+    /// The driver's settings as a JSON object; `None` keeps them.
+    pub driver_settings: Option<String>,
+}
+
+impl DeviceTypeInput {
+    /// The driver asked for, over `current` (the type's, on edit); `None` when unchanged.
+    pub fn driver_spec(
+        &self,
+        current: Option<DriverSpec>,
+    ) -> station_core::Result<Option<DriverSpec>> {
+        if self.driver.is_none() && self.driver_settings.is_none() {
+            return Ok(None);
+        }
+        let current = current.unwrap_or_else(DriverSpec::protocol);
+        let kind = match &self.driver {
+            Some(name) => DriverKind::parse(name)?,
+            None => current.kind,
+        };
+        let settings = match &self.driver_settings {
+            Some(text) => text.clone(),
+            None if kind == current.kind => current.settings,
+            None => "{}".into(),
+        };
+        Ok(Some(DriverSpec { kind, settings }))
+    }
 }
 
 /// Every setting the Settings screen shows. Of the server token only where it is kept.

@@ -134,6 +134,14 @@ pub struct TypeSettings {
     /// The firmware connects to the broker over TLS.
     #[arg(long)]
     pub broker_tls: bool,
+    /// The driver that writes this type's units: protocol (default), nvs (ESP-IDF NVS over the
+    /// ESP ROM loader) or mcumgr (Zephyr MCUmgr settings).
+    #[arg(long, value_name = "DRIVER")]
+    pub driver: Option<String>,
+    /// One of the driver's settings, NAME=VALUE (repeat it), e.g. namespace=dh,
+    /// partition=nvs, key.mqtt_password=mqtt_pass. On edit, NAME= removes one.
+    #[arg(long = "driver-setting", value_name = "NAME=VALUE")]
+    pub driver_settings: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 
 use station_core::devices::DeviceFilter;
+use station_core::driver::{DriverKind, DriverSpec};
 use station_core::export::{self, ExportFormat};
 use station_core::{BatchRequest, CoreError, NewDeviceType, Secret, Store, TypeEdit};
 use station_service::ids::IdSource;
@@ -23,21 +24,27 @@ pub fn types(store: &mut Store, cmd: TypeCommand, out: &mut Out<'_>) -> Result<u
             output::print_types(out, &store.list_types()?, f.json)?;
             return Ok(exit::OK);
         }
-        TypeCommand::Add(a) => store.add_type(NewDeviceType {
-            name: a.name,
-            app_label: a.app_label,
-            topic_prefix: a.settings.topic_prefix,
-            topic_template: a.settings.topic_template,
-            broker_host: a.settings.broker_host,
-            broker_port: a.settings.broker_port,
-            broker_tls: a.settings.broker_tls.then_some(true),
-        })?,
+        TypeCommand::Add(a) => {
+            let driver = driver_spec(None, &a.settings)?;
+            store.add_type(NewDeviceType {
+                name: a.name,
+                app_label: a.app_label,
+                topic_prefix: a.settings.topic_prefix,
+                topic_template: a.settings.topic_template,
+                broker_host: a.settings.broker_host,
+                broker_port: a.settings.broker_port,
+                broker_tls: a.settings.broker_tls.then_some(true),
+                driver,
+            })?
+        }
         TypeCommand::Edit(a) => {
             let tls = match (a.settings.broker_tls, a.no_broker_tls) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
                 _ => None,
             };
+            let current = store.find_type(&a.name)?.driver;
+            let driver = driver_spec(Some(current), &a.settings)?;
             store.edit_type(
                 &a.name,
                 TypeEdit {
@@ -47,12 +54,53 @@ pub fn types(store: &mut Store, cmd: TypeCommand, out: &mut Out<'_>) -> Result<u
                     broker_host: a.settings.broker_host,
                     broker_port: a.settings.broker_port,
                     broker_tls: tls,
+                    driver,
                 },
             )?
         }
     };
     output::print_types(out, &[t], false)?;
     Ok(exit::OK)
+}
+
+/// The driver asked for on the command line: `--driver` and `--driver-setting NAME=VALUE`
+/// over the type's current driver (on edit). `None` when neither was given.
+fn driver_spec(
+    current: Option<DriverSpec>,
+    s: &TypeSettings,
+) -> Result<Option<DriverSpec>, CoreError> {
+    if s.driver.is_none() && s.driver_settings.is_empty() {
+        return Ok(None);
+    }
+    let current = current.unwrap_or_else(DriverSpec::protocol);
+    let kind = match &s.driver {
+        Some(name) => DriverKind::parse(name)?,
+        None => current.kind,
+    };
+    // A new driver starts from no settings: the old driver's names mean nothing to it.
+    let mut settings = if kind == current.kind {
+        current.settings_json()?
+    } else {
+        Default::default()
+    };
+    for pair in &s.driver_settings {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(CoreError::invalid(
+                "driver setting",
+                format!("{pair:?} is not NAME=VALUE"),
+                "write each driver setting as NAME=VALUE, e.g. namespace=dh",
+            ));
+        };
+        if value.is_empty() {
+            settings.remove(name.trim());
+        } else {
+            settings.insert(name.trim().to_owned(), value.into());
+        }
+    }
+    Ok(Some(DriverSpec {
+        kind,
+        settings: serde_json::Value::Object(settings).to_string(),
+    }))
 }
 
 pub fn provision(

@@ -23,12 +23,13 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use station_protocol::{
-    spec, Client, ClientStats, DeviceConfig, Identity, ProtocolError, Transport, WriteStep,
-};
+use station_protocol::{spec, ClientStats, DeviceConfig, Identity, ProtocolError, Transport};
 
 use crate::credentials::IssuedCredentials;
 use crate::devices::{Actor, Device};
+use crate::driver::{
+    DriverError, DriverKind, ProtocolDriver, UnitDriver, Verification, WriteProgress,
+};
 use crate::error::{CoreError, Result};
 use crate::outcome::FailReason;
 use crate::rotation::{FlashTarget, Resolution};
@@ -98,6 +99,10 @@ pub struct FlashOutcome {
     pub link_baud: u32,
     /// The unit does not offer `BAUD`: a protocol 1.0 unit, always written at 115200.
     pub protocol_1_0_unit: bool,
+    /// The driver that reached the unit.
+    pub driver: DriverKind,
+    /// What the driver proved about the write (`None` for a recovery, which writes nothing).
+    pub verification: Option<Verification>,
     #[serde(skip)]
     pub stats: ClientStats,
     pub elapsed_ms: u64,
@@ -137,6 +142,11 @@ pub fn device_error(e: &ProtocolError) -> CoreError {
     }
 }
 
+/// A driver failure as the station's error, in the driver's own words.
+pub fn driver_error(e: &DriverError) -> CoreError {
+    e.to_core()
+}
+
 fn refused(reason: FailReason, message: String) -> CoreError {
     CoreError::Device { message, reason }
 }
@@ -159,6 +169,46 @@ fn device_config(store: &Store, creds: &IssuedCredentials) -> Result<DeviceConfi
         topic_cmd: topics.cmd,
         generation: creds.generation,
     })
+}
+
+/// Which driver reaches the unit of `job`: the one its device type names. A job that names no
+/// type (a re-flash or recovery without a device id) uses `fallback`, the type the face was
+/// told about, else the station's protocol. Unknown devices and types fall back too: the flow
+/// refuses them itself, with its own words.
+pub fn driver_for_job(
+    store: &Store,
+    job: &FlashJob,
+    fallback: Option<&str>,
+) -> Result<crate::driver::DriverSpec> {
+    use crate::driver::DriverSpec;
+    let type_name = match job {
+        FlashJob::Provision { target, .. } => match target {
+            FlashTarget::New { device_type, .. } => Some(device_type.clone()),
+            FlashTarget::NextInBatch(id) => Some(store.find_batch(*id)?.batch.device_type),
+            FlashTarget::Device(id) => known_device_type(store, id)?,
+        },
+        FlashJob::Reflash {
+            expected_device_id: Some(id),
+            ..
+        } => known_device_type(store, id)?,
+        FlashJob::Reflash { .. } | FlashJob::Recover => None,
+    };
+    let Some(name) = type_name.or_else(|| fallback.map(str::to_owned)) else {
+        return Ok(DriverSpec::protocol());
+    };
+    match store.find_type(&name) {
+        Ok(ty) => Ok(ty.driver),
+        Err(CoreError::UnknownType { .. }) => Ok(DriverSpec::protocol()),
+        Err(e) => Err(e),
+    }
+}
+
+fn known_device_type(store: &Store, device_id: &str) -> Result<Option<String>> {
+    match store.find_device(device_id) {
+        Ok(d) => Ok(Some(d.device_type)),
+        Err(CoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Settle every unconfirmed flash that was written to this unit, from what it reports holding.
@@ -213,14 +263,14 @@ pub struct UnitReport {
 
 /// Say hello to the unit and settle whatever was unconfirmed about it: every contact with a
 /// unit does this first.
-fn contact<T: Transport>(
+fn contact(
     store: &mut Store,
-    client: &mut Client<T>,
+    driver: &mut dyn UnitDriver,
     actor: &Actor,
 ) -> std::result::Result<(Identity, Vec<(String, Resolution)>), FlashFailure> {
-    let identity = client
-        .hello()
-        .map_err(|e| FlashFailure::new(None, device_error(&e)))?;
+    let identity = driver
+        .identify()
+        .map_err(|e| FlashFailure::new(None, driver_error(&e)))?;
     let recovered = recover_unit(store, &identity, actor)?;
     Ok((identity, recovered))
 }
@@ -233,8 +283,18 @@ pub fn identify<T: Transport>(
     transport: T,
     actor: &Actor,
 ) -> std::result::Result<UnitReport, FlashFailure> {
-    let mut client = Client::new(transport);
-    let (identity, recovered) = contact(store, &mut client, actor)?;
+    identify_with(store, &mut ProtocolDriver::new(transport), actor)
+}
+
+/// [`identify`] through any driver.
+pub fn identify_with(
+    store: &mut Store,
+    driver: &mut dyn UnitDriver,
+    actor: &Actor,
+) -> std::result::Result<UnitReport, FlashFailure> {
+    let contacted = contact(store, driver, actor);
+    driver.finish();
+    let (identity, recovered) = contacted?;
     let device = match &identity.device_id {
         Some(id) => match store.find_device(id) {
             Ok(d) => Some(d),
@@ -261,18 +321,48 @@ pub fn run<T: Transport>(
     actor: &Actor,
     progress: &mut dyn FnMut(FlashStep),
 ) -> std::result::Result<FlashOutcome, FlashFailure> {
+    run_with(
+        store,
+        &mut ProtocolDriver::new(transport),
+        job,
+        actor,
+        progress,
+    )
+}
+
+/// [`run`] through any driver; the driver hands the unit back to its application at the end,
+/// whatever the result.
+pub fn run_with(
+    store: &mut Store,
+    driver: &mut dyn UnitDriver,
+    job: &FlashJob,
+    actor: &Actor,
+    progress: &mut dyn FnMut(FlashStep),
+) -> std::result::Result<FlashOutcome, FlashFailure> {
+    let result = run_phases(store, driver, job, actor, progress);
+    driver.finish();
+    result
+}
+
+fn run_phases(
+    store: &mut Store,
+    driver: &mut dyn UnitDriver,
+    job: &FlashJob,
+    actor: &Actor,
+    progress: &mut dyn FnMut(FlashStep),
+) -> std::result::Result<FlashOutcome, FlashFailure> {
     let started = Instant::now();
-    let mut client = Client::new(transport);
     progress(FlashStep::Identify);
-    let (identity, recovered) = contact(store, &mut client, actor)?;
+    let (identity, recovered) = contact(store, driver, actor)?;
     let (target, rotated) = match job {
         FlashJob::Recover => {
             let device = recovered_device(store, &identity, &recovered)?;
             let outcome = Done {
                 device,
                 rotated: false,
+                verification: None,
             };
-            return Ok(outcome.into_outcome(identity, recovered, &client, started));
+            return Ok(outcome.into_outcome(identity, recovered, driver, started));
         }
         _ => choose_target(store, &identity, job)?,
     };
@@ -284,16 +374,21 @@ pub fn run<T: Transport>(
                 ..
             }
         );
-        check_possession(store, &mut client, &identity, device_id, confirmed)
+        check_possession(store, driver, &identity, device_id, confirmed)
             .map_err(|e| FlashFailure::new(Some(device_id.clone()), e))?;
     }
     let pending = begin(store, &target, &identity, actor)?;
-    let written = write(store, &mut client, &pending, &identity, actor, progress)?;
+    let written = write(store, driver, &pending, &identity, actor, progress)?;
     progress(FlashStep::Record);
-    let device = settle_commit(store, &mut client, &pending, &identity, written, actor)
+    let verification = written.as_ref().ok().cloned();
+    let device = settle_commit(store, driver, &pending, &identity, written, actor)
         .map_err(|e| FlashFailure::new(Some(pending.device_id.clone()), e))?;
-    let done = Done { device, rotated };
-    Ok(done.into_outcome(identity, recovered, &client, started))
+    let done = Done {
+        device,
+        rotated,
+        verification,
+    };
+    Ok(done.into_outcome(identity, recovered, driver, started))
 }
 
 /// What `recover` reports: the device the unit holds, or, for a unit that holds none, the
@@ -397,9 +492,9 @@ fn choose_target(
 /// that generation is left. Otherwise the hardware-id binding (`check_unit_binding`) is all the
 /// station has, and a device with no unit on record needs the operator's confirmation. A wrong
 /// answer writes nothing and leaves the record as it was (the verifier is used up).
-fn check_possession<T: Transport>(
+fn check_possession(
     store: &mut Store,
-    client: &mut Client<T>,
+    driver: &mut dyn UnitDriver,
     identity: &Identity,
     device_id: &str,
     confirm_unbound: bool,
@@ -411,9 +506,9 @@ fn check_possession<T: Transport>(
         None
     };
     if let Some(verifier) = verifier {
-        let mac = client
+        let mac = driver
             .prove(&verifier.nonce)
-            .map_err(|e| device_error(&e))?;
+            .map_err(|e| driver_error(&e))?;
         if verifier.accepts(&mac) {
             tracing::info!(device_id, unit = identity.hardware_id, "possession proven");
             return Ok(());
@@ -468,16 +563,17 @@ fn begin(
     })
 }
 
-/// Phase 3: the faster wire when the unit offers it, then stage and commit. `Ok(Err(e))` is a protocol failure for `settle_commit` to
+/// Phase 3: the driver writes and verifies (the protocol driver: the faster wire when the unit
+/// offers it, then stage and commit). `Ok(Err(e))` is a driver failure for `settle_commit` to
 /// record; `Err` is a failure already recorded (the config could not even be built).
-fn write<T: Transport>(
+fn write(
     store: &mut Store,
-    client: &mut Client<T>,
+    driver: &mut dyn UnitDriver,
     pending: &Pending,
     identity: &Identity,
     actor: &Actor,
     progress: &mut dyn FnMut(FlashStep),
-) -> std::result::Result<std::result::Result<(), ProtocolError>, FlashFailure> {
+) -> std::result::Result<std::result::Result<Verification, DriverError>, FlashFailure> {
     let fail = |e: CoreError| FlashFailure::new(Some(pending.device_id.clone()), e);
     let cfg = match device_config(store, &pending.creds) {
         Ok(cfg) => cfg,
@@ -493,43 +589,30 @@ fn write<T: Transport>(
             return Err(fail(e));
         }
     };
-    let mut on_step = |s: WriteStep| match s {
-        WriteStep::Begin => progress(FlashStep::Write {
-            done: 0,
-            total: station_protocol::Key::ALL.len() as u32,
-        }),
-        WriteStep::Stage { index, total, .. } => progress(FlashStep::Write {
-            done: index as u32,
-            total: total as u32,
-        }),
-        WriteStep::Commit => progress(FlashStep::Verify),
-        WriteStep::Done => {}
+    let mut on_step = |s: WriteProgress| match s {
+        WriteProgress::Sent { done, total } => progress(FlashStep::Write { done, total }),
+        WriteProgress::Verify => progress(FlashStep::Verify),
     };
-    // Right before BEGIN: the unit's idle revert must not run out between switch and write.
-    // An error here means the unit answers at neither rate; the write would fail the same way.
-    let written = match client.fast_wire(identity) {
-        Ok(_) => client.write_config(&cfg, &identity.hardware_id, &mut on_step),
-        Err(e) => Err(e),
-    };
+    let written = driver.write(&cfg, identity, &mut on_step);
     drop(cfg);
     Ok(written)
 }
 
 /// Phase 4: settle the commit from what the unit answered, and record it. Returns the
 /// device's record once the unit holds the pending generation.
-fn settle_commit<T: Transport>(
+fn settle_commit(
     store: &mut Store,
-    client: &mut Client<T>,
+    driver: &mut dyn UnitDriver,
     pending: &Pending,
     identity: &Identity,
-    written: std::result::Result<(), ProtocolError>,
+    written: std::result::Result<Verification, DriverError>,
     actor: &Actor,
 ) -> Result<Device> {
     match written {
-        // The commit's digest check already proved the bytes; asking again proves the unit
+        // The driver's verification already proved the bytes; asking again proves the unit
         // kept them (device id and generation), without any secret coming back. A unit gone
         // now confirmed what it committed.
-        Ok(()) => match client.hello() {
+        Ok(_) => match driver.identify() {
             Ok(after) if !holds(&after, pending, identity) => {
                 settle(store, &pending.device_id, &after, actor)?;
                 Err(refused(
@@ -542,7 +625,7 @@ fn settle_commit<T: Transport>(
             _ => record_confirmed(store, pending, identity, actor),
         },
         Err(e) if e.commit_outcome_unknown() => {
-            settle_unknown(store, client, pending, identity, &e, actor)
+            settle_unknown(store, driver, pending, identity, &e, actor)
         }
         Err(e) => {
             store.fail_flash(
@@ -551,22 +634,22 @@ fn settle_commit<T: Transport>(
                 &e.operator_message(),
                 actor,
             )?;
-            Err(device_error(&e))
+            Err(driver_error(&e))
         }
     }
 }
 
 /// The commit's outcome is unknown: ask the unit (the client's HELLO waits through a reboot);
 /// when it cannot be asked, the generation stays pending for the next contact.
-fn settle_unknown<T: Transport>(
+fn settle_unknown(
     store: &mut Store,
-    client: &mut Client<T>,
+    driver: &mut dyn UnitDriver,
     pending: &Pending,
     identity: &Identity,
-    e: &ProtocolError,
+    e: &DriverError,
     actor: &Actor,
 ) -> Result<Device> {
-    match client.hello() {
+    match driver.identify() {
         Ok(after) if holds(&after, pending, identity) => {
             promote_confirmed(store, pending, &after, actor)?;
             store.find_device(&pending.device_id)
@@ -574,7 +657,7 @@ fn settle_unknown<T: Transport>(
         Ok(after) => {
             settle(store, &pending.device_id, &after, actor)?;
             Err(refused(
-                FailReason::of_protocol_definite(e),
+                e.definite_reason(),
                 "The unit stopped answering while saving its settings and came back without \
                  them; it keeps what it had."
                     .into(),
@@ -587,7 +670,7 @@ fn settle_unknown<T: Transport>(
                 &e.operator_message(),
                 actor,
             )?;
-            Err(device_error(e))
+            Err(driver_error(e))
         }
     }
 }
@@ -649,19 +732,22 @@ fn not_recorded(pending: &Pending, e: CoreError) -> CoreError {
 struct Done {
     device: Device,
     rotated: bool,
+    verification: Option<Verification>,
 }
 
 impl Done {
-    fn into_outcome<T: Transport>(
+    fn into_outcome(
         self,
         identity: Identity,
         recovered: Vec<(String, Resolution)>,
-        client: &Client<T>,
+        driver: &dyn UnitDriver,
         started: Instant,
     ) -> FlashOutcome {
-        let stats = client.stats();
+        let stats = driver.stats();
         FlashOutcome {
-            protocol_1_0_unit: !identity.has_capability(spec::CAP_BAUD),
+            protocol_1_0_unit: driver.protocol_1_0_unit(&identity),
+            driver: driver.kind(),
+            verification: self.verification,
             device: self.device,
             hardware_id: identity.hardware_id,
             firmware_version: identity.firmware_version,

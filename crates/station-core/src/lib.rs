@@ -11,6 +11,7 @@ pub mod app;
 pub mod batches;
 pub mod credentials;
 pub mod devices;
+pub mod driver;
 pub mod error;
 pub mod export;
 pub mod flash;

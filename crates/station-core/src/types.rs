@@ -5,6 +5,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
+use crate::driver::{self, DriverKind, DriverSpec};
 use crate::error::{CoreError, Result};
 use crate::naming::{self, MessageType};
 use crate::store::{now, Store};
@@ -22,6 +23,8 @@ pub struct DeviceType {
     pub broker_host: String,
     pub broker_port: u16,
     pub broker_tls: bool,
+    /// The driver that writes this type's units, and its settings (issue 12).
+    pub driver: DriverSpec,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -58,9 +61,10 @@ impl DeviceType {
     }
 
     pub(crate) const COLUMNS: &'static str = "t.id, t.name, t.app_label, t.topic_prefix, \
-        t.topic_template, t.broker_host, t.broker_port, t.broker_tls, t.created_at, t.updated_at";
+        t.topic_template, t.broker_host, t.broker_port, t.broker_tls, t.created_at, t.updated_at, \
+        t.driver, t.driver_settings";
 
-    /// Read a type from the first ten columns of `row`, laid out as [`Self::COLUMNS`].
+    /// Read a type from the first twelve columns of `row`, laid out as [`Self::COLUMNS`].
     pub(crate) fn from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
         Ok(DeviceType {
             id: row.get(at)?,
@@ -73,6 +77,19 @@ impl DeviceType {
             broker_tls: row.get(at + 7)?,
             created_at: row.get(at + 8)?,
             updated_at: row.get(at + 9)?,
+            driver: DriverSpec {
+                kind: {
+                    let name: String = row.get(at + 10)?;
+                    DriverKind::parse(&name).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            at + 10,
+                            rusqlite::types::Type::Text,
+                            e.to_string().into(),
+                        )
+                    })?
+                },
+                settings: row.get(at + 11)?,
+            },
         })
     }
 }
@@ -87,6 +104,8 @@ pub struct NewDeviceType {
     pub broker_host: Option<String>,
     pub broker_port: Option<u16>,
     pub broker_tls: Option<bool>,
+    /// The driver; the protocol driver (no settings) when unset.
+    pub driver: Option<DriverSpec>,
 }
 
 /// A change to a type; `None` leaves a field as it is.
@@ -98,6 +117,18 @@ pub struct TypeEdit {
     pub broker_host: Option<String>,
     pub broker_port: Option<u16>,
     pub broker_tls: Option<bool>,
+    /// A new driver and settings. Changing it never touches a unit already written; the next
+    /// write of each unit uses the new driver.
+    pub driver: Option<DriverSpec>,
+}
+
+/// The driver and settings a type may be given: a known driver and a JSON object.
+fn validate_driver(spec: &DriverSpec) -> Result<DriverSpec> {
+    let settings = driver::parse_settings(&spec.settings)?;
+    Ok(DriverSpec {
+        kind: spec.kind,
+        settings: serde_json::Value::Object(settings).to_string(),
+    })
 }
 
 fn validate_port(port: u16) -> Result<()> {
@@ -130,6 +161,7 @@ impl Store {
         let port = new.broker_port.unwrap_or(DEFAULT_BROKER_PORT);
         validate_port(port)?;
         let tls = new.broker_tls.unwrap_or(false);
+        let drv = validate_driver(&new.driver.unwrap_or_else(DriverSpec::protocol))?;
         let key = naming::type_key(&new.name);
         let name = new.name;
         let app_label = new.app_label;
@@ -150,9 +182,22 @@ impl Store {
             let ts = now();
             tx.execute(
                 "INSERT INTO device_types(name, name_key, app_label, topic_prefix, topic_template,
-                     broker_host, broker_port, broker_tls, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-                params![name, key, app_label, prefix, template, host, port, tls, ts],
+                     broker_host, broker_port, broker_tls, created_at, updated_at, driver,
+                     driver_settings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+                params![
+                    name,
+                    key,
+                    app_label,
+                    prefix,
+                    template,
+                    host,
+                    port,
+                    tls,
+                    ts,
+                    drv.kind.as_str(),
+                    drv.settings
+                ],
             )?;
             Ok(())
         })?;
@@ -223,6 +268,9 @@ impl Store {
         if let Some(v) = edit.broker_tls {
             next.broker_tls = v;
         }
+        if let Some(v) = &edit.driver {
+            next.driver = validate_driver(v)?;
+        }
         let identity_changed = next.app_label != current.app_label
             || next.topic_prefix != current.topic_prefix
             || next.topic_template != current.topic_template;
@@ -248,7 +296,8 @@ impl Store {
             }
             tx.execute(
                 "UPDATE device_types SET app_label = ?2, topic_prefix = ?3, topic_template = ?4,
-                     broker_host = ?5, broker_port = ?6, broker_tls = ?7, updated_at = ?8
+                     broker_host = ?5, broker_port = ?6, broker_tls = ?7, updated_at = ?8,
+                     driver = ?9, driver_settings = ?10
                  WHERE id = ?1",
                 params![
                     current.id,
@@ -258,7 +307,9 @@ impl Store {
                     next.broker_host,
                     next.broker_port,
                     next.broker_tls,
-                    now()
+                    now(),
+                    next.driver.kind.as_str(),
+                    next.driver.settings
                 ],
             )?;
             Ok(())

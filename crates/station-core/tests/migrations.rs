@@ -190,6 +190,8 @@ fn fixture_facts(version: u32) -> FixtureFacts {
         3 => FixtureFacts { ..fixture_facts(2) },
         // The v3 station with a seal key and one sealed api key.
         4 => fixture_facts(3),
+        // The v4 rows under the v5 schema (0005 added proof_verifiers, empty here).
+        5 => fixture_facts(4),
         _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
     }
 }
@@ -305,6 +307,12 @@ fn intended_changes(
     if version < 4 && table == "devices" {
         for row in &mut rows {
             row.extend([Value::Null, Value::Null, Value::Null, Value::Null]);
+        }
+    }
+    // 0006: every existing type keeps speaking the station's protocol, with no settings.
+    if version < 6 && table == "device_types" {
+        for row in &mut rows {
+            row.extend([Value::Text("protocol".into()), Value::Text("{}".into())]);
         }
     }
     rows

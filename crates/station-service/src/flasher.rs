@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use station_core::flash::{self, device_error, FlashFailure, FlashOutcome, FlashStep, UnitReport};
+use station_core::driver::DriverSpec;
+use station_core::flash::{self, FlashFailure, FlashOutcome, FlashStep, UnitReport};
 use station_core::shift::ShiftCounters;
 use station_core::{CoreError, Result, Store};
-use station_protocol::SerialTransport;
 
 use crate::bench::{is_sim_port, SimBench, SimUnit};
+use crate::drivers;
 use crate::hooks::Hooks;
 use crate::ids;
 use crate::operator;
@@ -89,6 +90,10 @@ pub struct FlasherOptions {
     /// for faces that flash unit after unit (`station watch`, the app). A one-shot flash
     /// gains nothing from it.
     pub pool: bool,
+    /// The device type whose driver reaches a unit when the job names no type (a re-flash or
+    /// recovery without a device id, identify): needed for units that do not speak the
+    /// station's protocol. Unset: the protocol.
+    pub unit_type: Option<String>,
 }
 
 /// Starts jobs and remembers which ports are busy.
@@ -322,8 +327,19 @@ impl Flasher {
         let mut store = Store::open(&self.db)?;
         let actor = operator::actor(&store, self.options.operator.as_deref())?;
         let sim = self.plug_in(&port, None, &store)?;
-        let path = sim.as_ref().map_or(port.as_str(), |s| s.port_path());
-        flash::identify(&mut store, open(path)?, &actor)
+        let mut driver = match &sim {
+            // Simulated units speak the station's protocol.
+            Some(sim) => drivers::open(&DriverSpec::protocol(), sim.port_path())?,
+            None => {
+                let spec = flash::driver_for_job(
+                    &store,
+                    &station_core::flash::FlashJob::Recover,
+                    self.options.unit_type.as_deref(),
+                )?;
+                drivers::open(&spec, &port)?
+            }
+        };
+        flash::identify_with(&mut store, driver.as_mut(), &actor)
     }
 
     /// One job, start to end; never panics on a device or database failure: it reports it.
@@ -376,9 +392,19 @@ impl Flasher {
             *id_note = ids::note(&ids::prepare(store, device_type, prefix, 1)?);
         }
         let sim = self.plug_in(port, Some(request), store)?;
-        let path = sim.as_ref().map_or(port, |s| s.port_path());
+        let job = request.job();
+        let (spec, path) = match &sim {
+            // Simulated units speak the station's protocol, whatever the type names.
+            Some(sim) => (DriverSpec::protocol(), sim.port_path()),
+            None => (
+                flash::driver_for_job(store, &job, self.options.unit_type.as_deref())?,
+                port,
+            ),
+        };
         progress(FlashStep::Connect);
-        let outcome = flash::run(store, open(path)?, &request.job(), &actor, progress)?;
+        let mut driver = drivers::open(&spec, path)?;
+        let outcome = flash::run_with(store, driver.as_mut(), &job, &actor, progress)?;
+        drop(driver);
         // The unit is unplugged once the job is over.
         drop(sim);
         let hook_error = hooks.after_flash(&outcome.device, &actor).err();
@@ -448,11 +474,4 @@ fn count_into_shift(store: &mut Store, passed: bool, sink: &dyn Sink) {
         Ok(shift) => sink.shift(&shift),
         Err(e) => tracing::warn!(error = %e, "cannot count the flash into the shift"),
     }
-}
-
-fn open(port: &str) -> std::result::Result<SerialTransport, FlashFailure> {
-    SerialTransport::open(port).map_err(|e| FlashFailure {
-        device_id: None,
-        error: device_error(&e),
-    })
 }

@@ -5,6 +5,7 @@
 //! drift apart (gitbutler's `but-api` over its core crates is the model):
 //! - [`flasher`]: jobs per port, port claims, a progress [`flasher::Sink`], gang presses,
 //!   shift counting and the after-flash [`hooks`], for every flash whichever face started it;
+//! - [`drivers`]: the device type's driver on a port (protocol, ESP NVS, MCUmgr);
 //! - [`operator`]: who is operating, by one precedence;
 //! - [`ids`]: device ids leased from the server before any is minted;
 //! - [`records`]: batches, `provision`, rotation and deactivation with the above applied;
@@ -17,6 +18,7 @@
 //! flash, `station_core::flash`), `station-sync` the server, `station-protocol` the wire.
 
 pub mod bench;
+pub mod drivers;
 pub mod flasher;
 pub mod hooks;
 pub mod ids;

@@ -97,6 +97,7 @@ fn copy_types(production: &Store, training: &mut Store) -> Result<()> {
             broker_host: Some(t.broker_host),
             broker_port: Some(t.broker_port),
             broker_tls: Some(t.broker_tls),
+            driver: Some(t.driver),
         })?;
     }
     Ok(())

@@ -119,6 +119,7 @@ pub async fn add_type(
     let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     state
         .db(move |s| {
+            let driver = input.driver_spec(None)?;
             Ok(s.add_type(NewDeviceType {
                 name: input.name.trim().to_owned(),
                 app_label: input.app_label.trim().to_owned(),
@@ -127,6 +128,7 @@ pub async fn add_type(
                 broker_host: blank(input.broker_host),
                 broker_port: input.broker_port,
                 broker_tls: input.broker_tls,
+                driver,
             })?
             .into())
         })
@@ -142,6 +144,7 @@ pub async fn edit_type(
     let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     state
         .db(move |s| {
+            let driver = input.driver_spec(Some(s.find_type(input.name.trim())?.driver))?;
             Ok(s.edit_type(
                 input.name.trim(),
                 TypeEdit {
@@ -151,6 +154,7 @@ pub async fn edit_type(
                     broker_host: blank(input.broker_host),
                     broker_port: input.broker_port,
                     broker_tls: input.broker_tls,
+                    driver,
                 },
             )?
             .into())

@@ -62,6 +62,7 @@ pub const MIGRATION_SQL: &[&str] = &[
     include_str!("../../../../migrations/0003_clear_stale_flash_errors.sql"),
     include_str!("../../../../migrations/0004_sealed_api_keys.sql"),
     include_str!("../../../../migrations/0005_proof_verifiers.sql"),
+    include_str!("../../../../migrations/0006_device_type_drivers.sql"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

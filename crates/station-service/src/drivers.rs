@@ -1,0 +1,32 @@
+//! Which driver reaches the unit on a port: the device type's (`station_core::driver`), opened
+//! on the port's path. The one place a face's job meets a concrete driver; the flash flow above
+//! it is the same for all of them.
+
+use station_core::driver::{DriverKind, DriverSpec, ProtocolDriver, UnitDriver};
+use station_core::flash::{device_error, FlashFailure};
+use station_core::CoreError;
+use station_protocol::SerialTransport;
+
+/// Open `spec`'s driver on the serial port at `path`.
+pub fn open(spec: &DriverSpec, path: &str) -> Result<Box<dyn UnitDriver>, FlashFailure> {
+    match spec.kind {
+        DriverKind::Protocol => Ok(Box::new(ProtocolDriver::new(open_serial(path)?))),
+        DriverKind::Nvs | DriverKind::Mcumgr => Err(not_built_in(spec.kind)),
+    }
+}
+
+fn not_built_in(kind: DriverKind) -> FlashFailure {
+    FlashFailure::from(CoreError::invalid(
+        "driver",
+        format!("this station has no {kind} driver built in"),
+        "give the device type the protocol driver, or update the station",
+    ))
+}
+
+/// The station's protocol over a serial port (also what simulated `sim:` units speak).
+pub fn open_serial(path: &str) -> Result<SerialTransport, FlashFailure> {
+    SerialTransport::open(path).map_err(|e| FlashFailure {
+        device_id: None,
+        error: device_error(&e),
+    })
+}
