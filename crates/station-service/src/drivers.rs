@@ -11,7 +11,10 @@ use station_protocol::SerialTransport;
 pub fn open(spec: &DriverSpec, path: &str) -> Result<Box<dyn UnitDriver>, FlashFailure> {
     match spec.kind {
         DriverKind::Protocol => Ok(Box::new(ProtocolDriver::new(open_serial(path)?))),
-        DriverKind::Nvs | DriverKind::Mcumgr => Err(not_built_in(spec.kind)),
+        DriverKind::Mcumgr => crate::mcumgr::McumgrDriver::open(spec, path)
+            .map(|d| Box::new(d) as Box<dyn UnitDriver>)
+            .map_err(FlashFailure::from),
+        DriverKind::Nvs => Err(not_built_in(spec.kind)),
     }
 }
 
