@@ -740,9 +740,10 @@ fn settle_unknown(
             settle(store, &pending.device_id, &after, actor)?;
             Err(refused(
                 e.definite_reason(),
-                "The unit stopped answering while saving its settings and came back without \
-                 them; it keeps what it had."
-                    .into(),
+                format!(
+                    "{} The unit came back without the new settings; it keeps what it had.",
+                    e.operator_message()
+                ),
             ))
         }
         Err(_) => {

@@ -4,7 +4,6 @@
 
 use station_core::driver::{DriverKind, DriverSpec, ProtocolDriver, UnitDriver};
 use station_core::flash::{device_error, FlashFailure};
-use station_core::CoreError;
 use station_protocol::SerialTransport;
 
 /// Open `spec`'s driver on the serial port at `path`.
@@ -18,16 +17,10 @@ pub fn open(spec: &DriverSpec, path: &str) -> Result<Box<dyn UnitDriver>, FlashF
                 settings,
             )))
         }
-        DriverKind::Mcumgr => Err(not_built_in(spec.kind)),
+        DriverKind::Mcumgr => crate::mcumgr::McumgrDriver::open(spec, path)
+            .map(|d| Box::new(d) as Box<dyn UnitDriver>)
+            .map_err(FlashFailure::from),
     }
-}
-
-fn not_built_in(kind: DriverKind) -> FlashFailure {
-    FlashFailure::from(CoreError::invalid(
-        "driver",
-        format!("this station has no {kind} driver built in"),
-        "give the device type the protocol driver, or update the station",
-    ))
 }
 
 /// The station's protocol over a serial port (also what simulated `sim:` units speak).

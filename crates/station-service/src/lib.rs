@@ -22,6 +22,7 @@ pub mod drivers;
 pub mod flasher;
 pub mod hooks;
 pub mod ids;
+pub mod mcumgr;
 pub mod operator;
 pub mod pool;
 pub mod records;

@@ -63,6 +63,29 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// Reads setting `name`, asking for up to `max_size` bytes. Zephyr serves at most
+    /// `CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN` bytes and then says so with `"max_size"` in the
+    /// answer: the second value is that limit when the device cut the value short.
+    pub fn settings_read_max(
+        &mut self,
+        name: &str,
+        max_size: u32,
+    ) -> Result<(Vec<u8>, Option<u32>), SmpError> {
+        let command = Command::SettingsRead;
+        let fields = vec![
+            ("name", Value::from(name)),
+            ("max_size", Value::from(max_size)),
+        ];
+        let map = self.request(command, fields)?;
+        match cbor::get(&map, "val") {
+            Some(Value::Bytes(v)) => Ok((v.clone(), cbor::get_u32(&map, "max_size"))),
+            _ => Err(SmpError::Malformed {
+                command,
+                what: "no byte string \"val\"",
+            }),
+        }
+    }
+
     /// Writes setting `name` (in the device's RAM until [`Client::settings_save`]).
     pub fn settings_write(&mut self, name: &str, value: &[u8]) -> Result<(), SmpError> {
         let payload = vec![

@@ -24,6 +24,7 @@ pub mod command;
 pub mod error;
 pub mod framing;
 pub mod header;
+pub mod provision;
 pub mod sim;
 pub mod spec;
 pub mod transport;
@@ -34,4 +35,8 @@ pub use command::Command;
 pub use error::SmpError;
 pub use framing::{crc16_xmodem, encode_packet, FrameDecoder, FrameError};
 pub use header::{Header, Op};
+pub use provision::{
+    DriverError, ErrorKind, IdentityKeys, Phase, ProvisionStep, Provisioner, Setting, UnitState,
+    Verification,
+};
 pub use transport::{SerialTransport, Transport, DEFAULT_BAUD};

@@ -22,6 +22,15 @@ struct Args {
     /// Keys under this prefix are write-only: reads answer ACCESS_DENIED. Repeatable.
     #[arg(long, value_name = "PREFIX")]
     secret_prefix: Vec<String>,
+    /// A read-only setting the firmware serves (e.g. the hardware id), KEY=VALUE. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    read_only: Vec<String>,
+    /// CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN: reads serve at most N bytes (Zephyr's default 32).
+    #[arg(long, value_name = "N")]
+    value_len: Option<usize>,
+    /// The settings backend fails silently: saves answer success, storage keeps what it had.
+    #[arg(long)]
+    save_lost: bool,
     /// Build "without" the settings group: group 3 answers NOT_SUPPORTED.
     #[arg(long)]
     no_settings_group: bool,
@@ -67,7 +76,15 @@ impl Args {
             let (k, v) = kv.split_once('=').ok_or("--set expects KEY=VALUE")?;
             saved.insert(k.to_owned(), v.as_bytes().to_vec());
         }
+        let mut read_only = BTreeMap::new();
+        for kv in &self.read_only {
+            let (k, v) = kv.split_once('=').ok_or("--read-only expects KEY=VALUE")?;
+            read_only.insert(k.to_owned(), v.as_bytes().to_vec());
+        }
         Ok(SimOptions {
+            read_only,
+            value_len: self.value_len,
+            save_lost: self.save_lost,
             saved,
             secret_prefixes: self.secret_prefix,
             settings_enabled: !self.no_settings_group,

@@ -67,3 +67,15 @@ pub const RESET_TIMEOUT: Duration = Duration::from_millis(2_000);
 /// Sends per request: every request this crate makes is idempotent (a repeated write stores
 /// the same value, a repeated save saves the same store), so a lost answer is retried.
 pub const ATTEMPTS: u32 = 3;
+
+/// `CONFIG_MCUMGR_GRP_OS_RESET_MS`'s default: Zephyr answers a reset, then restarts this much
+/// later. A request sent inside the window is answered by the firmware that is about to go.
+pub const RESET_DELAY: Duration = Duration::from_millis(250);
+/// Wait after a reset's answer before asking anything: the reset delay and a margin, so the
+/// read that verifies a write is answered by the restarted firmware (settings from storage).
+pub const RESET_SETTLE: Duration = Duration::from_millis(500);
+/// How long a unit may take to boot and answer again after a reset (a USB CDC-ACM console
+/// also goes away and comes back; the port is reopened within this time).
+pub const BOOT_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// Pause between tries to reach a unit that is still booting.
+pub const BOOT_POLL: Duration = Duration::from_millis(200);

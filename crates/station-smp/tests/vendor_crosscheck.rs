@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use station_smp::sim::{SimHandle, SimOptions, Simulator};
-use station_smp::{Client, MgmtErr, SerialTransport, SmpError, DEFAULT_BAUD};
+use station_smp::{
+    Client, IdentityKeys, MgmtErr, Provisioner, SerialTransport, SettingsErr, SmpError,
+    DEFAULT_BAUD,
+};
 
 const SECRET_PREFIX: &str = "dh/secret/";
 const SECRET_KEY: &str = "dh/secret/mqtt_pass";
@@ -124,6 +127,83 @@ fn real_smpmgr_cli_echoes_and_resets_the_simulator() {
     assert!(echo.contains("r='hello'"), "{echo}");
     run(Command::new(&smpmgr).args(["--port", sim.port_path(), "os", "reset"]));
     assert_eq!(sim.settings().resets, 1);
+}
+
+/// What the MCUmgr driver relies on, seen by the real client: a read-only hardware-id key
+/// (readable, writes refused with the settings group's WRITE_NOT_SUPPORTED), reads cut to the
+/// firmware's value limit with "max_size" in the answer, and a save that answers success but
+/// does not reach storage (Zephyr ignores settings_save()'s result) showing only after a reset.
+/// The station's driver then identifies the unit the same way.
+#[test]
+fn real_smpclient_sees_the_read_only_key_the_value_limit_and_a_lost_save() {
+    let bin = vendor_bin();
+    let mut saved = std::collections::BTreeMap::new();
+    saved.insert("dh/generation".to_owned(), b"3".to_vec());
+    saved.insert("dh/topic_data".to_owned(), vec![b't'; 40]);
+    let mut read_only = std::collections::BTreeMap::new();
+    read_only.insert("dh/hwid".to_owned(), b"E4B2C0FFEE0042".to_vec());
+    let sim = Simulator::start(SimOptions {
+        saved,
+        read_only,
+        value_len: Some(32),
+        save_lost: true,
+        boot_noise: true,
+        ..SimOptions::default()
+    })
+    .expect("start simulator");
+    let out = run(Command::new(bin.join("python"))
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smpclient_driver_check.py"))
+        .args([sim.port_path(), "dh/hwid", "dh/topic_data", "dh/generation"]));
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let line = |step: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(&format!(r#""step": "{step}""#)))
+            .unwrap_or_else(|| panic!("no {step} in {stdout}"))
+            .to_owned()
+    };
+    assert!(
+        line("read_hwid").contains(r#""value": "E4B2C0FFEE0042""#),
+        "{stdout}"
+    );
+    let refused = serde_like::Step::parse(&line("write_hwid"));
+    assert_eq!(refused.ok, Some(false), "{stdout}");
+    assert_eq!(
+        refused.rc,
+        Some(SettingsErr::WriteNotSupported.code()),
+        "{stdout}"
+    );
+    assert!(line("write_hwid").contains(r#""group": 3"#), "{stdout}");
+    let long = line("read_long");
+    assert!(
+        long.contains(r#""len": 32"#) && long.contains(r#""max_size": 32"#),
+        "{long}"
+    );
+    for step in ["write_generation", "save", "reset"] {
+        assert_eq!(
+            serde_like::Step::parse(&line(step)).ok,
+            Some(true),
+            "{stdout}"
+        );
+    }
+    assert!(
+        line("read_generation").contains(r#""value": "3""#),
+        "lost save: {stdout}"
+    );
+    assert_eq!(sim.settings().resets, 1);
+
+    let mut p = Provisioner::open_serial(sim.port_path(), DEFAULT_BAUD).expect("open");
+    let unit = p
+        .identify(&IdentityKeys {
+            hardware_id: "dh/hwid".into(),
+            device_id: "dh/device_id".into(),
+            generation: "dh/generation".into(),
+        })
+        .expect("identify");
+    assert_eq!(
+        (unit.hardware_id.as_str(), unit.generation),
+        ("E4B2C0FFEE0042", Some(3))
+    );
 }
 
 /// The one-line JSON objects `smpclient_check.py` prints, read without a JSON dependency.

@@ -52,6 +52,9 @@ impl Device {
         let config = ServerConfig {
             settings_enabled: opts.settings_enabled,
             secret_prefixes: opts.secret_prefixes.clone(),
+            read_only: opts.read_only.clone(),
+            value_len: opts.value_len,
+            save_lost: opts.save_lost,
         };
         Self {
             master,

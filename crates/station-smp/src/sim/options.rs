@@ -141,6 +141,12 @@ pub struct SimOptions {
     pub secret_prefixes: Vec<String>,
     /// Whether the firmware has the settings group (without it: NOT_SUPPORTED).
     pub settings_enabled: bool,
+    /// Read-only keys the firmware serves from its own handler (a hardware id).
+    pub read_only: BTreeMap<String, Vec<u8>>,
+    /// `CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN`: longest value a read serves (`None`: whole).
+    pub value_len: Option<usize>,
+    /// Saves answer success but storage is not written (a failing settings backend).
+    pub save_lost: bool,
     /// Print a Zephyr boot banner when the port is opened and after every reset.
     pub boot_noise: bool,
     /// Print a log line after every answer (console logging shares the wire).
@@ -165,6 +171,9 @@ impl Default for SimOptions {
             saved: BTreeMap::new(),
             secret_prefixes: Vec::new(),
             settings_enabled: true,
+            read_only: BTreeMap::new(),
+            value_len: None,
+            save_lost: false,
             boot_noise: false,
             log_noise: false,
             drop_rate: 0.0,

@@ -9,6 +9,7 @@
 //! `MGMT_ERR_EACCESSDENIED`, as an application's `MGMT_EVT_OP_SETTINGS_MGMT_ACCESS` callback
 //! does. Faults are not here; `sim::device` wraps this with them.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ciborium::Value;
@@ -44,6 +45,16 @@ pub struct ServerConfig {
     pub settings_enabled: bool,
     /// Keys starting with any of these cannot be read back.
     pub secret_prefixes: Vec<String>,
+    /// Keys the firmware serves read-only from its own handler (e.g. a hardware id from
+    /// `hwinfo_get_device_id`): reads answer the value, writes `WRITE_NOT_SUPPORTED`.
+    pub read_only: BTreeMap<String, Vec<u8>>,
+    /// `CONFIG_MCUMGR_GRP_SETTINGS_VALUE_LEN`: reads serve at most this many bytes (`None`:
+    /// the whole value).
+    pub value_len: Option<usize>,
+    /// The settings backend fails to write storage. `settings_mgmt_save` ignores what
+    /// `settings_save()` returns, so the answer is still success: only a read after a reset
+    /// can tell.
+    pub save_lost: bool,
 }
 
 /// The SMP server of one simulated device.
@@ -133,6 +144,10 @@ impl Server {
         match (req.id, req.op) {
             (settings::READ_WRITE, Op::Read) => (self.read(&s, map), Action::None),
             (settings::READ_WRITE, Op::Write) => match (key(map), cbor::get(map, "val")) {
+                (Ok(name), Some(Value::Bytes(_))) if self.config.read_only.contains_key(name) => (
+                    Reply::Settings(SettingsErr::WriteNotSupported),
+                    Action::None,
+                ),
                 (Ok(name), Some(Value::Bytes(val))) => {
                     s.live.insert(name.to_owned(), val.clone());
                     (Reply::Ok(Vec::new()), Action::Wrote)
@@ -161,7 +176,9 @@ impl Server {
                 (Reply::Ok(Vec::new()), Action::None)
             }
             (settings::LOAD_SAVE, Op::Write) => {
-                s.save();
+                if !self.config.save_lost {
+                    s.save();
+                }
                 (Reply::Ok(Vec::new()), Action::Saved)
             }
             _ => (Reply::Rc(MgmtErr::NotSupported), Action::None),
@@ -181,10 +198,20 @@ impl Server {
         {
             return Reply::Rc(MgmtErr::AccessDenied);
         }
-        match s.live.get(name) {
-            Some(v) => Reply::Ok(vec![("val", Value::Bytes(v.clone()))]),
-            None => Reply::Settings(SettingsErr::KeyNotFound),
+        let Some(value) = self.config.read_only.get(name).or_else(|| s.live.get(name)) else {
+            return Reply::Settings(SettingsErr::KeyNotFound);
+        };
+        // As settings_mgmt_read: `max_size` defaults to VALUE_LEN; a larger request is capped
+        // to it and the answer says so with "max_size"; the value is cut to the limit.
+        let cap = self.config.value_len.unwrap_or(MAX_PACKET);
+        let asked = cbor::get_u32(map, "max_size").map_or(cap, |m| m as usize);
+        let limited = asked > cap;
+        let max = asked.min(cap);
+        let mut fields = vec![("val", Value::Bytes(value[..value.len().min(max)].to_vec()))];
+        if limited {
+            fields.push(("max_size", Value::from(cap as u64)));
         }
+        Reply::Ok(fields)
     }
 }
 
