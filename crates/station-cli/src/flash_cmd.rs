@@ -89,6 +89,10 @@ pub struct ReflashArgs {
     /// and the unit cannot prove it holds the device's credentials: check the unit first.
     #[arg(long)]
     pub confirm_unbound: bool,
+    /// The device type whose driver reaches the unit, when no --device names it (a unit that
+    /// does not speak the station's protocol: an ESP-IDF NVS or a Zephyr MCUmgr unit).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub unit_type: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -98,6 +102,10 @@ pub struct UnitArgs {
     /// The serial port of the unit.
     #[arg(long)]
     pub port: String,
+    /// The device type whose driver reaches the unit (a unit that does not speak the station's
+    /// protocol: an ESP-IDF NVS or a Zephyr MCUmgr unit). Default: the station's protocol.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub unit_type: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

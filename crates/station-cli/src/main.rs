@@ -87,13 +87,24 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         Command::Verify(v) => records_cmd::verify(s, v, &mut out),
         Command::Settings(c) => records_cmd::settings(s, c, &mut out),
         Command::Ports(a) => flash_cmd::ports(&a, &mut out),
-        Command::Flash(a) => flash_cmd::flash(&flasher(s, operator, false, mode), &a, &mut out),
-        Command::Reflash(a) => flash_cmd::reflash(&flasher(s, operator, false, mode), &a, &mut out),
-        Command::Identify(a) => {
-            flash_cmd::identify(&flasher(s, operator, false, mode), &a, &mut out)
+        Command::Flash(a) => {
+            flash_cmd::flash(&flasher(s, operator, false, mode, None), &a, &mut out)
         }
-        Command::Recover(a) => flash_cmd::recover(&flasher(s, operator, false, mode), &a, &mut out),
-        Command::Watch(a) => flash_cmd::watch(&flasher(s, operator, true, mode), &a, &mut out),
+        Command::Reflash(a) => {
+            let f = flasher(s, operator, false, mode, a.unit_type.clone());
+            flash_cmd::reflash(&f, &a, &mut out)
+        }
+        Command::Identify(a) => {
+            let f = flasher(s, operator, false, mode, a.unit_type.clone());
+            flash_cmd::identify(&f, &a, &mut out)
+        }
+        Command::Recover(a) => {
+            let f = flasher(s, operator, false, mode, a.unit_type.clone());
+            flash_cmd::recover(&f, &a, &mut out)
+        }
+        Command::Watch(a) => {
+            flash_cmd::watch(&flasher(s, operator, true, mode, None), &a, &mut out)
+        }
         Command::Sync(c) => sync_cmd::run(s, c, &mut out),
     }
 }
@@ -101,14 +112,21 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
 /// The CLI's flasher: the service's, with the operator named for this run; `sim:` ports only
 /// in training mode (otherwise a simulator is named by its pty path, like any port). `watch`
 /// keeps a credential pool warm between units; a one-shot command would only wait for the pool
-/// it fills.
-fn flasher(store: &Store, operator: Option<&str>, pool: bool, mode: Mode) -> Flasher {
+/// it fills. `unit_type` names the driver for a unit the job names no device of (`--type`).
+fn flasher(
+    store: &Store,
+    operator: Option<&str>,
+    pool: bool,
+    mode: Mode,
+    unit_type: Option<String>,
+) -> Flasher {
     Flasher::new(
         store.path(),
         FlasherOptions {
             operator: operator.map(str::to_owned),
             pool,
             mode,
+            unit_type,
             ..FlasherOptions::default()
         },
     )

@@ -1096,3 +1096,53 @@ fn finding_5_rotate_commits_only_after_the_credentials_were_written_out() {
     let r = s.json(&["rotate", "weatherstation-001"]);
     assert_eq!(r["generation"], 2);
 }
+
+/// Regression (issue 12): `identify`, `recover` and `reflash` without `--device` reached every
+/// unit with the station's protocol, so a technician could not ask an ESP-IDF NVS unit who it
+/// is. `--type` names the device type whose driver reaches it.
+#[test]
+fn type_names_the_driver_for_a_unit_that_does_not_speak_the_protocol() {
+    let s = Station::new();
+    s.ok(&[
+        "type",
+        "add",
+        "EspSensor",
+        "--app-label",
+        "myapp",
+        "--driver",
+        "nvs",
+        "--driver-setting",
+        "namespace=mqtt",
+    ]);
+    let flash = station_espsim::Flash::default();
+    let sim = station_espsim::EspSimulator::start(station_espsim::EspSimOptions::default(), flash)
+        .expect("espsim");
+    let port = sim.port_path().to_owned();
+    let flashed = s.json(&[
+        "flash",
+        "--type",
+        "EspSensor",
+        "--prefix",
+        "esp-",
+        "--port",
+        &port,
+        "--json",
+    ]);
+    assert_eq!(flashed["driver"], "nvs", "{flashed}");
+    let device_id = flashed["device"]["device_id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("a device id in {flashed}"));
+    // Without --type the station's protocol gets no answer from the ROM loader.
+    sim.reset_into_loader();
+    let out = s.run(&["identify", "--port", &port, "--json"]);
+    assert!(!out.status.success(), "the protocol reached an ESP loader?");
+    // The technician holds BOOT and plugs the unit in again: the ROM loader answers.
+    sim.reset_into_loader();
+    let who = s.json(&["identify", "--port", &port, "--type", "EspSensor", "--json"]);
+    assert_eq!(who["device_id"], device_id.as_str(), "{who}");
+    assert_eq!(who["generation"], 1, "{who}");
+    sim.reset_into_loader();
+    let again = s.json(&["reflash", "--port", &port, "--type", "EspSensor", "--json"]);
+    assert!(again.to_string().contains(&device_id), "{again}");
+}
