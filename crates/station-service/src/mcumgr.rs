@@ -45,6 +45,35 @@ pub struct McumgrSettings {
     pub baud: Option<u32>,
 }
 
+/// The settings as `station type add --driver-setting NAME=VALUE` and the app's NAME=VALUE lines
+/// give them (flat strings, like the NVS driver's): `key.<config key>=<settings key>` entries go
+/// into `keys`, and a `baud` given as text becomes a number. JSON already nested passes as is.
+fn flat_to_nested(
+    mut map: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let flat: Vec<String> = map
+        .keys()
+        .filter(|k| k.starts_with("key."))
+        .cloned()
+        .collect();
+    for name in flat {
+        if let Some(value) = map.remove(&name) {
+            let keys = map
+                .entry("keys")
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let serde_json::Value::Object(keys) = keys {
+                keys.insert(name["key.".len()..].to_owned(), value);
+            }
+        }
+    }
+    if let Some(serde_json::Value::String(text)) = map.get("baud") {
+        if let Ok(n) = text.trim().parse::<u64>() {
+            map.insert("baud".into(), serde_json::Value::from(n));
+        }
+    }
+    map
+}
+
 /// The checked key map: one settings key per config key.
 #[derive(Debug, Clone)]
 pub struct KeyMap {
@@ -60,13 +89,14 @@ impl KeyMap {
             CoreError::invalid(
                 "driver settings",
                 what,
-                "give them as {\"keys\": {\"mqtt_password\": \"app/pass\", ...}, \
-                 \"hardware_id_key\": \"app/hwid\"}",
+                "give them as key.<config key>=<settings key> (e.g. key.mqtt_password=app/pass), \
+                 hardware_id_key=<settings key> and baud=<rate>",
             )
         };
-        let settings: McumgrSettings =
-            serde_json::from_value(serde_json::Value::Object(spec.settings_json()?))
-                .map_err(|e| invalid(format!("the MCUmgr driver settings are wrong ({e})")))?;
+        let settings: McumgrSettings = serde_json::from_value(serde_json::Value::Object(
+            flat_to_nested(spec.settings_json()?),
+        ))
+        .map_err(|e| invalid(format!("the MCUmgr driver settings are wrong ({e})")))?;
         if let Some(unknown) = settings.keys.keys().find(|k| Key::from_name(k).is_none()) {
             return Err(invalid(format!(
                 "there is no config key called {unknown:?}"
@@ -264,5 +294,42 @@ impl UnitDriver for McumgrDriver {
             link_baud: self.link_baud,
             ..ClientStats::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use station_core::driver::{DriverKind, DriverSpec};
+
+    fn spec(settings: &str) -> DriverSpec {
+        DriverSpec {
+            kind: DriverKind::Mcumgr,
+            settings: settings.into(),
+        }
+    }
+
+    /// Regression: the MCUmgr driver took only nested JSON (`{"keys": {...}}`, `baud` a number),
+    /// which `station type add --driver-setting NAME=VALUE` cannot give (flat strings), so a
+    /// type set up from the CLI was refused. Both forms now give the same key map.
+    #[test]
+    fn flat_cli_settings_and_nested_json_give_the_same_key_map() {
+        let flat = KeyMap::from_spec(&spec(
+            r#"{"key.mqtt_password":"app/pass","hardware_id_key":"app/hwid","baud":"921600"}"#,
+        ))
+        .expect("flat");
+        let nested = KeyMap::from_spec(&spec(
+            r#"{"keys":{"mqtt_password":"app/pass"},"hardware_id_key":"app/hwid","baud":921600}"#,
+        ))
+        .expect("nested");
+        assert_eq!(flat.name(Key::MqttPassword), "app/pass");
+        assert_eq!(flat.name(Key::DeviceId), "dh/device_id");
+        assert_eq!(flat.baud, 921_600);
+        assert_eq!(
+            (flat.names, flat.hardware_id, flat.baud),
+            (nested.names, nested.hardware_id, nested.baud)
+        );
+        let err = KeyMap::from_spec(&spec(r#"{"key.colour":"x"}"#)).expect_err("unknown key");
+        assert!(err.to_string().contains("colour"), "{err}");
     }
 }
