@@ -26,13 +26,7 @@ impl Bench {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("station.sqlite3");
         common::station_database(&db);
-        let flasher = Flasher::new(
-            db,
-            FlasherOptions {
-                operator: Some("tester".into()),
-                ..FlasherOptions::default()
-            },
-        );
+        let flasher = common::flasher(db, None);
         Bench { dir, flasher }
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use station_core::driver::{DriverKind, DriverSpec, VerifyMethod};
 use station_core::{FlashState, NewDeviceType, Store};
-use station_service::{FlashRequest, Flasher, FlasherOptions, JobReport, NoSink};
+use station_service::{FlashRequest, Flasher, JobReport, NoSink};
 use station_smp::sim::{ErrorRule, PowerLoss, SimHandle, SimOptions, SimRequest, Simulator};
 use station_smp::MgmtErr;
 
@@ -39,14 +39,7 @@ impl Bench {
                 ..Default::default()
             })
             .expect("type");
-        let flasher = Flasher::new(
-            db,
-            FlasherOptions {
-                operator: Some("tester".into()),
-                unit_type: Some(TYPE.into()),
-                ..FlasherOptions::default()
-            },
-        );
+        let flasher = common::flasher(db, Some(TYPE));
         Bench { dir, flasher }
     }
 

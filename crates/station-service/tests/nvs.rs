@@ -11,7 +11,7 @@ use station_core::Secret;
 use station_core::{FailReason, FlashState, NewDeviceType, Store};
 use station_espflash::nvs_read::{self, FlashRead, ReadValue};
 use station_espsim::{EspSimHandle, EspSimOptions, EspSimulator, Flash};
-use station_service::{FlashRequest, Flasher, FlasherOptions, JobReport, NoSink};
+use station_service::{FlashRequest, Flasher, JobReport, NoSink};
 
 mod common;
 
@@ -44,14 +44,7 @@ impl Bench {
                 ..Default::default()
             })
             .expect("nvs type");
-        let flasher = Flasher::new(
-            db,
-            FlasherOptions {
-                operator: Some("tester".into()),
-                unit_type: Some(TYPE.into()),
-                ..FlasherOptions::default()
-            },
-        );
+        let flasher = common::flasher(db, Some(TYPE));
         Bench { dir, flasher }
     }
 

@@ -14,7 +14,7 @@ use station_core::{Actor, BatchRequest, CoreError, FailReason, FlashTarget, Stor
 use station_devsim::{NakRule, SimHandle, SimOptions, Simulator, StoredConfig};
 use station_protocol::config::test_vector_config;
 use station_protocol::{Command, DeviceErrorCode};
-use station_service::{FlashRequest, Flasher, FlasherOptions, JobReport, NoSink};
+use station_service::{FlashRequest, Flasher, JobReport, NoSink};
 use zeroize::Zeroizing;
 
 mod common;
@@ -40,13 +40,7 @@ impl Bench {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("station.sqlite3");
         common::station_database(&db);
-        let flasher = Flasher::new(
-            db,
-            FlasherOptions {
-                operator: Some("tester".into()),
-                ..FlasherOptions::default()
-            },
-        );
+        let flasher = common::flasher(db, None);
         Bench { dir, flasher }
     }
 
