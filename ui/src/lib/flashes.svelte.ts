@@ -11,6 +11,10 @@ export type Tile =
   | { kind: "passed"; jobId: number; device: Device; rotated: boolean; hookError: string | null; elapsedMs: number; request: FlashRequest }
   | { kind: "failed"; jobId: number | null; deviceId: string | null; error: AppError; elapsedMs: number; request: FlashRequest };
 
+/** The shortest time between two drawings of the running steps (a result is drawn at the next
+ *  frame). Ten a second is still a live bar to the eye. */
+export const STEP_DRAW_INTERVAL_MS = 100;
+
 export class FlashBoard {
   tiles: Record<string, Tile> = $state({});
   sounds = true;
@@ -60,27 +64,55 @@ export class FlashBoard {
   private pending = new Map<string, FlashProgress>();
   private done: FlashFinished[] = [];
   private scheduled = false;
+  /** A drawing of steps held back until the interval is over. */
+  private held: ReturnType<typeof setTimeout> | null = null;
+  private lastStepsDrawn = -Infinity;
+  /** When steps are drawn (performance.now; replaced in tests). */
+  now: () => number = () => (typeof performance !== "undefined" ? performance.now() : Date.now());
 
   /** Events arrive faster than a screen refreshes (8 ports × many steps a second, results
-   *  landing together): keep the latest step per port and the results, and draw them once per
-   *  frame, so the window never falls behind. */
+   *  landing together): keep the latest step per port and the results, and draw them together
+   *  at the next frame. Every frame that changes costs the window a full repaint, which with
+   *  software rendering on two cores is CPU the flashes need: steps are drawn at most every
+   *  STEP_DRAW_INTERVAL_MS (a result never waits for that; it takes the pending steps along). */
   private schedule(): void {
+    if (this.held !== null && this.done.length > 0) {
+      // A result came in while steps were held back: draw everything at the next frame.
+      clearTimeout(this.held);
+      this.held = null;
+      this.nextFrame();
+      return;
+    }
     if (this.scheduled) return;
     this.scheduled = true;
-    const flush = () => {
-      this.scheduled = false;
-      const steps = [...this.pending.values()];
-      const results = this.done;
-      this.pending.clear();
-      this.done = [];
-      for (const q of steps) this.applyProgress(q);
-      for (const f of results) this.applyFinished(f);
-    };
-    if (typeof requestAnimationFrame === "function" && typeof document !== "undefined" && !document.hidden) {
-      requestAnimationFrame(flush);
+    const wait = this.done.length > 0 ? 0 : this.lastStepsDrawn + STEP_DRAW_INTERVAL_MS - this.now();
+    if (wait > 0) {
+      this.held = setTimeout(() => {
+        this.held = null;
+        this.nextFrame();
+      }, wait);
     } else {
-      setTimeout(flush, 16);
+      this.nextFrame();
     }
+  }
+
+  private nextFrame(): void {
+    if (typeof requestAnimationFrame === "function" && typeof document !== "undefined" && !document.hidden) {
+      requestAnimationFrame(() => this.flush());
+    } else {
+      setTimeout(() => this.flush(), 16);
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const steps = [...this.pending.values()];
+    const results = this.done;
+    this.pending.clear();
+    this.done = [];
+    if (steps.length > 0) this.lastStepsDrawn = this.now();
+    for (const q of steps) this.applyProgress(q);
+    for (const f of results) this.applyFinished(f);
   }
 
   progress(p: FlashProgress): void {
