@@ -50,6 +50,26 @@ describe("flash board", () => {
     expect(board.tiles["sim:1"]).toMatchObject({ step: "write", done: 11 });
   });
 
+  it("draws running steps at most every STEP_DRAW_INTERVAL_MS, but a result at once with them", async () => {
+    ipc({ start_flash: () => ({ job_id: 5, port: "sim:1" }) });
+    const board = new FlashBoard();
+    let clock = 1000;
+    board.now = () => clock;
+    await board.start("sim:1", request);
+    board.progress({ job_id: 5, port: "sim:1", step: "write", done: 1, total: 11, fraction: 0.1 });
+    await nextFrame();
+    expect(board.tiles["sim:1"]).toMatchObject({ step: "write", done: 1 });
+    // 10 ms later: the next step waits for the interval (the window is not repainted for it).
+    clock += 10;
+    board.progress({ job_id: 5, port: "sim:1", step: "write", done: 2, total: 11, fraction: 0.2 });
+    await nextFrame();
+    expect(board.tiles["sim:1"]).toMatchObject({ done: 1 });
+    // The result does not wait: it is drawn at the next frame, the held step with it.
+    board.finished(passed("sim:1", 5));
+    await nextFrame();
+    expect(board.tiles["sim:1"]).toMatchObject({ kind: "passed", jobId: 5 });
+  });
+
   it("never starts a second flash on a busy port", async () => {
     const calls = ipc({ start_flash: () => ({ job_id: 1, port: "sim:1" }) });
     const board = new FlashBoard();
