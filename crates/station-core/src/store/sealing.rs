@@ -52,7 +52,7 @@ pub(crate) fn seal_key_in(conn: &Connection) -> Result<Option<SealKey>> {
 /// database keeps no api key at all (only its fingerprint, beside): its records never reach a
 /// server, so nothing would ever need it, and a copied disk then holds none of them.
 pub(crate) fn api_key_at_rest<'a>(conn: &Connection, key: &'a Secret) -> Result<ApiKeyAtRest<'a>> {
-    if is_training_in(conn)? {
+    if crate::store::training::is_training_in(conn)? {
         return Ok(ApiKeyAtRest {
             plaintext: None,
             sealed: None,
@@ -74,20 +74,6 @@ pub(crate) fn api_key_at_rest<'a>(conn: &Connection, key: &'a Secret) -> Result<
             seal_key_fingerprint: None,
         },
     })
-}
-
-/// Whether the database `conn` works on is a training one ([`crate::store::training`]).
-fn is_training_in(conn: &Connection) -> Result<bool> {
-    use crate::store::training::{TRAINING_MARK, TRAINING_MARK_VALUE};
-    Ok(conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [TRAINING_MARK],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?
-        .as_deref()
-        == Some(TRAINING_MARK_VALUE))
 }
 
 /// Where a row keeps an api key in readable form (sync off: no seal key yet).

@@ -5,6 +5,8 @@
 //! none ([`Store::sync_config`]), so whatever else runs on it (the sync worker, id leasing,
 //! `station sync now`) sees sync as off and nothing it holds can reach a server.
 
+use rusqlite::{Connection, OptionalExtension};
+
 use crate::error::{CoreError, Result};
 use crate::store::{KeyValueTable, Store};
 
@@ -13,10 +15,23 @@ pub const TRAINING_MARK: &str = "station.training_database";
 /// The value of [`TRAINING_MARK`].
 pub const TRAINING_MARK_VALUE: &str = "1";
 
+/// Whether the database `conn` works on (inside a caller's transaction, too) is a training one.
+pub(crate) fn is_training_in(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [TRAINING_MARK],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .as_deref()
+        == Some(TRAINING_MARK_VALUE))
+}
+
 impl Store {
     /// Whether this is a training database (its records never reach a server).
     pub fn is_training(&self) -> Result<bool> {
-        Ok(self.setting(TRAINING_MARK)?.as_deref() == Some(TRAINING_MARK_VALUE))
+        is_training_in(self.conn())
     }
 
     /// Mark this database as a training database, for good. Refused on a database that has
