@@ -56,7 +56,7 @@ echo "== app end-to-end (tauri-driver, Xvfb)" >&2
 command -v tauri-driver >/dev/null || cargo install tauri-driver --locked >&2
 xvfb-run -a -s "-screen 0 1280x800x24" \
   cargo nextest run --workspace --locked --run-ignored only --no-capture \
-  -E 'package(station-app) & binary(e2e)'
+  -E 'package(station-app) & binary(/^e2e/)'
 # --- end desktop app ---
 
 # --- vendor tools: the real esptool, Espressif's NVS generator, smpclient and smpmgr, which the
