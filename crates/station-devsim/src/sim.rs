@@ -12,12 +12,9 @@
 //! protocol itself is entirely the model's; this module only does what a real board and cable
 //! would do around it.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serialport::{SerialPort, TTYPort};
 use sha2::{Digest, Sha256};
@@ -25,6 +22,7 @@ use station_protocol::codec::{Frame, FrameDecoder};
 use station_protocol::device::{DeviceInitError, DeviceModel, Handled};
 use station_protocol::message::{ErrorReply, Reply, Response};
 use station_protocol::{spec, wire_time, Command, Key, StoredConfig};
+use station_ptysim::{write_paced, Pty, SplitMix64, Unit, UnitThread};
 
 use crate::flash::{Flash, FlashKey, FlashKeyError};
 use crate::options::{PowerLoss, SimOptions};
@@ -87,8 +85,7 @@ pub struct SimHandle {
     port_path: String,
     hardware_id: String,
     flash: Flash,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<SimExit, SimError>>>,
+    thread: UnitThread<Option<SimExit>>,
 }
 
 impl SimHandle {
@@ -109,7 +106,7 @@ impl SimHandle {
 
     /// Whether the device has gone away by itself (unplug, power loss, exit after commit).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+        self.thread.is_finished()
     }
 
     /// Waits for the device to end by itself.
@@ -126,31 +123,18 @@ impl SimHandle {
 
     /// Stops the device and tells how it had ended (`Stopped` unless a fault ended it first).
     pub fn shutdown(mut self) -> Result<SimExit, SimError> {
-        self.stop.store(true, Ordering::SeqCst);
+        self.thread.request_stop();
         self.join()
     }
 
     fn join(&mut self) -> Result<SimExit, SimError> {
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| SimError::Panicked)?,
+        match self.thread.join() {
+            Some(Ok(exit)) => Ok(exit.unwrap_or(SimExit::Stopped)),
+            Some(Err(_)) => Err(SimError::Panicked),
             None => Ok(SimExit::Stopped),
         }
     }
 }
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.join();
-    }
-}
-
-/// How long one read of the master waits; bounds how quickly `stop` is noticed.
-const POLL: Duration = Duration::from_millis(20);
-/// Pause while no one holds the port open (reads fail at once then).
-const IDLE: Duration = Duration::from_millis(10);
-/// Bytes written per paced chunk when emulating a line speed.
-const PACE_CHUNK: usize = 16;
 
 impl Simulator {
     /// Creates the pty, loads the flash (`opts.flash`, else memory), and runs the device on a
@@ -189,47 +173,34 @@ impl Simulator {
         if let Some(n) = opts.frame_limit {
             model = model.with_frame_limit(n);
         }
-        let (mut master, slave) = TTYPort::pair()?;
-        let port_path = slave
-            .name()
-            .ok_or_else(|| io::Error::other("pseudo-terminal has no name"))?;
-        // The station opens the slave by path, as it would a USB port; we keep only the master,
-        // so the station closing its end is visible to us (reads fail until it reopens).
-        drop(slave);
-        master.set_timeout(POLL)?;
+        let Pty { master, port_path } = Pty::open()?;
         if let Some(link) = &opts.link {
             make_link(&port_path, link)?;
         }
-        let stop = Arc::new(AtomicBool::new(false));
         let mut device = Device {
             model,
             master,
             rng: SplitMix64(opts.seed),
-            connected: false,
             booted_at: Instant::now(),
             stages: 0,
             uart: spec::BAUD_RATE,
             naks: opts.naks.iter().map(|r| r.count).collect(),
             drops: opts.drop_replies.iter().map(|r| r.count).collect(),
             opts,
-            stop: Arc::clone(&stop),
         };
-        let thread = std::thread::Builder::new()
-            .name("devsim".to_owned())
-            .spawn(move || {
-                let result = device.run();
-                if let Some(link) = &device.opts.link {
-                    // The device is gone: its port name goes too, as udev's would.
-                    let _ = std::fs::remove_file(link);
-                }
-                result
-            })?;
+        let thread = UnitThread::spawn("devsim", move |stop| {
+            let exit = station_ptysim::serve(&mut device, stop);
+            if let Some(link) = &device.opts.link {
+                // The device is gone: its port name goes too, as udev's would.
+                let _ = std::fs::remove_file(link);
+            }
+            exit
+        })?;
         Ok(SimHandle {
             port_path,
             hardware_id,
             flash,
-            stop,
-            thread: Some(thread),
+            thread,
         })
     }
 }
@@ -282,30 +253,10 @@ fn make_link(target: &str, link: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)
 }
 
-/// Small deterministic PRNG (SplitMix64): reproducible faults from a seed, no extra crate.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// True with probability `p`.
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-}
-
 struct Device {
     model: DeviceModel<Flash>,
     master: TTYPort,
     rng: SplitMix64,
-    /// Whether the station holds the port open (as far as we can tell).
-    connected: bool,
     booted_at: Instant,
     /// STAGE frames answered OK (not replays), for `unplug_after_stages`.
     stages: u32,
@@ -316,7 +267,6 @@ struct Device {
     /// Remaining count per drop-reply rule.
     drops: Vec<u32>,
     opts: SimOptions,
-    stop: Arc<AtomicBool>,
 }
 
 const BOOT_LOG: &[&[u8]] = &[
@@ -329,51 +279,26 @@ const BOOT_LOG: &[&[u8]] = &[
     b"[boot] ready\r\n",
 ];
 
-impl Device {
-    fn run(&mut self) -> Result<SimExit, SimError> {
-        let mut buf = [0u8; 256];
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Ok(SimExit::Stopped);
-            }
-            if let Some(rate) = self.model.idle_revert(Instant::now()) {
-                tracing::debug!(rate, "idle: UART back at 115200");
-                self.uart = rate;
-            }
-            match self.master.read(&mut buf) {
-                Ok(0) => self.on_open(),
-                Ok(n) => {
-                    self.on_open();
-                    if let Some(exit) = self.on_input(&buf[..n]) {
-                        return Ok(exit);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => self.on_open(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    // No slave fd open (EIO / hang-up): the station closed the port. Keep
-                    // serving: it may open it again.
-                    if self.connected {
-                        self.connected = false;
-                        tracing::debug!("port closed by the station");
-                    }
-                    std::thread::sleep(IDLE);
-                }
-            }
+impl Unit for Device {
+    type Exit = SimExit;
+
+    fn master(&mut self) -> &mut TTYPort {
+        &mut self.master
+    }
+
+    fn tick(&mut self) {
+        if let Some(rate) = self.model.idle_revert(Instant::now()) {
+            tracing::debug!(rate, "idle: UART back at 115200");
+            self.uart = rate;
         }
     }
 
     /// The station (re)opened the port: behave like a board that resets on open.
     fn on_open(&mut self) {
-        if self.connected {
-            return;
-        }
-        self.connected = true;
         self.booted_at = Instant::now();
         // A board that resets on open starts at 115200.
         self.model.reset_link();
         self.uart = spec::BAUD_RATE;
-        tracing::debug!("port opened by the station");
         if self.opts.boot_noise {
             for line in BOOT_LOG {
                 self.emit(line);
@@ -382,6 +307,12 @@ impl Device {
     }
 
     fn on_input(&mut self, bytes: &[u8]) -> Option<SimExit> {
+        self.input(bytes)
+    }
+}
+
+impl Device {
+    fn input(&mut self, bytes: &[u8]) -> Option<SimExit> {
         if let Some(baud) = self.pace_rate() {
             // The pty delivered in an instant what a UART receives one byte-time at a time.
             std::thread::sleep(wire_time(bytes.len(), baud));
@@ -592,19 +523,6 @@ impl Device {
         }
         let bytes = self.mangle(bytes);
         let pace = self.pace_rate();
-        let chunk = if pace.is_some() {
-            PACE_CHUNK
-        } else {
-            bytes.len().max(1)
-        };
-        for part in bytes.chunks(chunk) {
-            if let Err(e) = self.master.write_all(part) {
-                tracing::debug!(error = %e, "write to the port failed; output lost");
-                return;
-            }
-            if let Some(baud) = pace {
-                std::thread::sleep(wire_time(part.len(), baud));
-            }
-        }
+        write_paced(&mut self.master, &bytes, pace);
     }
 }

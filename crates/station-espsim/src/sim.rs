@@ -10,13 +10,13 @@
 //! [`EspSimHandle::reset_into_loader`] emulates the reset. esptool must be run with
 //! `--before no-reset --after no-reset`.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use serialport::{SerialPort, TTYPort};
+use serialport::TTYPort;
+pub use station_ptysim::wire_time;
+use station_ptysim::{write_paced, Pty, SplitMix64, Unit, UnitThread};
 
 use crate::flash::Flash;
 use crate::loader::{Effect, Loader};
@@ -75,9 +75,8 @@ fn lock(flash: &SharedFlash) -> MutexGuard<'_, Flash> {
 pub struct EspSimHandle {
     port_path: String,
     flash: SharedFlash,
-    stop: Arc<AtomicBool>,
     reset: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<EspSimExit, EspSimError>>>,
+    thread: UnitThread<Option<EspSimExit>>,
 }
 
 impl EspSimHandle {
@@ -104,7 +103,7 @@ impl EspSimHandle {
 
     /// Whether the chip has gone away by itself (unplug, power loss).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+        self.thread.is_finished()
     }
 
     /// Waits for the chip to end by itself.
@@ -114,31 +113,18 @@ impl EspSimHandle {
 
     /// Stops the chip and tells how it had ended (`Stopped` unless a fault ended it first).
     pub fn shutdown(mut self) -> Result<EspSimExit, EspSimError> {
-        self.stop.store(true, Ordering::SeqCst);
+        self.thread.request_stop();
         self.join()
     }
 
     fn join(&mut self) -> Result<EspSimExit, EspSimError> {
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| EspSimError::Panicked)?,
+        match self.thread.join() {
+            Some(Ok(exit)) => Ok(exit.unwrap_or(EspSimExit::Stopped)),
+            Some(Err(_)) => Err(EspSimError::Panicked),
             None => Ok(EspSimExit::Stopped),
         }
     }
 }
-
-impl Drop for EspSimHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.join();
-    }
-}
-
-/// How long one read of the master waits; bounds how quickly `stop` is noticed.
-const POLL: Duration = Duration::from_millis(20);
-/// Pause while no one holds the port open (reads fail at once then).
-const IDLE: Duration = Duration::from_millis(10);
-/// Bytes written per paced chunk when emulating a line speed.
-const PACE_CHUNK: usize = 16;
 /// Speed the ROM starts at when no line speed is emulated (esptool's default).
 const DEFAULT_BAUD: u32 = 115_200;
 
@@ -156,16 +142,8 @@ pub struct EspSimulator;
 impl EspSimulator {
     /// Creates the pty and runs a chip holding `flash` on a thread, in its ROM loader.
     pub fn start(opts: EspSimOptions, flash: Flash) -> Result<EspSimHandle, EspSimError> {
-        let (mut master, slave) = TTYPort::pair()?;
-        let port_path = slave
-            .name()
-            .ok_or_else(|| io::Error::other("pseudo-terminal has no name"))?;
-        // The host opens the slave by path, as it would a USB port; we keep only the master, so
-        // the host closing its end is visible to us (reads fail until it reopens).
-        drop(slave);
-        master.set_timeout(POLL)?;
+        let Pty { master, port_path } = Pty::open()?;
         let flash = Arc::new(Mutex::new(flash));
-        let stop = Arc::new(AtomicBool::new(false));
         let reset = Arc::new(AtomicBool::new(false));
         let mut chip = Chip {
             loader: Loader::new(opts.chip_magic, opts.baud.unwrap_or(DEFAULT_BAUD))
@@ -174,38 +152,20 @@ impl EspSimulator {
             master,
             flash: Arc::clone(&flash),
             rng: SplitMix64(opts.seed),
-            connected: false,
             in_app: false,
             blocks: 0,
             errors_left: opts.errors.iter().map(|r| r.count).collect(),
             opts,
-            stop: Arc::clone(&stop),
             reset: Arc::clone(&reset),
         };
-        let thread = std::thread::Builder::new()
-            .name("espsim".to_owned())
-            .spawn(move || chip.run())?;
+        let thread =
+            UnitThread::spawn("espsim", move |stop| station_ptysim::serve(&mut chip, stop))?;
         Ok(EspSimHandle {
             port_path,
             flash,
-            stop,
             reset,
-            thread: Some(thread),
+            thread,
         })
-    }
-}
-
-/// Small deterministic PRNG (SplitMix64): reproducible faults from a seed, no extra crate.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn chance(&mut self, p: f64) -> bool {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        p > 0.0 && (z >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 }
 
@@ -215,8 +175,6 @@ struct Chip {
     master: TTYPort,
     flash: SharedFlash,
     rng: SplitMix64,
-    /// Whether the host holds the port open (as far as we can tell).
-    connected: bool,
     /// FLASH_END left the loader; loader commands are ignored until a reset.
     in_app: bool,
     /// FLASH_DATA packets received, for the unplug and power-loss faults.
@@ -224,54 +182,34 @@ struct Chip {
     /// Remaining count per error rule (`None` = unlimited).
     errors_left: Vec<Option<u32>>,
     opts: EspSimOptions,
-    stop: Arc<AtomicBool>,
     reset: Arc<AtomicBool>,
 }
 
-impl Chip {
-    fn run(&mut self) -> Result<EspSimExit, EspSimError> {
-        let mut buf = [0u8; 512];
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Ok(EspSimExit::Stopped);
-            }
-            if self.reset.swap(false, Ordering::SeqCst) {
-                self.reset_into_loader();
-            }
-            match self.master.read(&mut buf) {
-                Ok(0) => self.on_open(),
-                Ok(n) => {
-                    self.on_open();
-                    if let Some(exit) = self.on_input(&buf[..n]) {
-                        return Ok(exit);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => self.on_open(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    // No slave fd open (EIO / hang-up): the host closed the port. Keep
-                    // serving: it may open it again.
-                    if self.connected {
-                        self.connected = false;
-                        tracing::debug!("port closed by the host");
-                    }
-                    std::thread::sleep(IDLE);
-                }
-            }
+impl Unit for Chip {
+    type Exit = EspSimExit;
+
+    fn master(&mut self) -> &mut TTYPort {
+        &mut self.master
+    }
+
+    fn tick(&mut self) {
+        if self.reset.swap(false, Ordering::SeqCst) {
+            self.reset_into_loader();
         }
     }
 
     fn on_open(&mut self) {
-        if self.connected {
-            return;
-        }
-        self.connected = true;
-        tracing::debug!("port opened by the host");
         if self.opts.noise_before_sync && !self.in_app {
             self.emit(DOWNLOAD_BANNER);
         }
     }
 
+    fn on_input(&mut self, bytes: &[u8]) -> Option<EspSimExit> {
+        self.input(bytes)
+    }
+}
+
+impl Chip {
     fn reset_into_loader(&mut self) {
         self.loader = Loader::new(self.opts.chip_magic, self.opts.baud.unwrap_or(DEFAULT_BAUD))
             .with_mac(self.opts.mac);
@@ -282,7 +220,7 @@ impl Chip {
         }
     }
 
-    fn on_input(&mut self, bytes: &[u8]) -> Option<EspSimExit> {
+    fn input(&mut self, bytes: &[u8]) -> Option<EspSimExit> {
         if self.opts.baud.is_some() {
             // The pty delivered in an instant what a UART receives one byte-time at a time.
             std::thread::sleep(wire_time(bytes.len(), self.loader.baud()));
@@ -362,25 +300,7 @@ impl Chip {
     /// Sends bytes to the host as the UART would, paced to the line speed. Output while no one
     /// has the port open is lost, as on a real bridge.
     fn emit(&mut self, bytes: &[u8]) {
-        let paced = self.opts.baud.is_some();
-        let chunk = if paced {
-            PACE_CHUNK
-        } else {
-            bytes.len().max(1)
-        };
-        for part in bytes.chunks(chunk) {
-            if let Err(e) = self.master.write_all(part) {
-                tracing::debug!(error = %e, "write to the port failed; output lost");
-                return;
-            }
-            if paced {
-                std::thread::sleep(wire_time(part.len(), self.loader.baud()));
-            }
-        }
+        let baud = self.opts.baud.map(|_| self.loader.baud());
+        write_paced(&mut self.master, bytes, baud);
     }
-}
-
-/// Time `bytes` take on a UART at `baud` (8N1: 10 bits a byte).
-pub fn wire_time(bytes: usize, baud: u32) -> Duration {
-    Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud.max(1)))
 }

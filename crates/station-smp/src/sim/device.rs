@@ -5,23 +5,18 @@
 //! `rc` refusals, pulling the cable when a write arrives, power loss after a write or a save,
 //! and the restart after a reset. The answers themselves are `server`'s.
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serialport::TTYPort;
+use station_ptysim::{write_paced, SplitMix64, Unit};
 
 use crate::framing::{encode_packet, FrameDecoder};
 use crate::header::{Header, Op};
 use crate::sim::options::{PowerLoss, SimOptions};
 use crate::sim::server::{self, Action, Server, ServerConfig};
 use crate::sim::store::Settings;
-use crate::sim::{SimError, SimExit};
+use crate::sim::SimExit;
 use crate::spec::group;
-
-/// Pause while no one holds the port open (reads fail at once then).
-const IDLE: Duration = Duration::from_millis(10);
 
 const BOOT_BANNER: &[u8] = b"*** Booting Zephyr OS build v4.1.0 ***\r\n\
 [00:00:00.003,000] <inf> smp_sample: build time: Jan  1 2025 00:00:00\r\n";
@@ -33,22 +28,15 @@ pub(crate) struct Device {
     settings: Arc<Mutex<Settings>>,
     decoder: FrameDecoder,
     rng: SplitMix64,
-    connected: bool,
     /// Settings writes that arrived, for `unplug_at_write` and `PowerLoss::AfterWrite`.
     writes: u32,
     /// Remaining count per error rule (`None` = unlimited).
     errors_left: Vec<Option<u32>>,
     opts: SimOptions,
-    stop: Arc<AtomicBool>,
 }
 
 impl Device {
-    pub(crate) fn new(
-        master: TTYPort,
-        settings: Arc<Mutex<Settings>>,
-        opts: SimOptions,
-        stop: Arc<AtomicBool>,
-    ) -> Self {
+    pub(crate) fn new(master: TTYPort, settings: Arc<Mutex<Settings>>, opts: SimOptions) -> Self {
         let config = ServerConfig {
             settings_enabled: opts.settings_enabled,
             secret_prefixes: opts.secret_prefixes.clone(),
@@ -62,51 +50,29 @@ impl Device {
             settings,
             decoder: FrameDecoder::new(),
             rng: SplitMix64(opts.seed),
-            connected: false,
             writes: 0,
             errors_left: opts.errors.iter().map(|r| r.count).collect(),
             opts,
-            stop,
         }
     }
+}
 
-    pub(crate) fn run(&mut self) -> Result<SimExit, SimError> {
-        let mut buf = [0u8; 256];
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Ok(SimExit::Stopped);
-            }
-            match self.master.read(&mut buf) {
-                Ok(0) => self.on_open(),
-                Ok(n) => {
-                    self.on_open();
-                    let received = self.mangle(&buf[..n]);
-                    if let Some(exit) = self.on_input(&received) {
-                        return Ok(exit);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => self.on_open(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    // No slave fd open (EIO): the station closed the port; it may reopen it.
-                    self.connected = false;
-                    std::thread::sleep(IDLE);
-                }
-            }
-        }
+impl Unit for Device {
+    type Exit = SimExit;
+
+    fn master(&mut self) -> &mut TTYPort {
+        &mut self.master
     }
 
     fn on_open(&mut self) {
-        if !self.connected {
-            self.connected = true;
-            if self.opts.boot_noise {
-                self.emit(BOOT_BANNER);
-            }
+        if self.opts.boot_noise {
+            self.emit(BOOT_BANNER);
         }
     }
 
     fn on_input(&mut self, bytes: &[u8]) -> Option<SimExit> {
-        for packet in self.decoder.push(bytes) {
+        let received = self.mangle(bytes);
+        for packet in self.decoder.push(&received) {
             // A damaged packet is dropped without an answer, as Zephyr drops it.
             let Ok(packet) = packet else { continue };
             if let Some(exit) = self.on_packet(&packet) {
@@ -115,7 +81,9 @@ impl Device {
         }
         None
     }
+}
 
+impl Device {
     fn on_packet(&mut self, packet: &[u8]) -> Option<SimExit> {
         let header = Header::decode(packet)?;
         if is_settings_write(&header) {
@@ -204,30 +172,10 @@ impl Device {
     /// is lost, as on a real USB bridge.
     fn emit(&mut self, bytes: &[u8]) {
         let bytes = self.mangle(bytes);
-        if let Err(e) = self.master.write_all(&bytes) {
-            tracing::debug!(error = %e, "write to the port failed; output lost");
-        }
+        write_paced(&mut self.master, &bytes, None);
     }
 }
 
 fn is_settings_write(h: &Header) -> bool {
     h.group == group::SETTINGS && h.id == crate::spec::settings::READ_WRITE && h.op == Op::Write
-}
-
-/// Small deterministic PRNG (SplitMix64): reproducible faults from a seed, no extra crate.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// True with probability `p`.
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
 }

@@ -18,13 +18,9 @@ pub mod options;
 pub mod server;
 pub mod store;
 
-use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use serialport::{SerialPort, TTYPort};
+use station_ptysim::{Pty, UnitThread};
 
 pub use options::{ErrorRule, PowerLoss, SimOptions, SimRequest};
 pub use server::{ServerConfig, NAME_LEN};
@@ -38,7 +34,7 @@ pub enum SimError {
     Pty(#[from] serialport::Error),
     /// I/O on the pty failed.
     #[error("SMP simulator I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(#[from] std::io::Error),
     /// The simulator thread panicked.
     #[error("SMP simulator thread panicked")]
     Panicked,
@@ -78,35 +74,21 @@ pub struct Simulator;
 pub struct SimHandle {
     port_path: String,
     settings: Arc<Mutex<Settings>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<SimExit, SimError>>>,
+    thread: UnitThread<Option<SimExit>>,
 }
-
-/// How long one read of the master waits; bounds how quickly `stop` is noticed.
-const POLL: Duration = Duration::from_millis(20);
 
 impl Simulator {
     /// Creates the pty and runs the device on a thread.
     pub fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
         let settings = Arc::new(Mutex::new(Settings::booted(opts.saved.clone())));
-        let (mut master, slave) = TTYPort::pair()?;
-        let port_path = slave
-            .name()
-            .ok_or_else(|| io::Error::other("pseudo-terminal has no name"))?;
-        // The station opens the slave by path, as it would a USB port; keeping only the
-        // master makes the station closing its end visible (reads fail until it reopens).
-        drop(slave);
-        master.set_timeout(POLL)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut dev = device::Device::new(master, Arc::clone(&settings), opts, Arc::clone(&stop));
-        let thread = std::thread::Builder::new()
-            .name("smpsim".to_owned())
-            .spawn(move || dev.run())?;
+        let Pty { master, port_path } = Pty::open()?;
+        let mut dev = device::Device::new(master, Arc::clone(&settings), opts);
+        let thread =
+            UnitThread::spawn("smpsim", move |stop| station_ptysim::serve(&mut dev, stop))?;
         Ok(SimHandle {
             port_path,
             settings,
-            stop,
-            thread: Some(thread),
+            thread,
         })
     }
 }
@@ -124,7 +106,7 @@ impl SimHandle {
 
     /// Whether the device has gone away by itself (unplug, power loss).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+        self.thread.is_finished()
     }
 
     /// Waits for the device to end by itself.
@@ -141,21 +123,15 @@ impl SimHandle {
 
     /// Stops the device and tells how it had ended (`Stopped` unless a fault ended it first).
     pub fn shutdown(mut self) -> Result<SimExit, SimError> {
-        self.stop.store(true, Ordering::SeqCst);
+        self.thread.request_stop();
         self.join()
     }
 
     fn join(&mut self) -> Result<SimExit, SimError> {
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| SimError::Panicked)?,
+        match self.thread.join() {
+            Some(Ok(exit)) => Ok(exit.unwrap_or(SimExit::Stopped)),
+            Some(Err(_)) => Err(SimError::Panicked),
             None => Ok(SimExit::Stopped),
         }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.join();
     }
 }
