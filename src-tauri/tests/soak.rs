@@ -43,7 +43,9 @@ async fn soak_2000_flashes_across_a_shift_change() {
             .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
             .expect("hash");
         store.set_setting("station_id", "soak-1").expect("station");
-        store.set_setting("app.sim_ports", &PORTS.to_string()).expect("ports");
+        store
+            .set_setting("app.sim_ports", &PORTS.to_string())
+            .expect("ports");
     }
     let (_driver, s, _) = start(home.path()).await;
 
@@ -53,8 +55,13 @@ async fn soak_2000_flashes_across_a_shift_change() {
     s.click("[data-testid=type-save]").await;
     s.wait_for("[data-testid=type-row][data-type=Soak]").await;
     s.nav("station").await;
-    s.wait_attr("[data-testid=station-screen]", "data-ready", &["true"], WAIT)
-        .await;
+    s.wait_attr(
+        "[data-testid=station-screen]",
+        "data-ready",
+        &["true"],
+        WAIT,
+    )
+    .await;
     for n in 2..=PORTS {
         s.click(&format!("[data-testid=port][data-port='sim:{n}']"))
             .await;
@@ -136,7 +143,11 @@ async fn soak_2000_flashes_across_a_shift_change() {
         growth * 100.0,
         idle_total / 1024
     );
-    assert_eq!(passed, presses * PORTS as usize, "every simulated unit passes");
+    assert_eq!(
+        passed,
+        presses * PORTS as usize,
+        "every simulated unit passes"
+    );
     assert!(
         growth < MAX_GROWTH,
         "memory grew {:.1}% after warm-up (limit {:.0}%)",
