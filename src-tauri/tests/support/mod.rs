@@ -335,6 +335,16 @@ pub async fn launch(home: &Path) -> (Driver, Session, Instant) {
     }
 }
 
+/// Whether apps started from now on keep a copy of every IPC payload for the secrets scan
+/// (`STATION_IPC_AUDIT`; on unless [`without_ipc_audit`] was called).
+static IPC_AUDIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Apps started from now on keep no copy of their IPC payloads: a run that measures memory
+/// must not count the audit's own copies (they grow with every event).
+pub fn without_ipc_audit() {
+    IPC_AUDIT.store(false, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// tauri-driver on a free port, for the app on `home`; returns once it and the
 /// WebKitWebDriver behind it both accept connections.
 pub async fn start_driver(home: &Path) -> (Driver, u16) {
@@ -353,7 +363,14 @@ pub async fn start_driver(home: &Path) -> (Driver, u16) {
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("STATION_DB", home.join("station.sqlite3"))
-        .env("STATION_IPC_AUDIT", "1")
+        .env(
+            "STATION_IPC_AUDIT",
+            if IPC_AUDIT.load(std::sync::atomic::Ordering::SeqCst) {
+                "1"
+            } else {
+                "0"
+            },
+        )
         .env("STATION_LOG", "info")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
