@@ -1,5 +1,5 @@
-// Converted screens in Chinese: the header's picker switches the language at once (no restart)
-// and saves it; a saved language and theme are applied when the station starts.
+// Converted screens in Chinese: the Settings screen's picker switches the language at once (no
+// restart) and saves it; a saved language and theme are applied when the station starts.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { flushSync, type Component } from "svelte";
 import App from "./App.svelte";
@@ -43,31 +43,43 @@ function app(saved: Partial<Settings> = {}) {
 
 const navText = (t: HTMLElement) => t.querySelector("[data-testid=nav-sync]")?.textContent?.trim();
 
+async function pick(t: HTMLElement, testid: string, value: string) {
+  const select = t.querySelector<HTMLSelectElement>(`[data-testid=${testid}]`)!;
+  select.value = value;
+  select.dispatchEvent(new Event("change", { bubbles: true }));
+  await settle();
+  flushSync();
+  return select;
+}
+
+async function settingsScreen(t: HTMLElement) {
+  (t.querySelector("[data-testid=nav-settings]") as HTMLButtonElement).click();
+  await settle();
+  flushSync();
+}
+
 describe("language and theme", () => {
   it("switches the header, the nav and the open screen to Chinese at once, and saves the choice", async () => {
     const calls = app({ language: "en" });
     const t = await render(App, { boardConnected: false });
     expect(navText(t)).toBe("⇅ Sync");
-    (t.querySelector("[data-testid=nav-sync]") as HTMLButtonElement).click();
-    flushSync();
-    const select = t.querySelector<HTMLSelectElement>("[data-testid=language]")!;
-    select.value = "zh-CN";
-    select.dispatchEvent(new Event("change", { bubbles: true }));
-    await settle();
-    flushSync();
+    await settingsScreen(t);
+    await pick(t, "language", "zh-CN");
     expect(calls.find((c) => c.cmd === "change_setting")?.args.change).toEqual({ key: "language", value: "zh-CN" });
     expect(navText(t)).toBe("⇅ 同步");
     expect(t.querySelector("[data-testid=nav-station]")?.textContent?.trim()).toBe("⚡ 工作站");
     expect(t.querySelector("[data-testid=training-banner]")?.textContent).toContain("培训模式");
-    expect(t.querySelector("[data-testid=sync-screen] h1")?.textContent).toBe("同步");
+    expect(t.querySelector("[data-testid=appearance] h2")?.textContent).toBe("语言和颜色");
     expect(document.documentElement.lang).toBe("zh-CN");
-    // And back.
-    select.value = "en";
-    select.dispatchEvent(new Event("change", { bubbles: true }));
+    (t.querySelector("[data-testid=nav-sync]") as HTMLButtonElement).click();
     await settle();
     flushSync();
+    expect(t.querySelector("[data-testid=sync-screen] h1")?.textContent).toBe("同步");
+    // And back.
+    await settingsScreen(t);
+    await pick(t, "language", "en");
     expect(navText(t)).toBe("⇅ Sync");
-    expect(t.querySelector("[data-testid=sync-screen] h1")?.textContent).toBe("Sync");
+    expect(t.querySelector("[data-testid=appearance] h2")?.textContent).toBe("Language and colours");
   });
 
   it("starts in the saved language and theme", async () => {
@@ -75,7 +87,9 @@ describe("language and theme", () => {
     const t = await render(App, { boardConnected: false });
     expect(navText(t)).toBe("⇅ 同步");
     expect(document.documentElement.dataset.theme).toBe("dark");
+    await settingsScreen(t);
     expect(t.querySelector<HTMLSelectElement>("[data-testid=language]")?.value).toBe("zh-CN");
+    expect(t.querySelector<HTMLSelectElement>("[data-testid=theme]")?.value).toBe("dark");
   });
 
   it("auto speaks the computer's language", async () => {
@@ -89,15 +103,11 @@ describe("language and theme", () => {
     const calls = app({ theme: "light" });
     const t = await render(App, { boardConnected: false });
     expect(document.documentElement.dataset.theme).toBe("light");
-    const toggle = t.querySelector<HTMLButtonElement>("[data-testid=theme-toggle]")!;
-    toggle.click();
-    await settle();
-    flushSync();
+    await settingsScreen(t);
+    const select = await pick(t, "theme", "dark");
     expect(document.documentElement.dataset.theme).toBe("dark");
-    expect(toggle.getAttribute("aria-pressed")).toBe("true");
-    toggle.click();
-    await settle();
-    flushSync();
+    expect(select.dataset.themeShown).toBe("dark");
+    await pick(t, "theme", "light");
     expect(document.documentElement.dataset.theme).toBe("light");
     expect(calls.filter((c) => c.cmd === "change_setting").map((c) => c.args.change)).toEqual([
       { key: "theme", value: "dark" },
@@ -115,11 +125,9 @@ describe("language and theme", () => {
       },
     });
     const t = await render(App, { boardConnected: false });
-    const select = t.querySelector<HTMLSelectElement>("[data-testid=language]")!;
-    select.value = "zh-CN";
-    select.dispatchEvent(new Event("change", { bubbles: true }));
-    await settle();
-    flushSync();
+    await settingsScreen(t);
+    const select = await pick(t, "language", "zh-CN");
+    expect(select.value).toBe("en");
     expect(t.querySelector("[data-testid=look-error]")?.textContent).toContain("the database cannot be written");
     expect(navText(t)).toBe("⇅ Sync");
   });

@@ -3,10 +3,9 @@
 // which app.css reads. `auto` follows the computer: its language, its light/dark preference
 // (and follows a change of that preference while the app runs).
 
-import type { Language, Settings, Theme } from "./bindings";
+import type { AppError, Language, Settings, Theme } from "./bindings";
 import { call, commands, toAppError } from "./ipc";
 import { setLanguage } from "./i18n/index.svelte";
-import type { AppError } from "./bindings";
 
 export type ShownTheme = Exclude<Theme, "auto">;
 
@@ -81,3 +80,6 @@ export class Appearance {
     }
   }
 }
+
+/** The app's one appearance: App applies it, the Settings screen's card changes it. */
+export const appearance = new Appearance();

@@ -163,6 +163,7 @@ export const en = {
   "nav.sync": "Sync",
   "nav.settings": "Settings",
   "nav.shortcut": "Alt+{n}",
+  "look.title": "Language and colours",
   "look.language": "Language",
   "look.languageAuto": "Language of this computer",
   "look.theme": "Colours",

@@ -157,6 +157,7 @@ export const zhCN = {
   "nav.sync": "同步",
   "nav.settings": "设置",
   "nav.shortcut": "Alt+{n}",
+  "look.title": "语言和颜色",
   "look.language": "语言",
   "look.languageAuto": "跟随本机语言",
   "look.theme": "颜色",
