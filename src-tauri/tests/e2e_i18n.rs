@@ -62,7 +62,7 @@ async fn background(s: &Session) -> String {
 async fn language_switch_to_chinese_and_back() {
     let home = tempfile::tempdir().expect("tempdir");
     station(home.path());
-    let (driver, mut s, _) = start(home.path()).await;
+    let (driver, s, _) = start(home.path()).await;
     let db = s.db();
     assert_eq!(
         stored(&db, key::LANGUAGE),
@@ -118,7 +118,7 @@ async fn dark_theme_kept_after_restart() {
     const LIGHT_PAPER: &str = "rgb(244, 245, 247)";
     let home = tempfile::tempdir().expect("tempdir");
     station(home.path());
-    let (driver, mut s, _) = start(home.path()).await;
+    let (driver, s, _) = start(home.path()).await;
     let db = s.db();
     // Xvfb's web view prefers no dark scheme: auto shows the light theme.
     assert_eq!(background(&s).await, LIGHT_PAPER);
