@@ -16,16 +16,17 @@ import type {
   SyncState,
   UnitInfo,
 } from "./bindings";
-import { t, type Key } from "./i18n/index.svelte";
+import { t, type PlainKey } from "./i18n/index.svelte";
 
 export const STEPS: Step[] = ["connect", "identify", "write", "verify", "record"];
 
 /** A table of words by name, each read from the catalogue in the current language when it is
  *  read (a getter per name, so `Object.entries` and `TABLE[name]` both work). */
-function words<N extends string>(keys: Record<N, Key>): Readonly<Record<N, string>> {
+function words<N extends string>(keys: Record<N, PlainKey>): Readonly<Record<N, string>> {
   const table = {} as Record<N, string>;
   for (const name of Object.keys(keys) as N[]) {
-    Object.defineProperty(table, name, { enumerable: true, get: () => t(keys[name] as never) });
+    const key: PlainKey = keys[name];
+    Object.defineProperty(table, name, { enumerable: true, get: () => t(key) });
   }
   return Object.freeze(table);
 }

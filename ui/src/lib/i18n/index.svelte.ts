@@ -7,7 +7,7 @@ import { en } from "./en";
 import { zhCN } from "./zh-CN";
 import type { Key, Message, ParamArgs, PluralCategory } from "./types";
 
-export type { Key } from "./types";
+export type { Key, PlainKey } from "./types";
 
 /** A language the screens can speak (the setting's names without `auto`). */
 export type Locale = Exclude<Language, "auto">;

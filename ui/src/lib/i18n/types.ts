@@ -44,3 +44,6 @@ export type TranslationOf<M> = M extends string
 
 /** A whole catalogue in another language: every key of the English one, no other key. */
 export type Translation = { readonly [K in Key]: TranslationOf<Catalogue[K]> };
+
+/** The keys of messages without placeholders (what a table of words may hold). */
+export type PlainKey = { [K in Key]: ParamArgs<K> extends [] ? K : never }[Key];
