@@ -1,6 +1,12 @@
 // The language the screens speak, as reactive state: `t(key, params)` read in a template or a
 // `$derived` follows `setLanguage` at once, without a restart. The choice itself is a station
 // setting (`app.language`, saved like the others); `auto` follows the computer's language.
+//
+// Converting a screen: move each text of its markup to en.ts under a key named after the screen
+// (`batches.title`), a whole sentence with named placeholders (never glued from fragments), a
+// number's sentence as plural forms; add the key to zh-CN.ts (the type check lists what is
+// missing); show it with `{t("batches.title")}`; then list the file as converted in
+// ui/scripts/strings.config.json so `npm run check` keeps it that way.
 
 import type { Language } from "../bindings";
 import { en } from "./en";
