@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use station_core::app::AppSettings;
+pub use station_core::appearance::{Language, Theme};
 use station_core::driver::{DriverKind, DriverSpec};
 pub use station_core::settings::SimFault;
 use station_core::shift::ShiftCounters;
@@ -246,6 +247,10 @@ pub struct Settings {
     /// The faults the simulated device can show.
     pub sim_faults: Vec<SimFault>,
     pub database_path: String,
+    /// The screens' language; `auto` follows the computer.
+    pub language: Language,
+    /// The screens' colours; `auto` follows the computer.
+    pub theme: Theme,
 }
 
 /// The sync server as the Settings screen shows it: never the token, only where it is kept.
@@ -278,6 +283,8 @@ impl Settings {
             sim_fault: app.sim_fault,
             sim_faults: SimFault::ALL.to_vec(),
             database_path,
+            language: app.language,
+            theme: app.theme,
         }
     }
 }
@@ -301,6 +308,8 @@ pub enum SettingChange {
     AutoFlash(bool),
     SimPorts(u32),
     SimFault(SimFault),
+    Language(Language),
+    Theme(Theme),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]

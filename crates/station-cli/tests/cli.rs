@@ -319,6 +319,23 @@ fn settings_set_refuses_what_the_registry_refuses_and_changes_nothing() {
     assert!(stderr(&out).contains("known settings: station_id, hash_algorithm"));
 }
 
+/// IT can set a station's app language and theme from a script (e.g. when imaging a line's
+/// stations); a language the app has no catalogue for is refused with the ones it has.
+#[test]
+fn settings_set_app_language_and_theme_from_the_cli() {
+    let s = Station::new();
+    assert_eq!(s.ok(&["settings", "get", "app.language"]), "auto\n");
+    assert_eq!(s.ok(&["settings", "get", "app.theme"]), "auto\n");
+    s.ok(&["settings", "set", "app.language", "zh-CN"]);
+    s.ok(&["settings", "set", "app.theme", "dark"]);
+    assert_eq!(s.ok(&["settings", "get", "app.language"]), "zh-CN\n");
+    assert_eq!(s.ok(&["settings", "get", "app.theme"]), "dark\n");
+    let out = s.run(&["settings", "set", "app.language", "fr"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("auto, en, zh-CN"), "{}", stderr(&out));
+    assert_eq!(s.ok(&["settings", "get", "app.language"]), "zh-CN\n");
+}
+
 #[test]
 fn rotate_prints_new_credentials_once_and_old_password_stops_verifying() {
     let s = Station::new();

@@ -9,6 +9,7 @@
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
+use crate::appearance::{Language, Theme};
 use crate::error::Result;
 use crate::settings::{self, key, SimFault};
 use crate::store::Store;
@@ -23,6 +24,8 @@ pub struct AppSettings {
     pub auto_flash: bool,
     pub sim_ports: u32,
     pub sim_fault: SimFault,
+    pub language: Language,
+    pub theme: Theme,
 }
 
 impl Store {
@@ -39,6 +42,8 @@ impl Store {
                 .parse()
                 .unwrap_or(1),
             sim_fault: SimFault::parse(&self.valid_setting_value(key::SIM_FAULT)?),
+            language: Language::parse(&self.valid_setting_value(key::LANGUAGE)?),
+            theme: Theme::parse(&self.valid_setting_value(key::THEME)?),
         })
     }
 
@@ -77,6 +82,8 @@ mod tests {
         s.set_setting(key::SIM_FAULT, "no_answer").expect("fault");
         s.set_setting(key::OPERATOR, "badge-4711")
             .expect("operator");
+        s.set_setting(key::LANGUAGE, "zh-CN").expect("language");
+        s.set_setting(key::THEME, "dark").expect("theme");
         let a = s.app_settings().expect("settings");
         assert_eq!(
             a,
@@ -86,6 +93,8 @@ mod tests {
                 auto_flash: true,
                 sim_ports: 8,
                 sim_fault: SimFault::NoAnswer,
+                language: Language::SimplifiedChinese,
+                theme: Theme::Dark,
             }
         );
     }
@@ -99,10 +108,13 @@ mod tests {
                 (key::SIM_PORTS, Some("99")),
                 (key::SOUNDS, Some("loud")),
                 (key::SIM_FAULT, Some("explode")),
+                (key::LANGUAGE, Some("tlh")),
+                (key::THEME, Some("neon")),
             ],
         )
         .expect("write old values");
         let a = s.app_settings().expect("settings");
+        assert_eq!((a.language, a.theme), (Language::Auto, Theme::Auto));
         assert_eq!(
             (a.sim_ports, a.sounds, a.sim_fault.as_str()),
             (1, true, "none")

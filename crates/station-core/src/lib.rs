@@ -8,6 +8,7 @@
 //! desktop app are its two faces.
 
 pub mod app;
+pub mod appearance;
 pub mod batches;
 pub mod credentials;
 pub mod devices;

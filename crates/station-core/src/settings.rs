@@ -32,6 +32,8 @@ pub mod key {
     /// Kept in the station's own database: the app runs in training mode
     /// (`station_service::training`).
     pub const TRAINING: &str = "app.training";
+    pub const LANGUAGE: &str = "app.language";
+    pub const THEME: &str = "app.theme";
 }
 
 /// The most simulated ports the app offers (one gang-flashing bench).
@@ -236,6 +238,26 @@ pub const SETTINGS: &[Setting] = &[
                 nothing synced (on or off)",
         default: SettingDefault::Value("off"),
         rule: Rule::OnOff { field: "training" },
+        shown: false,
+    },
+    Setting {
+        key: key::LANGUAGE,
+        about: "the language of the app's screens (auto follows the computer)",
+        default: SettingDefault::Value("auto"),
+        rule: Rule::OneOf {
+            field: "language",
+            choices: &crate::appearance::LANGUAGES,
+        },
+        shown: false,
+    },
+    Setting {
+        key: key::THEME,
+        about: "the app's colours: light, dark for dim floors, or auto to follow the computer",
+        default: SettingDefault::Value("auto"),
+        rule: Rule::OneOf {
+            field: "theme",
+            choices: &crate::appearance::THEMES,
+        },
         shown: false,
     },
 ];
@@ -470,6 +492,12 @@ mod tests {
             &["explode", "", "None"],
         ),
         (key::TRAINING, &["on", "off"], &["yes", "training", ""]),
+        (key::LANGUAGE, &["zh-CN", "auto", "en"], &["zh", "EN", ""]),
+        (
+            key::THEME,
+            &["dark", "light", "auto"],
+            &["Dark", "black", ""],
+        ),
     ];
 
     #[test]

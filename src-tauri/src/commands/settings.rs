@@ -97,6 +97,8 @@ fn apply_change(s: &mut Store, change: SettingChange) -> Result<Settings, statio
         SettingChange::AutoFlash(b) => (key::AUTO_FLASH, registry::on_off(b).to_owned()),
         SettingChange::SimPorts(n) => (key::SIM_PORTS, n.to_string()),
         SettingChange::SimFault(f) => (key::SIM_FAULT, f.as_str().to_owned()),
+        SettingChange::Language(l) => (key::LANGUAGE, l.as_str().to_owned()),
+        SettingChange::Theme(t) => (key::THEME, t.as_str().to_owned()),
     };
     s.set_setting(k, &value)?;
     settings(s)

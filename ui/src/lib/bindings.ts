@@ -409,6 +409,16 @@ export type Health =
 /**  The server refused records: a person must act on each, then retry them. */
 "needs_attention";
 
+/**
+ *  The language of the app's screens. The web UI holds a catalogue for each; a language
+ *  missing there fails its type check (`ui/src/lib/i18n`).
+ */
+export type Language = 
+/**  The computer's language when the app has a catalogue for it, else English. */
+"auto" | "en" | 
+/**  Simplified Chinese, as used on mainland China's electronics assembly lines. */
+"zh-CN";
+
 export type NewBatch = {
 	device_type: string,
 	prefix: string,
@@ -484,7 +494,7 @@ export type SettingChange = { key: "station_name"; value: string } | { key: "ope
 	url: string,
 	token: string | null,
 	insecure_http: boolean,
-} } | { key: "sounds"; value: boolean } | { key: "auto_flash"; value: boolean } | { key: "sim_ports"; value: number } | { key: "sim_fault"; value: SimFault };
+} } | { key: "sounds"; value: boolean } | { key: "auto_flash"; value: boolean } | { key: "sim_ports"; value: number } | { key: "sim_fault"; value: SimFault } | { key: "language"; value: Language } | { key: "theme"; value: Theme };
 
 /**  Every setting the Settings screen shows. Of the server token only where it is kept. */
 export type Settings = {
@@ -508,6 +518,10 @@ export type Settings = {
 	/**  The faults the simulated device can show. */
 	sim_faults: SimFault[],
 	database_path: string,
+	/**  The screens' language; `auto` follows the computer. */
+	language: Language,
+	/**  The screens' colours; `auto` follows the computer. */
+	theme: Theme,
 };
 
 export type Shift = {
@@ -591,6 +605,11 @@ export type SyncStatus = {
 	/**  Refused changes, newest first. */
 	errors: SyncError[],
 };
+
+/**  The app's colours: a light theme for bright halls, a high-contrast dark one for dim floors. */
+export type Theme = 
+/**  The computer's light or dark preference. */
+"auto" | "light" | "dark";
 
 /**  The three MQTT topics of one device. */
 export type Topics = {

@@ -1,5 +1,7 @@
-// Words the operator reads. One place, so the screens say the same thing the same way.
-// Times are shown as ISO-style 24-hour local times: no month names, no AM/PM.
+// Words the operator reads. One place, so the screens say the same thing the same way: each
+// table reads the language catalogue (`./i18n`), so a table read in a template follows a
+// language switch at once. Times are shown as ISO-style 24-hour local times in every language:
+// no month names, no AM/PM.
 
 import type {
   Action,
@@ -14,168 +16,130 @@ import type {
   SyncState,
   UnitInfo,
 } from "./bindings";
+import { t, type PlainKey } from "./i18n/index.svelte";
 
 export const STEPS: Step[] = ["connect", "identify", "write", "verify", "record"];
 
-export const STEP_WORDS: Record<Step, string> = {
-  connect: "Connect",
-  identify: "Identify",
-  write: "Write",
-  verify: "Verify",
-  record: "Record",
-};
+/** A table of words by name, each read from the catalogue in the current language when it is
+ *  read (a getter per name, so `Object.entries` and `TABLE[name]` both work). */
+function words<N extends string>(keys: Record<N, PlainKey>): Readonly<Record<N, string>> {
+  const table = {} as Record<N, string>;
+  for (const name of Object.keys(keys) as N[]) {
+    const key: PlainKey = keys[name];
+    Object.defineProperty(table, name, { enumerable: true, get: () => t(key) });
+  }
+  return Object.freeze(table);
+}
+
+/** `{ a: "prefix.a", ... }` for every name: the catalogue keys of a table (a name without its
+ *  key in the catalogue fails the type check where the table is made). */
+function keysOf<N extends string, P extends string>(prefix: P, names: readonly N[]): Record<N, `${P}.${N}`> {
+  return Object.fromEntries(names.map((n) => [n, `${prefix}.${n}`])) as Record<N, `${P}.${N}`>;
+}
+
+/** Every name of a union type, checked complete by `Record<N, true>`. */
+function names<N extends string>(all: Record<N, true>): N[] {
+  return Object.keys(all) as N[];
+}
+
+export const STEP_WORDS: Readonly<Record<Step, string>> = words(keysOf("step", STEPS));
 
 /** A short headline for a failed contact with a unit, by its typed reason. A reason missing
- *  here fails the type check. */
-const REASON_HEADLINES: Record<FailReason, string> = {
-  busy: "The device was busy",
-  bad_frame: "The device did not understand the station",
-  unknown_command: "The firmware does not know this step",
-  unsupported_version: "Wrong firmware version",
-  no_session: "The device was not in a write session",
-  unknown_key: "The firmware does not know a setting",
-  bad_value: "The device refused a setting's value",
-  bad_offset: "A setting arrived out of order",
-  missing_key: "The device did not receive every setting",
-  digest_mismatch: "The settings arrived damaged",
-  hwid_mismatch: "A different unit is connected",
-  storage_full: "The device's memory is full",
-  storage_failed: "The device could not save",
-  write_only: "The device does not reveal this setting",
-  no_config: "The device holds no settings",
-  locked: "The unit is locked",
-  stale_generation: "The unit holds newer settings than the station's record",
-  unrecognized: "An error the station does not know",
-  timeout: "The device did not answer",
-  disconnected: "The device was unplugged",
-  io: "The USB port stopped working",
-  port_open_failed: "The port could not be opened",
-  port_busy: "Another program is using the port",
-  port_list_failed: "The ports could not be listed",
-  malformed_reply: "The device's answer made no sense",
-  invalid_config: "The device's record is not valid",
-  invalid_hardware_id: "The device has no valid identity",
-  commit_outcome_unknown: "Not sure the settings were saved",
-  already_provisioned: "This unit is already a device",
-  foreign_identity: "This unit belongs to another station",
-  wrong_unit: "This is not the selected device's unit",
-  hardware_mismatch: "Swapped or copied unit",
-  no_identity: "This unit holds no device",
-  deactivated: "The device is deactivated",
-  not_kept: "The device did not keep its settings",
-  simulator: "The simulated device did not start",
-  not_recorded: "Written, but not recorded yet",
-  proof_failed: "The unit does not hold the device's credentials",
-  unbound_device: "No unit is on record for this device",
-  no_loader_answer: "The unit's ESP32 loader did not answer",
-  wrong_chip: "The unit's chip is not the one this device type needs",
-  no_nvs_partition: "The unit's firmware has no settings partition for this type",
-  partition_too_small: "The unit's settings partition is too small",
-  flash_verify_failed: "The written settings did not check out",
-  loader_refused: "The unit's ESP32 loader refused a step",
-};
+ *  here (or in the catalogue) fails the type check. */
+const REASON_HEADLINES = words(
+  keysOf(
+    "reason",
+    names<FailReason>({
+      busy: true, bad_frame: true, unknown_command: true, unsupported_version: true, no_session: true,
+      unknown_key: true, bad_value: true, bad_offset: true, missing_key: true, digest_mismatch: true,
+      hwid_mismatch: true, storage_full: true, storage_failed: true, write_only: true, no_config: true,
+      locked: true, stale_generation: true, unrecognized: true, timeout: true, disconnected: true, io: true,
+      port_open_failed: true, port_busy: true, port_list_failed: true, malformed_reply: true,
+      invalid_config: true, invalid_hardware_id: true, commit_outcome_unknown: true,
+      already_provisioned: true, foreign_identity: true, wrong_unit: true, hardware_mismatch: true,
+      no_identity: true, deactivated: true, not_kept: true, simulator: true, not_recorded: true,
+      proof_failed: true, unbound_device: true, no_loader_answer: true, wrong_chip: true,
+      no_nvs_partition: true, partition_too_small: true, flash_verify_failed: true, loader_refused: true,
+    }),
+  ),
+);
 
-const CODE_HEADLINES: Record<ErrorCode, string> = {
-  conflict: "Cannot do that now",
-  refused: "Refused",
-  not_found: "Not found",
-  invalid_input: "Check what was entered",
-  unknown_type: "Unknown device type",
-  duplicate_type: "That type already exists",
-  database_busy: "The database is busy",
-  database_read_only: "The database cannot be written",
-  database_corrupt: "The database is damaged",
-  database_too_new: "The database is from a newer station",
-  disk_full: "The disk is full",
-  database: "Database problem",
-  io: "File problem",
-  device: "Flash failed",
-  internal: "Something went wrong inside the station",
-};
+const CODE_HEADLINES = words(
+  keysOf(
+    "code",
+    names<ErrorCode>({
+      conflict: true, refused: true, not_found: true, invalid_input: true, unknown_type: true,
+      duplicate_type: true, database_busy: true, database_read_only: true, database_corrupt: true,
+      database_too_new: true, disk_full: true, database: true, io: true, device: true, internal: true,
+    }),
+  ),
+);
 
 /** What to do next, in an operator's words (never a CLI command). */
-export const ACTION_WORDS: Record<Action, string> = {
-  retry: "Try again. Every attempt uses fresh credentials.",
-  run_recover:
-    "Keep the unit plugged in (or plug it back in) and ask \"Which device is this unit?\" on the Devices screen: the station checks what the unit holds and settles it.",
-  rotate_and_reflash:
-    "To give it new credentials, use Rotate and re-flash on its device. To reuse the unit as a new device, deactivate its old device first.",
-  overwrite_foreign: "Check where the unit comes from, and ask the engineer before overwriting it.",
-  provision_new: "Provision the unit as a new device on the Station screen.",
-  plug_in_selected_unit: "Plug in only the unit of the device you selected, and start again.",
-  set_aside: "Set the unit aside as faulty and tell the engineer.",
-  free_port: "Close the other program that is using this port, then try again.",
-  choose_port: "Check that the unit is plugged in, or pick another port.",
-  add_type: "Add a device type in Settings first.",
-  fix_input: "Change what was entered, as the message says, and try again.",
-  wait_and_retry: "Wait a moment, then try again.",
-  free_disk: "Free some disk space on this computer, then try again.",
-  fix_database_file: "Tell the engineer: the station's database file must be fixed, or restored from a backup.",
-  update_station: "Set the unit aside and ask the engineer to update its firmware or the station.",
-  report_bug: "Tell the engineer about this error.",
-  confirm_unbound:
-    "Check that this unit really is the device's own (its label, where it came from), then confirm the re-flash when the station asks.",
-  unlock_unit: "The unit is locked: put it in factory mode (button or jumper) and try again.",
-  none: "Nothing to do.",
-};
+export const ACTION_WORDS: Readonly<Record<Action, string>> = words(
+  keysOf(
+    "action",
+    names<Action>({
+      retry: true, run_recover: true, rotate_and_reflash: true, overwrite_foreign: true, provision_new: true,
+      plug_in_selected_unit: true, set_aside: true, free_port: true, choose_port: true, add_type: true,
+      fix_input: true, wait_and_retry: true, free_disk: true, fix_database_file: true, update_station: true,
+      report_bug: true, confirm_unbound: true, unlock_unit: true, none: true,
+    }),
+  ),
+);
 
 export function failureHeadline(code: ErrorCode | string, reason?: FailReason | string | null): string {
   const byReason = REASON_HEADLINES as Record<string, string>;
-  if (reason && byReason[reason]) return byReason[reason];
-  return (CODE_HEADLINES as Record<string, string>)[code] ?? "Flash failed";
+  if (reason && reason in byReason) return byReason[reason];
+  if (code in CODE_HEADLINES) return (CODE_HEADLINES as Record<string, string>)[code];
+  return t("code.device");
 }
 
 /** The "What to do" line: the action in the operator's words, or, when the fix depends on
  *  what was entered, the station's own specific help. */
 export function whatToDo(error: Pick<AppError, "action" | "help">): string {
   if (error.action === "fix_input" || error.action === "none") return error.help;
-  return ACTION_WORDS[error.action] ?? error.help;
+  return error.action in ACTION_WORDS ? ACTION_WORDS[error.action] : error.help;
 }
 
-export const STATUS_WORDS: Record<DeviceStatus, string> = {
-  online: "Online",
-  offline: "Offline",
-  error: "Error",
-  maintenance: "Maintenance",
-  low_battery: "Low battery",
-  provisioning: "Provisioning",
-};
+export const STATUS_WORDS: Readonly<Record<DeviceStatus, string>> = words(
+  keysOf(
+    "status",
+    names<DeviceStatus>({ online: true, offline: true, error: true, maintenance: true, low_battery: true, provisioning: true }),
+  ),
+);
 
-export const FLASH_STATE_WORDS: Record<FlashState, string> = {
-  none: "Not flashed",
-  flashing: "Flash unconfirmed",
-  flashed: "Flashed",
-  failed: "Flash failed",
-};
+export const FLASH_STATE_WORDS: Readonly<Record<FlashState, string>> = words(
+  keysOf("flashState", names<FlashState>({ none: true, flashing: true, flashed: true, failed: true })),
+);
 
-export const SYNC_STATE_WORDS: Record<SyncState, string> = {
-  not_queued: "Nothing to send",
-  pending: "Waiting to sync",
-  synced: "Synced",
-  rejected: "Refused by server",
-};
+export const SYNC_STATE_WORDS: Readonly<Record<SyncState, string>> = words(
+  keysOf("syncState", names<SyncState>({ not_queued: true, pending: true, synced: true, rejected: true })),
+);
 
-export const CONNECTION_WORDS: Record<Health, string> = {
-  off: "Off",
-  synced: "Synced",
-  pending: "Sending",
-  offline: "Offline",
-  failing: "Not accepted",
-  needs_attention: "Needs attention",
-};
+export const CONNECTION_WORDS: Readonly<Record<Health, string>> = words(
+  keysOf(
+    "connection",
+    names<Health>({ off: true, synced: true, pending: true, offline: true, failing: true, needs_attention: true }),
+  ),
+);
 
-export const EVENT_WORDS: Record<string, string> = {
-  created: "Created",
-  credentials_issued: "Credentials issued",
-  flash_started: "Flash started",
-  flashed: "Flashed",
-  flash_failed: "Flash failed",
-  rotation_due: "Marked for rotation",
-  rotated: "Rotated",
-  deactivated: "Deactivated",
-  recovered: "Recovered",
-  synced: "Synced",
-};
+/** A device event by its stored kind; an unknown kind reads as `undefined` (the screen shows
+ *  the kind itself). */
+export const EVENT_WORDS: Readonly<Record<string, string>> = words(
+  keysOf("event", [
+    "created",
+    "credentials_issued",
+    "flash_started",
+    "flashed",
+    "flash_failed",
+    "rotation_due",
+    "rotated",
+    "deactivated",
+    "recovered",
+    "synced",
+  ] as const),
+);
 
 function pad(n: number): string {
   return String(n).padStart(2, "0");
@@ -191,28 +155,30 @@ export function when(rfc3339: string | null | undefined): string {
 
 /** The device screen's "On the server" line: what the central server last reported. */
 export function serverLine(report: ServerReport | null, stationGeneration: number): string {
-  if (!report) return "Not reported yet: the station asks after each sync.";
-  const status = STATUS_WORDS[report.status as DeviceStatus] ?? report.status;
+  if (!report) return t("server.notReported");
+  const status = report.status in STATUS_WORDS ? STATUS_WORDS[report.status as DeviceStatus] : report.status;
+  // Each part a phrase of its own (the catalogue's), shown side by side with " · ".
   const parts = [
     status,
-    report.last_seen ? `last seen ${when(report.last_seen)}` : "never seen",
+    report.last_seen ? t("server.lastSeen", { time: when(report.last_seen) }) : t("server.neverSeen"),
     report.generation < stationGeneration
-      ? `generation ${report.generation} (older than the station's ${stationGeneration}: waiting for sync)`
-      : `generation ${report.generation}`,
+      ? t("server.generationBehind", { generation: report.generation, station: stationGeneration })
+      : t("server.generation", { generation: report.generation }),
   ];
-  if (!report.is_active) parts.push("deactivated on the server");
-  parts.push(`as of ${when(report.fetched_at)}`);
+  if (!report.is_active) parts.push(t("server.deactivated"));
+  parts.push(t("server.asOf", { time: when(report.fetched_at) }));
   return parts.join(" · ");
 }
 
 /** What a unit read on the Devices screen holds, in one sentence (or two). */
 export function unitLine(u: UnitInfo): string {
-  const unit = `Unit ${u.hardware_id} (firmware ${u.firmware_version}) on ${u.port}`;
+  const unit = { hardwareId: u.hardware_id, firmware: u.firmware_version, port: u.port };
+  const held = { ...unit, device: u.device_id ?? "", generation: u.generation ?? 0 };
   let line: string;
-  if (u.device_id === null) line = `${unit} holds no device identity: provision it on the Station screen.`;
-  else if (u.known) line = `${unit} holds ${u.device_id}, generation ${u.generation ?? 0}.`;
-  else line = `${unit} holds ${u.device_id}, generation ${u.generation ?? 0}, which this station has no record of: another station made it; look it up there or on the server.`;
-  if (u.recovered.length > 0) line += ` Settled an unconfirmed flash of ${u.recovered.join(", ")}.`;
+  if (u.device_id === null) line = t("unit.noIdentity", unit);
+  else if (u.known) line = t("unit.known", held);
+  else line = t("unit.foreign", held);
+  if (u.recovered.length > 0) line = t("unit.settled", { line, devices: u.recovered.join(", ") });
   return line;
 }
 

@@ -139,6 +139,8 @@ export function settings(over: Partial<Settings> = {}): Settings {
     sim_fault: "none",
     sim_faults: ["none", "unplugged_during_write", "refuses_to_save", "no_answer", "noisy_line"],
     database_path: "/tmp/station.sqlite3",
+    language: "en",
+    theme: "light",
     ...over,
   };
 }
