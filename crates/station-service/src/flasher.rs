@@ -6,7 +6,8 @@
 //! What every job does, whichever face started it, in this order: claim the port; resolve the
 //! operator ([`crate::operator`]); lease ids before minting ([`crate::ids`]); plug in the
 //! simulated unit on a `sim:` port; run the core's pipeline ([`station_core::flash`]); after a
-//! verified flash, run the after-flash hooks ([`crate::hooks`]); count the result into the
+//! verified flash, run the after-flash hooks ([`crate::hooks`]) and print the label
+//! ([`crate::labels`]); count the result into the
 //! shift; report it; free the port.
 
 use std::collections::HashSet;
@@ -54,6 +55,9 @@ pub struct Passed {
     pub outcome: FlashOutcome,
     /// The after-flash hook failed; the flash itself stands.
     pub hook_error: Option<String>,
+    /// Printing the label after the PASS failed ("label not printed: ..."); the flash stands,
+    /// the label can be reprinted ([`crate::labels`]).
+    pub label_error: Option<String>,
 }
 
 /// How one job ended.
@@ -411,9 +415,15 @@ impl Flasher {
         if let Some(e) = &hook_error {
             tracing::warn!(device_id = outcome.device.device_id, error = %e, "after-flash hook failed; the flash stands");
         }
+        let label_error = if request.prints_label() {
+            crate::labels::print_after_pass(store, &outcome.device)
+        } else {
+            None
+        };
         Ok(Passed {
             outcome,
             hook_error,
+            label_error,
         })
     }
 
