@@ -64,6 +64,12 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             settings::list_types,
             settings::add_type,
             settings::edit_type,
+            labels::label_printer,
+            labels::set_label_printer,
+            labels::label_template,
+            labels::set_label_template,
+            labels::label_preview,
+            labels::reprint_label,
         ])
         .events(collect_events![
             FlashProgress,

@@ -494,11 +494,24 @@ fn send_lp(queue: &str, zpl: &[u8]) -> Result<(), LabelError> {
 /// Print device `device_id`'s label on the printer in the settings (a reprint, or the CLI's
 /// `station label print`).
 pub fn print_device(store: &Store, device_id: &str) -> Result<Label, CoreError> {
-    let device = store.find_device(device_id)?;
-    let label = Label::of(store, &device)?;
-    send(&store.label_printer()?, label.zpl().as_bytes())?;
-    tracing::info!(device_id, "label printed");
+    let (printer, label) = print_job(store, device_id)?;
+    send_label(&printer, &label)?;
     Ok(label)
+}
+
+/// What printing `device_id`'s label needs from the database: the printer and the label. A face
+/// that must not hold the database while a printer answers reads this, then calls
+/// [`send_label`].
+pub fn print_job(store: &Store, device_id: &str) -> Result<(LabelPrinter, Label), CoreError> {
+    let device = store.find_device(device_id)?;
+    Ok((store.label_printer()?, Label::of(store, &device)?))
+}
+
+/// Send `label` to `printer`, and log it.
+pub fn send_label(printer: &LabelPrinter, label: &Label) -> Result<(), CoreError> {
+    send(printer, label.zpl().as_bytes())?;
+    tracing::info!(device_id = label.device_id, "label printed");
+    Ok(())
 }
 
 /// After a PASS: print `device`'s label when the settings ask for it. Never fails the flash:

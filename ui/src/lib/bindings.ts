@@ -81,6 +81,16 @@ export const commands = {
 	listTypes: () => typedError<DeviceTypeInfo[], AppError>(__TAURI_INVOKE("list_types")),
 	addType: (input: DeviceTypeInput) => typedError<DeviceTypeInfo, AppError>(__TAURI_INVOKE("add_type", { input })),
 	editType: (input: DeviceTypeInput) => typedError<DeviceTypeInfo, AppError>(__TAURI_INVOKE("edit_type", { input })),
+	labelPrinter: () => typedError<LabelPrinter, AppError>(__TAURI_INVOKE("label_printer")),
+	/**  Store the label printer; every value is checked first, so a refused one changes nothing. */
+	setLabelPrinter: (printer: LabelPrinter) => typedError<LabelPrinter, AppError>(__TAURI_INVOKE("set_label_printer", { printer })),
+	labelTemplate: (deviceType: string) => typedError<LabelTemplate, AppError>(__TAURI_INVOKE("label_template", { deviceType })),
+	/**  Give a device type its template; one that cannot be laid out is refused, changing nothing. */
+	setLabelTemplate: (deviceType: string, template: LabelTemplate) => typedError<LabelPreview, AppError>(__TAURI_INVOKE("set_label_template", { deviceType, template })),
+	/**  The label `template` gives a made-up device of `device_type`, as Settings shows it. */
+	labelPreview: (deviceType: string, template: LabelTemplate) => typedError<LabelPreview, AppError>(__TAURI_INVOKE("label_preview", { deviceType, template })),
+	/**  Print a device's label again. The database is read, then let go while the printer answers. */
+	reprintLabel: (deviceId: string) => typedError<null, AppError>(__TAURI_INVOKE("reprint_label", { deviceId })),
 };
 
 /** Events */
@@ -369,7 +379,9 @@ rotated: boolean;
 /**  Earlier unconfirmed flashes settled on the way. */
 recovered: string[]; 
 /**  The after-flash hook failed; the flash itself stands. */
-hook_error: string | null } | { outcome: "failed"; device_id: string | null; error: AppError };
+hook_error: string | null; 
+/**  "label not printed: ..." after a PASS that should have printed one; reprintable. */
+label_error: string | null } | { outcome: "failed"; device_id: string | null; error: AppError };
 
 /**  A flash that was started. */
 export type FlashStarted = {
@@ -408,6 +420,46 @@ export type Health =
 "failing" | 
 /**  The server refused records: a person must act on each, then retry them. */
 "needs_attention";
+
+/**  A field a label may show: every one is public in the device's record. */
+export type LabelField = "device_id" | "name" | "device_type" | "hardware_id" | "mqtt_username";
+
+/**  Where labels go. */
+export type LabelOutput = 
+/**  ZPL over raw TCP to a network printer (port 9100). */
+"network" | 
+/**  ZPL through the system print queue: CUPS `lp -d QUEUE -o raw`. */
+"queue";
+
+/**  A label as Settings previews it: the picture (1:1 in printer dots) and what its QR code says. */
+export type LabelPreview = {
+	png_data_url: string,
+	qr_payload: string | null,
+	width_dots: number,
+	height_dots: number,
+};
+
+/**  The label printer as the settings have it. */
+export type LabelPrinter = {
+	output: LabelOutput,
+	/**  `host` or `host:port` of a network printer (port 9100 when none); empty: none set. */
+	address: string,
+	/**  The CUPS queue; empty: none set. */
+	queue: string,
+	/**  Print a label after every PASS. */
+	on_pass: boolean,
+};
+
+/**  How a device type's label looks. */
+export type LabelTemplate = {
+	width_mm: number,
+	height_mm: number,
+	dpi: number,
+	/**  Printed top to bottom, and the QR code's payload in this order. */
+	fields: LabelField[],
+	/**  A QR code of the fields at the label's right. */
+	qr: boolean,
+};
 
 export type NewBatch = {
 	device_type: string,
