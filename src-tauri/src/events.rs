@@ -67,6 +67,8 @@ pub enum FlashResult {
         recovered: Vec<String>,
         /// The after-flash hook failed; the flash itself stands.
         hook_error: Option<String>,
+        /// The device's label was printed after the PASS.
+        label_printed: bool,
         /// "label not printed: ..." after a PASS that should have printed one; reprintable.
         label_error: Option<String>,
     },

@@ -94,6 +94,7 @@ fn finished(r: &JobReport) -> FlashFinished {
                 rotated: o.rotated,
                 recovered: o.recovered.iter().map(|(id, _)| id.clone()).collect(),
                 hook_error: p.hook_error.clone(),
+                label_printed: p.label_printed,
                 label_error: p.label_error.clone(),
             }
         }

@@ -144,6 +144,7 @@ enum JsonResult<'a> {
         #[serde(flatten)]
         outcome: &'a FlashOutcome,
         hook_error: Option<&'a str>,
+        label_printed: bool,
         label_error: Option<&'a str>,
     },
     /// `station identify`: what the unit holds.
@@ -193,6 +194,7 @@ fn report(out: &mut impl Write, r: &JobReport, as_json: bool) -> Result<(), Core
                     port: &r.port,
                     outcome: &p.outcome,
                     hook_error: p.hook_error.as_deref(),
+                    label_printed: p.label_printed,
                     label_error: p.label_error.as_deref(),
                 },
                 Err(f) => json_fail(&r.port, f),
@@ -246,6 +248,9 @@ fn print_pass(out: &mut impl Write, p: &Passed) -> Result<(), CoreError> {
             "warning: the after-flash hook failed ({h}); the flash stands"
         )
         .map_err(stdout_err)?;
+    }
+    if p.label_printed {
+        writeln!(out, "label printed for {}", o.device.device_id).map_err(stdout_err)?;
     }
     if let Some(l) = &p.label_error {
         writeln!(

@@ -55,8 +55,10 @@ pub struct Passed {
     pub outcome: FlashOutcome,
     /// The after-flash hook failed; the flash itself stands.
     pub hook_error: Option<String>,
+    /// The device's label was printed after the PASS ([`crate::labels`]).
+    pub label_printed: bool,
     /// Printing the label after the PASS failed ("label not printed: ..."); the flash stands,
-    /// the label can be reprinted ([`crate::labels`]).
+    /// the label can be reprinted.
     pub label_error: Option<String>,
 }
 
@@ -415,15 +417,19 @@ impl Flasher {
         if let Some(e) = &hook_error {
             tracing::warn!(device_id = outcome.device.device_id, error = %e, "after-flash hook failed; the flash stands");
         }
-        let label_error = if request.prints_label() {
+        let label = if request.prints_label() {
             crate::labels::print_after_pass(store, &outcome.device)
         } else {
-            None
+            crate::labels::AfterPass::Off
         };
         Ok(Passed {
             outcome,
             hook_error,
-            label_error,
+            label_printed: label == crate::labels::AfterPass::Printed,
+            label_error: match label {
+                crate::labels::AfterPass::NotPrinted(why) => Some(why),
+                _ => None,
+            },
         })
     }
 

@@ -514,33 +514,42 @@ pub fn send_label(printer: &LabelPrinter, label: &Label) -> Result<(), CoreError
     Ok(())
 }
 
-/// After a PASS: print `device`'s label when the settings ask for it. Never fails the flash:
-/// the answer is why no label was printed and what to do, for the operator; it is logged too.
-pub fn print_after_pass(store: &Store, device: &Device) -> Option<String> {
+/// What became of the label after a PASS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterPass {
+    /// Printing on PASS is off.
+    Off,
+    Printed,
+    /// "label not printed: <why>; <what to do>", for the operator; logged too.
+    NotPrinted(String),
+}
+
+/// After a PASS: print `device`'s label when the settings ask for it. Never fails the flash.
+pub fn print_after_pass(store: &Store, device: &Device) -> AfterPass {
     let printer = match store.label_printer() {
         Ok(p) if p.on_pass => p,
-        Ok(_) => return None,
-        Err(e) => return Some(not_printed(device, &e.to_string(), &e.help())),
+        Ok(_) => return AfterPass::Off,
+        Err(e) => return not_printed(device, &e.to_string(), &e.help()),
     };
     let label = match Label::of(store, device) {
         Ok(label) => label,
-        Err(e) => return Some(not_printed(device, &e.to_string(), &e.help())),
+        Err(e) => return not_printed(device, &e.to_string(), &e.help()),
     };
     match send(&printer, label.zpl().as_bytes()) {
         Ok(()) => {
             tracing::info!(device_id = device.device_id, "label printed");
-            None
+            AfterPass::Printed
         }
-        Err(e) => Some(not_printed(device, &e.to_string(), &e.help())),
+        Err(e) => not_printed(device, &e.to_string(), &e.help()),
     }
 }
 
-fn not_printed(device: &Device, why: &str, fix: &str) -> String {
+fn not_printed(device: &Device, why: &str, fix: &str) -> AfterPass {
     tracing::warn!(
         device_id = device.device_id,
         why,
         fix,
         "label not printed; the flash stands"
     );
-    format!("label not printed: {why}; {fix}")
+    AfterPass::NotPrinted(format!("label not printed: {why}; {fix}"))
 }

@@ -189,6 +189,7 @@ fn label_printed_on_pass_to_a_zpl_printer_shows_no_secret() {
     let report = b.flash_new(&unit);
     let passed = report.result.expect("pass");
     assert_eq!(passed.label_error, None, "the label printed");
+    assert!(passed.label_printed);
     let device = &passed.outcome.device;
 
     let zpl = printer.job();
@@ -237,6 +238,7 @@ fn print_error_does_not_fail_the_flash() {
     b.set(key::LABEL_ON_PASS, "on");
     let unit = b.unit("u1");
     let passed = b.flash_new(&unit).result.expect("the flash passes");
+    assert!(!passed.label_printed);
     let e = passed.label_error.expect("the print failure is reported");
     assert!(e.starts_with("label not printed: "), "{e}");
     assert!(e.contains(&address) && e.contains("reprint"), "{e}");
@@ -261,6 +263,7 @@ fn no_label_is_printed_unless_print_on_pass_is_on() {
     let unit = b.unit("u1");
     let passed = b.flash_new(&unit).result.expect("pass");
     assert_eq!(passed.label_error, None);
+    assert!(!passed.label_printed);
     assert!(printer
         .jobs
         .recv_timeout(Duration::from_millis(300))

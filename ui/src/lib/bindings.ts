@@ -380,6 +380,8 @@ rotated: boolean;
 recovered: string[]; 
 /**  The after-flash hook failed; the flash itself stands. */
 hook_error: string | null; 
+/**  The device's label was printed after the PASS. */
+label_printed: boolean; 
 /**  "label not printed: ..." after a PASS that should have printed one; reprintable. */
 label_error: string | null } | { outcome: "failed"; device_id: string | null; error: AppError };
 

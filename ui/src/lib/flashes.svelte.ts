@@ -8,7 +8,7 @@ import { playResult } from "./sound";
 
 export type Tile =
   | { kind: "running"; jobId: number | null; step: Step; fraction: number; done: number | null; total: number | null; request: FlashRequest }
-  | { kind: "passed"; jobId: number; device: Device; rotated: boolean; hookError: string | null; labelError: string | null; elapsedMs: number; request: FlashRequest }
+  | { kind: "passed"; jobId: number; device: Device; rotated: boolean; hookError: string | null; labelPrinted: boolean; labelError: string | null; elapsedMs: number; request: FlashRequest }
   | { kind: "failed"; jobId: number | null; deviceId: string | null; error: AppError; elapsedMs: number; request: FlashRequest };
 
 /** The shortest time between two drawings of the running steps (a result is drawn at the next
@@ -152,6 +152,7 @@ export class FlashBoard {
         device: r.device,
         rotated: r.rotated,
         hookError: r.hook_error,
+        labelPrinted: r.label_printed,
         labelError: r.label_error,
         elapsedMs: f.elapsed_ms,
         request,

@@ -60,7 +60,7 @@ describe("labels", () => {
     const t = show(FlashTile, {
       port: "sim:1",
       label: "Simulated device",
-      tile: { kind: "passed", jobId: 1, device: device(), rotated: false, hookError: null, labelError: "label not printed: the label printer 10.0.0.9 cannot be reached", elapsedMs: 10, request: { kind: "new_device", device_type: "WeatherStation", prefix: "" } },
+      tile: { kind: "passed", jobId: 1, device: device(), rotated: false, hookError: null, labelPrinted: false, labelError: "label not printed: the label printer 10.0.0.9 cannot be reached", elapsedMs: 10, request: { kind: "new_device", device_type: "WeatherStation", prefix: "" } },
       large: true,
     });
     expect(t.querySelector("[data-testid=result]")?.getAttribute("data-outcome")).toBe("pass");
