@@ -167,27 +167,6 @@ async fn label_printed_on_pass_to_a_zpl_printer() {
     s.click("[data-testid=label-printer-save]").await;
     s.wait_text("[data-testid=label-saved]", "Label printer saved.")
         .await;
-    s.screenshot_at("settings-label", "[data-testid=label-settings]")
-        .await;
-
-    // The preview on screen is a real label: zbarimg reads its QR code as the screen says.
-    let src = s
-        .js("return document.querySelector('[data-testid=label-preview-image]').src;")
-        .await;
-    let b64 = src
-        .as_str()
-        .and_then(|u| u.strip_prefix("data:image/png;base64,"))
-        .expect("a PNG data URL");
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .expect("base64");
-    let decoded = zbarimg(&png, home.path());
-    assert_eq!(decoded, s.text("[data-testid=label-preview-qr]").await);
-    assert_eq!(
-        decoded,
-        "DH1;id=line-weatherstation-001;t=WeatherStation;hw=A4CF12B3C4D5"
-    );
-
     // PASS: the printer receives the device's label.
     let device_id = flash(&s).await;
     s.wait_for("[data-testid=label-printed]").await;
@@ -213,6 +192,30 @@ async fn label_printed_on_pass_to_a_zpl_printer() {
         ]
     );
     assert!(!zpl.contains(&password_hash(&s, &device_id)));
+
+    // Back in Settings (the window under Xvfb paints reliably once it has drawn a flash).
+    s.nav("settings").await;
+    s.wait_for("[data-testid=label-preview-image]").await;
+    s.screenshot_at("settings-label", "[data-testid=label-template]")
+        .await;
+
+    // The preview on screen is a real label: zbarimg reads its QR code as the screen says.
+    let src = s
+        .js("return document.querySelector('[data-testid=label-preview-image]').src;")
+        .await;
+    let b64 = src
+        .as_str()
+        .and_then(|u| u.strip_prefix("data:image/png;base64,"))
+        .expect("a PNG data URL");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    let decoded = zbarimg(&png, home.path());
+    assert_eq!(decoded, s.text("[data-testid=label-preview-qr]").await);
+    assert_eq!(
+        decoded,
+        "DH1;id=line-weatherstation-001;t=WeatherStation;hw=A4CF12B3C4D5"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +245,7 @@ async fn reprint_from_device_screen() {
         .await;
     s.wait_text("[data-testid=reprint-done]", "Label sent to the printer.")
         .await;
-    s.screenshot_at("devices-reprint-label", "[data-testid=reprint-label]")
+    s.screenshot_at("devices-reprint-label", "[data-testid=device-detail]")
         .await;
     assert_eq!(printer.job(), first, "the reprint is the same label");
 }
@@ -271,7 +274,8 @@ async fn print_error_does_not_fail_the_flash() {
     assert!(said.contains("The flash itself is fine."), "{said}");
     assert_eq!(s.text("[data-testid=count-passed]").await, "1");
     assert_eq!(s.text("[data-testid=count-failed]").await, "0");
-    s.screenshot("station-pass-label-not-printed").await;
+    s.screenshot_at("station-pass-label-not-printed", "[data-testid=tile]")
+        .await;
 
     // Reprint while the printer is still off: said, with what to do; the device stays flashed.
     s.click("[data-testid=label-error] [data-testid=reprint-label]")

@@ -37,9 +37,14 @@ const ZPL_QR_PREFIX: &str = "QA,";
 const MAX_QR_MAGNIFICATION: u32 = 10;
 /// The white border around the label's content, in millimetres.
 const MARGIN_MM: u32 = 2;
-/// The first line (the device id) and the others, in millimetres of text height.
-const TITLE_MM: u32 = 4;
-const LINE_MM: u32 = 3;
+/// The first line (the device id) and the others, in tenths of a millimetre of text height: the
+/// most a line gets; a long one is set smaller to fit its column, down to [`MIN_TEXT_TENTHS_MM`].
+const TITLE_TENTHS_MM: u32 = 40;
+const LINE_TENTHS_MM: u32 = 30;
+const MIN_TEXT_TENTHS_MM: u32 = 15;
+/// Characters are set condensed, half as wide as tall (ZPL's scalable font 0 is narrow; the
+/// preview's 8×8 glyphs are drawn at this width).
+const CHAR_WIDTH_PER_HEIGHT: (u32, u32) = (1, 2);
 /// The device record the Settings preview shows for a type that has printed no label yet.
 pub const SAMPLE_HARDWARE_ID: &str = "A4CF12B3C4D5";
 
@@ -121,6 +126,8 @@ pub struct TextLine {
     pub y: u32,
     /// Character height in dots.
     pub height: u32,
+    /// Character width in dots.
+    pub char_width: u32,
     /// The widest the line may run, in dots.
     pub width: u32,
     pub text: String,
@@ -195,23 +202,34 @@ impl Layout {
         let mut lines = Vec::new();
         let mut y = margin;
         for (i, field) in template.fields.iter().enumerate() {
-            let line_height = if i == 0 { TITLE_MM } else { LINE_MM } * dpmm;
-            if y + line_height > height.saturating_sub(margin) {
-                break;
-            }
             let value = field.value(device);
             let text = match field.caption() {
                 "" => value,
                 caption => format!("{caption}: {value}"),
             };
+            let nominal = if i == 0 {
+                TITLE_TENTHS_MM
+            } else {
+                LINE_TENTHS_MM
+            } * dpmm
+                / 10;
+            let smallest = MIN_TEXT_TENTHS_MM * dpmm / 10;
+            let chars = u32::try_from(text.chars().count().max(1)).unwrap_or(u32::MAX);
+            let (num, den) = CHAR_WIDTH_PER_HEIGHT;
+            let fitting = text_width.saturating_mul(den) / chars.saturating_mul(num).max(1);
+            let line_height = fitting.clamp(smallest, nominal.max(smallest));
+            if y + line_height > height.saturating_sub(margin) {
+                break;
+            }
             lines.push(TextLine {
                 x: margin,
                 y,
                 height: line_height,
+                char_width: (line_height * num / den).max(1),
                 width: text_width,
                 text,
             });
-            y += line_height + dpmm;
+            y += line_height + dpmm / 2;
         }
         if lines.is_empty() || text_width < 4 * dpmm {
             return Err(LabelError::DoesNotFit {
@@ -235,12 +253,13 @@ impl Layout {
         for l in &self.lines {
             // A one-line field block keeps the text in its column whatever the font's widths.
             z.push_str(&format!(
-                "^FO{},{}^A0N,{h},{h}^FB{},1,0,L,0^FH^FD{}^FS\n",
+                "^FO{},{}^A0N,{},{}^FB{},1,0,L,0^FH^FD{}^FS\n",
                 l.x,
                 l.y,
+                l.height,
+                l.char_width,
                 l.width,
-                zpl_escape(&l.text),
-                h = l.height
+                zpl_escape(&l.text)
             ));
         }
         if let Some(q) = &self.qr {
@@ -268,20 +287,17 @@ impl Layout {
             }
         };
         for l in &self.lines {
-            let scale = (l.height / 8).max(1);
-            let max_chars = (l.width / (8 * scale)) as usize;
+            // Each 8×8 glyph scaled to the line's cell, nearest neighbour.
+            let max_chars = (l.width / l.char_width) as usize;
             for (i, c) in l.text.chars().take(max_chars).enumerate() {
                 let glyph = font8x8::legacy::BASIC_LEGACY
                     [usize::from(if c.is_ascii() { c as u8 } else { b'?' })];
-                let gx = l.x + i as u32 * 8 * scale;
-                for (row, bits) in glyph.iter().enumerate() {
-                    for col in 0..8u32 {
-                        if bits & (1 << col) != 0 {
-                            for dy in 0..scale {
-                                for dx in 0..scale {
-                                    dark(gx + col * scale + dx, l.y + row as u32 * scale + dy);
-                                }
-                            }
+                let gx = l.x + i as u32 * l.char_width;
+                for py in 0..l.height {
+                    let bits = glyph[(py * 8 / l.height) as usize];
+                    for px in 0..l.char_width {
+                        if bits & (1 << (px * 8 / l.char_width)) != 0 {
+                            dark(gx + px, l.y + py);
                         }
                     }
                 }
