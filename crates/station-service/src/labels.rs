@@ -53,7 +53,7 @@ pub const SAMPLE_HARDWARE_ID: &str = "A4CF12B3C4D5";
 pub enum LabelError {
     #[error("no label printer is set")]
     NoPrinter { output: LabelOutput },
-    #[error("the label printer {address} cannot be reached: {source}")]
+    #[error("the label printer {address} cannot be reached: {}", io_words(source))]
     Unreachable {
         address: String,
         #[source]
@@ -72,6 +72,19 @@ pub enum LabelError {
     },
     #[error("the label does not fit: {problem}")]
     DoesNotFit { problem: String },
+}
+
+/// A network failure in words for the person at the station.
+fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => "nothing answers on that port (is the printer on?)".into(),
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => "it did not answer in time".into(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => {
+            "it closed the connection before the label was sent".into()
+        }
+        _ => e.to_string(),
+    }
 }
 
 impl LabelError {
