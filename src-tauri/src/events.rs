@@ -67,10 +67,6 @@ pub enum FlashResult {
         recovered: Vec<String>,
         /// The after-flash hook failed; the flash itself stands.
         hook_error: Option<String>,
-        /// The device's label was printed after the PASS.
-        label_printed: bool,
-        /// "label not printed: ..." after a PASS that should have printed one; reprintable.
-        label_error: Option<String>,
     },
     Failed {
         device_id: Option<String>,
@@ -84,6 +80,18 @@ pub struct FlashFinished {
     pub port: String,
     pub elapsed_ms: u32,
     pub result: FlashResult,
+}
+
+/// What became of a passed job's label, sent after its [`FlashFinished`] (a printer never holds
+/// back the PASS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Event)]
+pub struct LabelPrinted {
+    pub job_id: u32,
+    pub port: String,
+    pub device_id: String,
+    pub printed: bool,
+    /// "label not printed: why; what to do"; the label can be reprinted.
+    pub error: Option<String>,
 }
 
 /// Serial ports appeared or went away (polled about once a second).

@@ -16,8 +16,8 @@ use station_core::settings::key;
 use station_core::{BatchRequest, Device, FlashState, Store};
 use station_devsim::{SimHandle, SimOptions, Simulator};
 use station_protocol::Key;
-use station_service::labels::{self, Label};
-use station_service::{FlashRequest, Flasher, JobReport, NoSink};
+use station_service::labels::{self, AfterPass, Label};
+use station_service::{FlashRequest, Flasher, JobReport, NoSink, Sink};
 
 mod common;
 
@@ -155,6 +155,10 @@ impl Bench {
     }
 
     fn flash_new(&self, unit: &SimHandle) -> JobReport {
+        self.flash_new_to(unit, &NoSink)
+    }
+
+    fn flash_new_to(&self, unit: &SimHandle, sink: &dyn Sink) -> JobReport {
         let mut store = self.store();
         let (b, _) = station_service::records::create_batch(
             &mut store,
@@ -172,7 +176,7 @@ impl Bench {
             overwrite_foreign: false,
         };
         self.flasher
-            .run_ports(&[unit.port_path().to_owned()], &request, &NoSink)
+            .run_ports(&[unit.port_path().to_owned()], &request, sink)
             .expect("run")
             .pop()
             .expect("one report")
@@ -188,8 +192,7 @@ fn label_printed_on_pass_to_a_zpl_printer_shows_no_secret() {
     let unit = b.unit("u1");
     let report = b.flash_new(&unit);
     let passed = report.result.expect("pass");
-    assert_eq!(passed.label_error, None, "the label printed");
-    assert!(passed.label_printed);
+    assert_eq!(passed.label, AfterPass::Printed);
     let device = &passed.outcome.device;
 
     let zpl = printer.job();
@@ -238,8 +241,9 @@ fn print_error_does_not_fail_the_flash() {
     b.set(key::LABEL_ON_PASS, "on");
     let unit = b.unit("u1");
     let passed = b.flash_new(&unit).result.expect("the flash passes");
-    assert!(!passed.label_printed);
-    let e = passed.label_error.expect("the print failure is reported");
+    let AfterPass::NotPrinted(e) = passed.label else {
+        panic!("the print failure is reported: {:?}", passed.label);
+    };
     assert!(e.starts_with("label not printed: "), "{e}");
     assert!(e.contains(&address) && e.contains("reprint"), "{e}");
     let device = b
@@ -262,8 +266,7 @@ fn no_label_is_printed_unless_print_on_pass_is_on() {
     b.set(key::LABEL_PRINTER, &printer.address);
     let unit = b.unit("u1");
     let passed = b.flash_new(&unit).result.expect("pass");
-    assert_eq!(passed.label_error, None);
-    assert!(!passed.label_printed);
+    assert_eq!(passed.label, AfterPass::Off);
     assert!(printer
         .jobs
         .recv_timeout(Duration::from_millis(300))
@@ -360,4 +363,48 @@ fn a_label_too_small_for_its_qr_code_is_refused_with_the_fix() {
     };
     let e = Label::with_template(&sample(&b), template).expect_err("does not fit");
     assert!(e.help().contains("larger"), "{}", e.help());
+}
+
+/// What a face hears, in order.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+impl Sink for Heard {
+    fn progress(&self, _: u32, _: &str, _: station_core::flash::FlashStep) {}
+    fn finished(&self, r: &JobReport) {
+        let what = match &r.result {
+            Ok(p) => format!("pass, label {:?}", p.label),
+            Err(_) => "fail".into(),
+        };
+        self.0.lock().expect("lock").push(what);
+    }
+    fn shift(&self, _: &station_core::shift::ShiftCounters) {}
+    fn label(&self, _: u32, _: &str, device_id: &str, label: &AfterPass) {
+        let what = match label {
+            AfterPass::NotPrinted(why) => format!("label of {device_id}: {why}"),
+            other => format!("label of {device_id}: {other:?}"),
+        };
+        self.0.lock().expect("lock").push(what);
+    }
+}
+
+#[test]
+fn the_pass_is_reported_before_the_label_prints() {
+    let b = Bench::new();
+    let printer = FakePrinter::start();
+    b.set(key::LABEL_PRINTER, &printer.address);
+    b.set(key::LABEL_ON_PASS, "on");
+    let unit = b.unit("u1");
+    let heard = Heard::default();
+    let report = b.flash_new_to(&unit, &heard);
+    let id = report.result.expect("pass").outcome.device.device_id;
+    assert_eq!(
+        *heard.0.lock().expect("lock"),
+        [
+            "pass, label Off".to_owned(),
+            format!("label of {id}: Printed")
+        ],
+        "the face shows the PASS first, then what the printer did"
+    );
+    printer.job();
 }

@@ -97,6 +97,7 @@ export const commands = {
 export const events = {
 	flashFinished: makeEvent<FlashFinished, FlashFinished>("flash-finished"),
 	flashProgress: makeEvent<FlashProgress, FlashProgress>("flash-progress"),
+	labelPrinted: makeEvent<LabelPrinted, LabelPrinted>("label-printed"),
 	portsChanged: makeEvent<PortsChanged, PortsChanged>("ports-changed"),
 	shiftChanged: makeEvent<ShiftChanged, ShiftChanged>("shift-changed"),
 };
@@ -379,11 +380,7 @@ rotated: boolean;
 /**  Earlier unconfirmed flashes settled on the way. */
 recovered: string[]; 
 /**  The after-flash hook failed; the flash itself stands. */
-hook_error: string | null; 
-/**  The device's label was printed after the PASS. */
-label_printed: boolean; 
-/**  "label not printed: ..." after a PASS that should have printed one; reprintable. */
-label_error: string | null } | { outcome: "failed"; device_id: string | null; error: AppError };
+hook_error: string | null } | { outcome: "failed"; device_id: string | null; error: AppError };
 
 /**  A flash that was started. */
 export type FlashStarted = {
@@ -439,6 +436,19 @@ export type LabelPreview = {
 	qr_payload: string | null,
 	width_dots: number,
 	height_dots: number,
+};
+
+/**
+ *  What became of a passed job's label, sent after its [`FlashFinished`] (a printer never holds
+ *  back the PASS).
+ */
+export type LabelPrinted = {
+	job_id: number,
+	port: string,
+	device_id: string,
+	printed: boolean,
+	/**  "label not printed: why; what to do"; the label can be reprinted. */
+	error: string | null,
 };
 
 /**  The label printer as the settings have it. */

@@ -3,7 +3,9 @@ import { LabelSettingsController, ReprintController, toggleField } from "./label
 import LabelSettings from "../components/LabelSettings.svelte";
 import FlashTile from "../components/FlashTile.svelte";
 import type { LabelPreview, LabelPrinter, LabelTemplate } from "./bindings";
-import { device, fail, ipc, reset, settle, show } from "../test/fixtures";
+import { FlashBoard } from "./flashes.svelte.js";
+import { emit } from "@tauri-apps/api/event";
+import { device, emitFinished, fail, ipc, nextFrame, passed, reset, settle, show } from "../test/fixtures";
 
 afterEach(reset);
 
@@ -77,5 +79,28 @@ describe("labels", () => {
     await r.reprint("farm-weatherstation-001");
     expect(r.state).toBe("idle");
     expect(r.error?.help).toContain("Settings");
+  });
+
+  it("the label's outcome shows on its PASS whether it comes before or after the PASS is drawn", async () => {
+    ipc({});
+    const board = new FlashBoard();
+    board.player = () => true;
+    await board.connect();
+    // Printed before the PASS was drawn (a printer that answers at once).
+    await emitFinished(passed("sim:1", 1));
+    await emit("label-printed", { job_id: 1, port: "sim:1", device_id: "farm-weatherstation-001", printed: true, error: null });
+    await nextFrame();
+    expect(board.tiles["sim:1"]).toMatchObject({ kind: "passed", labelPrinted: true, labelError: null });
+    // Not printed, long after the PASS (a printer that times out).
+    await emitFinished(passed("sim:2", 2));
+    await nextFrame();
+    expect(board.tiles["sim:2"]).toMatchObject({ kind: "passed", labelPrinted: false, labelError: null });
+    await emit("label-printed", { job_id: 2, port: "sim:2", device_id: "farm-weatherstation-001", printed: false, error: "label not printed: it did not answer in time" });
+    await settle();
+    expect(board.tiles["sim:2"]).toMatchObject({ kind: "passed", labelPrinted: false, labelError: "label not printed: it did not answer in time" });
+    // A label of an older job on the same port changes nothing.
+    await emit("label-printed", { job_id: 1, port: "sim:2", device_id: "x", printed: true, error: null });
+    await settle();
+    expect(board.tiles["sim:2"]).toMatchObject({ jobId: 2, labelPrinted: false });
   });
 });

@@ -150,7 +150,7 @@ export function passed(port: string, jobId: number, d: Device = device()): Flash
     job_id: jobId,
     port,
     elapsed_ms: 1234,
-    result: { outcome: "passed", device: d, hardware_id: d.hardware_id ?? "", firmware_version: "devsim-1.0", rotated: false, recovered: [], hook_error: null, label_printed: false, label_error: null },
+    result: { outcome: "passed", device: d, hardware_id: d.hardware_id ?? "", firmware_version: "devsim-1.0", rotated: false, recovered: [], hook_error: null },
   };
 }
 
