@@ -408,3 +408,54 @@ fn the_pass_is_reported_before_the_label_prints() {
     );
     printer.job();
 }
+
+#[test]
+fn a_gang_press_prints_one_label_per_unit_each_with_its_own_device() {
+    let b = Bench::new();
+    let printer = FakePrinter::start();
+    b.set(key::LABEL_PRINTER, &printer.address);
+    b.set(key::LABEL_ON_PASS, "on");
+    let units: Vec<SimHandle> = (0..3).map(|i| b.unit(&format!("u{i}"))).collect();
+    let ports: Vec<String> = units.iter().map(|u| u.port_path().to_owned()).collect();
+    let request = FlashRequest::NewDevice {
+        device_type: "WeatherStation".into(),
+        prefix: "gang-".into(),
+        overwrite_foreign: false,
+    };
+    let reports = b
+        .flasher
+        .run_ports(&ports, &request, &NoSink)
+        .expect("gang");
+    let mut flashed: Vec<(String, String)> = reports
+        .into_iter()
+        .map(|r| {
+            let p = r.result.expect("pass");
+            assert_eq!(p.label, AfterPass::Printed);
+            let d = p.outcome.device;
+            (d.device_id, d.hardware_id.expect("hw"))
+        })
+        .collect();
+    let mut printed: Vec<(String, String)> = (0..3)
+        .map(|_| {
+            let qr = parse_zpl(&printer.job()).qr.expect("qr");
+            let fields: Vec<&str> = qr.split(';').collect();
+            (
+                fields[1].trim_start_matches("id=").to_owned(),
+                fields[3].trim_start_matches("hw=").to_owned(),
+            )
+        })
+        .collect();
+    flashed.sort();
+    printed.sort();
+    assert_eq!(
+        printed, flashed,
+        "each unit's label names its own device and unit"
+    );
+    assert!(
+        printer
+            .jobs
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "no label twice"
+    );
+}
