@@ -23,6 +23,9 @@ APT_PACKAGES=(
   # The sync token in the OS credential store: libdbus for the keyring crate's Secret Service,
   # and a real Secret Service to test it against (scripts/secret-service-test.sh).
   libdbus-1-dev gnome-keyring dbus-daemon libsecret-tools
+  # Labels: zbarimg decodes the QR code of the rendered label preview (station-service's label
+  # tests, the app's e2e_labels).
+  zbar-tools
 )
 
 missing=()

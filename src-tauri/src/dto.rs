@@ -18,8 +18,18 @@ pub use station_sync::Health;
 
 /// The core's own types, exported as they are: they hold nothing the UI may not see.
 pub use station_core::devices::{DeviceEvent, DeviceStatus, FlashState, SyncState};
+pub use station_core::labels::{LabelField, LabelOutput, LabelPrinter, LabelTemplate};
 pub use station_core::store::server_status::ServerReport;
 pub use station_core::Topics;
+
+/// A label as Settings previews it: the picture (1:1 in printer dots) and what its QR code says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct LabelPreview {
+    pub png_data_url: String,
+    pub qr_payload: Option<String>,
+    pub width_dots: u32,
+    pub height_dots: u32,
+}
 
 /// One device as the screens show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]

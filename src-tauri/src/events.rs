@@ -82,6 +82,18 @@ pub struct FlashFinished {
     pub result: FlashResult,
 }
 
+/// What became of a passed job's label, sent after its [`FlashFinished`] (a printer never holds
+/// back the PASS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Event)]
+pub struct LabelPrinted {
+    pub job_id: u32,
+    pub port: String,
+    pub device_id: String,
+    pub printed: bool,
+    /// "label not printed: why; what to do"; the label can be reprinted.
+    pub error: Option<String>,
+}
+
 /// Serial ports appeared or went away (polled about once a second).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Event)]
 pub struct PortsChanged {

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use station_core::flash::FlashStep;
 use station_core::shift::ShiftCounters;
+use station_service::labels::AfterPass;
 use station_service::training::Mode;
 use station_service::{FlasherOptions, JobReport};
 
 use crate::dto::{FlashRequest, FlashStarted, Shift, UnitInfo};
 use crate::error::{AppError, AppResult};
-use crate::events::{FlashFinished, FlashProgress, FlashResult};
+use crate::events::{FlashFinished, FlashProgress, FlashResult, LabelPrinted};
 
 /// How much lower than the window a flashing thread that must hash runs (nice value, Linux):
 /// hashing must not make the window stutter. A flash that takes a set from the credential pool
@@ -26,6 +27,8 @@ pub trait Sink: Send + Sync + 'static {
     fn progress(&self, p: FlashProgress);
     fn finished(&self, f: FlashFinished);
     fn shift(&self, s: Shift);
+    /// What became of a passed job's label (after its `finished`).
+    fn label(&self, _l: LabelPrinted) {}
 }
 
 /// The shortest interval between two "write k of n" events of one job: the window draws
@@ -79,6 +82,18 @@ impl station_service::Sink for Events {
     }
     fn shift(&self, shift: &ShiftCounters) {
         self.sink.shift(shift.clone().into());
+    }
+    fn label(&self, job: u32, port: &str, device_id: &str, label: &AfterPass) {
+        self.sink.label(LabelPrinted {
+            job_id: job,
+            port: port.to_owned(),
+            device_id: device_id.to_owned(),
+            printed: *label == AfterPass::Printed,
+            error: match label {
+                AfterPass::NotPrinted(why) => Some(why.clone()),
+                _ => None,
+            },
+        });
     }
 }
 

@@ -22,7 +22,7 @@ use tauri::{AppHandle, Manager};
 use tauri_specta::{collect_commands, collect_events, Event};
 
 use crate::dto::{Shift, StartupProblem};
-use crate::events::{FlashFinished, FlashProgress, PortsChanged, ShiftChanged};
+use crate::events::{FlashFinished, FlashProgress, LabelPrinted, PortsChanged, ShiftChanged};
 use crate::flashing::{Flasher, Sink};
 use crate::state::{AppState, Startup};
 
@@ -64,12 +64,19 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             settings::list_types,
             settings::add_type,
             settings::edit_type,
+            labels::label_printer,
+            labels::set_label_printer,
+            labels::label_template,
+            labels::set_label_template,
+            labels::label_preview,
+            labels::reprint_label,
         ])
         .events(collect_events![
             FlashProgress,
             FlashFinished,
             PortsChanged,
-            ShiftChanged
+            ShiftChanged,
+            LabelPrinted
         ])
         // Ids and counts stay far below 2^53: plain numbers are right for them in the UI.
         .dangerously_cast_bigints_to_number()
@@ -115,6 +122,12 @@ impl Sink for TauriSink {
     fn shift(&self, s: Shift) {
         if let Err(e) = ShiftChanged(s).emit(&self.app) {
             tracing::warn!(error = %e, "cannot send the shift counters to the window");
+        }
+    }
+
+    fn label(&self, l: LabelPrinted) {
+        if let Err(e) = l.emit(&self.app) {
+            tracing::warn!(error = %e, "cannot send the label's outcome to the window");
         }
     }
 }

@@ -73,6 +73,9 @@ pub enum Command {
     /// Sync with the central django-devicehub server: status, run, retry, config.
     #[command(subcommand)]
     Sync(crate::sync_cmd::SyncCommand),
+    /// Device labels: print or preview one, or set a device type's template.
+    #[command(subcommand)]
+    Label(crate::label_cmd::LabelCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ use station_core::flash::{FlashFailure, FlashOutcome, FlashStep, UnitReport};
 use station_core::shift::ShiftCounters;
 use station_core::CoreError;
 use station_protocol::{list_ports, PortEvent, PortInfo, PortWatcher};
+use station_service::labels::AfterPass;
 use station_service::{FlashRequest, Flasher, JobReport, Passed, Sink};
 
 use crate::outcomes::{exit, exit_code, flash_exit, help_line};
@@ -144,6 +145,8 @@ enum JsonResult<'a> {
         #[serde(flatten)]
         outcome: &'a FlashOutcome,
         hook_error: Option<&'a str>,
+        label_printed: bool,
+        label_error: Option<&'a str>,
     },
     /// `station identify`: what the unit holds.
     Identified {
@@ -192,6 +195,11 @@ fn report(out: &mut impl Write, r: &JobReport, as_json: bool) -> Result<(), Core
                     port: &r.port,
                     outcome: &p.outcome,
                     hook_error: p.hook_error.as_deref(),
+                    label_printed: p.label == AfterPass::Printed,
+                    label_error: match &p.label {
+                        AfterPass::NotPrinted(why) => Some(why),
+                        _ => None,
+                    },
                 },
                 Err(f) => json_fail(&r.port, f),
             },
@@ -244,6 +252,18 @@ fn print_pass(out: &mut impl Write, p: &Passed) -> Result<(), CoreError> {
             "warning: the after-flash hook failed ({h}); the flash stands"
         )
         .map_err(stdout_err)?;
+    }
+    match &p.label {
+        AfterPass::Off => {}
+        AfterPass::Printed => {
+            writeln!(out, "label printed for {}", o.device.device_id).map_err(stdout_err)?;
+        }
+        AfterPass::NotPrinted(l) => writeln!(
+            out,
+            "warning: {l} (the flash stands; reprint with `station label print {}`)",
+            o.device.device_id
+        )
+        .map_err(stdout_err)?,
     }
     Ok(())
 }

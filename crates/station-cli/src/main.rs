@@ -5,6 +5,7 @@
 
 mod args;
 mod flash_cmd;
+mod label_cmd;
 mod outcomes;
 mod output;
 mod records_cmd;
@@ -106,6 +107,7 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
             flash_cmd::watch(&flasher(s, operator, true, mode, None), &a, &mut out)
         }
         Command::Sync(c) => sync_cmd::run(s, c, &mut out),
+        Command::Label(c) => label_cmd::run(s, c, &mut out),
     }
 }
 

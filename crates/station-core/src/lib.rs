@@ -16,6 +16,7 @@ pub mod driver;
 pub mod error;
 pub mod export;
 pub mod flash;
+pub mod labels;
 pub mod naming;
 pub mod outcome;
 pub mod private_fs;

@@ -34,6 +34,11 @@ pub mod key {
     pub const TRAINING: &str = "app.training";
     pub const LANGUAGE: &str = "app.language";
     pub const THEME: &str = "app.theme";
+    /// The label printer (`crate::labels`): which output, its address or queue, print on PASS.
+    pub const LABEL_OUTPUT: &str = "label.output";
+    pub const LABEL_PRINTER: &str = "label.printer";
+    pub const LABEL_QUEUE: &str = "label.queue";
+    pub const LABEL_ON_PASS: &str = "label.on_pass";
 }
 
 /// The most simulated ports the app offers (one gang-flashing bench).
@@ -130,6 +135,10 @@ pub enum Rule {
         min: u32,
         max: u32,
     },
+    /// Empty (none) or a network printer's `host[:port]`.
+    PrinterAddress,
+    /// Empty (none) or a CUPS queue name.
+    PrintQueue,
     /// One of a fixed list of names.
     OneOf {
         field: &'static str,
@@ -260,6 +269,41 @@ pub const SETTINGS: &[Setting] = &[
         },
         shown: false,
     },
+    Setting {
+        key: key::LABEL_OUTPUT,
+        about: "where labels go: network (a ZPL printer's raw port) or queue (the system print \
+                queue)",
+        default: SettingDefault::Value("network"),
+        rule: Rule::OneOf {
+            field: "label output",
+            choices: &crate::labels::LabelOutput::NAMES,
+        },
+        shown: true,
+    },
+    Setting {
+        key: key::LABEL_PRINTER,
+        about: "the network label printer's host or IP address, optionally with :port (9100 \
+                when none)",
+        default: SettingDefault::Value(""),
+        rule: Rule::PrinterAddress,
+        shown: true,
+    },
+    Setting {
+        key: key::LABEL_QUEUE,
+        about: "the system print queue that takes the labels as raw ZPL",
+        default: SettingDefault::Value(""),
+        rule: Rule::PrintQueue,
+        shown: true,
+    },
+    Setting {
+        key: key::LABEL_ON_PASS,
+        about: "whether a label is printed after every passed flash (on or off)",
+        default: SettingDefault::Value("off"),
+        rule: Rule::OnOff {
+            field: "print on pass",
+        },
+        shown: true,
+    },
 ];
 
 /// The registered setting `key`; an unknown key is refused with the known ones.
@@ -302,6 +346,8 @@ impl Rule {
             Rule::WebhookUrl if value.is_empty() => Ok(()),
             Rule::WebhookUrl => validate_webhook_url(value),
             Rule::OnOff { field } => check_on_off(field, value),
+            Rule::PrinterAddress => crate::labels::validate_printer_address(value),
+            Rule::PrintQueue => crate::labels::validate_queue(value),
             Rule::Count { field, min, max } => check_count(field, min, max, value),
             Rule::OneOf { choices, .. } if choices.contains(&value) => Ok(()),
             Rule::OneOf { field, choices } => Err(CoreError::invalid(
@@ -498,6 +544,22 @@ mod tests {
             &["dark", "light", "auto"],
             &["Dark", "black", ""],
         ),
+        (
+            key::LABEL_OUTPUT,
+            &["queue", "network"],
+            &["usb", "", "Network"],
+        ),
+        (
+            key::LABEL_PRINTER,
+            &["zebra-3.local:9100", "192.168.1.50", ""],
+            &["http://zebra", "a b", "host:0"],
+        ),
+        (
+            key::LABEL_QUEUE,
+            &["zebra_line3", ""],
+            &["a b", "-o", "a/b"],
+        ),
+        (key::LABEL_ON_PASS, &["on", "off"], &["yes", ""]),
     ];
 
     #[test]

@@ -192,6 +192,8 @@ fn fixture_facts(version: u32) -> FixtureFacts {
         4 => fixture_facts(3),
         // The v4 rows under the v5 schema, and one proof verifier (0005).
         5 => fixture_facts(4),
+        // The v5 rows under the v6 schema (device types with the protocol driver).
+        6 => fixture_facts(5),
         _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
     }
 }

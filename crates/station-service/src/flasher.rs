@@ -7,7 +7,8 @@
 //! operator ([`crate::operator`]); lease ids before minting ([`crate::ids`]); plug in the
 //! simulated unit on a `sim:` port; run the core's pipeline ([`station_core::flash`]); after a
 //! verified flash, run the after-flash hooks ([`crate::hooks`]); count the result into the
-//! shift; report it; free the port.
+//! shift; report it; free the port; then print the new device's label ([`crate::labels`]), so a
+//! slow or absent printer never holds back the PASS or the port.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use crate::bench::{is_sim_port, SimBench, SimUnit};
 use crate::drivers;
 use crate::hooks::Hooks;
 use crate::ids;
+use crate::labels::{self, AfterPass};
 use crate::operator;
 use crate::pool::{CredentialPool, PoolStatus};
 use crate::request::FlashRequest;
@@ -37,6 +39,9 @@ pub trait Sink: Send + Sync {
     fn finished(&self, report: &JobReport);
     /// The shift's counters after the job was counted.
     fn shift(&self, shift: &ShiftCounters);
+    /// What became of the label of device `device_id` after job `job` passed on `port`
+    /// (reported after [`Sink::finished`]: a printer never holds back the PASS).
+    fn label(&self, _job: u32, _port: &str, _device_id: &str, _label: &AfterPass) {}
 }
 
 /// A sink that ignores everything.
@@ -54,6 +59,10 @@ pub struct Passed {
     pub outcome: FlashOutcome,
     /// The after-flash hook failed; the flash itself stands.
     pub hook_error: Option<String>,
+    /// What became of the device's label ([`crate::labels`]): printed after the PASS was
+    /// reported, so [`Sink::finished`] always sees [`AfterPass::Off`]; the returned report and
+    /// [`Sink::label`] have the outcome.
+    pub label: AfterPass,
 }
 
 /// How one job ended.
@@ -259,10 +268,12 @@ impl Flasher {
         std::thread::Builder::new()
             .name(format!("flash {port}"))
             .spawn(move || {
-                let _claim = claim;
                 this.lower_if_hashing();
-                let report = this.run_job(job_id, &thread_port, &request, &*sink);
+                let mut report = this.run_job(job_id, &thread_port, &request, &*sink);
                 sink.finished(&report);
+                // The unit is done: the port is free while its label prints.
+                drop(claim);
+                this.print_label(&mut report, &request, &*sink);
             })
             .map_err(|e| CoreError::Internal(format!("cannot start a flashing thread: {e}")))?;
         Ok(Started { job_id, port })
@@ -293,8 +304,9 @@ impl Flasher {
                     let job_id = self.job_id();
                     scope.spawn(move || {
                         self.lower_if_hashing();
-                        let report = self.run_job(job_id, port, request, sink);
+                        let mut report = self.run_job(job_id, port, request, sink);
                         sink.finished(&report);
+                        self.print_label(&mut report, request, sink);
                         report
                     })
                 })
@@ -414,7 +426,32 @@ impl Flasher {
         Ok(Passed {
             outcome,
             hook_error,
+            label: AfterPass::Off,
         })
+    }
+
+    /// After a job was reported: print the label of the device it passed, when the request
+    /// makes a new device and the settings ask for it; tell the sink, keep it in the report.
+    fn print_label(&self, report: &mut JobReport, request: &FlashRequest, sink: &dyn Sink) {
+        let Ok(passed) = &mut report.result else {
+            return;
+        };
+        if !request.prints_label() {
+            return;
+        }
+        let device = &passed.outcome.device;
+        passed.label = match Store::open(&self.db) {
+            Ok(store) => labels::print_after_pass(&store, device),
+            Err(e) => AfterPass::NotPrinted(format!("label not printed: {e}; {}", e.help())),
+        };
+        if passed.label != AfterPass::Off {
+            sink.label(
+                report.job_id,
+                &report.port,
+                &device.device_id,
+                &passed.label,
+            );
+        }
     }
 
     /// Lower the calling job thread's priority when it will have to hash (no set is ready in the

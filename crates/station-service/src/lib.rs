@@ -9,6 +9,8 @@
 //! - [`operator`]: who is operating, by one precedence;
 //! - [`ids`]: device ids leased from the server before any is minted;
 //! - [`records`]: batches, `provision`, rotation and deactivation with the above applied;
+//! - [`labels`]: a label per device (ZPL to a network printer or the system queue, a PNG
+//!   preview), printed after a PASS and reprinted on demand;
 //! - [`pool`]: credential sets made ahead of the flashes that issue them;
 //! - [`bench`]: the simulated units behind `sim:` ports;
 //! - [`training`]: training mode, whose records live in a database that never syncs;
@@ -22,6 +24,7 @@ pub mod drivers;
 pub mod flasher;
 pub mod hooks;
 pub mod ids;
+pub mod labels;
 pub mod mcumgr;
 pub mod operator;
 pub mod pool;

@@ -74,6 +74,15 @@ impl FlashRequest {
         !matches!(self, FlashRequest::Recover)
     }
 
+    /// Whether a pass prints the device's label: a new device gets one; a re-flash keeps the
+    /// device id its label already shows (reprint it from the device's screen if it is lost).
+    pub fn prints_label(&self) -> bool {
+        matches!(
+            self,
+            FlashRequest::NewDevice { .. } | FlashRequest::NextInBatch { .. }
+        )
+    }
+
     /// The type and prefix whose ids this request may mint.
     pub fn mints(&self) -> Option<(&str, &str)> {
         match self {

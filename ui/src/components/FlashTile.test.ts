@@ -23,7 +23,7 @@ describe("flash tile", () => {
   });
 
   it("says PASS in a word and a symbol, with the device id", () => {
-    const t = render({ kind: "passed", jobId: 1, device: device(), rotated: false, hookError: null, elapsedMs: 1200, request });
+    const t = render({ kind: "passed", jobId: 1, device: device(), rotated: false, hookError: null, labelPrinted: false, labelError: null, elapsedMs: 1200, request });
     const r = t.querySelector("[data-testid=result]");
     expect(r?.getAttribute("role")).toBe("status");
     expect(r?.textContent).toContain("PASS");
@@ -72,7 +72,7 @@ describe("flash tile", () => {
   });
 
   it("shows a hook failure without turning PASS into FAIL", () => {
-    const t = render({ kind: "passed", jobId: 1, device: device(), rotated: true, hookError: "webhook: 500", elapsedMs: 10, request });
+    const t = render({ kind: "passed", jobId: 1, device: device(), rotated: true, hookError: "webhook: 500", labelPrinted: false, labelError: null, elapsedMs: 10, request });
     expect(t.textContent).toContain("PASS");
     expect(t.textContent).toContain("New credentials, generation 1");
     expect(t.textContent).toContain("webhook: 500");

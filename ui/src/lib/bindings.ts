@@ -81,12 +81,23 @@ export const commands = {
 	listTypes: () => typedError<DeviceTypeInfo[], AppError>(__TAURI_INVOKE("list_types")),
 	addType: (input: DeviceTypeInput) => typedError<DeviceTypeInfo, AppError>(__TAURI_INVOKE("add_type", { input })),
 	editType: (input: DeviceTypeInput) => typedError<DeviceTypeInfo, AppError>(__TAURI_INVOKE("edit_type", { input })),
+	labelPrinter: () => typedError<LabelPrinter, AppError>(__TAURI_INVOKE("label_printer")),
+	/**  Store the label printer; every value is checked first, so a refused one changes nothing. */
+	setLabelPrinter: (printer: LabelPrinter) => typedError<LabelPrinter, AppError>(__TAURI_INVOKE("set_label_printer", { printer })),
+	labelTemplate: (deviceType: string) => typedError<LabelTemplate, AppError>(__TAURI_INVOKE("label_template", { deviceType })),
+	/**  Give a device type its template; one that cannot be laid out is refused, changing nothing. */
+	setLabelTemplate: (deviceType: string, template: LabelTemplate) => typedError<LabelPreview, AppError>(__TAURI_INVOKE("set_label_template", { deviceType, template })),
+	/**  The label `template` gives a made-up device of `device_type`, as Settings shows it. */
+	labelPreview: (deviceType: string, template: LabelTemplate) => typedError<LabelPreview, AppError>(__TAURI_INVOKE("label_preview", { deviceType, template })),
+	/**  Print a device's label again. The database is read, then let go while the printer answers. */
+	reprintLabel: (deviceId: string) => typedError<null, AppError>(__TAURI_INVOKE("reprint_label", { deviceId })),
 };
 
 /** Events */
 export const events = {
 	flashFinished: makeEvent<FlashFinished, FlashFinished>("flash-finished"),
 	flashProgress: makeEvent<FlashProgress, FlashProgress>("flash-progress"),
+	labelPrinted: makeEvent<LabelPrinted, LabelPrinted>("label-printed"),
 	portsChanged: makeEvent<PortsChanged, PortsChanged>("ports-changed"),
 	shiftChanged: makeEvent<ShiftChanged, ShiftChanged>("shift-changed"),
 };
@@ -408,6 +419,59 @@ export type Health =
 "failing" | 
 /**  The server refused records: a person must act on each, then retry them. */
 "needs_attention";
+
+/**  A field a label may show: every one is public in the device's record. */
+export type LabelField = "device_id" | "name" | "device_type" | "hardware_id" | "mqtt_username";
+
+/**  Where labels go. */
+export type LabelOutput = 
+/**  ZPL over raw TCP to a network printer (port 9100). */
+"network" | 
+/**  ZPL through the system print queue: CUPS `lp -d QUEUE -o raw`. */
+"queue";
+
+/**  A label as Settings previews it: the picture (1:1 in printer dots) and what its QR code says. */
+export type LabelPreview = {
+	png_data_url: string,
+	qr_payload: string | null,
+	width_dots: number,
+	height_dots: number,
+};
+
+/**
+ *  What became of a passed job's label, sent after its [`FlashFinished`] (a printer never holds
+ *  back the PASS).
+ */
+export type LabelPrinted = {
+	job_id: number,
+	port: string,
+	device_id: string,
+	printed: boolean,
+	/**  "label not printed: why; what to do"; the label can be reprinted. */
+	error: string | null,
+};
+
+/**  The label printer as the settings have it. */
+export type LabelPrinter = {
+	output: LabelOutput,
+	/**  `host` or `host:port` of a network printer (port 9100 when none); empty: none set. */
+	address: string,
+	/**  The CUPS queue; empty: none set. */
+	queue: string,
+	/**  Print a label after every PASS. */
+	on_pass: boolean,
+};
+
+/**  How a device type's label looks. */
+export type LabelTemplate = {
+	width_mm: number,
+	height_mm: number,
+	dpi: number,
+	/**  Printed top to bottom, and the QR code's payload in this order. */
+	fields: LabelField[],
+	/**  A QR code of the fields at the label's right. */
+	qr: boolean,
+};
 
 /**
  *  The language of the app's screens. The web UI holds a catalogue for each; a language

@@ -2,13 +2,13 @@
 // One board for the whole app, so the Station screen and "Rotate and re-flash" on the Devices
 // screen show the same truth, and a port is never started twice from the UI.
 
-import type { AppError, Device, FlashFinished, FlashProgress, FlashRequest, Step } from "./bindings";
-import { call, commands, onFlashFinished, onFlashProgress, toAppError } from "./ipc";
+import type { AppError, Device, FlashFinished, FlashProgress, FlashRequest, LabelPrinted, Step } from "./bindings";
+import { call, commands, onFlashFinished, onFlashProgress, onLabelPrinted, toAppError } from "./ipc";
 import { playResult } from "./sound";
 
 export type Tile =
   | { kind: "running"; jobId: number | null; step: Step; fraction: number; done: number | null; total: number | null; request: FlashRequest }
-  | { kind: "passed"; jobId: number; device: Device; rotated: boolean; hookError: string | null; elapsedMs: number; request: FlashRequest }
+  | { kind: "passed"; jobId: number; device: Device; rotated: boolean; hookError: string | null; labelPrinted: boolean; labelError: string | null; elapsedMs: number; request: FlashRequest }
   | { kind: "failed"; jobId: number | null; deviceId: string | null; error: AppError; elapsedMs: number; request: FlashRequest };
 
 /** The shortest time between two drawings of the running steps (a result is drawn at the next
@@ -22,11 +22,25 @@ export class FlashBoard {
   player: (passed: boolean, enabled: boolean) => boolean = playResult;
   private listeners: Array<(f: FlashFinished) => void> = [];
   private requests = new Map<string, FlashRequest>();
+  /** Label outcomes that arrived before their job's PASS was drawn. */
+  private labels = new Map<number, LabelPrinted>();
 
   /** Subscribe to the Rust side's flash events. */
   async connect(): Promise<void> {
     await onFlashProgress((p) => this.progress(p));
     await onFlashFinished((f) => this.finished(f));
+    await onLabelPrinted((l) => this.label(l));
+  }
+
+  /** What the printer did with a passed job's label (it may come before the PASS is drawn). */
+  label(l: LabelPrinted): void {
+    const tile = this.tiles[l.port];
+    if (tile?.kind === "passed" && tile.jobId === l.job_id) {
+      tile.labelPrinted = l.printed;
+      tile.labelError = l.error;
+    } else {
+      this.labels.set(l.job_id, l);
+    }
   }
 
   onFinished(cb: (f: FlashFinished) => void): () => void {
@@ -146,12 +160,16 @@ export class FlashBoard {
     const request = this.requests.get(f.port) ?? { kind: "new_device", device_type: "", prefix: "" };
     const r = f.result;
     if (r.outcome === "passed") {
+      const label = this.labels.get(f.job_id);
+      this.labels.delete(f.job_id);
       this.tiles[f.port] = {
         kind: "passed",
         jobId: f.job_id,
         device: r.device,
         rotated: r.rotated,
         hookError: r.hook_error,
+        labelPrinted: label?.printed ?? false,
+        labelError: label?.error ?? null,
         elapsedMs: f.elapsed_ms,
         request,
       };

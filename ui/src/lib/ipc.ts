@@ -10,6 +10,7 @@ import {
   type AppError,
   type FlashFinished,
   type FlashProgress,
+  type LabelPrinted,
   type PortsChanged,
   type Shift,
 } from "./bindings";
@@ -88,6 +89,13 @@ export function onFlashProgress(cb: (p: FlashProgress) => void): Promise<Unliste
 
 export function onFlashFinished(cb: (p: FlashFinished) => void): Promise<UnlistenFn> {
   return events.flashFinished.listen((e) => {
+    observe(e.payload);
+    cb(e.payload);
+  });
+}
+
+export function onLabelPrinted(cb: (p: LabelPrinted) => void): Promise<UnlistenFn> {
+  return events.labelPrinted.listen((e) => {
     observe(e.payload);
     cb(e.payload);
   });
