@@ -91,6 +91,7 @@ const CODE_HEADLINES: Record<ErrorCode, string> = {
   io: "File problem",
   device: "Flash failed",
   internal: "Something went wrong inside the station",
+  sign_in_required: "Sign in first",
 };
 
 /** What to do next, in an operator's words (never a CLI command). */
@@ -116,6 +117,7 @@ export const ACTION_WORDS: Record<Action, string> = {
   confirm_unbound:
     "Check that this unit really is the device's own (its label, where it came from), then confirm the re-flash when the station asks.",
   unlock_unit: "The unit is locked: put it in factory mode (button or jumper) and try again.",
+  sign_in: "Sign in with your name or badge above, then start again.",
   none: "Nothing to do.",
 };
 
