@@ -419,6 +419,7 @@ fn devices_show_prints_every_field_in_order_then_the_history() {
             "flash state",
             "flash error",
             "hardware id",
+            "unit serial",
             "firmware",
             "flashed at",
             "station",
