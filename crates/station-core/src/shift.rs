@@ -341,7 +341,7 @@ pub fn units_per_hour(passed: u32, elapsed_secs: i64) -> Option<f64> {
 }
 
 /// How many failures had one reason.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ReasonCount {
     pub reason: String,

@@ -4,5 +4,6 @@
 pub mod batches;
 pub mod devices;
 pub mod settings;
+pub mod shift;
 pub mod station;
 pub mod sync;
