@@ -256,7 +256,13 @@ mod tests {
         }
         let report = s.end_shift().expect("end");
         let path = dir.path().join("shift.csv");
-        save(&s, &[report.clone()], ReportFormat::of_path(&path), &path).expect("save");
+        save(
+            &s,
+            std::slice::from_ref(&report),
+            ReportFormat::of_path(&path),
+            &path,
+        )
+        .expect("save");
         let mut rd = csv::Reader::from_path(&path).expect("read");
         assert_eq!(rd.headers().expect("headers"), &CSV_COLUMNS[..]);
         let row = rd.records().next().expect("row").expect("row");

@@ -151,13 +151,22 @@ mod tests {
     #[test]
     fn a_mac_is_recorded_in_one_form_and_other_serials_as_scanned() {
         assert_eq!(
-            normalize(" aa-bb-cc-dd-ee-0f\n").unwrap(),
+            normalize(" aa-bb-cc-dd-ee-0f\n").expect("valid"),
             "AA:BB:CC:DD:EE:0F"
         );
-        assert_eq!(normalize("aabbccddee0f").unwrap(), "AA:BB:CC:DD:EE:0F");
-        assert_eq!(normalize("SN-2026/0042").unwrap(), "SN-2026/0042");
-        assert_eq!(normalize("12345678901a").unwrap(), "12:34:56:78:90:1A");
-        assert_eq!(normalize("a:bb:cc:dd:ee:ff0").unwrap(), "a:bb:cc:dd:ee:ff0");
+        assert_eq!(
+            normalize("aabbccddee0f").expect("valid"),
+            "AA:BB:CC:DD:EE:0F"
+        );
+        assert_eq!(normalize("SN-2026/0042").expect("valid"), "SN-2026/0042");
+        assert_eq!(
+            normalize("12345678901a").expect("valid"),
+            "12:34:56:78:90:1A"
+        );
+        assert_eq!(
+            normalize("a:bb:cc:dd:ee:ff0").expect("valid"),
+            "a:bb:cc:dd:ee:ff0"
+        );
     }
 
     #[test]
