@@ -56,6 +56,8 @@ pub struct Device {
     pub sync_state: SyncState,
     pub created_at: String,
     pub updated_at: String,
+    /// The unit's own serial or MAC label (scan to link).
+    pub unit_serial: Option<String>,
 }
 
 impl From<devices::Device> for Device {
@@ -83,6 +85,7 @@ impl From<devices::Device> for Device {
             sync_state: d.sync_state,
             created_at: d.created_at,
             updated_at: d.updated_at,
+            unit_serial: d.unit_serial,
         }
     }
 }
@@ -98,7 +101,7 @@ pub struct DeviceDetail {
 /// What the Devices screen searches for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct DeviceQuery {
-    /// Part of the device id, name or hardware id.
+    /// Part of the device id, name, hardware id or unit serial.
     pub search: Option<String>,
     pub status: Option<DeviceStatus>,
     pub flash_state: Option<FlashState>,
@@ -514,6 +517,131 @@ impl UnitInfo {
             generation: r.generation,
             known: r.device.is_some(),
             recovered: r.recovered.into_iter().map(|(id, _)| id).collect(),
+        }
+    }
+}
+
+/// Who is signed in at the station, and whether the lead requires a sign-in to flash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct SignInState {
+    /// `None`: nobody is signed in.
+    pub operator: Option<String>,
+    pub required: bool,
+}
+
+impl From<station_service::operator::SignIn> for SignInState {
+    fn from(s: station_service::operator::SignIn) -> Self {
+        SignInState {
+            operator: s.operator,
+            required: s.required,
+        }
+    }
+}
+
+pub use station_core::shift::ReasonCount;
+
+/// A shift's report as the Shift screen shows it; times in the station's local time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct ShiftReport {
+    pub id: i64,
+    pub station_id: String,
+    /// `YYYY-MM-DD hh:mm:ss`, local.
+    pub started_at: String,
+    /// `None` while the shift runs.
+    pub ended_at: Option<String>,
+    /// The offset of those times from UTC, `+hh:mm`.
+    pub utc_offset: String,
+    pub operators: Vec<String>,
+    pub passed: u32,
+    pub failed: u32,
+    pub failed_by_reason: Vec<ReasonCount>,
+    pub units_attempted: u32,
+    pub first_pass_passed: u32,
+    pub first_pass_yield_percent: Option<f64>,
+    pub units_per_hour: Option<f64>,
+}
+
+impl ShiftReport {
+    pub fn new(
+        store: &station_core::Store,
+        r: station_core::shift::ShiftReport,
+    ) -> Result<Self, station_core::CoreError> {
+        let times = station_core::shift_export::report_times(store, &r)?;
+        Ok(ShiftReport {
+            id: r.id,
+            station_id: r.station_id,
+            started_at: times.started.text,
+            ended_at: times.ended.map(|t| t.text),
+            utc_offset: times.started.utc_offset,
+            operators: r.operators,
+            passed: r.passed,
+            failed: r.failed,
+            failed_by_reason: r.failed_by_reason,
+            units_attempted: r.units_attempted,
+            first_pass_passed: r.first_pass_passed,
+            first_pass_yield_percent: r.first_pass_yield_percent,
+            units_per_hour: r.units_per_hour,
+        })
+    }
+}
+
+/// The Shift screen: the running shift (if any) and the saved reports, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct Shifts {
+    pub running: Option<ShiftReport>,
+    pub past: Vec<ShiftReport>,
+}
+
+/// How a saved shift report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    Csv,
+    /// A printable HTML page (print CSS).
+    Page,
+}
+
+/// What a scan on the Station screen did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScanLink {
+    /// Linked to the device just flashed on the port.
+    Linked { serial: String, device_id: String },
+    /// Waiting for the port's next pass.
+    Waiting { serial: String, port: String },
+}
+
+impl From<station_service::links::ScanLink> for ScanLink {
+    fn from(s: station_service::links::ScanLink) -> Self {
+        use station_service::links::ScanLink as S;
+        match s {
+            S::Linked { serial, device_id } => ScanLink::Linked { serial, device_id },
+            S::Waiting { serial, port } => ScanLink::Waiting { serial, port },
+        }
+    }
+}
+
+/// How a scan waiting for the port's next pass ended when it passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LinkOnPass {
+    Linked {
+        serial: String,
+        device_id: String,
+    },
+    /// Not linked (another device took the serial meanwhile); the flash stands.
+    Refused {
+        serial: String,
+        problem: String,
+    },
+}
+
+impl From<station_service::links::LinkOnPass> for LinkOnPass {
+    fn from(l: station_service::links::LinkOnPass) -> Self {
+        use station_service::links::LinkOnPass as L;
+        match l {
+            L::Linked { serial, device_id } => LinkOnPass::Linked { serial, device_id },
+            L::Refused { serial, problem } => LinkOnPass::Refused { serial, problem },
         }
     }
 }

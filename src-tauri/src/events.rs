@@ -67,6 +67,8 @@ pub enum FlashResult {
         recovered: Vec<String>,
         /// The after-flash hook failed; the flash itself stands.
         hook_error: Option<String>,
+        /// A unit serial scanned before the flash, linked (or refused) now that it passed.
+        unit_link: Option<crate::dto::LinkOnPass>,
     },
     Failed {
         device_id: Option<String>,

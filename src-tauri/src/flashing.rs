@@ -109,6 +109,7 @@ fn finished(r: &JobReport) -> FlashFinished {
                 rotated: o.rotated,
                 recovered: o.recovered.iter().map(|(id, _)| id.clone()).collect(),
                 hook_error: p.hook_error.clone(),
+                unit_link: r.unit_link.clone().map(Into::into),
             }
         }
         Err(f) => FlashResult::Failed {
@@ -186,6 +187,11 @@ impl Flasher {
     /// The ports about to be used: the pool makes sets ahead for each.
     pub fn expect_ports(&self, ports: &[String]) {
         self.0.expect_ports(ports);
+    }
+
+    /// The service's flasher, shared (for work off the window's thread).
+    pub fn service_arc(&self) -> Arc<station_service::Flasher> {
+        Arc::clone(&self.0)
     }
 
     /// Which device the unit on `port` holds. Blocks for a few round trips: call it off the

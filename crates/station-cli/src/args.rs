@@ -42,8 +42,8 @@ pub enum Command {
     /// The plaintext passwords go to standard output only, for a script to pipe to whatever
     /// delivers them; the station stores only their hashes and refuses to write them to a file.
     Provision(ProvisionArgs),
-    /// Look at devices.
-    #[command(subcommand)]
+    /// Look at devices; link a unit's own serial or MAC label to one.
+    #[command(subcommand, visible_alias = "device")]
     Devices(DevicesCommand),
     /// Rotate credentials now and print the new ones once (like `generate_credentials()`), or mark
     /// devices so their next re-flash rotates them (--due).
@@ -76,6 +76,12 @@ pub enum Command {
     /// Device labels: print or preview one, or set a device type's template.
     #[command(subcommand)]
     Label(crate::label_cmd::LabelCommand),
+    /// Who is operating the station: sign in (a name or badge), sign out, show.
+    #[command(subcommand)]
+    Operator(crate::shift_cmd::OperatorCommand),
+    /// Shifts: start, end (after confirming the counts) and reports (table, JSON, CSV, page).
+    #[command(subcommand)]
+    Shift(crate::shift_cmd::ShiftCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +176,15 @@ pub enum DevicesCommand {
     Show(ShowArgs),
     /// Export devices matching a filter as CSV or JSON (no secrets).
     Export(DevicesExportArgs),
+    /// Record the unit's own serial number or MAC address (from its label) on a device.
+    Link(LinkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    pub device_id: String,
+    /// The serial or MAC address on the unit's label (a MAC is recorded as AA:BB:CC:DD:EE:FF).
+    pub serial: String,
 }
 
 #[derive(Debug, Args, Default)]
@@ -192,7 +207,7 @@ pub struct FilterArgs {
     /// Only deactivated devices.
     #[arg(long)]
     pub inactive: bool,
-    /// Text found in the device id, name or hardware id.
+    /// Text found in the device id, name, hardware id or unit serial.
     #[arg(long)]
     pub search: Option<String>,
 }

@@ -9,6 +9,7 @@ mod label_cmd;
 mod outcomes;
 mod output;
 mod records_cmd;
+mod shift_cmd;
 mod sync_cmd;
 
 use std::process::ExitCode;
@@ -81,7 +82,7 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
     match cli.command {
         Command::Type(c) => records_cmd::types(s, c, &mut out),
         Command::Provision(p) => records_cmd::provision(s, p, operator, &mut out),
-        Command::Devices(c) => records_cmd::devices(s, c, &mut out),
+        Command::Devices(c) => records_cmd::devices(s, c, operator, &mut out),
         Command::Rotate(r) => records_cmd::rotate(s, r, operator, &mut out),
         Command::Deactivate(d) => records_cmd::deactivate(s, d, operator, &mut out),
         Command::Batch(c) => records_cmd::batch(s, c, operator, &mut out),
@@ -108,6 +109,8 @@ fn run(cli: Cli) -> Result<u8, CoreError> {
         }
         Command::Sync(c) => sync_cmd::run(s, c, &mut out),
         Command::Label(c) => label_cmd::run(s, c, &mut out),
+        Command::Operator(c) => shift_cmd::operator(s, c, &mut out),
+        Command::Shift(c) => shift_cmd::shift(s, c, operator, &mut out),
     }
 }
 

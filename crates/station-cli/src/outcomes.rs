@@ -26,7 +26,8 @@ pub fn exit_code(code: ErrorCode) -> u8 {
         ErrorCode::InvalidInput
         | ErrorCode::DuplicateType
         | ErrorCode::Conflict
-        | ErrorCode::Refused => exit::INVALID,
+        | ErrorCode::Refused
+        | ErrorCode::SignInRequired => exit::INVALID,
         ErrorCode::DatabaseBusy
         | ErrorCode::DatabaseReadOnly
         | ErrorCode::DatabaseCorrupt
@@ -92,6 +93,10 @@ pub fn action_words(action: Action) -> &'static str {
         Action::UnlockUnit => {
             "the unit is locked: put it in factory mode (hold its button or set its jumper) and \
              run the same command again"
+        }
+        Action::SignIn => {
+            "sign in with `station operator sign-in NAME` (or give `--operator NAME`), then run \
+             the same command again"
         }
         Action::None => "nothing to do",
     }

@@ -190,6 +190,7 @@ fn device_fields(d: &Device, server: Option<&ServerReport>) -> Vec<(&'static str
         ("flash state", d.flash_state.as_str().into()),
         ("flash error", opt(&d.flash_error)),
         ("hardware id", opt(&d.hardware_id)),
+        ("unit serial", opt(&d.unit_serial)),
         ("firmware", d.firmware_version.clone()),
         ("flashed at", opt(&d.flashed_at)),
         ("station", d.station_id.clone()),

@@ -121,7 +121,12 @@ pub fn provision(
     Ok(exit::OK)
 }
 
-pub fn devices(store: &mut Store, cmd: DevicesCommand, out: &mut Out<'_>) -> Result<u8, CoreError> {
+pub fn devices(
+    store: &mut Store,
+    cmd: DevicesCommand,
+    operator: Option<&str>,
+    out: &mut Out<'_>,
+) -> Result<u8, CoreError> {
     match cmd {
         DevicesCommand::List(l) => {
             let mut filter = filter_from(&l.filter)?;
@@ -135,6 +140,17 @@ pub fn devices(store: &mut Store, cmd: DevicesCommand, out: &mut Out<'_>) -> Res
             output::print_device(out, &device, &history, server.as_ref(), s.json)?;
         }
         DevicesCommand::Export(e) => export_to(store, &filter_from(&e.filter)?, &e.target)?,
+        DevicesCommand::Link(l) => {
+            let actor = operator::actor(store, operator)?;
+            let device = store.link_unit_serial(&l.device_id, &l.serial, &actor)?;
+            writeln!(
+                out,
+                "linked unit serial {} to {}",
+                device.unit_serial.as_deref().unwrap_or(""),
+                device.device_id
+            )
+            .map_err(stdout_err)?;
+        }
     }
     Ok(exit::OK)
 }

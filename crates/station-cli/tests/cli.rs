@@ -436,6 +436,7 @@ fn devices_show_prints_every_field_in_order_then_the_history() {
             "flash state",
             "flash error",
             "hardware id",
+            "unit serial",
             "firmware",
             "flashed at",
             "station",
@@ -1162,4 +1163,138 @@ fn type_names_the_driver_for_a_unit_that_does_not_speak_the_protocol() {
     sim.reset_into_loader();
     let again = s.json(&["reflash", "--port", &port, "--type", "EspSensor", "--json"]);
     assert!(again.to_string().contains(&device_id), "{again}");
+}
+
+mod line {
+    //! Issue 14 on the command line: operator sign-in and the lead's rule, shifts with a saved
+    //! report (CSV parsed here), and linking a unit's own serial label to its device.
+    use super::*;
+    use station_devsim::{SimOptions, Simulator};
+
+    fn unit(dir: &Path, name: &str, naks: &[&str]) -> station_devsim::SimHandle {
+        Simulator::start(SimOptions {
+            flash: Some(dir.join(format!("{name}.flash"))),
+            naks: naks.iter().map(|n| n.parse().expect("rule")).collect(),
+            ..SimOptions::default()
+        })
+        .expect("simulator")
+    }
+
+    #[test]
+    fn sign_in_required_blocks_flash_without_fail() {
+        let s = Station::new();
+        s.ok(&["batch", "create", "WeatherStation", "--count", "2"]);
+        s.ok(&["settings", "set", "app.operator_required", "on"]);
+        let u = unit(s.dir.path(), "u1", &[]);
+        let flash = |s: &Station| {
+            s.cmd(&["flash", "--port", u.port_path(), "--batch", "1"])
+                .env_remove("STATION_OPERATOR")
+                .output()
+                .expect("run")
+        };
+        let out = flash(&s);
+        assert_eq!(code(&out), 4, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("station operator sign-in"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(u.flash_contents().is_none(), "the unit was touched");
+        let shift = station_core::Store::open(s.db())
+            .expect("store")
+            .shift()
+            .expect("shift");
+        assert_eq!(
+            (shift.passed, shift.failed),
+            (0, 0),
+            "a not-started flash counted"
+        );
+
+        assert!(s
+            .ok(&["operator", "sign-in", "badge-7"])
+            .contains("signed in: badge-7"));
+        let v = s.json(&["operator", "show", "--json"]);
+        assert_eq!(
+            (v["operator"].as_str(), v["required"].as_bool()),
+            (Some("badge-7"), Some(true))
+        );
+        let out = flash(&s);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let d = s.json(&["devices", "show", "weatherstation-001", "--json"]);
+        assert_eq!(d["operator"], "badge-7");
+        assert!(s
+            .ok(&["operator", "sign-out"])
+            .contains("nobody is signed in"));
+    }
+
+    #[test]
+    fn shift_report_exported_and_parsed() {
+        let s = Station::new();
+        s.ok(&["batch", "create", "WeatherStation", "--count", "3"]);
+        s.ok(&["shift", "start"]);
+        let out = s.run(&["shift", "start"]);
+        assert_eq!(code(&out), 4, "a second start is refused: {}", stderr(&out));
+        let good = unit(s.dir.path(), "good", &[]);
+        s.ok(&["flash", "--port", good.port_path(), "--batch", "1"]);
+        let bad = unit(s.dir.path(), "bad", &["COMMIT:STORAGE_FULL"]);
+        let out = s.run(&["flash", "--port", bad.port_path(), "--batch", "1"]);
+        assert_eq!(code(&out), 7, "{}", stderr(&out));
+        // Asked, and answered no: the shift goes on.
+        let out = s.run_stdin(&["shift", "end"], "n\n");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("End shift? 1 passed, 1 failed"), "{text}");
+        assert!(text.contains("the shift goes on"), "{text}");
+        let out = s.run_stdin(&["shift", "end"], "y\n");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+        let csv_text = s.ok(&["shift", "report", "--csv"]);
+        let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
+        let headers = rd.headers().expect("headers").clone();
+        let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.expect("row")).collect();
+        assert_eq!(rows.len(), 1, "{csv_text}");
+        let at = |c: &str| rows[0][headers.iter().position(|h| h == c).expect(c)].to_string();
+        assert_eq!((at("passed"), at("failed")), ("1".into(), "1".into()));
+        assert_eq!(at("failed_by_reason"), "storage_full: 1");
+        assert_eq!(at("first_pass_yield_percent"), "50.0");
+        assert_eq!(at("operators"), "alice");
+        assert_eq!(at("started_at").len(), "YYYY-MM-DD hh:mm:ss".len());
+        assert!(at("utc_offset").starts_with(['+', '-']), "{csv_text}");
+
+        let page = s.dir.path().join("shift.html");
+        s.ok(&[
+            "shift",
+            "report",
+            "--id",
+            &at("shift_id"),
+            "--output",
+            page.to_str().expect("utf8"),
+        ]);
+        let html = std::fs::read_to_string(&page).expect("page");
+        assert!(
+            html.contains("@media print") && html.contains("50.0 %"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn device_link_records_the_unit_serial_and_refuses_a_duplicate() {
+        let s = Station::new();
+        s.ok(&["batch", "create", "WeatherStation", "--count", "2"]);
+        let out = s.ok(&["device", "link", "weatherstation-001", "aa:bb:cc:dd:ee:01"]);
+        assert!(out.contains("AA:BB:CC:DD:EE:01"), "{out}");
+        let out = s.run(&["device", "link", "weatherstation-002", "AABBCCDDEE01"]);
+        assert_eq!(code(&out), 4, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("already linked to device weatherstation-001"),
+            "{}",
+            stderr(&out)
+        );
+        let found = s.json(&["devices", "list", "--search", "ee:01", "--json"]);
+        assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+        let export = s.dir.path().join("d.csv");
+        s.ok(&["devices", "export", "--csv", export.to_str().expect("utf8")]);
+        let text = std::fs::read_to_string(&export).expect("export");
+        assert!(text.lines().next().expect("header").contains("unit_serial"));
+        assert!(text.contains("AA:BB:CC:DD:EE:01"), "{text}");
+    }
 }

@@ -213,6 +213,8 @@ pub struct Device {
     pub sync_state: SyncState,
     pub created_at: String,
     pub updated_at: String,
+    /// The unit's own serial number or MAC address, from its label (scan to link).
+    pub unit_serial: Option<String>,
 }
 
 /// One line of a device's history: what happened, who, when, at which station.
@@ -238,6 +240,8 @@ pub mod event {
     pub const ROTATED: &str = "rotated";
     pub const DEACTIVATED: &str = "deactivated";
     pub const RECOVERED: &str = "recovered";
+    /// The unit's own serial or MAC label was linked to the device.
+    pub const UNIT_LINKED: &str = "unit_linked";
 }
 
 /// Which devices a list, an export or a bulk action covers. Empty matches all.
@@ -251,7 +255,7 @@ pub struct DeviceFilter {
     pub is_active: Option<bool>,
     pub flash_state: Option<FlashState>,
     pub rotation_due: Option<bool>,
-    /// Substring of device id, name or hardware id (case-insensitive).
+    /// Substring of device id, name, hardware id or unit serial (case-insensitive).
     pub search: Option<String>,
     pub limit: Option<u32>,
 }
@@ -261,8 +265,8 @@ const DEVICE_SELECT: &str = "SELECT d.id, d.device_id, d.name, d.batch_id, d.sta
         d.api_key_fingerprint, d.pending_generation, d.last_generation, d.flash_state, d.flash_error,
         d.hardware_id, d.flashed_at, d.rotation_due, d.station_id, d.operator, d.metadata,
         COALESCE((SELECT o.state FROM outbox o WHERE o.device_pk = d.id ORDER BY o.id DESC LIMIT 1), ''),
-        d.created_at, d.updated_at, ";
-const DEVICE_TYPE_AT: usize = 24;
+        d.created_at, d.updated_at, d.unit_serial, ";
+const DEVICE_TYPE_AT: usize = 25;
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<Device> {
     let ty = DeviceType::from_row(row, DEVICE_TYPE_AT)?;
@@ -305,6 +309,7 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<Device> {
         sync_state: SyncState::parse(&sync),
         created_at: row.get(22)?,
         updated_at: row.get(23)?,
+        unit_serial: row.get(24)?,
     })
 }
 
@@ -350,7 +355,8 @@ pub(crate) fn filter_sql(f: &DeviceFilter) -> (String, Vec<rusqlite::types::Valu
         let n = args.len();
         clauses.push(format!(
             "(lower(d.device_id) LIKE ?{n} ESCAPE '\\' OR lower(d.name) LIKE ?{n} ESCAPE '\\' \
-             OR lower(COALESCE(d.hardware_id, '')) LIKE ?{n} ESCAPE '\\')"
+             OR lower(COALESCE(d.hardware_id, '')) LIKE ?{n} ESCAPE '\\' \
+             OR lower(COALESCE(d.unit_serial, '')) LIKE ?{n} ESCAPE '\\')"
         ));
     }
     (clauses.join(" AND "), args)

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     Refused,
     Device,
     Internal,
+    /// The lead requires a signed-in operator and nobody is signed in: nothing was started.
+    SignInRequired,
 }
 
 impl ErrorCode {
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::Refused => "refused",
             ErrorCode::Device => "device",
             ErrorCode::Internal => "internal",
+            ErrorCode::SignInRequired => "sign_in_required",
         }
     }
 }
@@ -126,6 +129,10 @@ pub enum CoreError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The lead's "operator sign-in required" is on and nobody is signed in: the flash was not
+    /// started (no unit was touched, nothing counted).
+    #[error("Nobody is signed in at this station: the lead requires a sign-in before flashing.")]
+    SignInRequired,
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
@@ -150,6 +157,7 @@ impl CoreError {
             CoreError::PendingFlash { .. } => ErrorCode::Conflict,
             CoreError::NotRecorded { source, .. } => source.code(),
             CoreError::Internal(_) => ErrorCode::Internal,
+            CoreError::SignInRequired => ErrorCode::SignInRequired,
         }
     }
 
@@ -224,6 +232,10 @@ impl CoreError {
                 path.display()
             ),
             CoreError::Internal(_) => "report this error; nothing was changed".into(),
+            CoreError::SignInRequired => {
+                "sign in with your name or badge, then start the flash again; nothing was started"
+                    .into()
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use crate::error::{CoreError, Result};
 use crate::store::Store;
 
 /// The export columns, in order. One place: CSV header and JSON keys both come from here.
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 21] = [
     "device_id",
     "name",
     "device_type",
@@ -29,6 +29,7 @@ pub const COLUMNS: [&str; 20] = [
     "status",
     "is_active",
     "hardware_id",
+    "unit_serial",
     "firmware_version",
     "generation",
     "flash_state",
@@ -60,6 +61,7 @@ pub struct ExportRow<'a> {
     pub status: &'a str,
     pub is_active: bool,
     pub hardware_id: Option<&'a str>,
+    pub unit_serial: Option<&'a str>,
     pub firmware_version: &'a str,
     pub generation: u32,
     pub flash_state: &'a str,
@@ -85,6 +87,7 @@ impl<'a> From<&'a Device> for ExportRow<'a> {
             status: d.status.as_str(),
             is_active: d.is_active,
             hardware_id: d.hardware_id.as_deref(),
+            unit_serial: d.unit_serial.as_deref(),
             firmware_version: &d.firmware_version,
             generation: d.generation,
             flash_state: d.flash_state.as_str(),
@@ -99,7 +102,7 @@ impl<'a> From<&'a Device> for ExportRow<'a> {
 }
 
 impl ExportRow<'_> {
-    fn cells(&self) -> [String; 20] {
+    fn cells(&self) -> [String; 21] {
         let opt = |v: Option<&str>| v.unwrap_or("").to_string();
         [
             self.device_id.into(),
@@ -113,6 +116,7 @@ impl ExportRow<'_> {
             self.status.into(),
             self.is_active.to_string(),
             opt(self.hardware_id),
+            opt(self.unit_serial),
             self.firmware_version.into(),
             self.generation.to_string(),
             self.flash_state.into(),
@@ -188,6 +192,16 @@ pub fn export_to_file(
     format: ExportFormat,
     path: &Path,
 ) -> Result<u64> {
+    write_file_atomically(path, |w| write_devices(store, filter, format, w))
+}
+
+/// Write a file for a person atomically: `write` fills a new private temporary file beside
+/// `path`, which is synced and renamed into place; on any failure nothing is left behind.
+/// Returns what `write` returned (a row count).
+pub fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<u64>,
+) -> Result<u64> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -214,7 +228,7 @@ pub fn export_to_file(
     let (tmp, file) = create_temp_beside(&dir, &file_name).map_err(io("create the export file"))?;
     let result = (|| {
         let mut w = BufWriter::new(file);
-        let rows = write_devices(store, filter, format, &mut w).map_err(|e| match e {
+        let rows = write(&mut w).map_err(|e| match e {
             CoreError::Io { action, source, .. } => CoreError::Io {
                 action,
                 path: path.to_path_buf(),
@@ -233,6 +247,49 @@ pub fn export_to_file(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A time as a spreadsheet reads it, `YYYY-MM-DD hh:mm:ss`, in the station's local time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTime {
+    pub text: String,
+    /// The offset from UTC of `text`, as `+hh:mm` (the `utc_offset` column).
+    pub utc_offset: String,
+}
+
+/// The format of [`LocalTime::text`].
+const SPREADSHEET_TIME: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+const UTC_OFFSET: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+
+impl Store {
+    /// The station's UTC offset (seconds) at unix time `at`, from the system's time zone
+    /// (SQLite's `localtime`, which follows `TZ` and `/etc/localtime`, summer time included).
+    pub fn utc_offset_at(&self, at: i64) -> Result<i32> {
+        self.conn()
+            .query_row(
+                "SELECT CAST(round((julianday(?1, 'unixepoch', 'localtime')
+                                    - julianday(?1, 'unixepoch')) * 86400) AS INTEGER)",
+                [at],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_err(e))
+    }
+}
+
+/// Unix time `at` at the offset `offset_secs` from UTC.
+pub fn local_time(at: i64, offset_secs: i32) -> LocalTime {
+    let offset = time::UtcOffset::from_whole_seconds(offset_secs).unwrap_or(time::UtcOffset::UTC);
+    let t = time::OffsetDateTime::from_unix_timestamp(at)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    LocalTime {
+        text: t.format(SPREADSHEET_TIME).unwrap_or_default(),
+        utc_offset: offset
+            .format(UTC_OFFSET)
+            .unwrap_or_else(|_| "+00:00".into()),
+    }
 }
 
 /// Random characters in a temporary file's name.
@@ -270,5 +327,17 @@ mod tests {
         assert_eq!(neutralise_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(neutralise_cell("farm-001"), "farm-001");
         assert_eq!(neutralise_cell(""), "");
+    }
+
+    #[test]
+    fn local_times_read_as_spreadsheet_dates_with_their_offset() {
+        // 2026-11-29 10:59:01 UTC.
+        let t = local_time(1_795_949_941, 3600);
+        assert_eq!(t.text, "2026-11-29 11:59:01");
+        assert_eq!(t.utc_offset, "+01:00");
+        assert_eq!(
+            local_time(1_795_949_941, -5 * 3600 - 1800).utc_offset,
+            "-05:30"
+        );
     }
 }

@@ -25,8 +25,10 @@ pub mod rotation;
 pub mod seal;
 pub mod settings;
 pub mod shift;
+pub mod shift_export;
 pub mod store;
 pub mod types;
+pub mod unit_serial;
 
 pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_COUNT};
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};

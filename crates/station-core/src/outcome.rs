@@ -157,6 +157,8 @@ named_enum! {
         ConfirmUnbound => "confirm_unbound",
         /// Put the unit in factory mode (its button or jumper), then do the same again.
         UnlockUnit => "unlock_unit",
+        /// Sign in with a name or badge, then do the same again.
+        SignIn => "sign_in",
         /// Nothing to do.
         None => "none",
     }
@@ -362,6 +364,7 @@ impl Action {
             Action::UnlockUnit => {
                 "the unit is locked: put it in factory mode (button or jumper) and try again"
             }
+            Action::SignIn => "sign in with your name or badge, then do the same again",
             Action::None => "nothing to do",
         }
     }
@@ -385,6 +388,7 @@ impl ErrorCode {
         ErrorCode::Refused,
         ErrorCode::Device,
         ErrorCode::Internal,
+        ErrorCode::SignInRequired,
     ];
 
     /// A short headline for a failure with this code.
@@ -405,6 +409,7 @@ impl ErrorCode {
             ErrorCode::Refused => "Refused",
             ErrorCode::Device => "Flash failed",
             ErrorCode::Internal => "Something went wrong inside the station",
+            ErrorCode::SignInRequired => "Sign in first",
         }
     }
 
@@ -424,6 +429,7 @@ impl ErrorCode {
             ErrorCode::DiskFull => Action::FreeDisk,
             ErrorCode::Database | ErrorCode::Internal => Action::ReportBug,
             ErrorCode::Device => Action::Retry,
+            ErrorCode::SignInRequired => Action::SignIn,
         }
     }
 }

@@ -5,9 +5,7 @@
 //! here, so a setting cannot be valid in one face and refused in the other.
 //!
 //! [`Store::set_setting`] refuses any value its rule refuses (and any unregistered key) before
-//! it writes; [`Store::setting_value`] gives the value in effect, the default included. The
-//! table also holds the app's shift counters under a key of their own (`crate::app`): that is
-//! state the station keeps, not a setting, so it is not registered and cannot be set by key.
+//! it writes; [`Store::setting_value`] gives the value in effect, the default included.
 
 use std::fmt;
 
@@ -25,6 +23,8 @@ pub mod key {
     pub const HOOK_COMMAND: &str = "hook_command";
     pub const HOOK_WEBHOOK_URL: &str = "hook_webhook_url";
     pub const OPERATOR: &str = "app.operator";
+    /// A lead's rule: no flash starts without a signed-in operator.
+    pub const OPERATOR_REQUIRED: &str = "app.operator_required";
     pub const SOUNDS: &str = "app.sounds";
     pub const AUTO_FLASH: &str = "app.auto_flash";
     pub const SIM_PORTS: &str = "app.sim_ports";
@@ -201,6 +201,16 @@ pub const SETTINGS: &[Setting] = &[
         rule: Rule::Text {
             field: "operator",
             max: MAX_OPERATOR_CHARS,
+        },
+        shown: true,
+    },
+    Setting {
+        key: key::OPERATOR_REQUIRED,
+        about: "whether a flash needs a signed-in operator: with it on, no flash starts while \
+                nobody is signed in (on or off)",
+        default: SettingDefault::Value("off"),
+        rule: Rule::OnOff {
+            field: "operator sign-in required",
         },
         shown: true,
     },
@@ -529,6 +539,7 @@ mod tests {
             &["badge-4711", "Ana María"],
             &["bad\tname", "bell\u{7}"],
         ),
+        (key::OPERATOR_REQUIRED, &["on", "off"], &["yes", ""]),
         (key::SOUNDS, &["on", "off"], &["loud", "", "ON"]),
         (key::AUTO_FLASH, &["off", "on"], &["yes", "1"]),
         (key::SIM_PORTS, &["8", "1"], &["0", "9", "two", "-1", ""]),

@@ -192,7 +192,7 @@ fn fixture_facts(version: u32) -> FixtureFacts {
         4 => fixture_facts(3),
         // The v4 rows under the v5 schema, and one proof verifier (0005).
         5 => fixture_facts(4),
-        // The v5 rows under the v6 schema (device types with the protocol driver).
+        // The v5 rows under the v6 schema.
         6 => fixture_facts(5),
         _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
     }
@@ -329,6 +329,13 @@ fn intended_changes(
     if version < 6 && table == "device_types" {
         for row in &mut rows {
             row.extend([Value::Text("protocol".into()), Value::Text("{}".into())]);
+        }
+    }
+    // 0008 (the seventh migration until 0007 is merged): a unit serial column, NULL for every
+    // existing device; the old settings-kept shift counters (none in the fixtures) become a shift.
+    if version < 7 && table == "devices" {
+        for row in &mut rows {
+            row.push(Value::Null);
         }
     }
     rows
@@ -550,4 +557,30 @@ fn database_newer_than_binary_is_a_typed_error_and_left_untouched() {
             ]]
         );
     }
+}
+
+/// Issue 14 (migration 0008): the shift counters an older station kept in its settings become
+/// the running shift, with its start and counts; nothing counted is lost.
+#[test]
+fn the_old_settings_kept_shift_counters_become_the_running_shift() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = copy_of_fixture(6, dir.path());
+    open_plain(&path)
+        .execute(
+            "INSERT INTO settings(key, value) VALUES ('app.shift', ?1)",
+            [r#"{"started_at":1795939200,"passed":41,"failed":2,"recent_passes":[]}"#],
+        )
+        .expect("old counters");
+    let store = Store::open(&path).expect("upgrade");
+    let id = store
+        .running_shift_id()
+        .expect("query")
+        .expect("a running shift");
+    let report = store.shift_report(id).expect("report");
+    assert_eq!(
+        (report.started_at, report.passed, report.failed),
+        (1_795_939_200, 41, 2)
+    );
+    assert_eq!(report.station_id, "line-7");
+    assert_eq!(store.setting("app.shift").expect("setting"), None);
 }

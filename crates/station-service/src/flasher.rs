@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use station_core::driver::DriverSpec;
 use station_core::flash::{self, FlashFailure, FlashOutcome, FlashStep, UnitReport};
-use station_core::shift::ShiftCounters;
+use station_core::shift::{ShiftCounters, ShiftResult};
 use station_core::{CoreError, Result, Store};
 
 use crate::bench::{is_sim_port, SimBench, SimUnit};
@@ -26,6 +26,7 @@ use crate::drivers;
 use crate::hooks::Hooks;
 use crate::ids;
 use crate::labels::{self, AfterPass};
+use crate::links::{LinkOnPass, PortLinks, ScanLink};
 use crate::operator;
 use crate::pool::{CredentialPool, PoolStatus};
 use crate::request::FlashRequest;
@@ -73,6 +74,8 @@ pub struct JobReport {
     pub elapsed_ms: u32,
     /// Ids for this job came from the station's offline range, and why.
     pub id_note: Option<String>,
+    /// A unit serial scanned before the flash, linked (or refused) when it passed.
+    pub unit_link: Option<LinkOnPass>,
     pub result: std::result::Result<Passed, FlashFailure>,
 }
 
@@ -113,6 +116,7 @@ pub struct Flasher {
     busy: Arc<Mutex<HashSet<String>>>,
     next_job: AtomicU32,
     pool: Option<CredentialPool>,
+    links: PortLinks,
 }
 
 /// Frees the port when the job ends, however it ends.
@@ -186,6 +190,7 @@ impl Flasher {
             busy: Arc::new(Mutex::new(HashSet::new())),
             next_job: AtomicU32::new(1),
             pool,
+            links: PortLinks::default(),
         }
     }
 
@@ -252,6 +257,35 @@ impl Flasher {
         self.next_job.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The unit's own serial or MAC label was scanned on `port`: linked to the device just
+    /// flashed there, or kept for the port's next pass ([`crate::links`]).
+    pub fn scan_unit_label(&self, port: &str, serial: &str) -> Result<ScanLink> {
+        let port = port_name(port)?;
+        let mut store = Store::open(&self.db)?;
+        let actor = operator::actor(&store, self.options.operator.as_deref())?;
+        let busy = self.busy_ports().contains(&port);
+        self.links.scan(&mut store, &port, serial, busy, &actor)
+    }
+
+    /// The scan waiting for the next pass on `port`, if any.
+    pub fn waiting_scan(&self, port: &str) -> Option<String> {
+        self.links.waiting(port)
+    }
+
+    /// Forget the scan waiting on `port`.
+    pub fn clear_scan(&self, port: &str) -> Result<()> {
+        self.links.clear(port)
+    }
+
+    /// Refuse `request` before touching anything when the lead requires a sign-in and nobody
+    /// is signed in ([`operator::check_may_flash`]).
+    fn check_sign_in(&self, request: &FlashRequest) -> Result<()> {
+        if !request.writes_credentials() {
+            return Ok(());
+        }
+        operator::check_may_flash(&Store::open(&self.db)?, self.options.operator.as_deref())
+    }
+
     /// Start `request` on `port` on a thread of its own. Returns at once; the job reports to
     /// `sink`.
     pub fn start(
@@ -261,6 +295,7 @@ impl Flasher {
         sink: Arc<dyn Sink>,
     ) -> Result<Started> {
         let port = port_name(port)?;
+        self.check_sign_in(&request)?;
         let claim = self.claim(&port)?;
         let job_id = self.job_id();
         let this = Arc::clone(self);
@@ -289,6 +324,7 @@ impl Flasher {
         sink: &dyn Sink,
     ) -> Result<Vec<JobReport>> {
         let ports = port_names(ports)?;
+        self.check_sign_in(request)?;
         let _claims = self.claim_all(&ports)?;
         if let Some((device_type, prefix)) = request.mints() {
             let mut store = Store::open(&self.db)?;
@@ -320,6 +356,7 @@ impl Flasher {
                         port: port.clone(),
                         elapsed_ms: 0,
                         id_note: None,
+                        unit_link: None,
                         result: Err(FlashFailure {
                             device_id: None,
                             error: CoreError::Internal("a flashing thread panicked".into()),
@@ -364,6 +401,7 @@ impl Flasher {
     ) -> JobReport {
         let started = Instant::now();
         let mut id_note = None;
+        let mut unit_link = None;
         let _job = self.pool.as_ref().map(|pool| pool.job(port));
         let result = Store::open(&self.db)
             .map_err(FlashFailure::from)
@@ -373,7 +411,17 @@ impl Flasher {
                     sink.progress(job_id, port, step)
                 });
                 if request.writes_credentials() {
-                    count_into_shift(&mut store, result.is_ok(), sink);
+                    let operator = operator::actor(&store, self.options.operator.as_deref())
+                        .map(|a| a.operator)
+                        .unwrap_or_else(|_| operator::UNKNOWN_OPERATOR.into());
+                    count_into_shift(&mut store, port, &result, &operator, sink);
+                    let passed = result
+                        .as_ref()
+                        .ok()
+                        .map(|p| p.outcome.device.device_id.as_str());
+                    if let Ok(actor) = operator::actor(&store, self.options.operator.as_deref()) {
+                        unit_link = self.links.job_ended(&mut store, port, passed, &actor);
+                    }
                 }
                 result
             });
@@ -382,6 +430,7 @@ impl Flasher {
             port: port.to_owned(),
             elapsed_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
             id_note,
+            unit_link,
             result,
         }
     }
@@ -506,8 +555,33 @@ pub(crate) fn lower_thread_priority(nice: Option<i32>) {
 }
 
 /// Count one flash into the shift (every face counts the same way) and tell the sink.
-fn count_into_shift(store: &mut Store, passed: bool, sink: &dyn Sink) {
-    match store.record_shift_result(passed) {
+fn count_into_shift(
+    store: &mut Store,
+    port: &str,
+    result: &std::result::Result<Passed, FlashFailure>,
+    operator: &str,
+    sink: &dyn Sink,
+) {
+    let (device_id, reason) = match result {
+        Ok(p) => (Some(p.outcome.device.device_id.as_str()), None),
+        Err(f) => (
+            f.device_id.as_deref(),
+            Some(
+                f.error
+                    .reason()
+                    .map(|r| r.as_str())
+                    .unwrap_or_else(|| f.error.code().as_str()),
+            ),
+        ),
+    };
+    let counted = ShiftResult {
+        port,
+        device_id,
+        passed: result.is_ok(),
+        reason,
+        operator,
+    };
+    match store.record_shift_result(&counted) {
         Ok(shift) => sink.shift(&shift),
         Err(e) => tracing::warn!(error = %e, "cannot count the flash into the shift"),
     }

@@ -409,6 +409,7 @@ pub fn sample_device(store: &Store, type_name: &str) -> Result<Device, CoreError
         device_type: t.name,
         device_id,
         batch_id: None,
+        unit_serial: None,
         status: station_core::DeviceStatus::Provisioning,
         is_active: true,
         firmware_version: String::new(),

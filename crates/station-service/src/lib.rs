@@ -6,7 +6,8 @@
 //! - [`flasher`]: jobs per port, port claims, a progress [`flasher::Sink`], gang presses,
 //!   shift counting and the after-flash [`hooks`], for every flash whichever face started it;
 //! - [`drivers`]: the device type's driver on a port (protocol, ESP NVS, MCUmgr);
-//! - [`operator`]: who is operating, by one precedence;
+//! - [`operator`]: who is operating, by one precedence; sign-in and the lead's sign-in rule;
+//! - [`links`]: scan to link (the unit's own serial/MAC label on its device), per port;
 //! - [`ids`]: device ids leased from the server before any is minted;
 //! - [`records`]: batches, `provision`, rotation and deactivation with the above applied;
 //! - [`labels`]: a label per device (ZPL to a network printer or the system queue, a PNG
@@ -15,6 +16,7 @@
 //! - [`bench`]: the simulated units behind `sim:` ports;
 //! - [`training`]: training mode, whose records live in a database that never syncs;
 //! - [`request`]: what a face may ask the flasher to do.
+//! - [`shifts`]: shift start, end and saved reports.
 //!
 //! Below it, `station-core` owns the domain and the database (and the safety argument of a
 //! flash, `station_core::flash`), `station-sync` the server, `station-protocol` the wire.
@@ -25,11 +27,13 @@ pub mod flasher;
 pub mod hooks;
 pub mod ids;
 pub mod labels;
+pub mod links;
 pub mod mcumgr;
 pub mod operator;
 pub mod pool;
 pub mod records;
 pub mod request;
+pub mod shifts;
 pub mod training;
 
 pub use flasher::{Flasher, FlasherOptions, JobReport, NoSink, Passed, Sink, Started};

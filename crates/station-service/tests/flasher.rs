@@ -308,3 +308,107 @@ fn flashes_count_into_the_shift_and_recover_and_identify_do_not() {
     let shift = b.store().shift().expect("shift");
     assert_eq!((shift.passed, shift.failed), (1, 1));
 }
+
+/// Issue 14: with the lead's sign-in rule on and nobody signed in, a flash is not started
+/// (typed `sign_in_required`): no unit touched, nothing counted; signed in, the record carries
+/// the operator and the shift lists them.
+#[test]
+fn sign_in_required_blocks_flash_without_fail() {
+    let mut b = Bench::new();
+    // As the app runs: no operator named for the run, only the one signed in.
+    b.flasher = Flasher::new(b.flasher.db_path().to_owned(), FlasherOptions::default());
+    let batch = b.batch(2);
+    let unit = b.unit("u1");
+    b.set(key::OPERATOR, "");
+    b.set(key::OPERATOR_REQUIRED, "on");
+    let e = b
+        .flasher
+        .run_ports(&[unit.port_path().to_owned()], &next_in(batch), &NoSink)
+        .expect_err("nobody signed in");
+    assert_eq!(e.code(), station_core::ErrorCode::SignInRequired);
+    assert!(unit.flash_contents().is_none(), "the unit was touched");
+    assert!(b.flasher.busy_ports().is_empty(), "the port stays free");
+    let shift = b.store().shift().expect("shift");
+    assert_eq!(
+        (shift.passed, shift.failed),
+        (0, 0),
+        "a not-started flash is not counted"
+    );
+
+    station_service::operator::sign_in(&mut b.store(), "badge-4711").expect("sign in");
+    let passed = b.run(&unit, &next_in(batch)).result.expect("flash");
+    assert_eq!(passed.outcome.device.operator, "badge-4711");
+    let report = station_service::shifts::running(&b.store())
+        .expect("report")
+        .expect("a shift runs");
+    assert_eq!(report.operators, ["badge-4711"]);
+}
+
+/// Issue 14: a label scanned before the flash is linked when it passes; one scanned after a
+/// pass is linked to that device at once; a serial already linked elsewhere is refused.
+#[test]
+fn scan_to_link_before_and_after() {
+    use station_service::links::{LinkOnPass, ScanLink};
+    let b = Bench::new();
+    let batch = b.batch(2);
+    let unit = b.unit("u1");
+    let port = unit.port_path().to_owned();
+
+    let before = b
+        .flasher
+        .scan_unit_label(&port, "aa-bb-cc-00-11-22")
+        .expect("scan");
+    assert!(matches!(before, ScanLink::Waiting { .. }), "{before:?}");
+    let report = b.run(&unit, &next_in(batch));
+    let first = report.result.expect("flash").outcome.device.device_id;
+    assert_eq!(
+        report.unit_link,
+        Some(LinkOnPass::Linked {
+            serial: "AA:BB:CC:00:11:22".into(),
+            device_id: first.clone()
+        })
+    );
+    assert_eq!(
+        b.store()
+            .find_device(&first)
+            .expect("device")
+            .unit_serial
+            .as_deref(),
+        Some("AA:BB:CC:00:11:22")
+    );
+
+    let unit2 = b.unit("u2");
+    let port2 = unit2.port_path().to_owned();
+    let second = b
+        .run(&unit2, &next_in(batch))
+        .result
+        .expect("flash")
+        .outcome
+        .device
+        .device_id;
+    let e = b
+        .flasher
+        .scan_unit_label(&port2, "AABBCC001122")
+        .expect_err("the same MAC on another unit");
+    assert!(e.to_string().contains(&first), "{e}");
+    let after = b
+        .flasher
+        .scan_unit_label(&port2, "SN-0002")
+        .expect("scan after");
+    assert_eq!(
+        after,
+        ScanLink::Linked {
+            serial: "SN-0002".into(),
+            device_id: second.clone()
+        }
+    );
+    let found = b
+        .store()
+        .list_devices(&station_core::DeviceFilter {
+            search: Some("sn-0002".into()),
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].device_id, second);
+}

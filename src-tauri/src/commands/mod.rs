@@ -5,5 +5,6 @@ pub mod batches;
 pub mod devices;
 pub mod labels;
 pub mod settings;
+pub mod shift;
 pub mod station;
 pub mod sync;

@@ -158,9 +158,19 @@ pub async fn shift(state: State<'_, AppState>) -> AppResult<Shift> {
     state.db(|s| Ok(s.shift()?.into())).await
 }
 
-/// Start counting a new shift from zero.
+/// Start counting a new shift from zero: the running shift ends (its report is saved) and a
+/// new one starts.
 #[tauri::command]
 #[specta::specta]
 pub async fn new_shift(state: State<'_, AppState>) -> AppResult<Shift> {
-    state.db(|s| Ok(s.start_new_shift()?.into())).await
+    state
+        .db(|s| {
+            if s.running_shift_id()?.is_some() {
+                station_service::shifts::end(s)?;
+            }
+            station_service::shifts::start(s, None)?;
+            s.shift()
+        })
+        .await
+        .map(Into::into)
 }

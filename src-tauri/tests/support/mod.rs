@@ -457,9 +457,14 @@ pub fn no_unit_files(data_dir: &Path) {
 
 /// Answer the GTK save dialog: type the full path into its name box and press Enter.
 pub fn answer_save_dialog(path: &Path) {
+    answer_save_dialog_titled("^Export batch", path);
+}
+
+/// Answer the GTK save dialog whose title matches `title` (an xdotool regex).
+pub fn answer_save_dialog_titled(title: &str, path: &Path) {
     let search = || {
         Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", "^Export batch"])
+            .args(["search", "--onlyvisible", "--name", title])
             .output()
             .ok()
             .and_then(|o| String::from_utf8(o.stdout).ok())

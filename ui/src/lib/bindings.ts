@@ -44,8 +44,34 @@ export const commands = {
 	 */
 	expectPorts: (ports: string[]) => typedError<PoolStatus | null, AppError>(__TAURI_INVOKE("expect_ports", { ports })),
 	shift: () => typedError<Shift, AppError>(__TAURI_INVOKE("shift")),
-	/**  Start counting a new shift from zero. */
+	/**
+	 *  Start counting a new shift from zero: the running shift ends (its report is saved) and a
+	 *  new one starts.
+	 */
 	newShift: () => typedError<Shift, AppError>(__TAURI_INVOKE("new_shift")),
+	operatorState: () => typedError<SignInState, AppError>(__TAURI_INVOKE("operator_state")),
+	/**  Sign in with a name or a badge (a scanner types it and Enter). */
+	signIn: (name: string) => typedError<SignInState, AppError>(__TAURI_INVOKE("sign_in", { name })),
+	signOut: () => typedError<SignInState, AppError>(__TAURI_INVOKE("sign_out")),
+	/**  The lead's rule: no flash starts without a signed-in operator. */
+	setSignInRequired: (on: boolean) => typedError<SignInState, AppError>(__TAURI_INVOKE("set_sign_in_required", { on })),
+	shifts: () => typedError<Shifts, AppError>(__TAURI_INVOKE("shifts")),
+	startShift: () => typedError<Shifts, AppError>(__TAURI_INVOKE("start_shift")),
+	/**
+	 *  End the running shift (the screen asked "End shift? N passed, M failed" first); its report
+	 *  is saved.
+	 */
+	endShift: () => typedError<Shifts, AppError>(__TAURI_INVOKE("end_shift")),
+	/**
+	 *  Ask where to save shift `id`'s report (CSV, or the printable page), then write it there.
+	 *  `None` when the person cancels the dialog.
+	 */
+	saveShiftReport: (id: number, format: ReportFormat) => typedError<ExportDone | null, AppError>(__TAURI_INVOKE("save_shift_report", { id, format })),
+	/**
+	 *  The unit's own serial or MAC label, scanned on the Station screen for `port`: linked to
+	 *  the device just flashed there, or to the port's next pass.
+	 */
+	scanUnitLabel: (port: string, serial: string) => typedError<ScanLink, AppError>(__TAURI_INVOKE("scan_unit_label", { port, serial })),
 	/**
 	 *  Turn training mode on or off: kept in the station's own database, then the app restarts
 	 *  into it (every screen, the database and the flasher change together). Refused while a
@@ -147,6 +173,8 @@ export type Action =
 "confirm_unbound" | 
 /**  Put the unit in factory mode (its button or jumper), then do the same again. */
 "unlock_unit" | 
+/**  Sign in with a name or badge, then do the same again. */
+"sign_in" | 
 /**  Nothing to do. */
 "none";
 
@@ -223,6 +251,8 @@ export type Device = {
 	sync_state: SyncState,
 	created_at: string,
 	updated_at: string,
+	/**  The unit's own serial or MAC label (scan to link). */
+	unit_serial: string | null,
 };
 
 export type DeviceDetail = {
@@ -244,7 +274,7 @@ export type DeviceEvent = {
 
 /**  What the Devices screen searches for. */
 export type DeviceQuery = {
-	/**  Part of the device id, name or hardware id. */
+	/**  Part of the device id, name, hardware id or unit serial. */
 	search: string | null,
 	status: DeviceStatus | null,
 	flash_state: FlashState | null,
@@ -286,7 +316,9 @@ export type DeviceTypeInput = {
 };
 
 /**  A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it. */
-export type ErrorCode = "invalid_input" | "unknown_type" | "duplicate_type" | "not_found" | "conflict" | "database_busy" | "database_read_only" | "database_corrupt" | "database_too_new" | "disk_full" | "database" | "io" | "refused" | "device" | "internal";
+export type ErrorCode = "invalid_input" | "unknown_type" | "duplicate_type" | "not_found" | "conflict" | "database_busy" | "database_read_only" | "database_corrupt" | "database_too_new" | "disk_full" | "database" | "io" | "refused" | "device" | "internal" | 
+/**  The lead requires a signed-in operator and nobody is signed in: nothing was started. */
+"sign_in_required";
 
 /**  A finished export; `None` from the command when the person cancelled the dialog. */
 export type ExportDone = {
@@ -380,7 +412,9 @@ rotated: boolean;
 /**  Earlier unconfirmed flashes settled on the way. */
 recovered: string[]; 
 /**  The after-flash hook failed; the flash itself stands. */
-hook_error: string | null } | { outcome: "failed"; device_id: string | null; error: AppError };
+hook_error: string | null; 
+/**  A unit serial scanned before the flash, linked (or refused) now that it passed. */
+unit_link: LinkOnPass | null } | { outcome: "failed"; device_id: string | null; error: AppError };
 
 /**  A flash that was started. */
 export type FlashStarted = {
@@ -483,6 +517,11 @@ export type Language =
 /**  Simplified Chinese, as used on mainland China's electronics assembly lines. */
 "zh-CN";
 
+/**  How a scan waiting for the port's next pass ended when it passed. */
+export type LinkOnPass = { kind: "linked"; serial: string; device_id: string } | 
+/**  Not linked (another device took the serial meanwhile); the flash stands. */
+{ kind: "refused"; serial: string; problem: string };
+
 export type NewBatch = {
 	device_type: string,
 	prefix: string,
@@ -530,6 +569,24 @@ export type PortsChanged = {
 	arrived: string[],
 	left: string[],
 };
+
+/**  How many failures had one reason. */
+export type ReasonCount = {
+	reason: string,
+	count: number,
+};
+
+/**  How a saved shift report is written. */
+export type ReportFormat = "csv" | 
+/**  A printable HTML page (print CSS). */
+"page";
+
+/**  What a scan on the Station screen did. */
+export type ScanLink = 
+/**  Linked to the device just flashed on the port. */
+{ kind: "linked"; serial: string; device_id: string } | 
+/**  Waiting for the port's next pass. */
+{ kind: "waiting"; serial: string; port: string };
 
 /**
  *  What the server last reported about a device, and when the station asked: the device
@@ -598,6 +655,39 @@ export type Shift = {
 };
 
 export type ShiftChanged = Shift;
+
+/**  A shift's report as the Shift screen shows it; times in the station's local time. */
+export type ShiftReport = {
+	id: number,
+	station_id: string,
+	/**  `YYYY-MM-DD hh:mm:ss`, local. */
+	started_at: string,
+	/**  `None` while the shift runs. */
+	ended_at: string | null,
+	/**  The offset of those times from UTC, `+hh:mm`. */
+	utc_offset: string,
+	operators: string[],
+	passed: number,
+	failed: number,
+	failed_by_reason: ReasonCount[],
+	units_attempted: number,
+	first_pass_passed: number,
+	first_pass_yield_percent: number | null,
+	units_per_hour: number | null,
+};
+
+/**  The Shift screen: the running shift (if any) and the saved reports, newest first. */
+export type Shifts = {
+	running: ShiftReport | null,
+	past: ShiftReport[],
+};
+
+/**  Who is signed in at the station, and whether the lead requires a sign-in to flash. */
+export type SignInState = {
+	/**  `None`: nobody is signed in. */
+	operator: string | null,
+	required: boolean,
+};
 
 /**
  *  A fault the simulated device can be told to show, for training and tests: the one list

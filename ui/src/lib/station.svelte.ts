@@ -4,6 +4,7 @@
 import type { AppError, Batch, DeviceTypeInfo, FlashRequest, PoolStatus, Port, Shift } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, onPortsChanged, onShiftChanged, toAppError } from "./ipc";
+import { OperatorController, ScanController } from "./shift.svelte.js";
 
 export const TYPED_PREFIX = "typed:";
 
@@ -44,6 +45,10 @@ export class StationController {
   /** A load is in flight: what the screen shows may still change under the operator. */
   refreshing = $state(false);
   readonly board: FlashBoard;
+  /** Who is signed in; with the lead's rule on, nobody signed in means no flash starts. */
+  readonly operator = new OperatorController();
+  /** Scan to link: the unit's own serial or MAC label. */
+  readonly scans = new ScanController();
   private connected = false;
   /** The operator picked ports: a refresh never picks for them again. */
   private portsChosen = false;
@@ -85,6 +90,7 @@ export class StationController {
   /** Load (or refresh) everything the screen shows; keeps the operator's choices if still valid. */
   async load(): Promise<void> {
     this.refreshing = true;
+    void this.operator.load();
     try {
       const [types, batches, ports, settings, shift] = await Promise.all([
         call(commands.listTypes()),
@@ -115,6 +121,7 @@ export class StationController {
         void this.refreshPool();
       });
       this.board.onFinished(() => this.refreshBatchesSoon());
+      this.board.onFinished((f) => this.scans.finished(f));
     }
   }
 
@@ -232,6 +239,7 @@ export class StationController {
       return 0;
     }
     this.error = null;
+    if (this.operator.blocksFlash()) return 0;
     const ports = this.ready;
     const started = await Promise.all(ports.map((p) => this.board.start(p, request)));
     return started.filter(Boolean).length;
@@ -256,6 +264,7 @@ export class StationController {
     if (!this.autoFlash) return;
     const request = this.request;
     if (!request) return;
+    if (arrived.length > 0 && this.operator.blocksFlash()) return;
     for (const port of arrived) {
       if (!this.selected.includes(port)) this.select([...this.selected, port]);
       if (!this.board.isBusy(port)) await this.board.start(port, request);

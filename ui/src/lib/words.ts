@@ -70,7 +70,7 @@ const CODE_HEADLINES = words(
     names<ErrorCode>({
       conflict: true, refused: true, not_found: true, invalid_input: true, unknown_type: true,
       duplicate_type: true, database_busy: true, database_read_only: true, database_corrupt: true,
-      database_too_new: true, disk_full: true, database: true, io: true, device: true, internal: true,
+      database_too_new: true, disk_full: true, database: true, io: true, device: true, internal: true, sign_in_required: true,
     }),
   ),
 );
@@ -83,7 +83,7 @@ export const ACTION_WORDS: Readonly<Record<Action, string>> = words(
       retry: true, run_recover: true, rotate_and_reflash: true, overwrite_foreign: true, provision_new: true,
       plug_in_selected_unit: true, set_aside: true, free_port: true, choose_port: true, add_type: true,
       fix_input: true, wait_and_retry: true, free_disk: true, fix_database_file: true, update_station: true,
-      report_bug: true, confirm_unbound: true, unlock_unit: true, none: true,
+      report_bug: true, confirm_unbound: true, unlock_unit: true, sign_in: true, none: true,
     }),
   ),
 );

@@ -98,3 +98,40 @@ describe("station screen", () => {
     expect(target.querySelector("[data-testid=counters]")?.textContent).toContain("42");
   });
 });
+
+describe("operator and scan boxes on the station screen", () => {
+  it("a badge scanner's Enter in the sign-in box signs in and never starts a flash", async () => {
+    const { target, calls } = await render(
+      stationHandlers({
+        operator_state: () => ({ operator: null, required: false }),
+        sign_in: (a) => ({ operator: a.name, required: false }),
+      }),
+    );
+    await settle();
+    flushSync();
+    const box = target.querySelector<HTMLInputElement>("[data-testid=sign-in-input]")!;
+    box.value = "BADGE-4711";
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    key(box, "Enter");
+    await settle();
+    flushSync();
+    expect(calls.filter((c) => c.cmd === "sign_in").map((c) => c.args.name)).toEqual(["BADGE-4711"]);
+    expect(calls.some((c) => c.cmd === "start_flash")).toBe(false);
+    expect(target.querySelector("[data-testid=operator-name]")?.textContent).toBe("BADGE-4711");
+  });
+
+  it("a label scanner's Enter in the scan box links and never starts a flash", async () => {
+    const { target, calls } = await render(
+      stationHandlers({ scan_unit_label: (a) => ({ kind: "waiting", serial: a.serial, port: a.port }) }),
+    );
+    const box = target.querySelector<HTMLInputElement>("[data-testid=scan-input]")!;
+    box.value = "SN-1";
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    key(box, "Enter");
+    await settle();
+    flushSync();
+    expect(calls.filter((c) => c.cmd === "scan_unit_label").map((c) => c.args)).toEqual([{ port: "/dev/ttyUSB0", serial: "SN-1" }]);
+    expect(calls.some((c) => c.cmd === "start_flash")).toBe(false);
+    expect(target.querySelector("[data-testid=scan-result]")?.textContent).toContain("SN-1 will be linked to the next unit");
+  });
+});

@@ -120,6 +120,7 @@ export function device(over: Partial<Device> = {}): Device {
     sync_state: "pending",
     created_at: "2026-11-26T10:00:00Z",
     updated_at: "2026-11-26T10:05:00Z",
+    unit_serial: null,
     ...over,
   };
 }
@@ -152,7 +153,7 @@ export function passed(port: string, jobId: number, d: Device = device()): Flash
     job_id: jobId,
     port,
     elapsed_ms: 1234,
-    result: { outcome: "passed", device: d, hardware_id: d.hardware_id ?? "", firmware_version: "devsim-1.0", rotated: false, recovered: [], hook_error: null },
+    result: { outcome: "passed", device: d, hardware_id: d.hardware_id ?? "", firmware_version: "devsim-1.0", rotated: false, recovered: [], hook_error: null, unit_link: null },
   };
 }
 
@@ -179,6 +180,7 @@ export function stationHandlers(over: Record<string, Handler> = {}): Record<stri
     get_settings: () => settings(),
     shift: () => shift,
     new_shift: () => ({ ...shift, passed: 0, failed: 0, per_hour: null }),
+    operator_state: () => ({ operator: "alice", required: false }),
     change_setting: () => settings(),
     start_flash: (a) => ({ job_id: ++job, port: a.port }),
     pool_status: () => ({ ready: 2, target: 2, filling: false, algorithm: "argon2:m=102400,t=2,p=8" }),

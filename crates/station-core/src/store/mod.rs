@@ -63,6 +63,7 @@ pub const MIGRATION_SQL: &[&str] = &[
     include_str!("../../../../migrations/0004_sealed_api_keys.sql"),
     include_str!("../../../../migrations/0005_proof_verifiers.sql"),
     include_str!("../../../../migrations/0006_device_type_drivers.sql"),
+    include_str!("../../../../migrations/0008_shifts_operators_unit_serial.sql"),
     include_str!("../../../../migrations/0009_label_templates.sql"),
 ];
 

@@ -75,6 +75,7 @@ export const en = {
   "code.io": "File problem",
   "code.device": "Flash failed",
   "code.internal": "Something went wrong inside the station",
+  "code.sign_in_required": "Sign in first",
 
   // What to do next, in an operator's words (never a CLI command).
   "action.retry": "Try again. Every attempt uses fresh credentials.",
@@ -98,6 +99,7 @@ export const en = {
   "action.confirm_unbound":
     "Check that this unit really is the device's own (its label, where it came from), then confirm the re-flash when the station asks.",
   "action.unlock_unit": "The unit is locked: put it in factory mode (button or jumper) and try again.",
+  "action.sign_in": "Sign in with your name or badge above, then start again.",
   "action.none": "Nothing to do.",
 
   // A device's status as the server reports it.
@@ -160,6 +162,7 @@ export const en = {
   "nav.station": "Station",
   "nav.batches": "Batches",
   "nav.devices": "Devices",
+  "nav.shift": "Shift",
   "nav.sync": "Sync",
   "nav.settings": "Settings",
   "nav.shortcut": "Alt+{n}",

@@ -75,6 +75,7 @@ export const zhCN = {
   "code.io": "文件问题",
   "code.device": "烧录失败",
   "code.internal": "工作站内部出错",
+  "code.sign_in_required": "请先登录",
 
   "action.retry": "请重试。每次都会使用新的凭据。",
   "action.run_recover":
@@ -97,6 +98,7 @@ export const zhCN = {
   "action.confirm_unbound":
     "确认此实物确实属于该设备（看标签和来源），工作站询问时再确认重新烧录。",
   "action.unlock_unit": "设备已锁定：请进入工厂模式（按键或跳线）后重试。",
+  "action.sign_in": "请在上方输入姓名或刷工牌登录，然后重新开始。",
   "action.none": "无需操作。",
 
   "status.online": "在线",
@@ -154,6 +156,7 @@ export const zhCN = {
   "nav.station": "工作站",
   "nav.batches": "批次",
   "nav.devices": "设备",
+  "nav.shift": "班次",
   "nav.sync": "同步",
   "nav.settings": "设置",
   "nav.shortcut": "Alt+{n}",

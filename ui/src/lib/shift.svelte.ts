@@ -1,0 +1,168 @@
+// Operator sign-in, shifts and scan to link: the state behind OperatorBar, ScanBox and the
+// Shift screen. The rules (who may flash, what a shift counts, where a scan links) are the
+// station's (station_service); this only asks and draws.
+
+import type { AppError, ExportDone, FlashFinished, ReportFormat, ShiftReport, Shifts, SignInState } from "./bindings";
+import { call, commands, toAppError } from "./ipc";
+
+/** Who is signed in; the lead's "sign-in required" rule. */
+export class OperatorController {
+  state: SignInState | null = $state(null);
+  typed = $state("");
+  error: AppError | null = $state(null);
+  /** A flash was not started because nobody is signed in (shown by the sign-in box). */
+  notStarted = $state(false);
+
+  async load(): Promise<void> {
+    try {
+      this.state = await call(commands.operatorState());
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  /** Sign in with what was typed or scanned (a badge scanner types it and Enter). */
+  async signIn(): Promise<boolean> {
+    try {
+      this.state = await call(commands.signIn(this.typed));
+      this.typed = "";
+      this.error = null;
+      this.notStarted = false;
+      return true;
+    } catch (e) {
+      this.error = toAppError(e);
+      return false;
+    }
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      this.state = await call(commands.signOut());
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  async setRequired(on: boolean): Promise<void> {
+    try {
+      this.state = await call(commands.setSignInRequired(on));
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  /** Whether a flash must not start now: the lead requires a sign-in and nobody is signed in.
+   *  The station refuses it too; asking first keeps the tiles untouched ("not started"). */
+  blocksFlash(): boolean {
+    const blocked = this.state?.required === true && !this.state.operator;
+    this.notStarted = blocked;
+    return blocked;
+  }
+}
+
+/** The Shift screen: the running shift, the confirmed end, the saved reports. */
+export class ShiftController {
+  shifts: Shifts | null = $state(null);
+  error: AppError | null = $state(null);
+  /** "End shift? N passed, M failed" is being asked. */
+  confirming = $state(false);
+  saved: ExportDone | null = $state(null);
+
+  get running(): ShiftReport | null {
+    return this.shifts?.running ?? null;
+  }
+
+  private async run(pending: () => Promise<Shifts>): Promise<void> {
+    try {
+      this.shifts = await pending();
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  load(): Promise<void> {
+    return this.run(() => call(commands.shifts()));
+  }
+
+  start(): Promise<void> {
+    this.saved = null;
+    return this.run(() => call(commands.startShift()));
+  }
+
+  /** Ask first: the end freezes the shift's report. */
+  askEnd(): void {
+    this.confirming = true;
+  }
+
+  cancelEnd(): void {
+    this.confirming = false;
+  }
+
+  async confirmEnd(): Promise<void> {
+    this.confirming = false;
+    await this.run(() => call(commands.endShift()));
+  }
+
+  async save(id: number, format: ReportFormat): Promise<void> {
+    try {
+      const done = await call(commands.saveShiftReport(id, format));
+      if (done) this.saved = done;
+      this.error = null;
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+}
+
+/** The question before a shift ends. */
+export function endQuestion(r: ShiftReport): string {
+  return `End shift? ${r.passed} passed, ${r.failed} failed.`;
+}
+
+/** First-pass yield as the screens show it. */
+export function yieldText(r: ShiftReport): string {
+  return r.first_pass_yield_percent === null ? "—" : `${r.first_pass_yield_percent.toFixed(1)} %`;
+}
+
+export type ScanNote = { kind: "linked" | "waiting" | "refused"; text: string };
+
+/** Scan to link on the Station screen: what the last scan (or the pass it waited for) did. */
+export class ScanController {
+  typed = $state("");
+  port = $state("");
+  note: ScanNote | null = $state(null);
+  error: AppError | null = $state(null);
+
+  async scan(port: string): Promise<void> {
+    const serial = this.typed;
+    if (!port) {
+      this.error = { code: "invalid_input", message: "No port is chosen for the scan.", help: "pick the port of the unit whose label you scan", reason: null, action: "fix_input" };
+      return;
+    }
+    try {
+      const link = await call(commands.scanUnitLabel(port, serial));
+      this.typed = "";
+      this.error = null;
+      this.note =
+        link.kind === "linked"
+          ? { kind: "linked", text: `Linked ${link.serial} to ${link.device_id}, the unit just flashed on this port.` }
+          : { kind: "waiting", text: `${link.serial} will be linked to the next unit that passes on ${link.port}.` };
+    } catch (e) {
+      this.error = toAppError(e);
+    }
+  }
+
+  /** A flash ended: a scan that waited for it was linked, or refused. */
+  finished(f: FlashFinished): void {
+    if (f.result.outcome !== "passed" || !f.result.unit_link) return;
+    const l = f.result.unit_link;
+    this.note =
+      l.kind === "linked"
+        ? { kind: "linked", text: `Linked ${l.serial} to ${l.device_id}, the unit that just passed on ${f.port}.` }
+        : { kind: "refused", text: `${l.serial} was not linked: ${l.problem}` };
+  }
+}
