@@ -797,6 +797,30 @@ mod serial {
     }
 
     #[test]
+    fn finding_1_a_port_that_cannot_be_opened_is_not_started_not_fail() {
+        let s = Station::new();
+        let missing = s.dir.path().join("ttyNOPE").display().to_string();
+        let args = ["flash", "--port", &missing, "--type", "WeatherStation"];
+        let out = s.run(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.starts_with(&format!("NOT STARTED on {missing}: ")),
+            "{text}"
+        );
+        assert!(!text.contains("FAIL"), "{text}");
+        let mut json = args.to_vec();
+        json.push("--json");
+        let out = s.run(&json);
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
+        assert_eq!(line["result"], "not_started");
+        assert_eq!(line["control"], "port");
+        assert_eq!(s.device_count(), 0, "no device for a port never opened");
+        let store = station_core::Store::open(s.db()).expect("store");
+        let shift = store.shift().expect("shift");
+        assert_eq!((shift.passed, shift.failed), (0, 0), "nothing counted");
+    }
+
+    #[test]
     fn gang_flash_and_watch_flash_every_unit() {
         let s = Station::new();
         s.ok(&[

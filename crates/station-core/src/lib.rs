@@ -30,7 +30,7 @@ pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_CO
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};
 pub use devices::{Actor, Device, DeviceEvent, DeviceFilter, DeviceStatus, FlashState, SyncState};
 pub use error::{CoreError, ErrorCode, Result};
-pub use outcome::{Action, FailReason};
+pub use outcome::{Action, Control, FailReason, JobOutcome};
 pub use rotation::{FlashTarget, Resolution};
 pub use store::Store;
 pub use types::{DeviceType, NewDeviceType, Topics, TypeEdit};
