@@ -23,6 +23,7 @@ pub mod rotation;
 pub mod seal;
 pub mod settings;
 pub mod shift;
+pub mod station_choice;
 pub mod store;
 pub mod types;
 

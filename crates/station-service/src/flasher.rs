@@ -27,6 +27,7 @@ use crate::hooks::Hooks;
 use crate::ids;
 use crate::operator;
 use crate::pool::{CredentialPool, PoolStatus};
+use crate::recent::RecentResults;
 use crate::request::FlashRequest;
 use crate::training::{self, Mode};
 
@@ -108,6 +109,7 @@ pub struct Flasher {
     busy: Arc<Mutex<HashSet<String>>>,
     next_job: AtomicU32,
     pool: Option<CredentialPool>,
+    recent: RecentResults,
 }
 
 /// Frees the port when the job ends, however it ends.
@@ -135,6 +137,57 @@ pub fn port_name(port: &str) -> Result<String> {
         ));
     }
     Ok(port.to_owned())
+}
+
+/// A port path a person typed (the OS does not list it), checked before it is offered: a
+/// Windows `COMn`, or on Unix an absolute path to a device that exists now. Returns it trimmed.
+pub fn typed_port_path(path: &str) -> Result<String> {
+    let path = port_name(path)?;
+    if path.chars().any(char::is_whitespace) {
+        return Err(CoreError::invalid(
+            "port",
+            format!("'{path}' has a space in it, and no port's name does"),
+            "type the port's path without spaces, e.g. /dev/ttyACM0 or COM7",
+        ));
+    }
+    if is_sim_port(&path) {
+        return Err(CoreError::invalid(
+            "port",
+            format!("{path} is a simulated port"),
+            "pick the simulated port from the list instead of typing it",
+        ));
+    }
+    let upper = path.to_ascii_uppercase();
+    let com = upper
+        .strip_prefix(r"\\.\")
+        .unwrap_or(&upper)
+        .strip_prefix("COM")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if cfg!(windows) {
+        if com {
+            return Ok(path);
+        }
+        return Err(CoreError::invalid(
+            "port",
+            format!("'{path}' is not a serial port's name"),
+            "type the port as COM and its number, e.g. COM7 (the Device Manager lists them)",
+        ));
+    }
+    if !path.starts_with('/') {
+        return Err(CoreError::invalid(
+            "port",
+            format!("'{path}' is not a port's path"),
+            "type the full path of the port, starting with /dev/, e.g. /dev/ttyACM0",
+        ));
+    }
+    if !Path::new(&path).exists() {
+        return Err(CoreError::invalid(
+            "port",
+            format!("there is no port {path} on this computer"),
+            "check that the unit is plugged in and the path is right (ls /dev/tty* lists them)",
+        ));
+    }
+    Ok(path)
 }
 
 /// The ports of a gang press: each named once.
@@ -181,6 +234,7 @@ impl Flasher {
             busy: Arc::new(Mutex::new(HashSet::new())),
             next_job: AtomicU32::new(1),
             pool,
+            recent: RecentResults::default(),
         }
     }
 
@@ -192,6 +246,11 @@ impl Flasher {
     /// The simulated bench, in training mode.
     pub fn bench(&self) -> Option<&SimBench> {
         self.bench.as_ref()
+    }
+
+    /// The last results of each port (PASS, FAIL, not started), newest first.
+    pub fn recent(&self) -> &RecentResults {
+        &self.recent
     }
 
     /// The credential pool, when this flasher keeps one.
@@ -455,14 +514,18 @@ impl Flasher {
                 count_into_shift(&self.db, passed, sink);
             }
         }
-        JobReport {
+        let report = JobReport {
             job_id,
             port: port.to_owned(),
             elapsed_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
             id_note,
             result,
             outcome,
+        };
+        if request.writes_credentials() {
+            self.recent.record(&report);
         }
+        report
     }
 
     fn flash(

@@ -303,3 +303,101 @@ fn gang_order_lets_later_ports_go_on_when_an_earlier_one_fails() {
         ["farm-weatherstation-001", "farm-weatherstation-002"]
     );
 }
+
+#[test]
+fn finding_3_a_remembered_target_that_is_gone_is_dropped_visibly() {
+    use station_core::station_choice::{ChoiceTarget, StationChoice};
+    use station_service::station_choice::{self, Dropped};
+    let b = Bench::new();
+    let batch = b.batch(1);
+    let choice = StationChoice {
+        target: Some(ChoiceTarget::Batch { batch_id: batch }),
+        prefix: String::new(),
+        ports: vec!["/dev/ttyUSB1".into(), "/dev/ttyUSB0".into()],
+        typed_ports: vec![],
+    };
+    station_choice::remember(&mut b.store(), &choice).expect("remember");
+    // A restart: a new store on the same file gives the same choice back.
+    let back = station_choice::remembered(&b.store()).expect("remembered");
+    assert_eq!(back.choice, choice);
+    assert_eq!(back.dropped, None);
+    // The batch completes: the target is dropped, and said why; the ports stay.
+    let unit = b.unit("u1");
+    b.run(&[port(&unit)], &next_in(batch));
+    let back = station_choice::remembered(&b.store()).expect("remembered");
+    assert_eq!(back.choice.target, None, "never silently another target");
+    assert_eq!(back.choice.ports, choice.ports);
+    assert_eq!(
+        back.dropped,
+        Some(Dropped::BatchComplete { batch_id: batch })
+    );
+    // A type that no longer exists.
+    let gone = StationChoice {
+        target: Some(ChoiceTarget::Type {
+            name: "Deleted".into(),
+        }),
+        ..choice
+    };
+    station_choice::remember(&mut b.store(), &gone).expect("remember");
+    let back = station_choice::remembered(&b.store()).expect("remembered");
+    assert_eq!(
+        back.dropped,
+        Some(Dropped::TypeGone {
+            name: "Deleted".into()
+        })
+    );
+}
+
+#[test]
+fn recent_results_per_port_keep_passes_fails_and_jobs_that_never_got_a_device() {
+    let b = Bench::new();
+    let unit = b.unit("u1");
+    let missing = b.dir.path().join("ttyNOPE").display().to_string();
+    b.run(&[port(&unit)], &new_weather(""));
+    b.run(&[missing.clone()], &new_weather(""));
+    let recent = b.flasher.recent().all();
+    let on_unit = &recent[&port(&unit)];
+    assert_eq!(on_unit.len(), 1);
+    assert_eq!(on_unit[0].outcome, JobOutcome::Passed);
+    assert_eq!(on_unit[0].device_id.as_deref(), Some("weatherstation-001"));
+    let on_missing = &recent[&missing];
+    assert!(matches!(
+        on_missing[0].outcome,
+        JobOutcome::NotStarted { .. }
+    ));
+    assert_eq!(on_missing[0].device_id, None, "it never got a device");
+    assert!(on_missing[0].message.is_some());
+    // Only the last few are kept, newest first.
+    for _ in 0..station_service::recent::RECENT_PER_PORT + 2 {
+        b.run(&[missing.clone()], &new_weather(""));
+    }
+    let recent = b.flasher.recent().all();
+    assert_eq!(
+        recent[&missing].len(),
+        station_service::recent::RECENT_PER_PORT
+    );
+    assert!(recent[&missing][0].job_id > recent[&missing][1].job_id);
+}
+
+#[test]
+fn finding_10_typed_port_paths_are_checked_when_typed() {
+    use station_service::flasher::typed_port_path;
+    let b = Bench::new();
+    let unit = b.unit("u1");
+    assert_eq!(
+        typed_port_path(&format!("  {}  ", port(&unit))).expect("a real pty"),
+        port(&unit)
+    );
+    for bad in [
+        "",
+        "ttyUSB0",
+        "/dev/tty USB0",
+        "/dev/ttyNOPE-does-not-exist",
+        "sim:1",
+    ] {
+        let err = typed_port_path(bad).expect_err(bad);
+        assert_eq!(err.code(), ErrorCode::InvalidInput, "{bad}: {err}");
+        assert_eq!(err.not_started(), Some(Control::Port), "{bad}");
+        assert!(!err.help().is_empty(), "{bad}: the fix is named");
+    }
+}
