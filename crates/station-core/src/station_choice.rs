@@ -16,13 +16,10 @@ pub struct StationChoice {
     /// What to flash; `None`: nothing chosen.
     pub target: Option<ChoiceTarget>,
     /// The id prefix for new devices of a type.
-    #[serde(default)]
     pub prefix: String,
     /// The selected ports (the gang), in the order chosen.
-    #[serde(default)]
     pub ports: Vec<String>,
     /// Ports typed by path (the OS does not list them).
-    #[serde(default)]
     pub typed_ports: Vec<String>,
 }
 

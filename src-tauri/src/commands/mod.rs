@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod devices;
+pub mod line;
 pub mod settings;
 pub mod station;
 pub mod sync;
