@@ -98,5 +98,29 @@ mod tests {
         assert_eq!(json["code"], "device");
         assert_eq!(json["reason"], "timeout");
         assert_eq!(json["action"], "retry");
+        assert!(
+            json.get("not_started").is_none(),
+            "only flashes that did not start say so"
+        );
+    }
+
+    #[test]
+    fn finding_1_a_flash_refused_before_any_unit_names_its_control() {
+        let e = AppError::not_started(&CoreError::invalid(
+            "prefix",
+            "prefix 'a/b' contains '/'",
+            "use letters, digits, '-', '_' or '.'",
+        ));
+        assert_eq!(e.not_started, Some(Control::Prefix));
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(json["not_started"], "prefix");
+        let unit = AppError::not_started(&CoreError::Device {
+            message: "The device did not answer.".into(),
+            reason: FailReason::Timeout,
+        });
+        assert_eq!(
+            unit.not_started, None,
+            "a unit that did not answer is a FAIL"
+        );
     }
 }

@@ -525,11 +525,28 @@ pub fn watch(flasher: &Flasher, args: &WatchArgs, out: &mut impl Write) -> Resul
                         port_line(&info),
                         pool_line(flasher)
                     );
-                    let reports = flasher.run_ports(
+                    let reports = match flasher.run_ports(
                         std::slice::from_ref(&info.path),
                         &request,
                         &StderrProgress,
-                    )?;
+                    ) {
+                        Ok(reports) => reports,
+                        // Refused before the unit was touched (a batch that is complete): say
+                        // so on the unit's line and keep watching; nothing is counted.
+                        Err(e) if e.not_started().is_some() => {
+                            writeln!(
+                                out,
+                                "NOT STARTED on {}: {e}\n  help: {}",
+                                info.path,
+                                help_line(&e)
+                            )
+                            .map_err(stdout_err)?;
+                            out.flush().map_err(stdout_err)?;
+                            first_failure.get_or_insert(exit_code(e.code()));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     for r in &reports {
                         report(out, r, false)?;
                     }
