@@ -354,7 +354,7 @@ fn recent_results_per_port_keep_passes_fails_and_jobs_that_never_got_a_device() 
     let unit = b.unit("u1");
     let missing = b.dir.path().join("ttyNOPE").display().to_string();
     b.run(&[port(&unit)], &new_weather(""));
-    b.run(&[missing.clone()], &new_weather(""));
+    b.run(std::slice::from_ref(&missing), &new_weather(""));
     let recent = b.flasher.recent().all();
     let on_unit = &recent[&port(&unit)];
     assert_eq!(on_unit.len(), 1);
@@ -369,7 +369,7 @@ fn recent_results_per_port_keep_passes_fails_and_jobs_that_never_got_a_device() 
     assert!(on_missing[0].message.is_some());
     // Only the last few are kept, newest first.
     for _ in 0..station_service::recent::RECENT_PER_PORT + 2 {
-        b.run(&[missing.clone()], &new_weather(""));
+        b.run(std::slice::from_ref(&missing), &new_weather(""));
     }
     let recent = b.flasher.recent().all();
     assert_eq!(
