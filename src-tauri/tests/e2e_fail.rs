@@ -183,6 +183,43 @@ async fn finding_1_typing_mistake_is_not_a_fail() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     drop(unit);
+
+    // A port that cannot be opened (a path that is no serial port): the job does not start;
+    // a neutral tile and a note by the ports, no FAIL, nothing counted.
+    let file = home.path().join("ttyFILE0");
+    std::fs::write(&file, b"").expect("file");
+    let file = file.display().to_string();
+    s.type_into("#prefix", "bench-").await;
+    s.type_into("[data-testid=typed-port]", &file).await;
+    s.find("[data-testid=typed-port]")
+        .await
+        .send_keys(&Key::Enter)
+        .await
+        .expect("enter");
+    s.wait_for(&format!("[data-testid=port][data-port='{file}']"))
+        .await;
+    choose_ports(&s, &["sim:1", &file], &[&file]).await;
+    s.click("[data-testid=flash-button]").await;
+    s.wait_attr(
+        &format!("[data-testid=tile][data-port='{file}']"),
+        "data-state",
+        &["not_started"],
+        FLASH_WAIT,
+    )
+    .await;
+    s.wait_for("[data-testid=not-started][data-control=port]")
+        .await;
+    s.wait_for(&format!(
+        "[data-testid=recent][data-port='{file}'] li[data-outcome=not_started]"
+    ))
+    .await;
+    assert!(s
+        .text(&format!("[data-testid=recent][data-port='{file}']"))
+        .await
+        .contains("no device"));
+    assert_eq!(s.text("[data-testid=count-failed]").await, "0");
+    no_fail_tile(&s).await;
+    assert_eq!(counted(home.path()), (0, 0));
     s.client.close().await.expect("close the session");
     drop(driver);
 }

@@ -155,6 +155,20 @@ fn finding_1_port_that_cannot_be_opened_is_not_started_and_not_counted() {
         0,
         "no device was created for a port never opened"
     );
+    // A path that exists but is no serial port (a typing slip onto another file).
+    let file = b.dir.path().join("not-a-port");
+    std::fs::write(&file, b"").expect("file");
+    let reports = b.run(&[file.display().to_string()], &new_weather(""));
+    let r = &reports[0];
+    assert_eq!(
+        r.outcome,
+        JobOutcome::NotStarted {
+            control: Control::Port
+        },
+        "{:?}",
+        r.result.as_ref().err().map(|f| f.error.to_string())
+    );
+    assert_eq!(b.counted(), (0, 0));
 }
 
 #[test]
