@@ -8,7 +8,7 @@ use specta::Type;
 use station_core::CoreError;
 
 /// The core's stable error codes, reasons and next steps, exported to TypeScript as they are.
-pub use station_core::{Action, ErrorCode, FailReason};
+pub use station_core::{Action, Control, ErrorCode, FailReason};
 
 /// An error for the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, thiserror::Error)]
@@ -23,6 +23,11 @@ pub struct AppError {
     pub reason: Option<FailReason>,
     /// The next step, for the UI to say in its own words.
     pub action: Action,
+    /// Set when this error kept a flash from starting (nothing was written to a unit): the
+    /// control whose choice caused it, next to which the Station screen shows it. Not a FAIL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[specta(optional)]
+    pub not_started: Option<Control>,
 }
 
 impl AppError {
@@ -33,6 +38,15 @@ impl AppError {
             help: help.into(),
             reason: None,
             action: code.action(),
+            not_started: None,
+        }
+    }
+
+    /// A flash's error that kept it from starting, naming the control to fix.
+    pub fn not_started(e: &CoreError) -> Self {
+        AppError {
+            not_started: e.not_started(),
+            ..AppError::from(e)
         }
     }
 
@@ -59,6 +73,7 @@ impl From<&CoreError> for AppError {
             help: e.help(),
             reason: e.reason(),
             action: e.action(),
+            not_started: None,
         }
     }
 }
@@ -83,5 +98,29 @@ mod tests {
         assert_eq!(json["code"], "device");
         assert_eq!(json["reason"], "timeout");
         assert_eq!(json["action"], "retry");
+        assert!(
+            json.get("not_started").is_none(),
+            "only flashes that did not start say so"
+        );
+    }
+
+    #[test]
+    fn finding_1_a_flash_refused_before_any_unit_names_its_control() {
+        let e = AppError::not_started(&CoreError::invalid(
+            "prefix",
+            "prefix 'a/b' contains '/'",
+            "use letters, digits, '-', '_' or '.'",
+        ));
+        assert_eq!(e.not_started, Some(Control::Prefix));
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(json["not_started"], "prefix");
+        let unit = AppError::not_started(&CoreError::Device {
+            message: "The device did not answer.".into(),
+            reason: FailReason::Timeout,
+        });
+        assert_eq!(
+            unit.not_started, None,
+            "a unit that did not answer is a FAIL"
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use station_core::flash::FlashStep;
 use station_core::shift::ShiftCounters;
+use station_core::JobOutcome;
 use station_service::labels::AfterPass;
 use station_service::training::Mode;
 use station_service::{FlasherOptions, JobReport};
@@ -114,7 +115,13 @@ fn finished(r: &JobReport) -> FlashFinished {
         }
         Err(f) => FlashResult::Failed {
             device_id: f.device_id.clone(),
-            error: AppError::from(&f.error),
+            error: AppError {
+                not_started: match r.outcome {
+                    JobOutcome::NotStarted { control } => Some(control),
+                    _ => None,
+                },
+                ..AppError::from(&f.error)
+            },
         },
     };
     FlashFinished {
@@ -205,6 +212,27 @@ impl Flasher {
         Ok(UnitInfo::new(port, report))
     }
 
+    /// Start `request` on every port of a gang press, checked first (the service's preflight):
+    /// a refusal starts nothing and names the control to fix. Returns at once.
+    pub fn start_gang(
+        &self,
+        ports: &[String],
+        request: FlashRequest,
+        sink: Arc<dyn Sink>,
+    ) -> AppResult<Vec<FlashStarted>> {
+        let started = self
+            .0
+            .start_gang(ports, request.into(), Arc::new(Events::new(sink)))
+            .map_err(|e| AppError::not_started(&e))?;
+        Ok(started
+            .into_iter()
+            .map(|s| FlashStarted {
+                job_id: s.job_id,
+                port: s.port,
+            })
+            .collect())
+    }
+
     /// Start flashing the unit on `port`. Returns at once; the job reports to `sink`.
     pub fn start(
         &self,
@@ -214,7 +242,8 @@ impl Flasher {
     ) -> AppResult<FlashStarted> {
         let started = self
             .0
-            .start(port, request.into(), Arc::new(Events::new(sink)))?;
+            .start(port, request.into(), Arc::new(Events::new(sink)))
+            .map_err(|e| AppError::not_started(&e))?;
         Ok(FlashStarted {
             job_id: started.job_id,
             port: started.port,

@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Serialize;
 use station_core::flash::{FlashFailure, FlashOutcome, FlashStep, UnitReport};
 use station_core::shift::ShiftCounters;
-use station_core::CoreError;
+use station_core::{CoreError, JobOutcome};
 use station_protocol::{list_ports, PortEvent, PortInfo, PortWatcher};
 use station_service::labels::AfterPass;
 use station_service::{FlashRequest, Flasher, JobReport, Passed, Sink};
@@ -163,6 +163,33 @@ enum JsonResult<'a> {
         message: String,
         help: String,
     },
+    /// Nothing was written to the unit: what was asked, the port or the station stopped the
+    /// job first (`control`: what to fix). Not a failed unit; never counted in the shift.
+    NotStarted {
+        port: &'a str,
+        control: &'static str,
+        code: &'static str,
+        reason: Option<&'static str>,
+        action: &'static str,
+        message: String,
+        help: String,
+    },
+}
+
+/// A job's failure as JSON: a failed unit, or a job that did not start.
+fn json_job_fail<'a>(r: &'a JobReport, f: &'a FlashFailure) -> JsonResult<'a> {
+    match r.outcome {
+        JobOutcome::NotStarted { control } => JsonResult::NotStarted {
+            port: &r.port,
+            control: control.as_str(),
+            code: f.error.code().as_str(),
+            reason: f.error.reason().map(|r| r.as_str()),
+            action: f.error.action().as_str(),
+            message: f.error.to_string(),
+            help: help_line(&f.error),
+        },
+        _ => json_fail(&r.port, f),
+    }
 }
 
 fn json_fail<'a>(port: &'a str, f: &'a FlashFailure) -> JsonResult<'a> {
@@ -201,13 +228,29 @@ fn report(out: &mut impl Write, r: &JobReport, as_json: bool) -> Result<(), Core
                         _ => None,
                     },
                 },
-                Err(f) => json_fail(&r.port, f),
+                Err(f) => json_job_fail(r, f),
             },
         );
     }
     match &r.result {
         Ok(p) => print_pass(out, p),
-        Err(f) => print_fail(out, &r.port, f),
+        Err(f) => print_job_fail(out, r, f),
+    }
+}
+
+/// A job's failure: `FAIL` for a unit that failed, `NOT STARTED` for a job stopped before
+/// anything was written to its unit (the service's [`JobOutcome`]).
+fn print_job_fail(out: &mut impl Write, r: &JobReport, f: &FlashFailure) -> Result<(), CoreError> {
+    match r.outcome {
+        JobOutcome::NotStarted { .. } => writeln!(
+            out,
+            "NOT STARTED on {}: {}\n  help: {}",
+            r.port,
+            f.error,
+            help_line(&f.error)
+        )
+        .map_err(stdout_err),
+        _ => print_fail(out, &r.port, f),
     }
 }
 
@@ -448,7 +491,7 @@ pub fn recover(flasher: &Flasher, args: &UnitArgs, out: &mut impl Write) -> Resu
                     writeln!(out, "{id}: {res:?}").map_err(stdout_err)?;
                 }
             }
-            Err(f) => print_fail(out, &r.port, f)?,
+            Err(f) => print_job_fail(out, r, f)?,
         }
     }
     Ok(exit_for(&reports))
@@ -502,11 +545,28 @@ pub fn watch(flasher: &Flasher, args: &WatchArgs, out: &mut impl Write) -> Resul
                         port_line(&info),
                         pool_line(flasher)
                     );
-                    let reports = flasher.run_ports(
+                    let reports = match flasher.run_ports(
                         std::slice::from_ref(&info.path),
                         &request,
                         &StderrProgress,
-                    )?;
+                    ) {
+                        Ok(reports) => reports,
+                        // Refused before the unit was touched (a batch that is complete): say
+                        // so on the unit's line and keep watching; nothing is counted.
+                        Err(e) if e.not_started().is_some() => {
+                            writeln!(
+                                out,
+                                "NOT STARTED on {}: {e}\n  help: {}",
+                                info.path,
+                                help_line(&e)
+                            )
+                            .map_err(stdout_err)?;
+                            out.flush().map_err(stdout_err)?;
+                            first_failure.get_or_insert(exit_code(e.code()));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     for r in &reports {
                         report(out, r, false)?;
                     }

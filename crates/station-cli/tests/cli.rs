@@ -616,12 +616,14 @@ mod serial {
     #[test]
     fn flash_reflash_recover_print_pass_and_fail_with_exit_codes() {
         let s = Station::new();
+        // Three devices: after two flashes one is left, so flashing the first unit again is
+        // refused by the unit (already provisioned), not by the batch being complete.
         s.ok(&[
             "batch",
             "create",
             "WeatherStation",
             "--count",
-            "2",
+            "3",
             "--prefix",
             "farm-",
         ]);
@@ -812,6 +814,30 @@ mod serial {
         let d = s.json(&["devices", "show", "x-weatherstation-001", "--json"]);
         assert_eq!(d["flash_state"], "failed");
         assert_eq!(d["generation"], 0);
+    }
+
+    #[test]
+    fn finding_1_a_port_that_cannot_be_opened_is_not_started_not_fail() {
+        let s = Station::new();
+        let missing = s.dir.path().join("ttyNOPE").display().to_string();
+        let args = ["flash", "--port", &missing, "--type", "WeatherStation"];
+        let out = s.run(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.starts_with(&format!("NOT STARTED on {missing}: ")),
+            "{text}"
+        );
+        assert!(!text.contains("FAIL"), "{text}");
+        let mut json = args.to_vec();
+        json.push("--json");
+        let out = s.run(&json);
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
+        assert_eq!(line["result"], "not_started");
+        assert_eq!(line["control"], "port");
+        assert_eq!(s.device_count(), 0, "no device for a port never opened");
+        let store = station_core::Store::open(s.db()).expect("store");
+        let shift = store.shift().expect("shift");
+        assert_eq!((shift.passed, shift.failed), (0, 0), "nothing counted");
     }
 
     #[test]

@@ -74,6 +74,14 @@ pub enum CoreError {
     NotFound { what: &'static str, key: String },
     #[error("{problem}")]
     Conflict { problem: String, fix: String },
+    /// A batch has fewer devices left to flash than units were asked for (`wanted`): nothing
+    /// was started. `left == 0`: the batch is complete.
+    #[error("{}", batch_short_message(*batch_id, *left, *wanted))]
+    BatchShort {
+        batch_id: i64,
+        left: u32,
+        wanted: u32,
+    },
     #[error("the station database {path} is busy (locked by another station process)")]
     DatabaseBusy { path: PathBuf },
     #[error("the station database {path} is read-only")]
@@ -135,6 +143,15 @@ pub enum CoreError {
     SignInRequired,
 }
 
+/// What a [`CoreError::BatchShort`] says: whole sentences, one per case.
+fn batch_short_message(batch_id: i64, left: u32, wanted: u32) -> String {
+    match (left, wanted) {
+        (0, _) => format!("Batch {batch_id} has no device left to flash."),
+        (1, _) => format!("Batch {batch_id} has 1 device left for {wanted} ports."),
+        _ => format!("Batch {batch_id} has {left} devices left for {wanted} ports."),
+    }
+}
+
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 
 impl CoreError {
@@ -144,7 +161,7 @@ impl CoreError {
             CoreError::UnknownType { .. } => ErrorCode::UnknownType,
             CoreError::DuplicateType { .. } => ErrorCode::DuplicateType,
             CoreError::NotFound { .. } => ErrorCode::NotFound,
-            CoreError::Conflict { .. } => ErrorCode::Conflict,
+            CoreError::Conflict { .. } | CoreError::BatchShort { .. } => ErrorCode::Conflict,
             CoreError::DatabaseBusy { .. } => ErrorCode::DatabaseBusy,
             CoreError::DatabaseReadOnly { .. } => ErrorCode::DatabaseReadOnly,
             CoreError::DatabaseCorrupt { .. } => ErrorCode::DatabaseCorrupt,
@@ -198,6 +215,14 @@ impl CoreError {
                 format!("check the {what}; the device list shows what this station has")
             }
             CoreError::Conflict { fix, .. } | CoreError::Refused { fix, .. } => fix.clone(),
+            CoreError::BatchShort { left: 0, .. } => {
+                "the batch is complete: choose another batch, or a device type; nothing was \
+                 started"
+                    .into()
+            }
+            CoreError::BatchShort { .. } => {
+                "unselect a port or choose another batch; nothing was started".into()
+            }
             CoreError::Device { reason, .. } => reason.action().help().into(),
             CoreError::PendingFlash { .. } => {
                 format!("{}; nothing was changed", Action::RunRecover.help())

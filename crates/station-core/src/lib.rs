@@ -26,6 +26,7 @@ pub mod seal;
 pub mod settings;
 pub mod shift;
 pub mod shift_export;
+pub mod station_choice;
 pub mod store;
 pub mod types;
 pub mod unit_serial;
@@ -34,7 +35,7 @@ pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_CO
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};
 pub use devices::{Actor, Device, DeviceEvent, DeviceFilter, DeviceStatus, FlashState, SyncState};
 pub use error::{CoreError, ErrorCode, Result};
-pub use outcome::{Action, FailReason};
+pub use outcome::{Action, Control, FailReason, JobOutcome};
 pub use rotation::{FlashTarget, Resolution};
 pub use store::Store;
 pub use types::{DeviceType, NewDeviceType, Topics, TypeEdit};

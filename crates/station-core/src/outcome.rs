@@ -9,7 +9,7 @@
 
 use station_protocol::{DeviceErrorCode, ProtocolError};
 
-use crate::error::ErrorCode;
+use crate::error::{CoreError, ErrorCode};
 
 macro_rules! named_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
@@ -161,6 +161,104 @@ named_enum! {
         SignIn => "sign_in",
         /// Nothing to do.
         None => "none",
+    }
+}
+
+named_enum! {
+    /// The control on a face whose choice kept a job from starting: where the face shows the
+    /// reason (the Station screen next to it, the CLI on the port's line).
+    pub enum Control {
+        /// What to flash: the device type, the batch, the device (and the type's settings).
+        Target => "target",
+        /// The id prefix typed for new devices.
+        Prefix => "prefix",
+        /// The port: not chosen, not valid, cannot be opened, held by another program.
+        Port => "port",
+        /// The operator sign-in: nobody is signed in while the lead requires it.
+        Operator => "operator",
+        /// Nothing a person picked: the station's database, disk or settings.
+        Station => "station",
+    }
+}
+
+/// How one job ended, decided here once for every face: the app's tiles and counters, the
+/// CLI's PASS / FAIL / NOT STARTED lines, and the shift's counters all follow it.
+///
+/// FAIL means a unit failed. A job stopped by what was asked (a typing mistake, a type's
+/// configuration, a batch with no device left), by the port (not found, busy) or by the
+/// station (its database, its disk) before anything was written to the unit did not start:
+/// nothing is counted, and the reason belongs next to the control that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobOutcome {
+    Passed,
+    Failed,
+    NotStarted { control: Control },
+}
+
+impl JobOutcome {
+    /// The outcome of a job that failed with `error`; `unit_written`: the job had begun writing
+    /// to the unit (anything after that is the unit's failure, or may be).
+    pub fn of_failure(error: &CoreError, unit_written: bool) -> JobOutcome {
+        match error.not_started() {
+            Some(control) if !unit_written => JobOutcome::NotStarted { control },
+            _ => JobOutcome::Failed,
+        }
+    }
+
+    /// How the shift counts it: `Some(passed)`, or `None` for a job that did not start.
+    pub fn shift_count(self) -> Option<bool> {
+        match self {
+            JobOutcome::Passed => Some(true),
+            JobOutcome::Failed => Some(false),
+            JobOutcome::NotStarted { .. } => None,
+        }
+    }
+
+    /// The stable name: `passed`, `failed`, `not_started`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Passed => "passed",
+            JobOutcome::Failed => "failed",
+            JobOutcome::NotStarted { .. } => "not_started",
+        }
+    }
+}
+
+impl CoreError {
+    /// The control to fix when this error stops a job before its unit is written; `None`
+    /// when it is (or may be) the unit's own failure, which counts as FAIL.
+    pub fn not_started(&self) -> Option<Control> {
+        use CoreError as E;
+        match self {
+            E::InvalidInput {
+                field: "prefix", ..
+            } => Some(Control::Prefix),
+            E::InvalidInput { field: "port", .. } => Some(Control::Port),
+            E::InvalidInput { .. }
+            | E::UnknownType { .. }
+            | E::DuplicateType { .. }
+            | E::NotFound { .. }
+            | E::BatchShort { .. } => Some(Control::Target),
+            E::Device { reason, .. } => match reason {
+                FailReason::PortOpenFailed | FailReason::PortBusy | FailReason::PortListFailed => {
+                    Some(Control::Port)
+                }
+                _ => None,
+            },
+            E::Conflict { .. }
+            | E::Refused { .. }
+            | E::DatabaseBusy { .. }
+            | E::DatabaseReadOnly { .. }
+            | E::DatabaseCorrupt { .. }
+            | E::DatabaseTooNew { .. }
+            | E::DiskFull { .. }
+            | E::Database { .. }
+            | E::Io { .. } => Some(Control::Station),
+            E::SignInRequired => Some(Control::Operator),
+            E::PendingFlash { .. } | E::NotRecorded { .. } | E::Internal(_) => None,
+        }
     }
 }
 

@@ -207,10 +207,15 @@ impl Store {
     ) -> Result<IssuedCredentials> {
         let checked = self.check_target(target)?;
         let mut offered = set;
+        let order = self.issue_order.clone();
+        let turn = order.as_deref().map(Turn::new);
         for _ in 0..SETTING_RACE_ATTEMPTS {
             // Hash before taking the write lock: it is the slow part and needs no id.
             let setting = self.setting(key::HASH_ALGORITHM)?;
             let set = self.ready_set(offered.take())?;
+            if let Some(turn) = &turn {
+                turn.wait();
+            }
             let marked = self.write(|tx| {
                 if stored_setting(tx, key::HASH_ALGORITHM)? != setting {
                     return Ok(None);
@@ -478,6 +483,66 @@ fn stored_setting(tx: &Transaction<'_>, key: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
+/// The devices of batch `?1` a flash may still take: active, nothing pending, never flashed
+/// (or failed). One condition for taking the next device and for counting what is left.
+const LEFT_IN_BATCH: &str = "batch_id = ?1 AND is_active = 1 AND pending_generation IS NULL \
+     AND flash_state IN ('none', 'failed')";
+
+impl Store {
+    /// How many devices of `batch` a flash may still take (see [`Store::begin_flash`]).
+    pub fn devices_left_in_batch(&self, batch: i64) -> Result<u32> {
+        self.find_batch(batch)?;
+        self.conn()
+            .query_row(
+                &format!("SELECT count(*) FROM devices WHERE {LEFT_IN_BATCH}"),
+                [batch],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Issue credentials in the order `order` sets (a gang's ports), or as they come (`None`).
+    pub fn use_issue_order(&mut self, order: Option<Arc<dyn IssueOrder>>) {
+        self.issue_order = order;
+    }
+}
+
+/// The order in which parallel flashes take their device (a gang press: port 1 gets the
+/// lowest id). [`Store::begin_flash`] calls `wait_turn` just before the transaction that takes
+/// the device, and `taken` once it is over (taken or not). The jobs' owner must also call
+/// `taken` for a job that ends before it got that far, or the later ones would wait for it.
+pub trait IssueOrder: Send + Sync {
+    fn wait_turn(&self);
+    fn taken(&self);
+}
+
+/// One issue's place in an [`IssueOrder`]: waits once, and reports `taken` when dropped.
+struct Turn<'o> {
+    order: &'o dyn IssueOrder,
+    waited: std::cell::Cell<bool>,
+}
+
+impl<'o> Turn<'o> {
+    fn new(order: &'o dyn IssueOrder) -> Self {
+        Turn {
+            order,
+            waited: std::cell::Cell::new(false),
+        }
+    }
+
+    fn wait(&self) {
+        if !self.waited.replace(true) {
+            self.order.wait_turn();
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.order.taken();
+    }
+}
+
 /// A [`FlashTarget`] whose type or batch was found before the transaction began.
 enum CheckedTarget<'t> {
     Device(&'t str),
@@ -504,18 +569,17 @@ fn choose_device(tx: &Transaction<'_>, target: &CheckedTarget<'_>, actor: &Actor
             }),
         CheckedTarget::NextInBatch(batch) => tx
             .query_row(
-                "SELECT id FROM devices WHERE batch_id = ?1 AND is_active = 1
-                     AND pending_generation IS NULL AND flash_state IN ('none', 'failed')
-                 ORDER BY id_number, id LIMIT 1",
+                &format!(
+                    "SELECT id FROM devices WHERE {LEFT_IN_BATCH} ORDER BY id_number, id LIMIT 1"
+                ),
                 [batch],
                 |r| r.get(0),
             )
             .optional()?
-            .ok_or_else(|| CoreError::Conflict {
-                problem: format!("batch {batch} has no device left to flash"),
-                fix: "every device of the batch is flashed or being flashed; create a new \
-                      batch, or pick a device type instead"
-                    .into(),
+            .ok_or(CoreError::BatchShort {
+                batch_id: *batch,
+                left: 0,
+                wanted: 1,
             }),
         CheckedTarget::New {
             device_type,

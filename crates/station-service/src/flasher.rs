@@ -13,13 +13,14 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use station_core::driver::DriverSpec;
 use station_core::flash::{self, FlashFailure, FlashOutcome, FlashStep, UnitReport};
+use station_core::rotation::IssueOrder;
 use station_core::shift::{ShiftCounters, ShiftResult};
-use station_core::{CoreError, Result, Store};
+use station_core::{CoreError, JobOutcome, Result, Store};
 
 use crate::bench::{is_sim_port, SimBench, SimUnit};
 use crate::drivers;
@@ -29,6 +30,7 @@ use crate::labels::{self, AfterPass};
 use crate::links::{LinkOnPass, PortLinks, ScanLink};
 use crate::operator;
 use crate::pool::{CredentialPool, PoolStatus};
+use crate::recent::RecentResults;
 use crate::request::FlashRequest;
 use crate::training::{self, Mode};
 
@@ -77,6 +79,9 @@ pub struct JobReport {
     /// A unit serial scanned before the flash, linked (or refused) when it passed.
     pub unit_link: Option<LinkOnPass>,
     pub result: std::result::Result<Passed, FlashFailure>,
+    /// Passed, failed, or did not start ([`JobOutcome::of_failure`]): what the faces show
+    /// and the shift counts.
+    pub outcome: JobOutcome,
 }
 
 /// A job the flasher accepted.
@@ -117,6 +122,7 @@ pub struct Flasher {
     next_job: AtomicU32,
     pool: Option<CredentialPool>,
     links: PortLinks,
+    recent: RecentResults,
 }
 
 /// Frees the port when the job ends, however it ends.
@@ -144,6 +150,57 @@ pub fn port_name(port: &str) -> Result<String> {
         ));
     }
     Ok(port.to_owned())
+}
+
+/// A port path a person typed (the OS does not list it), checked before it is offered: a
+/// Windows `COMn`, or on Unix an absolute path to a device that exists now. Returns it trimmed.
+pub fn typed_port_path(path: &str) -> Result<String> {
+    let path = port_name(path)?;
+    if path.chars().any(char::is_whitespace) {
+        return Err(CoreError::invalid(
+            "port",
+            format!("'{path}' has a space in it, and no port's name does"),
+            "type the port's path without spaces, e.g. /dev/ttyACM0 or COM7",
+        ));
+    }
+    if is_sim_port(&path) {
+        return Err(CoreError::invalid(
+            "port",
+            format!("{path} is a simulated port"),
+            "pick the simulated port from the list instead of typing it",
+        ));
+    }
+    let upper = path.to_ascii_uppercase();
+    let com = upper
+        .strip_prefix(r"\\.\")
+        .unwrap_or(&upper)
+        .strip_prefix("COM")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if cfg!(windows) {
+        if com {
+            return Ok(path);
+        }
+        return Err(CoreError::invalid(
+            "port",
+            format!("'{path}' is not a serial port's name"),
+            "type the port as COM and its number, e.g. COM7 (the Device Manager lists them)",
+        ));
+    }
+    if !path.starts_with('/') {
+        return Err(CoreError::invalid(
+            "port",
+            format!("'{path}' is not a port's path"),
+            "type the full path of the port, starting with /dev/, e.g. /dev/ttyACM0",
+        ));
+    }
+    if !Path::new(&path).exists() {
+        return Err(CoreError::invalid(
+            "port",
+            format!("there is no port {path} on this computer"),
+            "check that the unit is plugged in and the path is right (ls /dev/tty* lists them)",
+        ));
+    }
+    Ok(path)
 }
 
 /// The ports of a gang press: each named once.
@@ -191,6 +248,7 @@ impl Flasher {
             next_job: AtomicU32::new(1),
             pool,
             links: PortLinks::default(),
+            recent: RecentResults::default(),
         }
     }
 
@@ -202,6 +260,11 @@ impl Flasher {
     /// The simulated bench, in training mode.
     pub fn bench(&self) -> Option<&SimBench> {
         self.bench.as_ref()
+    }
+
+    /// The last results of each port (PASS, FAIL, not started), newest first.
+    pub fn recent(&self) -> &RecentResults {
+        &self.recent
     }
 
     /// The credential pool, when this flasher keeps one.
@@ -294,24 +357,92 @@ impl Flasher {
         request: FlashRequest,
         sink: Arc<dyn Sink>,
     ) -> Result<Started> {
-        let port = port_name(port)?;
-        self.check_sign_in(&request)?;
-        let claim = self.claim(&port)?;
-        let job_id = self.job_id();
-        let this = Arc::clone(self);
-        let thread_port = port.clone();
-        std::thread::Builder::new()
-            .name(format!("flash {port}"))
-            .spawn(move || {
-                this.lower_if_hashing();
-                let mut report = this.run_job(job_id, &thread_port, &request, &*sink);
-                sink.finished(&report);
-                // The unit is done: the port is free while its label prints.
-                drop(claim);
-                this.print_label(&mut report, &request, &*sink);
-            })
-            .map_err(|e| CoreError::Internal(format!("cannot start a flashing thread: {e}")))?;
-        Ok(Started { job_id, port })
+        let mut started = self.start_gang(&[port.to_owned()], request, sink)?;
+        started
+            .pop()
+            .ok_or_else(|| CoreError::Internal("a job started on no port".into()))
+    }
+
+    /// Start `request` on every port at once (a gang press), each on a thread of its own;
+    /// returns at once, the jobs report to `sink`. Everything that can be checked before a unit
+    /// is touched is checked first ([`Flasher::preflight`]): a refusal starts no job at all.
+    /// New devices are taken in the order of `ports` (port 1 gets the lowest id).
+    pub fn start_gang(
+        self: &Arc<Self>,
+        ports: &[String],
+        request: FlashRequest,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Vec<Started>> {
+        let ports = self.preflight(ports, &request)?;
+        let claims = self.claim_all(&ports)?;
+        let order = GangOrder::new(ports.len());
+        let request = Arc::new(request);
+        let mut started = Vec::with_capacity(ports.len());
+        for (index, (port, claim)) in ports.into_iter().zip(claims).enumerate() {
+            let job_id = self.job_id();
+            let this = Arc::clone(self);
+            let (request, sink) = (Arc::clone(&request), Arc::clone(&sink));
+            let turn = order.as_ref().map(|o| o.turn(index));
+            let thread_port = port.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("flash {port}"))
+                .spawn(move || {
+                    this.lower_if_hashing();
+                    let mut report = this.run_job(job_id, &thread_port, &request, &*sink, turn);
+                    sink.finished(&report);
+                    // The unit is done: the port is free while its label prints.
+                    drop(claim);
+                    this.print_label(&mut report, &request, &*sink);
+                });
+            if let Err(e) = spawned {
+                // The ports after it never start; the ones before run on (and take their turns).
+                if let Some(order) = &order {
+                    order.give_up_from(index);
+                }
+                tracing::error!(error = %e, "cannot start a flashing thread");
+                if started.is_empty() {
+                    return Err(CoreError::Internal(format!(
+                        "cannot start a flashing thread: {e}"
+                    )));
+                }
+                break;
+            }
+            started.push(Started { job_id, port });
+        }
+        Ok(started)
+    }
+
+    /// What a gang press checks before any unit is touched, in this order: each port named
+    /// once; someone is signed in when the lead requires it; the target exists and is valid (the prefix, the type, the batch); a batch has a
+    /// device left for every port. Returns the ports, trimmed. A refusal here did not start:
+    /// its error's [`CoreError::not_started`] names the control to fix.
+    pub fn preflight(&self, ports: &[String], request: &FlashRequest) -> Result<Vec<String>> {
+        let ports = port_names(ports)?;
+        self.check_sign_in(request)?;
+        let store = Store::open(&self.db)?;
+        match request {
+            FlashRequest::NewDevice {
+                device_type,
+                prefix,
+                ..
+            } => {
+                station_core::naming::validate_prefix(prefix)?;
+                store.find_type(device_type)?;
+            }
+            FlashRequest::NextInBatch { batch_id, .. } => {
+                let left = store.devices_left_in_batch(*batch_id)?;
+                let wanted = ports.len() as u32;
+                if left < wanted {
+                    return Err(CoreError::BatchShort {
+                        batch_id: *batch_id,
+                        left,
+                        wanted,
+                    });
+                }
+            }
+            FlashRequest::Reflash { .. } | FlashRequest::Recover => {}
+        }
+        Ok(ports)
     }
 
     /// Run `request` on every port at once (a gang press) and wait for all of them. The ports
@@ -323,9 +454,9 @@ impl Flasher {
         request: &FlashRequest,
         sink: &dyn Sink,
     ) -> Result<Vec<JobReport>> {
-        let ports = port_names(ports)?;
-        self.check_sign_in(request)?;
+        let ports = self.preflight(ports, request)?;
         let _claims = self.claim_all(&ports)?;
+        let order = GangOrder::new(ports.len());
         if let Some((device_type, prefix)) = request.mints() {
             let mut store = Store::open(&self.db)?;
             let source = ids::prepare(&mut store, device_type, prefix, ports.len() as u32)?;
@@ -336,11 +467,13 @@ impl Flasher {
         let reports = std::thread::scope(|scope| {
             let handles: Vec<_> = ports
                 .iter()
-                .map(|port| {
+                .enumerate()
+                .map(|(index, port)| {
                     let job_id = self.job_id();
+                    let turn = order.as_ref().map(|o| o.turn(index));
                     scope.spawn(move || {
                         self.lower_if_hashing();
-                        let mut report = self.run_job(job_id, port, request, sink);
+                        let mut report = self.run_job(job_id, port, request, sink, turn);
                         sink.finished(&report);
                         self.print_label(&mut report, request, sink);
                         report
@@ -361,6 +494,7 @@ impl Flasher {
                             device_id: None,
                             error: CoreError::Internal("a flashing thread panicked".into()),
                         }),
+                        outcome: JobOutcome::Failed,
                     })
                 })
                 .collect()
@@ -398,41 +532,69 @@ impl Flasher {
         port: &str,
         request: &FlashRequest,
         sink: &dyn Sink,
+        turn: Option<GangTurn>,
     ) -> JobReport {
         let started = Instant::now();
         let mut id_note = None;
+        let mut unit_written = false;
         let mut unit_link = None;
+        let turn = turn.map(Arc::new);
         let _job = self.pool.as_ref().map(|pool| pool.job(port));
         let result = Store::open(&self.db)
             .map_err(FlashFailure::from)
             .and_then(|mut store| {
                 store.use_credential_source(self.pool.as_ref().map(CredentialPool::source));
-                let result = self.flash(&mut store, port, request, &mut id_note, &mut |step| {
+                store.use_issue_order(turn.clone().map(|t| t as Arc<dyn IssueOrder>));
+                self.flash(&mut store, port, request, &mut id_note, &mut |step| {
+                    unit_written |= writes_to_unit(step);
                     sink.progress(job_id, port, step)
-                });
-                if request.writes_credentials() {
-                    let operator = operator::actor(&store, self.options.operator.as_deref())
-                        .map(|a| a.operator)
+                })
+            });
+        // A job that ended before taking its device must not hold up the ports after it.
+        if let Some(turn) = &turn {
+            turn.taken();
+        }
+        let outcome = match &result {
+            Ok(_) => JobOutcome::Passed,
+            Err(f) => JobOutcome::of_failure(&f.error, unit_written),
+        };
+        // A job that did not start is not counted, and leaves the port's scan-to-link state as
+        // it was (the same unit is still there).
+        if request.writes_credentials() && outcome.shift_count().is_some() {
+            match Store::open(&self.db) {
+                Ok(mut store) => {
+                    let actor = operator::actor(&store, self.options.operator.as_deref());
+                    let operator = actor
+                        .as_ref()
+                        .map(|a| a.operator.clone())
                         .unwrap_or_else(|_| operator::UNKNOWN_OPERATOR.into());
                     count_into_shift(&mut store, port, &result, &operator, sink);
-                    let passed = result
-                        .as_ref()
-                        .ok()
-                        .map(|p| p.outcome.device.device_id.as_str());
-                    if let Ok(actor) = operator::actor(&store, self.options.operator.as_deref()) {
-                        unit_link = self.links.job_ended(&mut store, port, passed, &actor);
+                    if let Ok(actor) = &actor {
+                        let passed = result
+                            .as_ref()
+                            .ok()
+                            .map(|p| p.outcome.device.device_id.as_str());
+                        unit_link = self.links.job_ended(&mut store, port, passed, actor);
                     }
                 }
-                result
-            });
-        JobReport {
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot count the job into the shift");
+                }
+            }
+        }
+        let report = JobReport {
             job_id,
             port: port.to_owned(),
             elapsed_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
             id_note,
             unit_link,
             result,
+            outcome,
+        };
+        if request.writes_credentials() {
+            self.recent.record(&report);
         }
+        report
     }
 
     fn flash(
@@ -584,5 +746,71 @@ fn count_into_shift(
     match store.record_shift_result(&counted) {
         Ok(shift) => sink.shift(&shift),
         Err(e) => tracing::warn!(error = %e, "cannot count the flash into the shift"),
+    }
+}
+
+/// Whether a job that reached `step` had begun writing to its unit.
+fn writes_to_unit(step: FlashStep) -> bool {
+    matches!(
+        step,
+        FlashStep::Write { .. } | FlashStep::Verify | FlashStep::Record
+    )
+}
+
+/// The order in which the jobs of one gang press take their device: port `i` waits until
+/// every port before it has taken its device or ended, so port 1 gets the lowest id.
+struct GangOrder {
+    taken: Mutex<Vec<bool>>,
+    changed: Condvar,
+}
+
+impl GangOrder {
+    /// An order for `ports` jobs; none for a single port.
+    fn new(ports: usize) -> Option<Arc<GangOrder>> {
+        (ports > 1).then(|| {
+            Arc::new(GangOrder {
+                taken: Mutex::new(vec![false; ports]),
+                changed: Condvar::new(),
+            })
+        })
+    }
+
+    fn turn(self: &Arc<Self>, index: usize) -> GangTurn {
+        GangTurn {
+            order: Arc::clone(self),
+            index,
+        }
+    }
+
+    /// Jobs from `index` on will never run: nobody waits for them.
+    fn give_up_from(&self, index: usize) {
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        taken.iter_mut().skip(index).for_each(|t| *t = true);
+        self.changed.notify_all();
+    }
+}
+
+/// One job's place in a [`GangOrder`].
+struct GangTurn {
+    order: Arc<GangOrder>,
+    index: usize,
+}
+
+impl IssueOrder for GangTurn {
+    fn wait_turn(&self) {
+        let mut taken = self.order.taken.lock().unwrap_or_else(|e| e.into_inner());
+        while taken[..self.index].iter().any(|t| !t) {
+            taken = self
+                .order
+                .changed
+                .wait(taken)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn taken(&self) {
+        let mut taken = self.order.taken.lock().unwrap_or_else(|e| e.into_inner());
+        taken[self.index] = true;
+        self.order.changed.notify_all();
     }
 }

@@ -15,8 +15,10 @@
 //! - [`pool`]: credential sets made ahead of the flashes that issue them;
 //! - [`bench`]: the simulated units behind `sim:` ports;
 //! - [`training`]: training mode, whose records live in a database that never syncs;
-//! - [`request`]: what a face may ask the flasher to do.
-//! - [`shifts`]: shift start, end and saved reports.
+//! - [`request`]: what a face may ask the flasher to do;
+//! - [`recent`]: the last results of each port;
+//! - [`shifts`]: shift start, end and saved reports;
+//! - [`station_choice`]: what the Station screen flashes on which ports, kept across restarts.
 //!
 //! Below it, `station-core` owns the domain and the database (and the safety argument of a
 //! flash, `station_core::flash`), `station-sync` the server, `station-protocol` the wire.
@@ -31,9 +33,11 @@ pub mod links;
 pub mod mcumgr;
 pub mod operator;
 pub mod pool;
+pub mod recent;
 pub mod records;
 pub mod request;
 pub mod shifts;
+pub mod station_choice;
 pub mod training;
 
 pub use flasher::{Flasher, FlasherOptions, JobReport, NoSink, Passed, Sink, Started};

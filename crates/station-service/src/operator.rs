@@ -72,11 +72,44 @@ pub fn check_may_flash(store: &Store, explicit: Option<&str>) -> Result<()> {
 /// The person acting now at this station.
 pub fn actor(store: &Store, explicit: Option<&str>) -> Result<Actor> {
     let signed_in = store.app_settings()?.operator;
-    let os_user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .ok();
+    let os_user = os_user();
     let name = resolve(explicit, Some(signed_in.as_str()), os_user.as_deref());
     Actor::new(name, store.station_id()?)
+}
+
+/// The operating-system user running the station. A desktop launcher may start the app without
+/// `USER` in its environment (the app then recorded "operator"): the account database says
+/// who the process runs as.
+pub fn os_user() -> Option<String> {
+    ["USER", "LOGNAME", "USERNAME"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|n| !n.trim().is_empty())
+        .or_else(account_name)
+}
+
+/// The name of the account the process runs as, from `/etc/passwd`.
+#[cfg(unix)]
+fn account_name() -> Option<String> {
+    let uid = rustix::process::getuid().as_raw().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd_name(&passwd, &uid)
+}
+
+#[cfg(not(unix))]
+fn account_name() -> Option<String> {
+    None
+}
+
+#[cfg_attr(not(unix), allow(dead_code))]
+/// The name of `uid` in a `/etc/passwd` text (`name:x:uid:gid:...`).
+fn passwd_name(passwd: &str, uid: &str) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let uid_field = fields.nth(1)?;
+        (uid_field == uid && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 /// The precedence itself, over the candidates (blank ones do not count).
@@ -136,5 +169,18 @@ mod tests {
         assert_eq!(resolve(None, Some("bo"), Some("root")), "bo");
         assert_eq!(resolve(Some("  "), Some(""), Some("root")), "root");
         assert_eq!(resolve(None, None, None), UNKNOWN_OPERATOR);
+    }
+
+    #[test]
+    fn finding_9_without_user_in_the_environment_the_account_names_the_operator() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nana:x:1000:1000:Ana:/home/ana:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, "1000").as_deref(), Some("ana"));
+        assert_eq!(passwd_name(passwd, "0").as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, "1001"), None);
+        #[cfg(unix)]
+        assert!(
+            account_name().is_some(),
+            "the test's own account has a name"
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod batches;
 pub mod devices;
 pub mod labels;
+pub mod line;
 pub mod settings;
 pub mod shift;
 pub mod station;

@@ -78,6 +78,29 @@ export const commands = {
 	 *  flash runs.
 	 */
 	setTrainingMode: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_training_mode", { on })),
+	/**
+	 *  A gang press: `request` on every port at once, checked first (each port once, the target
+	 *  valid, a device left in the batch for every port). A refusal starts nothing; its error's
+	 *  `not_started` names the control to fix.
+	 */
+	startGang: (ports: string[], request: FlashRequest) => typedError<FlashStarted[], AppError>(__TAURI_INVOKE("start_gang", { ports, request })),
+	/**
+	 *  The last results of each port (newest first): PASS, FAIL and flashes that did not start.
+	 *  Kept while the app runs; a restart starts empty.
+	 */
+	recentResults: () => typedError<{ [key in string]: RecentResult[] }, AppError>(__TAURI_INVOKE("recent_results")),
+	/**
+	 *  The Station screen's remembered choice, its target checked now: one that no longer exists
+	 *  comes back as nothing chosen, with why.
+	 */
+	stationChoice: () => typedError<Remembered, AppError>(__TAURI_INVOKE("station_choice")),
+	/**  Keep the Station screen's choice for the next start. */
+	rememberStationChoice: (choice: StationChoice) => typedError<null, AppError>(__TAURI_INVOKE("remember_station_choice", { choice })),
+	/**
+	 *  A port path the operator typed, checked before it is offered: the path, trimmed, or why
+	 *  not and what to do.
+	 */
+	checkTypedPort: (path: string) => typedError<string, AppError>(__TAURI_INVOKE("check_typed_port", { path })),
 	listBatches: () => typedError<Batch[], AppError>(__TAURI_INVOKE("list_batches")),
 	/**  Create a batch of exactly `count` devices (credentials are issued at flash time). */
 	createBatch: (batch: NewBatch) => typedError<Batch, AppError>(__TAURI_INVOKE("create_batch", { batch })),
@@ -189,6 +212,11 @@ export type AppError = {
 	reason: FailReason | null,
 	/**  The next step, for the UI to say in its own words. */
 	action: Action,
+	/**
+	 *  Set when this error kept a flash from starting (nothing was written to a unit): the
+	 *  control whose choice caused it, next to which the Station screen shows it. Not a FAIL.
+	 */
+	not_started?: Control | null,
 };
 
 /**  What the app tells the UI once at start. */
@@ -226,6 +254,29 @@ export type Batch = {
 	/**  The device the next flash of this batch takes. */
 	next_device_id: string | null,
 };
+
+/**  What to flash. */
+export type ChoiceTarget = 
+/**  The next devices of a batch. */
+{ kind: "batch"; batch_id: number } | 
+/**  New devices of a type. */
+{ kind: "type"; name: string };
+
+/**
+ *  The control on a face whose choice kept a job from starting: where the face shows the
+ *  reason (the Station screen next to it, the CLI on the port's line).
+ */
+export type Control = 
+/**  What to flash: the device type, the batch, the device (and the type's settings). */
+"target" | 
+/**  The id prefix typed for new devices. */
+"prefix" | 
+/**  The port: not chosen, not valid, cannot be opened, held by another program. */
+"port" | 
+/**  The operator sign-in: nobody is signed in while the lead requires it. */
+"operator" | 
+/**  Nothing a person picked: the station's database, disk or settings. */
+"station";
 
 /**  One device as the screens show it. */
 export type Device = {
@@ -314,6 +365,15 @@ export type DeviceTypeInput = {
 	/**  The driver's settings as a JSON object; `None` keeps them. */
 	driver_settings: string | null,
 };
+
+/**  Why a remembered target is no longer offered. */
+export type Dropped = 
+/**  Every device of the batch is flashed (or being flashed). */
+{ kind: "batch_complete"; batch_id: number } | 
+/**  The batch is not in this database (another database, or training mode). */
+{ kind: "batch_gone"; batch_id: number } | 
+/**  The device type was deleted or renamed. */
+{ kind: "type_gone"; name: string };
 
 /**  A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it. */
 export type ErrorCode = "invalid_input" | "unknown_type" | "duplicate_type" | "not_found" | "conflict" | "database_busy" | "database_read_only" | "database_corrupt" | "database_too_new" | "disk_full" | "database" | "io" | "refused" | "device" | "internal" | 
@@ -454,6 +514,17 @@ export type Health =
 /**  The server refused records: a person must act on each, then retry them. */
 "needs_attention";
 
+/**
+ *  How one job ended, decided here once for every face: the app's tiles and counters, the
+ *  CLI's PASS / FAIL / NOT STARTED lines, and the shift's counters all follow it.
+ * 
+ *  FAIL means a unit failed. A job stopped by what was asked (a typing mistake, a type's
+ *  configuration, a batch with no device left), by the port (not found, busy) or by the
+ *  station (its database, its disk) before anything was written to the unit did not start:
+ *  nothing is counted, and the reason belongs next to the control that caused it.
+ */
+export type JobOutcome = { kind: "passed" } | { kind: "failed" } | { kind: "not_started"; control: Control };
+
 /**  A field a label may show: every one is public in the device's record. */
 export type LabelField = "device_id" | "name" | "device_type" | "hardware_id" | "mqtt_username";
 
@@ -574,6 +645,26 @@ export type PortsChanged = {
 export type ReasonCount = {
 	reason: string,
 	count: number,
+};
+
+/**  One job's result on a port. */
+export type RecentResult = {
+	job_id: number,
+	/**  When the job ended, milliseconds since the Unix epoch (the face shows local time). */
+	finished_at_ms: number,
+	outcome: JobOutcome,
+	/**  The device the job wrote or meant to write; `None`: the job never got a device. */
+	device_id: string | null,
+	/**  Why it did not pass. */
+	code: ErrorCode | null,
+	reason: FailReason | null,
+	message: string | null,
+};
+
+/**  The choice to restore, and what of it was dropped. */
+export type Remembered = {
+	choice: StationChoice,
+	dropped: Dropped | null,
 };
 
 /**  How a saved shift report is written. */
@@ -713,6 +804,18 @@ export type StartupProblem = {
 	error: AppError,
 	/**  The database file it tried, when one was chosen. */
 	database_path: string | null,
+};
+
+/**  The Station screen's choice. */
+export type StationChoice = {
+	/**  What to flash; `None`: nothing chosen. */
+	target: ChoiceTarget | null,
+	/**  The id prefix for new devices of a type. */
+	prefix: string,
+	/**  The selected ports (the gang), in the order chosen. */
+	ports: string[],
+	/**  Ports typed by path (the OS does not list them). */
+	typed_ports: string[],
 };
 
 /**  The steps an operator sees, in order. */

@@ -9,7 +9,16 @@ import { playResult } from "./sound";
 export type Tile =
   | { kind: "running"; jobId: number | null; step: Step; fraction: number; done: number | null; total: number | null; request: FlashRequest }
   | { kind: "passed"; jobId: number; device: Device; rotated: boolean; hookError: string | null; labelPrinted: boolean; labelError: string | null; elapsedMs: number; request: FlashRequest }
-  | { kind: "failed"; jobId: number | null; deviceId: string | null; error: AppError; elapsedMs: number; request: FlashRequest };
+  | { kind: "failed"; jobId: number | null; deviceId: string | null; error: AppError; elapsedMs: number; request: FlashRequest }
+  /** Nothing was written to the unit: what was asked, the port or the station stopped it
+   *  (`error.not_started` names the control). Not a FAIL: neutral, no FAIL sound, not counted. */
+  | { kind: "not_started"; jobId: number | null; deviceId: string | null; error: AppError; elapsedMs: number; request: FlashRequest };
+
+/** The tile of a job that ended without passing: FAIL, or not started. */
+function endedTile(jobId: number | null, deviceId: string | null, error: AppError, elapsedMs: number, request: FlashRequest): Tile {
+  const kind = error.not_started ? "not_started" : "failed";
+  return { kind, jobId, deviceId, error, elapsedMs, request };
+}
 
 /** The shortest time between two drawings of the running steps (a result is drawn at the next
  *  frame). Ten a second is still a live bar to the eye. */
@@ -69,10 +78,28 @@ export class FlashBoard {
       if (tile?.kind === "running" && tile.jobId === null) tile.jobId = started.job_id;
       return true;
     } catch (e) {
-      this.tiles[port] = { kind: "failed", jobId: null, deviceId: null, error: toAppError(e), elapsedMs: 0, request };
-      this.player(false, this.sounds);
+      const error = toAppError(e);
+      this.tiles[port] = endedTile(null, null, error, 0, request);
+      if (!error.not_started) this.player(false, this.sounds);
       return false;
     }
+  }
+
+  /** A gang press: start `request` on every free port of `ports` at once. The station checks
+   *  the press first (each port once, the target, a device left for every port): a refusal
+   *  throws before any tile changes, so the screen can say it next to the control. Returns how
+   *  many ports started. */
+  async startGang(ports: string[], request: FlashRequest): Promise<number> {
+    const free = ports.filter((p) => !this.isBusy(p));
+    if (free.length === 0) return 0;
+    for (const p of free) this.requests.set(p, request);
+    const started = await call(commands.startGang(free, request));
+    for (const s of started) {
+      // Progress or the result of this job may have been drawn already.
+      if (this.tiles[s.port]?.jobId === s.job_id) continue;
+      this.tiles[s.port] = { kind: "running", jobId: s.job_id, step: "connect", fraction: 0, done: null, total: null, request };
+    }
+    return started.length;
   }
 
   private pending = new Map<string, FlashProgress>();
@@ -174,16 +201,9 @@ export class FlashBoard {
         request,
       };
     } else {
-      this.tiles[f.port] = {
-        kind: "failed",
-        jobId: f.job_id,
-        deviceId: r.device_id,
-        error: r.error,
-        elapsedMs: f.elapsed_ms,
-        request,
-      };
+      this.tiles[f.port] = endedTile(f.job_id, r.device_id, r.error, f.elapsed_ms, request);
     }
-    this.player(r.outcome === "passed", this.sounds);
+    if (r.outcome === "passed" || !r.error.not_started) this.player(r.outcome === "passed", this.sounds);
     for (const l of this.listeners) l(f);
   }
 

@@ -57,7 +57,14 @@ function isAppError(e: unknown): e is AppError {
 export function toAppError(e: unknown): AppError {
   if (e instanceof IpcError) return e.error;
   if (isAppError(e))
-    return { code: e.code, message: e.message, help: e.help ?? "", reason: e.reason ?? null, action: e.action ?? "fix_input" };
+    return {
+      code: e.code,
+      message: e.message,
+      help: e.help ?? "",
+      reason: e.reason ?? null,
+      action: e.action ?? "fix_input",
+      ...(e.not_started ? { not_started: e.not_started } : {}),
+    };
   return {
     code: "internal",
     message: e instanceof Error ? e.message : String(e),

@@ -1,7 +1,7 @@
 // The Station screen's logic: what to flash, on which ports, the big button, auto-flash on
 // plug, the shift's counters and the credentials the station keeps ready. The screen only draws this state and calls these methods.
 
-import type { AppError, Batch, DeviceTypeInfo, FlashRequest, PoolStatus, Port, Shift } from "./bindings";
+import type { AppError, Batch, Control, DeviceTypeInfo, Dropped, FlashRequest, PoolStatus, Port, RecentResult, Shift, SimFault, StationChoice } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, onPortsChanged, onShiftChanged, toAppError } from "./ipc";
 import { OperatorController, ScanController } from "./shift.svelte.js";
@@ -23,6 +23,36 @@ export function parseTarget(key: string): Target | null {
   return null;
 }
 
+/** The choice as the station keeps it (target key ↔ typed target). */
+export function choiceTarget(key: string): StationChoice["target"] {
+  const t = parseTarget(key);
+  if (!t) return null;
+  return t.kind === "batch" ? { kind: "batch", batch_id: t.batchId } : { kind: "type", name: t.name };
+}
+
+export function choiceKey(t: StationChoice["target"]): string {
+  if (!t) return "";
+  return t.kind === "batch" ? targetKey({ kind: "batch", batchId: t.batch_id }) : targetKey({ kind: "type", name: t.name });
+}
+
+/** Why the target is no longer chosen, in whole sentences. */
+export function droppedWords(d: Dropped): string {
+  switch (d.kind) {
+    case "batch_complete":
+      return `Batch ${d.batch_id} is complete. Choose what to flash next.`;
+    case "batch_gone":
+      return `Batch ${d.batch_id} is no longer on this station. Choose what to flash.`;
+    case "type_gone":
+      return `The device type ${d.name} no longer exists. Choose what to flash.`;
+  }
+}
+
+/** What a press that did not start says, by the control that caused it. */
+export type NotStarted = { control: Control; error: AppError };
+
+/** How many recent results each port shows. */
+export const RECENT_SHOWN = 5;
+
 /** Batches that still have devices to flash, newest first. */
 export function openBatches(batches: Batch[]): Batch[] {
   return batches.filter((b) => b.next_device_id !== null);
@@ -41,6 +71,18 @@ export class StationController {
   /** Credential sets made ahead of the flashes (`null`: no pool, or not known yet). */
   pool: PoolStatus | null = $state(null);
   error: AppError | null = $state(null);
+  /** The last press (or a job) did not start: the reason, next to the control that caused it. */
+  notStarted: NotStarted | null = $state(null);
+  /** The chosen target is gone (a batch completed, a type deleted): said until a choice is made. */
+  targetNote: string | null = $state(null);
+  /** A typed port path the station refused, next to the box it was typed in. */
+  typedError: AppError | null = $state(null);
+  /** The fault the simulated units show (Settings), so the Station screen can say so. */
+  simFault: SimFault = $state("none");
+  /** The last results of each port, newest first (kept by the station while it runs). */
+  recent: Record<string, RecentResult[]> = $state({});
+  /** Points the operator at the target select (the screen sets it). */
+  focusTarget: (() => void) | null = null;
   loaded = $state(false);
   /** A load is in flight: what the screen shows may still change under the operator. */
   refreshing = $state(false);
@@ -52,6 +94,12 @@ export class StationController {
   private connected = false;
   /** The operator picked ports: a refresh never picks for them again. */
   private portsChosen = false;
+  /** The remembered choice was read (once, at the first load). */
+  private restored = false;
+  /** A target was chosen (by the operator, or remembered): when it goes, nothing replaces it. */
+  private targetChosen = false;
+  /** A gang press is being started: a second Enter meanwhile does nothing. */
+  private pressing = false;
 
   constructor(board: FlashBoard) {
     this.board = board;
@@ -92,19 +140,24 @@ export class StationController {
     this.refreshing = true;
     void this.operator.load();
     try {
-      const [types, batches, ports, settings, shift] = await Promise.all([
+      const [types, batches, ports, settings, shift, remembered, recent] = await Promise.all([
         call(commands.listTypes()),
         call(commands.listBatches()),
         call(commands.listPorts()),
         call(commands.getSettings()),
         call(commands.shift()),
+        this.restored ? Promise.resolve(null) : call(commands.stationChoice()),
+        call(commands.recentResults()),
       ]);
       this.types = types;
       this.batches = batches;
       this.machinePorts = ports;
       this.autoFlash = settings.auto_flash;
       this.board.sounds = settings.sounds;
+      this.simFault = settings.sim_fault;
       this.shift = shift;
+      this.recent = recent;
+      if (remembered) this.restore(remembered.choice, remembered.dropped);
       this.pickDefaults();
       this.error = null;
     } catch (e) {
@@ -120,8 +173,74 @@ export class StationController {
         this.shift = s;
         void this.refreshPool();
       });
-      this.board.onFinished(() => this.refreshBatchesSoon());
+      this.board.onFinished((f) => {
+        if (f.result.outcome === "failed" && f.result.error.not_started) {
+          this.notStarted = { control: f.result.error.not_started, error: f.result.error };
+        }
+        this.refreshBatchesSoon();
+        void this.refreshRecent();
+      });
       this.board.onFinished((f) => this.scans.finished(f));
+    }
+  }
+
+  /** The choice kept from the last run: target, prefix, ports, typed ports. */
+  private restore(choice: StationChoice, dropped: Dropped | null): void {
+    this.restored = true;
+    for (const p of choice.typed_ports) {
+      if (!this.typedPorts.some((x) => x.id === p)) this.typedPorts = [...this.typedPorts, typedPort(p)];
+    }
+    if (choice.ports.length > 0) {
+      this.portsChosen = true;
+      this.selected = choice.ports;
+    }
+    this.prefix = choice.prefix;
+    if (choice.target) {
+      this.targetChosen = true;
+      this.target = choiceKey(choice.target);
+    }
+    if (dropped) {
+      this.targetChosen = true;
+      this.target = "";
+      this.targetNote = droppedWords(dropped);
+    }
+  }
+
+  /** Keep the choice for the next start (the station's database, not the webview's). */
+  async remember(): Promise<void> {
+    const choice: StationChoice = {
+      target: choiceTarget(this.target),
+      prefix: this.prefix,
+      ports: this.selected,
+      typed_ports: this.typedPorts.map((p) => p.id),
+    };
+    try {
+      await call(commands.rememberStationChoice(choice));
+    } catch {
+      // Only a convenience: the station flashes the same without it.
+    }
+  }
+
+  /** The operator chose what to flash. */
+  chooseTarget(key: string): void {
+    this.target = key;
+    this.targetChosen = true;
+    this.targetNote = null;
+    if (this.notStarted?.control === "target") this.notStarted = null;
+    void this.remember();
+  }
+
+  /** The operator changed the id prefix. */
+  prefixChanged(): void {
+    if (this.notStarted?.control === "prefix") this.notStarted = null;
+    void this.remember();
+  }
+
+  async refreshRecent(): Promise<void> {
+    try {
+      this.recent = await call(commands.recentResults());
+    } catch {
+      // Only a display: the flashes and their records are unaffected.
     }
   }
 
@@ -134,16 +253,31 @@ export class StationController {
       const first = usb ?? sim ?? this.machinePorts[0];
       if (first) this.select([first.id]);
     }
-    const t = parseTarget(this.target);
-    const valid =
-      t !== null &&
-      (t.kind === "batch"
-        ? openBatches(this.batches).some((b) => b.id === t.batchId)
-        : this.types.some((ty) => ty.name === t.name));
-    if (!valid) {
+    this.checkTarget();
+    if (this.target === "" && !this.targetChosen) {
+      // A new station: offer the newest open batch, else the first type.
       const batch = openBatches(this.batches)[0];
       const type = this.types[0];
       this.target = batch ? targetKey({ kind: "batch", batchId: batch.id }) : type ? targetKey({ kind: "type", name: type.name }) : "";
+    }
+  }
+
+  /** A target that can no longer be flashed becomes nothing chosen, and the screen says why
+   *  (never silently another target: Enter would flash something else). */
+  private checkTarget(): void {
+    const t = parseTarget(this.target);
+    if (t === null) return;
+    if (t.kind === "batch" && !openBatches(this.batches).some((b) => b.id === t.batchId)) {
+      const known = this.batches.some((b) => b.id === t.batchId);
+      this.targetNote = droppedWords(known ? { kind: "batch_complete", batch_id: t.batchId } : { kind: "batch_gone", batch_id: t.batchId });
+      this.target = "";
+      this.targetChosen = true;
+      void this.remember();
+    } else if (t.kind === "type" && !this.types.some((ty) => ty.name === t.name)) {
+      this.targetNote = droppedWords({ kind: "type_gone", name: t.name });
+      this.target = "";
+      this.targetChosen = true;
+      void this.remember();
     }
   }
 
@@ -161,6 +295,7 @@ export class StationController {
   async refreshBatches(): Promise<void> {
     try {
       this.batches = await call(commands.listBatches());
+      this.checkTarget();
     } catch (e) {
       this.error = toAppError(e);
     }
@@ -203,46 +338,80 @@ export class StationController {
 
   togglePort(id: string): void {
     this.portsChosen = true;
+    if (this.notStarted?.control === "port") this.notStarted = null;
     this.select(this.selected.includes(id) ? this.selected.filter((p) => p !== id) : [...this.selected, id]);
+    void this.remember();
   }
 
-  /** Use a port the OS does not list (a typed path such as /dev/ttyACM3 or COM7). */
-  addTypedPort(path: string): boolean {
-    const p = path.trim();
-    if (!p) return false;
-    this.portsChosen = true;
-    if (!this.ports.some((x) => x.id === p)) {
-      this.typedPorts = [
-        ...this.typedPorts,
-        { id: p, kind: "typed", label: p, vid: null, pid: null, serial_number: null, product: null, manufacturer: null },
-      ];
+  /** Use a port the OS does not list (a typed path such as /dev/ttyACM3 or COM7), once the
+   *  station has checked it; a refused path is said next to the box and changes nothing. */
+  async addTypedPort(path: string): Promise<boolean> {
+    if (!path.trim()) return false;
+    let p: string;
+    try {
+      p = await call(commands.checkTypedPort(path));
+    } catch (e) {
+      this.typedError = toAppError(e);
+      return false;
     }
+    this.typedError = null;
+    this.portsChosen = true;
+    if (!this.ports.some((x) => x.id === p)) this.typedPorts = [...this.typedPorts, typedPort(p)];
     if (!this.selected.includes(p)) this.select([...this.selected, p]);
+    void this.remember();
     return true;
   }
 
-  /** The big button (and Enter): flash every selected port that is free. */
+  /** Forget a typed port (its × button). */
+  removeTypedPort(id: string): void {
+    this.typedPorts = this.typedPorts.filter((p) => p.id !== id);
+    if (this.selected.includes(id)) this.select(this.selected.filter((p) => p !== id));
+    void this.remember();
+  }
+
+  /** The big button (and Enter): flash every selected port that is free, as one gang press.
+   *  Nothing chosen, or a press the station refuses before touching a unit, does not start:
+   *  the reason shows next to the control that caused it, never as a FAIL. */
   async flash(): Promise<number> {
     const request = this.request;
     if (!request) {
-      this.error = {
-        code: "invalid_input",
-        message: "Nothing to flash is chosen.",
-        help: this.types.length === 0 ? "add a device type in Settings first" : "pick a device type or an open batch",
-        reason: null,
-        action: this.types.length === 0 ? "add_type" : "fix_input",
+      this.notStarted = {
+        control: "target",
+        error: {
+          code: "invalid_input",
+          message: "Nothing to flash is chosen.",
+          help: this.types.length === 0 ? "add a device type in Settings first" : "choose a device type or an open batch in What to flash",
+          reason: null,
+          action: this.types.length === 0 ? "add_type" : "fix_input",
+          not_started: "target",
+        },
       };
+      this.focusTarget?.();
       return 0;
     }
     if (this.selected.length === 0) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick a port, or type the path of one", reason: null, action: "fix_input" };
+      this.notStarted = {
+        control: "port",
+        error: { code: "invalid_input", message: "No port is chosen.", help: "pick a port, or type the path of one", reason: null, action: "fix_input", not_started: "port" },
+      };
       return 0;
     }
-    this.error = null;
+    // Nobody signed in while the lead requires it: said next to the sign-in box, no tile touched.
     if (this.operator.blocksFlash()) return 0;
-    const ports = this.ready;
-    const started = await Promise.all(ports.map((p) => this.board.start(p, request)));
-    return started.filter(Boolean).length;
+    if (this.pressing) return 0;
+    this.pressing = true;
+    this.error = null;
+    this.notStarted = null;
+    try {
+      return await this.board.startGang(this.ready, request);
+    } catch (e) {
+      const error = toAppError(e);
+      if (error.not_started) this.notStarted = { control: error.not_started, error };
+      else this.error = error;
+      return 0;
+    } finally {
+      this.pressing = false;
+    }
   }
 
   async setAutoFlash(on: boolean): Promise<void> {
@@ -284,4 +453,8 @@ export class StationController {
       this.error = toAppError(e);
     }
   }
+}
+
+function typedPort(id: string): Port {
+  return { id, kind: "typed", label: id, vid: null, pid: null, serial_number: null, product: null, manufacturer: null };
 }

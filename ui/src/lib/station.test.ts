@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { emit } from "@tauri-apps/api/event";
 import { FlashBoard } from "./flashes.svelte.js";
 import { StationController, parseTarget, targetKey } from "./station.svelte.js";
-import { batch, emitFinished, ipc, passed, port, reset, settle, settings, stationHandlers } from "../test/fixtures";
+import { batch, emitFinished, fail, ipc, passed, port, reset, settle, settings, stationHandlers } from "../test/fixtures";
 
 afterEach(reset);
 
@@ -47,13 +47,14 @@ describe("station", () => {
     await s.load();
     s.togglePort("sim:1");
     expect(await s.flash()).toBe(2);
-    const starts = calls.filter((c) => c.cmd === "start_flash");
-    expect(starts.map((c) => c.args.port)).toEqual(["/dev/ttyUSB0", "sim:1"]);
+    const starts = calls.filter((c) => c.cmd === "start_gang");
+    expect(starts).toHaveLength(1);
+    expect(starts[0].args.ports).toEqual(["/dev/ttyUSB0", "sim:1"]);
     expect(starts[0].args.request).toEqual({ kind: "next_in_batch", batch_id: 1 });
     // Pressed again while both run: nothing new starts.
     expect(await s.flash()).toBe(0);
     expect(s.canFlash).toBe(false);
-    expect(calls.filter((c) => c.cmd === "start_flash")).toHaveLength(2);
+    expect(calls.filter((c) => c.cmd === "start_gang")).toHaveLength(1);
   });
 
   it("says what is missing instead of flashing", async () => {
@@ -61,8 +62,10 @@ describe("station", () => {
     const s = make();
     await s.load();
     expect(await s.flash()).toBe(0);
-    expect(s.error?.message).toBe("Nothing to flash is chosen.");
-    expect(s.error?.help).toContain("Settings");
+    expect(s.notStarted?.control).toBe("target");
+    expect(s.notStarted?.error.message).toBe("Nothing to flash is chosen.");
+    expect(s.notStarted?.error.help).toContain("Settings");
+    expect(s.error).toBeNull();
   });
 
   // Regression: the app E2E run flashed two devices when one was meant. The operator deselected
@@ -76,7 +79,7 @@ describe("station", () => {
     const refresh = s.load();
     expect(s.refreshing).toBe(true);
     s.togglePort("sim:1");
-    s.addTypedPort("/dev/ttyACM3");
+    await s.addTypedPort("/dev/ttyACM3");
     await refresh;
     expect(s.refreshing).toBe(false);
     expect(s.selected).toEqual(["/dev/ttyACM3"]);
@@ -89,11 +92,11 @@ describe("station", () => {
     ipc(stationHandlers());
     const s = make();
     await s.load();
-    expect(s.addTypedPort("  COM7 ")).toBe(true);
-    expect(s.addTypedPort("   ")).toBe(false);
+    expect(await s.addTypedPort("  COM7 ")).toBe(true);
+    expect(await s.addTypedPort("   ")).toBe(false);
     expect(s.selected).toContain("COM7");
     expect(s.ports.find((p) => p.id === "COM7")?.kind).toBe("typed");
-    s.addTypedPort("COM7");
+    await s.addTypedPort("COM7");
     expect(s.typedPorts).toHaveLength(1);
   });
 
@@ -157,5 +160,111 @@ describe("station", () => {
     s.togglePort("/dev/ttyUSB0");
     expect(s.selected).toEqual([]);
     expect(s.tilePorts).toEqual(["/dev/ttyUSB0"]);
+  });
+});
+
+describe("station line state (issue 14)", () => {
+  it("finding 1: a press the station refuses before any unit is not started, next to its control", async () => {
+    ipc(
+      stationHandlers({
+        start_gang: () =>
+          fail({ code: "invalid_input", message: "invalid prefix: 'a/b' may only contain letters", help: "use letters, digits, '-' or '_'", not_started: "prefix" }),
+      }),
+    );
+    const s = make();
+    await s.load();
+    s.chooseTarget("type:WeatherStation");
+    s.prefix = "a/b";
+    expect(await s.flash()).toBe(0);
+    expect(s.notStarted?.control).toBe("prefix");
+    expect(s.error).toBeNull();
+    expect(Object.keys(s.board.tiles)).toHaveLength(0);
+    expect(s.board.player).not.toHaveBeenCalled();
+  });
+
+  it("finding 1: a job that did not start is a neutral tile, with no FAIL sound", async () => {
+    ipc(stationHandlers());
+    const s = make();
+    await s.load();
+    await s.board.connect();
+    await s.flash();
+    await emitFinished({
+      job_id: 1,
+      port: "/dev/ttyUSB0",
+      elapsed_ms: 3,
+      result: {
+        outcome: "failed",
+        device_id: null,
+        error: { code: "device", message: "cannot open /dev/ttyUSB0", help: "pick another port", reason: "port_open_failed", action: "choose_port", not_started: "port" },
+      },
+    });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(s.board.tiles["/dev/ttyUSB0"]?.kind).toBe("not_started");
+    expect(s.notStarted?.control).toBe("port");
+    expect(s.board.player).not.toHaveBeenCalled();
+  });
+
+  it("finding 2: a completed batch leaves nothing chosen and says so", async () => {
+    let done = false;
+    ipc(stationHandlers({ list_batches: () => [done ? batch({ next_device_id: null, remaining: 0 }) : batch()] }));
+    const s = make();
+    await s.load();
+    expect(s.target).toBe("batch:1");
+    done = true;
+    await s.refreshBatches();
+    expect(s.target).toBe("");
+    expect(s.request).toBeNull();
+    expect(s.targetNote).toBe("Batch 1 is complete. Choose what to flash next.");
+    const focus = vi.fn();
+    s.focusTarget = focus;
+    expect(await s.flash()).toBe(0);
+    expect(focus).toHaveBeenCalledOnce();
+    expect(s.notStarted?.control).toBe("target");
+  });
+
+  it("finding 3: the remembered choice comes back, and a gone target is said, not replaced", async () => {
+    const calls = ipc(
+      stationHandlers({
+        station_choice: () => ({
+          choice: { target: null, prefix: "", ports: ["sim:1"], typed_ports: ["/dev/ttyS4"] },
+          dropped: { kind: "type_gone", name: "OldType" },
+        }),
+      }),
+    );
+    const s = make();
+    await s.load();
+    expect(s.target).toBe("");
+    expect(s.targetNote).toContain("OldType no longer exists");
+    expect(s.selected).toEqual(["sim:1"]);
+    expect(s.typedPorts.map((p) => p.id)).toEqual(["/dev/ttyS4"]);
+    s.chooseTarget("type:WeatherStation");
+    s.togglePort("/dev/ttyUSB0");
+    await settle();
+    const saved = calls.filter((c) => c.cmd === "remember_station_choice").pop();
+    expect(saved?.args.choice).toEqual({
+      target: { kind: "type", name: "WeatherStation" },
+      prefix: "",
+      ports: ["sim:1", "/dev/ttyUSB0"],
+      typed_ports: ["/dev/ttyS4"],
+    });
+  });
+
+  it("finding 10: a typed path the station refuses is said next to the box; a typed port can be removed", async () => {
+    ipc(
+      stationHandlers({
+        check_typed_port: (a) =>
+          a.path === "ttyUSB9" ? fail({ code: "invalid_input", message: "'ttyUSB9' is not a port's path", help: "type the full path", not_started: "port" }) : a.path,
+      }),
+    );
+    const s = make();
+    await s.load();
+    expect(await s.addTypedPort("ttyUSB9")).toBe(false);
+    expect(s.typedError?.message).toContain("not a port's path");
+    expect(s.typedPorts).toHaveLength(0);
+    expect(await s.addTypedPort("/dev/ttyS4")).toBe(true);
+    expect(s.typedError).toBeNull();
+    s.removeTypedPort("/dev/ttyS4");
+    expect(s.typedPorts).toHaveLength(0);
+    expect(s.selected).not.toContain("/dev/ttyS4");
   });
 });

@@ -11,6 +11,7 @@ import type {
   FailReason,
   FlashState,
   ServerReport,
+  SimFault,
   Step,
   Health,
   SyncState,
@@ -184,4 +185,19 @@ export function unitLine(u: UnitInfo): string {
 
 export function percent(fraction: number): string {
   return `${Math.round(Math.max(0, Math.min(1, fraction)) * 100)}%`;
+}
+
+/** The badge on a simulated port while Settings sets a fault (the Station screen). */
+export const SIM_FAULT_BADGE: Record<SimFault, string> = {
+  none: "",
+  unplugged_during_write: "Fault set: unplugged during the write",
+  refuses_to_save: "Fault set: refuses to save",
+  no_answer: "Fault set: does not answer",
+  noisy_line: "Fault set: noisy cable",
+};
+
+/** `14:03:07` in local time; the input is milliseconds since the Unix epoch. */
+export function clockTime(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }

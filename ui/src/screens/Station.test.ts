@@ -3,7 +3,7 @@ import { flushSync } from "svelte";
 import Station from "./Station.svelte";
 import { FlashBoard } from "../lib/flashes.svelte.js";
 import { StationController } from "../lib/station.svelte.js";
-import { ipc, reset, settle, show, stationHandlers } from "../test/fixtures";
+import { ipc, reset, settings, settle, show, stationHandlers } from "../test/fixtures";
 
 afterEach(reset);
 
@@ -44,7 +44,7 @@ describe("station screen", () => {
     const { calls, target } = await render();
     key(document.body, "Enter");
     await settle();
-    expect(calls.filter((c) => c.cmd === "start_flash")).toHaveLength(1);
+    expect(calls.filter((c) => c.cmd === "start_gang")).toHaveLength(1);
     flushSync();
     expect(target.querySelector("[data-testid=tile]")?.getAttribute("data-state")).toBe("running");
   });
@@ -56,7 +56,7 @@ describe("station screen", () => {
     const port = target.querySelector("[data-testid=port]");
     key(port!, "Enter");
     await settle();
-    expect(calls.filter((c) => c.cmd === "start_flash")).toHaveLength(0);
+    expect(calls.filter((c) => c.cmd === "start_gang")).toHaveLength(0);
   });
 
   it("adds a typed port path", async () => {
@@ -65,6 +65,7 @@ describe("station screen", () => {
     typed.value = "/dev/ttyACM3";
     typed.dispatchEvent(new Event("input", { bubbles: true }));
     typed.form!.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await settle();
     flushSync();
     expect(station.selected).toContain("/dev/ttyACM3");
     expect(target.querySelector("[data-port='/dev/ttyACM3']")).not.toBeNull();
@@ -96,6 +97,43 @@ describe("station screen", () => {
     expect(target.querySelector("[data-testid=count-passed]")?.textContent).toBe("3");
     expect(target.querySelector("[data-testid=count-failed]")?.textContent).toBe("1");
     expect(target.querySelector("[data-testid=counters]")?.textContent).toContain("42");
+  });
+
+  it("finding 9: shows the operator, or no operator, and a simulated fault set in Settings", async () => {
+    let { target } = await render(
+      stationHandlers({
+        get_settings: () => settings({ operator: "", sim_fault: "refuses_to_save" }),
+        operator_state: () => ({ operator: null, required: false }),
+      }),
+    );
+    // Nobody signed in: the operator bar asks for a name or badge instead of naming anyone.
+    expect(target.querySelector("[data-testid=station-operator]")?.getAttribute("data-operator")).toBe("");
+    expect(target.querySelector("[data-testid=sign-in-input]")).not.toBeNull();
+    expect(target.querySelector("[data-testid=sim-fault-badge]")?.textContent).toContain("refuses to save");
+    reset();
+    ({ target } = await render());
+    expect(target.querySelector("[data-testid=station-operator]")?.textContent).toContain("alice");
+    expect(target.querySelector("[data-testid=sim-fault-badge]")).toBeNull();
+  });
+
+  it("per-port recent results: PASS, FAIL and not started, with a device or 'no device'", async () => {
+    const { target } = await render(
+      stationHandlers({
+        recent_results: () => ({
+          "/dev/ttyUSB0": [
+            { job_id: 3, finished_at_ms: Date.UTC(2026, 10, 29, 10, 0, 0), outcome: { kind: "not_started", control: "port" }, device_id: null, code: "device", reason: "port_busy", message: "busy" },
+            { job_id: 2, finished_at_ms: Date.UTC(2026, 10, 29, 9, 59, 0), outcome: { kind: "failed" }, device_id: "farm-weatherstation-004", code: "device", reason: "timeout", message: "no answer" },
+            { job_id: 1, finished_at_ms: Date.UTC(2026, 10, 29, 9, 58, 0), outcome: { kind: "passed" }, device_id: "farm-weatherstation-003", code: null, reason: null, message: null },
+          ],
+        }),
+      }),
+    );
+    const rows = [...target.querySelectorAll("[data-testid=recent][data-port='/dev/ttyUSB0'] li")];
+    expect(rows.map((r) => r.getAttribute("data-outcome"))).toEqual(["not_started", "failed", "passed"]);
+    expect(rows[0].textContent).toContain("no device");
+    expect(rows[0].textContent).toContain("Another program is using the port");
+    expect(rows[1].textContent).toContain("FAIL");
+    expect(rows[2].textContent).toContain("farm-weatherstation-003");
   });
 });
 

@@ -169,6 +169,8 @@ pub struct Store {
     path: PathBuf,
     /// Credential sets made ahead of time (see `rotation`); none: every flash hashes its own.
     pub(crate) credential_source: Option<std::sync::Arc<dyn crate::credentials::CredentialSource>>,
+    /// The order parallel flashes take their device in (a gang); none: as they come.
+    pub(crate) issue_order: Option<std::sync::Arc<dyn crate::rotation::IssueOrder>>,
 }
 
 impl Store {
@@ -188,6 +190,7 @@ impl Store {
             conn,
             path,
             credential_source: None,
+            issue_order: None,
         };
         store.configure()?;
         store.migrate()?;
