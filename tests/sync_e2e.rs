@@ -97,6 +97,8 @@ fn provision(store: &mut Store, actor: &Actor, prefix: &str, count: u32) -> Vec<
                 prefix: prefix.into(),
                 count,
                 with_credentials: true,
+                lot: None,
+                work_order: None,
             },
             actor,
         )
@@ -153,6 +155,8 @@ fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect()
                 prefix: "e2e-".into(),
                 count: 1,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             &actor,
         )
@@ -855,6 +859,8 @@ fn api_keys_travel_sealed_and_a_replaced_server_key_stops_the_push() {
         prefix: prefix.into(),
         count: 2,
         with_credentials: true,
+        lot: None,
+        work_order: None,
     };
     let mut keys = keys_of(
         store

@@ -114,6 +114,8 @@ pub fn provision(
         prefix: p.prefix,
         count: p.count,
         with_credentials: true,
+        lot: None,
+        work_order: None,
     };
     let (created, ids) = records::provision(store, &request, operator)?;
     note_ids(&ids);
@@ -203,6 +205,8 @@ pub fn batch(
                 prefix: b.prefix,
                 count: b.count,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             };
             let (progress, ids) = records::create_batch(store, &request, operator)?;
             note_ids(&ids);

@@ -26,7 +26,10 @@ pub mod shift;
 pub mod store;
 pub mod types;
 
-pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_COUNT};
+pub use batches::{
+    Batch, BatchFilter, BatchProgress, BatchRequest, BatchState, CreatedBatch, EndedBatch,
+    MAX_BATCH_COUNT,
+};
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};
 pub use devices::{Actor, Device, DeviceEvent, DeviceFilter, DeviceStatus, FlashState, SyncState};
 pub use error::{CoreError, ErrorCode, Result};

@@ -502,8 +502,9 @@ fn choose_device(tx: &Transaction<'_>, target: &CheckedTarget<'_>, actor: &Actor
                 what: "device",
                 key: (*id).to_owned(),
             }),
-        CheckedTarget::NextInBatch(batch) => tx
-            .query_row(
+        CheckedTarget::NextInBatch(batch) => {
+            Store::check_batch_open(tx, *batch)?;
+            tx.query_row(
                 "SELECT id FROM devices WHERE batch_id = ?1 AND is_active = 1
                      AND pending_generation IS NULL AND flash_state IN ('none', 'failed')
                  ORDER BY id_number, id LIMIT 1",
@@ -516,7 +517,8 @@ fn choose_device(tx: &Transaction<'_>, target: &CheckedTarget<'_>, actor: &Actor
                 fix: "every device of the batch is flashed or being flashed; create a new \
                       batch, or pick a device type instead"
                     .into(),
-            }),
+            })
+        }
         CheckedTarget::New {
             device_type,
             prefix,
@@ -728,6 +730,8 @@ mod tests {
             prefix: "farm-".into(),
             count,
             with_credentials: false,
+            lot: None,
+            work_order: None,
         };
         store.create_batch(&req, actor).expect("batch").batch.id
     }

@@ -192,6 +192,8 @@ fn fixture_facts(version: u32) -> FixtureFacts {
         4 => fixture_facts(3),
         // The v4 rows under the v5 schema, and one proof verifier (0005).
         5 => fixture_facts(4),
+        // The v5 rows under the v6 schema, and a second type with the nvs driver (0006).
+        6 => fixture_facts(5),
         _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
     }
 }
@@ -240,6 +242,8 @@ fn check_store_works(store: &mut Store, version: u32) {
                 prefix: "farm-".into(),
                 count: 2,
                 with_credentials: true,
+                lot: None,
+                work_order: None,
             },
             &actor,
         )
@@ -327,6 +331,18 @@ fn intended_changes(
     if version < 6 && table == "device_types" {
         for row in &mut rows {
             row.extend([Value::Text("protocol".into()), Value::Text("{}".into())]);
+        }
+    }
+    // 0007: every existing batch is open, with no lot or work order.
+    if version < 7 && table == "batches" {
+        for row in &mut rows {
+            row.extend([
+                Value::Null,
+                Value::Null,
+                Value::Text("open".into()),
+                Value::Null,
+                Value::Null,
+            ]);
         }
     }
     rows

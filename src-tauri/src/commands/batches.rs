@@ -37,6 +37,8 @@ pub async fn create_batch(state: State<'_, AppState>, batch: NewBatch) -> AppRes
                 prefix: batch.prefix,
                 count: batch.count,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             };
             // Ids are leased from the server first, as the CLI's `batch create` does; an
             // offline range is logged (the batch is still right).
