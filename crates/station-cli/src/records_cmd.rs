@@ -128,6 +128,7 @@ pub fn devices(store: &mut Store, cmd: DevicesCommand, out: &mut Out<'_>) -> Res
         DevicesCommand::List(l) => {
             let mut filter = filter_from(&l.filter)?;
             filter.limit = l.limit;
+            filter.offset = l.offset;
             output::print_devices(out, &store.list_devices(&filter)?, l.json)?;
         }
         DevicesCommand::Show(s) => {
@@ -205,8 +206,8 @@ pub fn batch(
                 prefix: b.prefix,
                 count: b.count,
                 with_credentials: false,
-                lot: None,
-                work_order: None,
+                lot: b.lot,
+                work_order: b.work_order,
             };
             let (progress, ids) = records::create_batch(store, &request, operator)?;
             note_ids(&ids);
@@ -220,6 +221,25 @@ pub fn batch(
                 ..DeviceFilter::default()
             };
             export_to(store, &filter, &e.target)?;
+        }
+        BatchCommand::Close(c) => {
+            let ended = records::close_batch(store, c.batch, operator)?;
+            output::print_ended_batch(out, &ended, c.json)?;
+        }
+        BatchCommand::Cancel(c) => {
+            if !c.yes {
+                let batch = store.find_batch(c.batch)?;
+                return Err(CoreError::Refused {
+                    problem: format!(
+                        "cancelling batch {} deactivates its {} unflashed device(s) for good, so \
+                         it needs a confirmation",
+                        c.batch, batch.remaining
+                    ),
+                    fix: format!("run `station batch cancel {} --yes` to confirm", c.batch),
+                });
+            }
+            let ended = records::cancel_batch(store, c.batch, &c.reason, operator)?;
+            output::print_ended_batch(out, &ended, c.json)?;
         }
     }
     Ok(exit::OK)
