@@ -5,11 +5,17 @@ import type { AppError, Device, DeviceDetail, DeviceStatus, FlashFinished, Flash
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, toAppError } from "./ipc";
 
+/** Devices on one page of the search results (the station's own cap is 500). */
+export const DEVICE_PAGE_SIZE = 200;
+
 export class DevicesController {
   search = $state("");
   status: DeviceStatus | "" = $state("");
   flashState: FlashState | "" = $state("");
   results: Device[] = $state([]);
+  /** How many devices match the search in all (the results are one page of them). */
+  total = $state(0);
+  offset = $state(0);
   searched = $state(false);
   detail: DeviceDetail | null = $state(null);
   error: AppError | null = $state(null);
@@ -46,18 +52,35 @@ export class DevicesController {
     if (this.detail) await this.open(this.detail.device.device_id);
   }
 
+  /** Search from the first page. */
+  async find(): Promise<void> {
+    this.offset = 0;
+    await this.run();
+  }
+
+  /** The next (1) or previous (-1) page of the results. */
+  async page(direction: 1 | -1): Promise<void> {
+    const next = this.offset + direction * DEVICE_PAGE_SIZE;
+    if (next < 0 || next >= this.total) return;
+    this.offset = next;
+    await this.run();
+  }
+
   async run(): Promise<void> {
     try {
-      this.results = await call(
+      const page = await call(
         commands.searchDevices({
           search: this.search.trim() || null,
           status: this.status || null,
           flash_state: this.flashState || null,
           batch_id: null,
           active: null,
-          limit: null,
+          limit: DEVICE_PAGE_SIZE,
+          offset: this.offset,
         }),
       );
+      this.results = page.devices;
+      this.total = page.total;
       this.searched = true;
       this.error = null;
     } catch (e) {

@@ -4,6 +4,7 @@
 import type {
   Action,
   AppError,
+  BatchState,
   DeviceStatus,
   ErrorCode,
   FailReason,
@@ -139,6 +140,18 @@ export const STATUS_WORDS: Record<DeviceStatus, string> = {
   maintenance: "Maintenance",
   low_battery: "Low battery",
   provisioning: "Provisioning",
+};
+
+/** "Showing 101–200 of 10000" for a page of a list: `shown` rows from `offset`, of `total`. */
+export function pageLabel(offset: number, shown: number, total: number): string {
+  if (total === 0 || shown === 0) return `None of ${total}`;
+  return `Showing ${offset + 1}–${offset + shown} of ${total}`;
+}
+
+export const BATCH_STATE_WORDS: Record<BatchState, string> = {
+  open: "Open",
+  closed: "Closed",
+  cancelled: "Cancelled",
 };
 
 export const FLASH_STATE_WORDS: Record<FlashState, string> = {

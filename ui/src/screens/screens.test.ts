@@ -23,7 +23,7 @@ async function render<P extends Record<string, unknown>>(C: Component<P>, props:
 
 describe("screens", () => {
   it("Batches: a bar with words for flashed, failed and remaining", async () => {
-    ipc({ list_batches: () => [batch()], list_types: () => [weather] });
+    ipc({ search_batches: () => ({ batches: [batch()], total: 1 }), list_types: () => [weather] });
     const board = new FlashBoard();
     const t = await render(Batches, { batches: new BatchesController(), board, onflash: vi.fn() });
     const numbers = t.querySelector("[data-testid=batch-numbers]")?.textContent ?? "";
@@ -38,7 +38,7 @@ describe("screens", () => {
   it("Devices: results, detail with history, and a confirmation before deactivating", async () => {
     const calls = ipc({
       list_ports: () => [port("sim:1")],
-      search_devices: () => [device()],
+      search_devices: () => ({ devices: [device()], total: 1 }),
       device_detail: () => ({
         device: device(),
         history: [
@@ -62,6 +62,58 @@ describe("screens", () => {
     expect(t.querySelector("[role=alertdialog]")?.textContent).toContain("Deactivate farm-weatherstation-001?");
     expect(document.activeElement?.id).toBe("reason");
     expect(calls.some((c) => c.cmd === "deactivate_device")).toBe(false);
+  });
+
+  it("finding 5: Batches shows lot, work order and state, and asks before cancelling", async () => {
+    const calls = ipc({
+      search_batches: () => ({ batches: [batch({ lot: "LOT-7A", work_order: "WO-42" })], total: 1 }),
+      list_types: () => [weather],
+    });
+    const t = await render(Batches, { batches: new BatchesController(), board: new FlashBoard(), onflash: vi.fn() });
+    const run = t.querySelector("[data-testid=batch-run]")?.textContent ?? "";
+    expect(run).toContain("Lot LOT-7A");
+    expect(run).toContain("Work order WO-42");
+    expect(t.querySelector("[data-testid=batch-state]")?.textContent).toBe("Open");
+    expect(t.querySelector("[data-testid=batch-page-label]")?.textContent).toBe("Showing 1–1 of 1 batches");
+    t.querySelector<HTMLButtonElement>("[data-testid=batch-cancel]")!.click();
+    await settle();
+    flushSync();
+    const confirm = t.querySelector("[data-testid=batch-cancel-confirm]")?.textContent ?? "";
+    expect(confirm).toContain("Cancel batch 1?");
+    expect(confirm).toContain("8 unflashed devices will be deactivated");
+    expect(document.activeElement?.getAttribute("data-testid")).toBe("batch-cancel-reason");
+    expect(calls.some((c) => c.cmd === "cancel_batch")).toBe(false);
+  });
+
+  it("finding 7: a form problem replaces the last one, next to the form, focused; no native bubbles", async () => {
+    ipc({ search_batches: () => ({ batches: [], total: 0 }), list_types: () => [weather] });
+    // jsdom does not lay out: record that the problem was scrolled into view.
+    const scrolled = vi.fn();
+    Element.prototype.scrollIntoView = scrolled;
+    const batches = new BatchesController();
+    const t = await render(Batches, { batches, board: new FlashBoard(), onflash: vi.fn() });
+    const form = t.querySelector<HTMLFormElement>("[data-testid=batch-form]")!;
+    expect(form.noValidate).toBe(true);
+    batches.newCount = "0";
+    flushSync();
+    form.requestSubmit();
+    await settle();
+    flushSync();
+    batches.newCount = "5";
+    batches.newPrefix = "a b";
+    flushSync();
+    form.requestSubmit();
+    await settle();
+    flushSync();
+    const box = t.querySelector<HTMLElement>("[data-testid=batch-form-problem]")!;
+    expect(form.contains(box)).toBe(true);
+    expect(box.querySelectorAll("[role=alert]")).toHaveLength(1);
+    expect(box.textContent).toContain("The prefix cannot contain spaces.");
+    expect(box.textContent).not.toContain("whole number");
+    expect(document.activeElement).toBe(box);
+    expect(scrolled).toHaveBeenCalledTimes(2);
+    expect(scrolled.mock.contexts[1]).toBe(box);
+    expect(t.querySelector("#b-prefix")?.getAttribute("aria-invalid")).toBe("true");
   });
 
   it("Sync: off until a server is configured", async () => {
