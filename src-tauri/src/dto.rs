@@ -469,6 +469,9 @@ pub struct SyncStatus {
     pub last_success_at: Option<String>,
     /// The last failure, with the server's own message.
     pub last_error: Option<String>,
+    /// Its typed kind (`unreachable`, `unauthorized`, `server_unavailable`, ...): the screen says
+    /// it in words with what to do, the text above as the details.
+    pub last_error_code: Option<String>,
     /// Refused changes, newest first.
     pub errors: Vec<SyncError>,
 }
@@ -489,6 +492,7 @@ impl From<station_sync::SyncStatus> for SyncStatus {
             last_attempt_at: s.last_attempt_at,
             last_success_at: s.last_success_at,
             last_error: s.last_error,
+            last_error_code: s.last_error_code,
             errors: s
                 .rejected
                 .into_iter()

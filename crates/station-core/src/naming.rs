@@ -120,12 +120,22 @@ fn check_topic_safe(field: &'static str, value: &str, max: usize, what: &str) ->
             field,
             format!("{what} '{}' contains {}", value.escape_default(), describe_char(bad)),
             format!(
-                "{what}s go into MQTT topics, so '/', '+', '#', spaces and control characters are not allowed; \
-                 use letters, digits, '-', '_' or '.'"
+                "{} go into MQTT topics, so '/', '+', '#', spaces and control characters are not allowed; \
+                 use letters, digits, '-', '_' or '.'",
+                plural(what)
             ),
         ));
     }
     Ok(())
+}
+
+/// The plural of a field's name in a message: "prefixes", "device ids".
+fn plural(what: &str) -> String {
+    if what.ends_with('x') || what.ends_with('s') {
+        format!("{what}es")
+    } else {
+        format!("{what}s")
+    }
 }
 
 fn describe_char(c: char) -> String {
@@ -153,8 +163,9 @@ fn check_identifier(field: &'static str, value: &str, what: &str) -> Result<()> 
                 describe_char(bad)
             ),
             format!(
-                "{what}s are written into device firmware and MQTT topics: use letters, digits, \
-                 '-', '_', '.' or ':'"
+                "{} are written into device firmware and MQTT topics: use letters, digits, \
+                 '-', '_', '.' or ':'",
+                plural(what)
             ),
         ));
     }
@@ -394,6 +405,17 @@ mod tests {
         assert!(validate_prefix("=cmd|").is_err());
         assert!(validate_device_id("café-001").is_err());
         assert!(validate_device_id("line_3:unit.7-001").is_ok());
+    }
+
+    #[test]
+    fn finding_10_prefix_errors_spell_prefixes() {
+        for bad in ["farm/", "=cmd|"] {
+            let help = validate_prefix(bad).expect_err("refused").help();
+            assert!(help.starts_with("prefixes "), "{help}");
+            assert!(!help.contains("prefixs"), "{help}");
+        }
+        let help = validate_device_id("a b").expect_err("refused").help();
+        assert!(help.starts_with("device ids "), "{help}");
     }
 
     #[test]

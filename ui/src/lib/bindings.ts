@@ -653,6 +653,11 @@ export type SyncStatus = {
 	last_success_at: string | null,
 	/**  The last failure, with the server's own message. */
 	last_error: string | null,
+	/**
+	 *  Its typed kind (`unreachable`, `unauthorized`, `server_unavailable`, ...): the screen says
+	 *  it in words with what to do, the text above as the details.
+	 */
+	last_error_code: string | null,
 	/**  Refused changes, newest first. */
 	errors: SyncError[],
 };

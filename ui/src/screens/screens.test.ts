@@ -116,9 +116,41 @@ describe("screens", () => {
     expect(t.querySelector("#b-prefix")?.getAttribute("aria-invalid")).toBe("true");
   });
 
+  it("finding 8: with no device type, Settings lands on the type form, its name focused", async () => {
+    const scrolled = vi.fn();
+    Element.prototype.scrollIntoView = scrolled;
+    ipc({ get_settings: () => settings(), list_types: () => [] });
+    const t = await render(Settings, { settings: new SettingsController() });
+    await settle();
+    flushSync();
+    expect(scrolled.mock.contexts[0]).toBe(t.querySelector("[data-testid=type-form]"));
+    expect(document.activeElement?.id).toBe("t-name");
+  });
+
+  it("finding 7: a type the station refuses says why next to the type form, not at the top", async () => {
+    Element.prototype.scrollIntoView = vi.fn();
+    ipc({
+      get_settings: () => settings(),
+      list_types: () => [weather],
+      add_type: () => ({ __error: true }),
+    });
+    const controller = new SettingsController();
+    const t = await render(Settings, { settings: controller });
+    controller.settingLines = "no equals sign";
+    flushSync();
+    t.querySelector<HTMLFormElement>("[data-testid=type-form]")!.requestSubmit();
+    await settle();
+    flushSync();
+    const box = t.querySelector<HTMLElement>("[data-testid=type-form-problem]")!;
+    expect(box.textContent).toContain("Driver setting");
+    expect(t.querySelectorAll("[data-testid=error-box]")).toHaveLength(1);
+    expect(document.activeElement).toBe(box);
+    expect(t.querySelector<HTMLFormElement>("[data-testid=type-form]")!.noValidate).toBe(true);
+  });
+
   it("Sync: off until a server is configured", async () => {
     ipc({
-      sync_status: () => ({ connection: "off", summary: "Sync is off: no server configured", server_url: null, token_store: null, warnings: [], queue_length: 2, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
+      sync_status: () => ({ connection: "off", summary: "Sync is off: no server configured", server_url: null, token_store: null, warnings: [], queue_length: 2, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, last_error_code: null, errors: [] }),
     });
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-summary]")?.textContent).toBe("Sync is off: no server configured");
@@ -159,7 +191,7 @@ describe("screens", () => {
 
   it("Sync: where the token is kept, never the token, and the plain-http warning every time", async () => {
     ipc({
-      sync_status: () => ({ connection: "pending", summary: "Changes wait to be sent to http://10.0.0.5/station-sync/", server_url: "http://10.0.0.5/station-sync/", token_store: "from the environment (STATION_SYNC_TOKEN), never written to disk", warnings: ["sync uses plain http to 10.0.0.5: the station token and records cross the network readable"], queue_length: 1, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
+      sync_status: () => ({ connection: "pending", summary: "Changes wait to be sent to http://10.0.0.5/station-sync/", server_url: "http://10.0.0.5/station-sync/", token_store: "from the environment (STATION_SYNC_TOKEN), never written to disk", warnings: ["sync uses plain http to 10.0.0.5: the station token and records cross the network readable"], queue_length: 1, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, last_error_code: null, errors: [] }),
     });
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-token-store]")?.textContent).toBe("Token: from the environment (STATION_SYNC_TOKEN), never written to disk");
@@ -191,5 +223,17 @@ describe("screens", () => {
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-last-error]")?.textContent).toContain("HTTP 401: station token revoked");
     expect(t.textContent).toContain("unknown device type");
+  });
+
+  it("finding 7: a sync failure in words with what to do; the transport's text only as details", async () => {
+    ipc({
+      sync_status: () => ({ connection: "offline", summary: "The server cannot be reached", server_url: "https://hub/", token_store: null, warnings: [], queue_length: 5, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: "cannot reach the server at https://hub/: error sending request for url (https://hub/): tcp connect error: Connection refused (os error 111)", last_error_code: "unreachable", errors: [] }),
+    });
+    const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
+    const box = t.querySelector("[data-testid=sync-last-error]")!;
+    expect(box.querySelector(".last-error")?.textContent).toContain("Last attempt failed: The server cannot be reached.");
+    expect(box.querySelector(".last-error")?.textContent).not.toContain("os error");
+    expect(t.querySelector("[data-testid=sync-what-to-do]")?.textContent).toContain("Nothing is lost");
+    expect(box.querySelector("details")?.textContent).toContain("Connection refused");
   });
 });
