@@ -31,10 +31,12 @@ export function checkNewBatch(type: string, prefix: string, count: string): stri
 }
 
 /** The create form's first problem, with the field it is in; `null` when it is fine. */
-export function checkBatchForm(type: string, prefix: string, count: string, lot: string, workOrder: string): FormProblem | null {
+export function checkBatchForm(type: string, prefix: string, count: string | number | null, lot: string, workOrder: string): FormProblem | null {
   if (!type) return { field: "type", message: "Pick a device type." };
-  const n = Number(count);
-  if (count.trim() === "" || !Number.isInteger(n) || n < 1 || n > MAX_BATCH_COUNT) {
+  // A number input's bound value is a number once typed into (and "" or null when empty).
+  const text = String(count ?? "").trim();
+  const n = Number(text);
+  if (text === "" || !Number.isInteger(n) || n < 1 || n > MAX_BATCH_COUNT) {
     return { field: "count", message: `The count must be a whole number from 1 to ${MAX_BATCH_COUNT}.` };
   }
   if (/\s/.test(prefix.trim())) return { field: "prefix", message: "The prefix cannot contain spaces." };
@@ -91,14 +93,17 @@ export class BatchesController {
   ended: EndedBatch | null = $state(null);
   busy: number | null = $state(null);
 
-  async load(): Promise<void> {
+  /** Load the page of batches from `offset` (the current one by default); the page, its
+   *  offset and the total change together, when the answer is in. */
+  async load(offset: number = this.offset): Promise<void> {
     try {
       const [page, types] = await Promise.all([
-        call(commands.searchBatches({ search: this.search.trim() || null, limit: BATCH_PAGE_SIZE, offset: this.offset })),
+        call(commands.searchBatches({ search: this.search.trim() || null, limit: BATCH_PAGE_SIZE, offset })),
         call(commands.listTypes()),
       ]);
       this.batches = page.batches;
       this.total = page.total;
+      this.offset = offset;
       this.types = types;
       if (!this.newType && types[0]) this.newType = types[0].name;
       this.error = null;
@@ -110,15 +115,13 @@ export class BatchesController {
 
   /** Search batches by lot, work order, prefix, type or number, from the first page. */
   async find(): Promise<void> {
-    this.offset = 0;
-    await this.load();
+    await this.load(0);
   }
 
   async page(direction: 1 | -1): Promise<void> {
     const next = this.offset + direction * BATCH_PAGE_SIZE;
     if (next < 0 || next >= this.total) return;
-    this.offset = next;
-    await this.load();
+    await this.load(next);
   }
 
   private formKey(): string {
@@ -161,8 +164,7 @@ export class BatchesController {
       );
       this.created = b;
       this.lastCreatedKey = key;
-      this.offset = 0;
-      await this.load();
+      await this.load(0);
       return b;
     } catch (e) {
       const err = toAppError(e);
@@ -229,25 +231,26 @@ export class BatchesController {
       return;
     }
     this.openId = id;
-    this.devicesOffset = 0;
-    await this.loadDevices(id);
+    this.devices = [];
+    await this.loadDevices(id, 0);
   }
 
   /** The next (1) or previous (-1) page of the open batch's devices. */
   async devicesPage(direction: 1 | -1): Promise<void> {
     const next = this.devicesOffset + direction * DEVICE_PAGE_SIZE;
     if (this.openId === null || next < 0 || next >= this.devicesTotal) return;
-    this.devicesOffset = next;
-    await this.loadDevices(this.openId);
+    await this.loadDevices(this.openId, next);
   }
 
-  private async loadDevices(id: number): Promise<void> {
+  /** A page of the batch's devices; the rows, their offset and the total change together. */
+  private async loadDevices(id: number, offset: number = this.devicesOffset): Promise<void> {
     try {
       const page = await call(
-        commands.searchDevices({ search: null, status: null, flash_state: null, batch_id: id, active: null, limit: DEVICE_PAGE_SIZE, offset: this.devicesOffset }),
+        commands.searchDevices({ search: null, status: null, flash_state: null, batch_id: id, active: null, limit: DEVICE_PAGE_SIZE, offset }),
       );
       this.devices = page.devices;
       this.devicesTotal = page.total;
+      this.devicesOffset = offset;
     } catch (e) {
       this.error = toAppError(e);
     }

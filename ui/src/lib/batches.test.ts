@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { BatchesController, barParts, checkNewBatch } from "./batches.svelte.js";
+import { BatchesController, barParts, checkBatchForm, checkNewBatch } from "./batches.svelte.js";
 import { pageLabel } from "./words";
 import { batch, device, fail, ipc, reset, weather } from "../test/fixtures";
 
@@ -20,6 +20,9 @@ describe("batches", () => {
     expect(checkNewBatch("WeatherStation", "", "10001")).toMatch(/10000/);
     expect(checkNewBatch("WeatherStation", "a b", "5")).toMatch(/spaces/);
     expect(checkNewBatch("WeatherStation", "farm-", "50")).toBeNull();
+    // What a bound number input really holds: a number, or null when emptied.
+    expect(checkBatchForm("WeatherStation", "farm-", 50 as unknown as string, "", "")).toBeNull();
+    expect(checkBatchForm("WeatherStation", "farm-", null as unknown as string, "", "")?.field).toBe("count");
   });
 
   it("creates a batch and lists it", async () => {

@@ -54,19 +54,19 @@ export class DevicesController {
 
   /** Search from the first page. */
   async find(): Promise<void> {
-    this.offset = 0;
-    await this.run();
+    await this.run(0);
   }
 
   /** The next (1) or previous (-1) page of the results. */
   async page(direction: 1 | -1): Promise<void> {
     const next = this.offset + direction * DEVICE_PAGE_SIZE;
     if (next < 0 || next >= this.total) return;
-    this.offset = next;
-    await this.run();
+    await this.run(next);
   }
 
-  async run(): Promise<void> {
+  /** The page of results from `offset` (the current one by default); rows, offset and total
+   *  change together, when the answer is in. */
+  async run(offset: number = this.offset): Promise<void> {
     try {
       const page = await call(
         commands.searchDevices({
@@ -76,11 +76,12 @@ export class DevicesController {
           batch_id: null,
           active: null,
           limit: DEVICE_PAGE_SIZE,
-          offset: this.offset,
+          offset,
         }),
       );
       this.results = page.devices;
       this.total = page.total;
+      this.offset = offset;
       this.searched = true;
       this.error = null;
     } catch (e) {
