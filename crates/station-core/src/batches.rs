@@ -478,8 +478,12 @@ impl Store {
     }
 
     /// Cancel an open or closed batch: no more devices are issued from it; its unflashed
-    /// devices are deactivated (never deleted; the server never held them, so nothing is sent),
-    /// its flashed devices stay in force. Refused while one of its devices is being flashed.
+    /// devices (never bound to a unit) are deactivated, never deleted; its flashed devices stay
+    /// in force, a failed re-flash of one included (its unit still holds the credentials in
+    /// force). An unflashed device the server never held (no credentials yet) sends nothing; one
+    /// whose credentials were issued to a script (`provision`) is deactivated on the server
+    /// through the outbox, as [`Store::deactivate`] does. Refused while one of its devices is
+    /// being flashed.
     pub fn cancel_batch(&mut self, id: i64, actor: &Actor, reason: &str) -> Result<EndedBatch> {
         naming::validate_text("reason", reason, 500)?;
         self.end_batch(id, BatchState::Cancelled, actor, reason)
@@ -531,7 +535,7 @@ impl Store {
                 let mut stmt = tx.prepare(
                     "SELECT id, device_id, generation FROM devices WHERE batch_id = ?1
                          AND is_active = 1 AND flash_state IN ('none', 'failed')
-                         AND pending_generation IS NULL
+                         AND pending_generation IS NULL AND hardware_id IS NULL
                      ORDER BY id_number, id",
                 )?;
                 let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

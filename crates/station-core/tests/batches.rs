@@ -412,3 +412,26 @@ fn finding_10_broker_on_8883_without_tls_is_refused_with_why() {
         .expect("8883 with TLS");
     assert_eq!((ty.broker_port, ty.broker_tls), (8883, true));
 }
+
+#[test]
+fn finding_5_cancel_keeps_a_flashed_device_whose_reflash_failed() {
+    let mut t = common::store();
+    let b = t
+        .store
+        .create_batch(&request("", 2, None, None), &t.actor)
+        .expect("batch")
+        .batch;
+    let flashed = flash_next(&mut t, b.id, "hw-1");
+    // A re-flash of it fails: its unit still holds generation 1.
+    let c = t
+        .store
+        .begin_flash(&FlashTarget::Device(flashed.clone()), "hw-1", &t.actor)
+        .expect("re-flash");
+    t.store
+        .fail_flash(&flashed, c.generation, "unplugged", &t.actor)
+        .expect("fail");
+    let ended = t.store.cancel_batch(b.id, &t.actor, "").expect("cancel");
+    assert_eq!(ended.unflashed, ["weatherstation-002"]);
+    let d = t.store.find_device(&flashed).expect("d");
+    assert!(d.is_active && d.generation == 1, "{d:?}");
+}
