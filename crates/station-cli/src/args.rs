@@ -261,8 +261,8 @@ pub struct DeactivateArgs {
 pub enum BatchCommand {
     /// Create a batch of devices to be flashed (credentials are issued at flash time).
     Create(BatchCreateArgs),
-    /// List batches with their progress.
-    List(JsonFlag),
+    /// List batches with their progress (state, lot, work order).
+    List(BatchListArgs),
     /// Export a batch as CSV or JSON (no secrets).
     Export(BatchExportArgs),
     /// Close a batch: it issues no more devices; its unflashed devices stay as they are and are
@@ -271,6 +271,15 @@ pub enum BatchCommand {
     /// Cancel a batch (asks for --yes): its unflashed devices are deactivated, never deleted;
     /// its flashed devices stay in force.
     Cancel(BatchCancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchListArgs {
+    /// Only batches whose lot, work order, prefix or type contains this, or with this number.
+    #[arg(long)]
+    pub search: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

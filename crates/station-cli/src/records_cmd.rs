@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use station_core::devices::DeviceFilter;
 use station_core::driver::{DriverKind, DriverSpec};
 use station_core::export::{self, ExportFormat};
-use station_core::{BatchRequest, CoreError, NewDeviceType, Secret, Store, TypeEdit};
+use station_core::{BatchFilter, BatchRequest, CoreError, NewDeviceType, Secret, Store, TypeEdit};
 use station_service::ids::IdSource;
 use station_service::{operator, records};
 
@@ -213,7 +213,21 @@ pub fn batch(
             note_ids(&ids);
             output::print_batches(out, &[progress], b.json)?;
         }
-        BatchCommand::List(f) => output::print_batches(out, &store.list_batches()?, f.json)?,
+        BatchCommand::List(l) => {
+            let batches = match l.search {
+                Some(search) => {
+                    let filter = BatchFilter {
+                        search: Some(search),
+                        ..BatchFilter::default()
+                    };
+                    let mut found = store.search_batches(&filter)?.0;
+                    found.reverse(); // oldest first, as the whole list
+                    found
+                }
+                None => store.list_batches()?,
+            };
+            output::print_batches(out, &batches, l.json)?
+        }
         BatchCommand::Export(e) => {
             store.find_batch(e.batch)?;
             let filter = DeviceFilter {

@@ -517,6 +517,10 @@ fn finding_5_batch_lot_work_order_close_and_cancel_from_the_cli() {
         table.contains("LOT-7A") && table.contains("WO-42"),
         "{table}"
     );
+    s.ok(&["batch", "create", "WeatherStation", "--count", "1"]);
+    let found = s.json(&["batch", "list", "--search", "lot-7", "--json"]);
+    assert_eq!(found.as_array().expect("array").len(), 1, "{found}");
+    assert_eq!(found[0]["id"], 1);
     // Close: no more devices issued, the unflashed ones listed and left as they are.
     let closed = s.json(&["batch", "close", "1", "--json"]);
     assert_eq!(closed["batch"]["state"], "closed");
@@ -535,7 +539,7 @@ fn finding_5_batch_lot_work_order_close_and_cancel_from_the_cli() {
         "order withdrawn",
     ]);
     assert!(text.contains("3 device(s) deactivated"), "{text}");
-    let devices = s.json(&["devices", "list", "--json"]);
+    let devices = s.json(&["devices", "list", "--batch", "1", "--json"]);
     let devices = devices.as_array().expect("array");
     assert_eq!(devices.len(), 3, "never deleted");
     assert!(devices.iter().all(|d| d["is_active"] == false));

@@ -12,7 +12,12 @@ pub const DEVICE_ID_MAX_LEN: usize = 128;
 pub const PREFIX_MAX_LEN: usize = 64;
 /// Longest device name (django-devicehub's BaseDevice.name is a CharField(max_length=255)).
 pub const NAME_MAX_LEN: usize = 255;
-/// Batch ids are zero-padded to at least this many digits: `farm-weatherstation-007`.
+/// Batch ids are zero-padded to at least this many digits: `farm-weatherstation-007`, and take
+/// more as the number needs (`-1000`, `-10000`), as django-devicehub's `iot_provision` names them
+/// (`:03d`). The width is not widened to fit a batch's count: numbers continue across batches of
+/// a prefix, and ids must stay the ones the server's own command would make. Lists and range
+/// labels order ids by number instead ([`crate::store::NATURAL_COLLATION`]), so `-999` comes
+/// before `-1000` whatever the width (issue 14, finding 6).
 pub const ID_NUMBER_MIN_DIGITS: usize = 3;
 /// The default MQTT topic prefix (django-devicehub's TOPIC_PREFIX).
 pub const DEFAULT_TOPIC_PREFIX: &str = "things";
