@@ -222,6 +222,8 @@ impl Lab {
                     prefix: "farm-".into(),
                     count,
                     with_credentials: false,
+                    lot: None,
+                    work_order: None,
                 },
                 &self.actor,
             )

@@ -891,6 +891,8 @@ fn replaced_api_key_left_in_a_running_station_s_wal() {
                 prefix: String::new(),
                 count: 2,
                 with_credentials: true,
+                lot: None,
+                work_order: None,
             },
             &actor,
         )

@@ -97,6 +97,8 @@ fn provision(store: &mut Store, actor: &Actor, prefix: &str, count: u32) -> Vec<
                 prefix: prefix.into(),
                 count,
                 with_credentials: true,
+                lot: None,
+                work_order: None,
             },
             actor,
         )
@@ -153,6 +155,8 @@ fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect()
                 prefix: "e2e-".into(),
                 count: 1,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             &actor,
         )
@@ -855,6 +859,8 @@ fn api_keys_travel_sealed_and_a_replaced_server_key_stops_the_push() {
         prefix: prefix.into(),
         count: 2,
         with_credentials: true,
+        lot: None,
+        work_order: None,
     };
     let mut keys = keys_of(
         store
@@ -921,4 +927,86 @@ fn api_keys_travel_sealed_and_a_replaced_server_key_stops_the_push() {
     assert_eq!(again.seal_key.fingerprint(), server.seal_key_fingerprint());
     let report = station_sync::run_once(&mut store, &again.config).expect("sync");
     assert_eq!(report.push.rejected, 2, "{report:?}");
+}
+
+/// Issue 14, finding 5: what the server receives when a batch is cancelled. Devices whose
+/// credentials were issued to a script (`provision`) are on the server: the cancel deactivates
+/// them through the outbox, as `deactivate` does, and the broker denies them. Devices of a batch
+/// never flashed were never sent: the cancel sends nothing about them and the server never
+/// hears of them. Nothing is deleted on either side.
+#[test]
+fn finding_5_cancelled_batch_reaches_the_server_consistently() {
+    let server = DjangoServer::start();
+    let token = server.new_station_token("line-1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut store, actor) = station(dir.path(), "line-1", true);
+    let config = configure(&mut store, &server.sync_url(), &token);
+
+    // A provisioned batch (credentials to a script), synced: the broker allows its devices.
+    station_sync::prepare_ids(&mut store, TYPE, "prov-", 2).expect("ids");
+    let provisioned = provision(&mut store, &actor, "prov-", 2);
+    let report = station_sync::run_once(&mut store, &config).expect("sync");
+    assert_eq!(report.push.acknowledged, 2, "{report:?}");
+    let user = |id: &str| format!("myapp-weatherstationdevice-{id}");
+    for (id, password) in &provisioned {
+        assert_eq!(server.broker_auth(&user(id), password), "allow");
+    }
+    // A batch created for flashing, none flashed: nothing of it is on the server.
+    station_sync::prepare_ids(&mut store, TYPE, "line-", 3).expect("ids");
+    let unflashed = store
+        .create_batch(
+            &BatchRequest {
+                device_type: TYPE.into(),
+                prefix: "line-".into(),
+                count: 3,
+                with_credentials: false,
+                lot: Some("LOT-1".into()),
+                work_order: None,
+            },
+            &actor,
+        )
+        .expect("batch")
+        .batch
+        .id;
+    let on_server = || count(&server, "SELECT count(*) FROM myapp_weatherstationdevice");
+    assert_eq!(on_server(), 2);
+
+    // Cancel both batches and sync.
+    let prov_batch = store.list_batches().expect("batches")[0].batch.id;
+    let ended = store
+        .cancel_batch(prov_batch, &actor, "order withdrawn")
+        .expect("cancel provisioned");
+    assert_eq!(ended.unflashed.len(), 2);
+    let ended = store
+        .cancel_batch(unflashed, &actor, "order withdrawn")
+        .expect("cancel unflashed");
+    assert_eq!(ended.unflashed.len(), 3);
+    assert_eq!(
+        store.outbox_counts().expect("outbox").pending,
+        2,
+        "only the devices the server holds are sent"
+    );
+    let report = station_sync::run_once(&mut store, &config).expect("sync");
+    assert_eq!(report.push.acknowledged, 2, "{report:?}");
+    assert_eq!(on_server(), 2, "the never-sent devices stay off the server");
+    assert_eq!(
+        count(
+            &server,
+            "SELECT count(*) FROM myapp_weatherstationdevice WHERE is_active = 0"
+        ),
+        2
+    );
+    for (id, password) in &provisioned {
+        assert_eq!(server.broker_auth(&user(id), password), "deny");
+    }
+    // Nothing deleted on the station either.
+    assert_eq!(
+        store
+            .list_devices(&station_core::DeviceFilter::default())
+            .expect("devices")
+            .len(),
+        5
+    );
+    let status = station_sync::status(&store).expect("status");
+    assert_eq!((status.health, status.outbox.pending), (Health::Synced, 0));
 }

@@ -14,6 +14,9 @@ use station_core::driver::{DriverKind, DriverSpec};
 pub use station_core::settings::SimFault;
 use station_core::shift::ShiftCounters;
 use station_core::{devices, BatchProgress, DeviceType};
+
+/// The core's batch lifecycle, exported as it is.
+pub use station_core::BatchState;
 pub use station_sync::Health;
 
 /// The core's own types, exported as they are: they hold nothing the UI may not see.
@@ -58,6 +61,9 @@ pub struct Device {
     pub updated_at: String,
     /// The unit's own serial or MAC label (scan to link).
     pub unit_serial: Option<String>,
+    /// Its batch's lot and work order, when given.
+    pub lot: Option<String>,
+    pub work_order: Option<String>,
 }
 
 impl From<devices::Device> for Device {
@@ -86,6 +92,8 @@ impl From<devices::Device> for Device {
             created_at: d.created_at,
             updated_at: d.updated_at,
             unit_serial: d.unit_serial,
+            lot: d.lot,
+            work_order: d.work_order,
         }
     }
 }
@@ -108,6 +116,39 @@ pub struct DeviceQuery {
     pub batch_id: Option<i64>,
     pub active: Option<bool>,
     pub limit: Option<u32>,
+    /// Skip this many matches first (the next page).
+    pub offset: Option<u32>,
+}
+
+/// One page of a device search and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DevicePage {
+    pub devices: Vec<Device>,
+    pub total: u32,
+}
+
+/// What the Batches screen lists: a page, newest first, optionally matching a search (lot, work
+/// order, prefix, type or batch number).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct BatchQuery {
+    pub search: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// One page of batches and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct BatchPage {
+    pub batches: Vec<Batch>,
+    pub total: u32,
+}
+
+/// A closed or cancelled batch and the devices it left unflashed (still there after a close,
+/// deactivated after a cancel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct EndedBatch {
+    pub batch: Batch,
+    pub unflashed: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -126,6 +167,14 @@ pub struct Batch {
     pub last_device_id: Option<String>,
     /// The device the next flash of this batch takes.
     pub next_device_id: Option<String>,
+    pub lot: Option<String>,
+    pub work_order: Option<String>,
+    pub state: BatchState,
+    /// When and by whom it was closed or cancelled.
+    pub ended_at: Option<String>,
+    pub ended_by: Option<String>,
+    /// Its devices that were deactivated (a cancelled batch's unflashed ones).
+    pub deactivated: u32,
 }
 
 impl Batch {
@@ -144,6 +193,12 @@ impl Batch {
             first_device_id: p.first_device_id,
             last_device_id: p.last_device_id,
             next_device_id,
+            lot: p.batch.lot,
+            work_order: p.batch.work_order,
+            state: p.batch.state,
+            ended_at: p.batch.ended_at,
+            ended_by: p.batch.ended_by,
+            deactivated: p.deactivated,
         }
     }
 }
@@ -153,6 +208,9 @@ pub struct NewBatch {
     pub device_type: String,
     pub prefix: String,
     pub count: u32,
+    /// The lot and work order the batch belongs to (blank or `None`: not given).
+    pub lot: Option<String>,
+    pub work_order: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -433,6 +491,9 @@ pub struct SyncStatus {
     pub last_success_at: Option<String>,
     /// The last failure, with the server's own message.
     pub last_error: Option<String>,
+    /// Its typed kind (`unreachable`, `unauthorized`, `server_unavailable`, ...): the screen says
+    /// it in words with what to do, the text above as the details.
+    pub last_error_code: Option<String>,
     /// Refused changes, newest first.
     pub errors: Vec<SyncError>,
 }
@@ -453,6 +514,7 @@ impl From<station_sync::SyncStatus> for SyncStatus {
             last_attempt_at: s.last_attempt_at,
             last_success_at: s.last_success_at,
             last_error: s.last_error,
+            last_error_code: s.last_error_code,
             errors: s
                 .rejected
                 .into_iter()

@@ -237,7 +237,7 @@ async fn station_app_end_to_end() {
     let mut lines = csv.lines();
     let header = lines.next().expect("header");
     assert!(
-        header.starts_with("device_id,name,device_type,batch_id,mqtt_username"),
+        header.starts_with("device_id,name,device_type,batch_id,lot,work_order,mqtt_username"),
         "{header}"
     );
     let rows: Vec<&str> = lines.collect();

@@ -51,6 +51,8 @@ fn batch(home: &Path, count: u32) -> i64 {
     let (b, _) = station_service::records::create_batch(
         &mut store,
         &BatchRequest {
+            lot: None,
+            work_order: None,
             device_type: "WeatherStation".into(),
             prefix: "farm-".into(),
             count,

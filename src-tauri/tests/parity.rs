@@ -263,6 +263,8 @@ impl Face for App {
                 device_type: "WeatherStation".into(),
                 prefix: PREFIX.into(),
                 count,
+                lot: None,
+                work_order: None,
             },
         ))
         .expect("batch");

@@ -219,6 +219,9 @@ pub struct ListArgs {
     /// At most this many rows.
     #[arg(long)]
     pub limit: Option<u32>,
+    /// Skip this many rows first (the next page after --limit rows).
+    #[arg(long)]
+    pub offset: Option<u32>,
     #[arg(long)]
     pub json: bool,
 }
@@ -276,10 +279,47 @@ pub struct DeactivateArgs {
 pub enum BatchCommand {
     /// Create a batch of devices to be flashed (credentials are issued at flash time).
     Create(BatchCreateArgs),
-    /// List batches with their progress.
-    List(JsonFlag),
+    /// List batches with their progress (state, lot, work order).
+    List(BatchListArgs),
     /// Export a batch as CSV or JSON (no secrets).
     Export(BatchExportArgs),
+    /// Close a batch: it issues no more devices; its unflashed devices stay as they are and are
+    /// listed.
+    Close(BatchCloseArgs),
+    /// Cancel a batch (asks for --yes): its unflashed devices are deactivated, never deleted;
+    /// its flashed devices stay in force.
+    Cancel(BatchCancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchListArgs {
+    /// Only batches whose lot, work order, prefix or type contains this, or with this number.
+    #[arg(long)]
+    pub search: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchCloseArgs {
+    /// The batch number (see `station batch list`).
+    pub batch: i64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchCancelArgs {
+    /// The batch number (see `station batch list`).
+    pub batch: i64,
+    /// Why (kept in the history of every device it deactivates).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Confirm: the batch's unflashed devices are deactivated for good.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +329,12 @@ pub struct BatchCreateArgs {
     pub count: u32,
     #[arg(long, default_value = "")]
     pub prefix: String,
+    /// The lot the batch belongs to (shown, exported, searchable).
+    #[arg(long)]
+    pub lot: Option<String>,
+    /// The work order (MES order number) the batch fulfils.
+    #[arg(long)]
+    pub work_order: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

@@ -9,7 +9,10 @@ use std::io::Write;
 use serde::Serialize;
 use station_core::batches::CreatedBatch;
 use station_core::store::server_status::ServerReport;
-use station_core::{BatchProgress, CoreError, Device, DeviceEvent, DeviceType, IssuedCredentials};
+use station_core::{
+    BatchProgress, BatchState, CoreError, Device, DeviceEvent, DeviceType, EndedBatch,
+    IssuedCredentials,
+};
 
 use crate::stdout_err;
 
@@ -251,6 +254,9 @@ pub fn print_batches(
             vec![
                 b.batch.id.to_string(),
                 b.batch.device_type.clone(),
+                b.batch.state.as_str().to_owned(),
+                b.batch.lot.clone().unwrap_or_else(|| "-".into()),
+                b.batch.work_order.clone().unwrap_or_else(|| "-".into()),
                 format!(
                     "{}..{}",
                     b.first_device_id.clone().unwrap_or_default(),
@@ -270,6 +276,9 @@ pub fn print_batches(
         &[
             "BATCH",
             "TYPE",
+            "STATE",
+            "LOT",
+            "WORK ORDER",
             "IDS",
             "COUNT",
             "FLASHED",
@@ -280,6 +289,27 @@ pub fn print_batches(
         ],
         &rows,
     )
+}
+
+/// A closed or cancelled batch, then the devices it left unflashed (one a line).
+pub fn print_ended_batch(
+    out: &mut Out<'_>,
+    ended: &EndedBatch,
+    as_json: bool,
+) -> Result<(), CoreError> {
+    if as_json {
+        return json(out, ended);
+    }
+    print_batches(out, std::slice::from_ref(&ended.batch), false)?;
+    let what = match ended.batch.batch.state {
+        BatchState::Cancelled => "deactivated",
+        _ => "left unflashed",
+    };
+    writeln!(out, "{} device(s) {what}:", ended.unflashed.len()).map_err(stdout_err)?;
+    for id in &ended.unflashed {
+        writeln!(out, "  {id}").map_err(stdout_err)?;
+    }
+    Ok(())
 }
 
 /// One device's credentials in django-devicehub's `iot_provision` shape.

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use station_core::devices::DeviceFilter;
 use station_core::driver::{DriverKind, DriverSpec};
 use station_core::export::{self, ExportFormat};
-use station_core::{BatchRequest, CoreError, NewDeviceType, Secret, Store, TypeEdit};
+use station_core::{BatchFilter, BatchRequest, CoreError, NewDeviceType, Secret, Store, TypeEdit};
 use station_service::ids::IdSource;
 use station_service::{operator, records};
 
@@ -114,6 +114,8 @@ pub fn provision(
         prefix: p.prefix,
         count: p.count,
         with_credentials: true,
+        lot: None,
+        work_order: None,
     };
     let (created, ids) = records::provision(store, &request, operator)?;
     note_ids(&ids);
@@ -131,6 +133,7 @@ pub fn devices(
         DevicesCommand::List(l) => {
             let mut filter = filter_from(&l.filter)?;
             filter.limit = l.limit;
+            filter.offset = l.offset;
             output::print_devices(out, &store.list_devices(&filter)?, l.json)?;
         }
         DevicesCommand::Show(s) => {
@@ -219,12 +222,28 @@ pub fn batch(
                 prefix: b.prefix,
                 count: b.count,
                 with_credentials: false,
+                lot: b.lot,
+                work_order: b.work_order,
             };
             let (progress, ids) = records::create_batch(store, &request, operator)?;
             note_ids(&ids);
             output::print_batches(out, &[progress], b.json)?;
         }
-        BatchCommand::List(f) => output::print_batches(out, &store.list_batches()?, f.json)?,
+        BatchCommand::List(l) => {
+            let batches = match l.search {
+                Some(search) => {
+                    let filter = BatchFilter {
+                        search: Some(search),
+                        ..BatchFilter::default()
+                    };
+                    let mut found = store.search_batches(&filter)?.0;
+                    found.reverse(); // oldest first, as the whole list
+                    found
+                }
+                None => store.list_batches()?,
+            };
+            output::print_batches(out, &batches, l.json)?
+        }
         BatchCommand::Export(e) => {
             store.find_batch(e.batch)?;
             let filter = DeviceFilter {
@@ -232,6 +251,25 @@ pub fn batch(
                 ..DeviceFilter::default()
             };
             export_to(store, &filter, &e.target)?;
+        }
+        BatchCommand::Close(c) => {
+            let ended = records::close_batch(store, c.batch, operator)?;
+            output::print_ended_batch(out, &ended, c.json)?;
+        }
+        BatchCommand::Cancel(c) => {
+            if !c.yes {
+                let batch = store.find_batch(c.batch)?;
+                return Err(CoreError::Refused {
+                    problem: format!(
+                        "cancelling batch {} deactivates its {} unflashed device(s) for good, so \
+                         it needs a confirmation",
+                        c.batch, batch.remaining
+                    ),
+                    fix: format!("run `station batch cancel {} --yes` to confirm", c.batch),
+                });
+            }
+            let ended = records::cancel_batch(store, c.batch, &c.reason, operator)?;
+            output::print_ended_batch(out, &ended, c.json)?;
         }
     }
     Ok(exit::OK)

@@ -262,6 +262,8 @@ fn every_command_has_help() {
         vec!["batch", "create", "--help"],
         vec!["batch", "list", "--help"],
         vec!["batch", "export", "--help"],
+        vec!["batch", "close", "--help"],
+        vec!["batch", "cancel", "--help"],
         vec!["verify", "--help"],
         vec!["settings", "set", "--help"],
     ] {
@@ -508,6 +510,86 @@ fn batch_export_writes_csv_and_json() {
     let out = s.run(&["batch", "export", "1", "--csv", "/no/such/dir/x.csv"]);
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert!(stderr(&out).contains("/no/such/dir/x.csv"));
+}
+
+#[test]
+fn finding_5_batch_lot_work_order_close_and_cancel_from_the_cli() {
+    let s = Station::new();
+    let created = s.json(&[
+        "batch",
+        "create",
+        "WeatherStation",
+        "--count",
+        "3",
+        "--lot",
+        "LOT-7A",
+        "--work-order",
+        "WO-42",
+        "--json",
+    ]);
+    assert_eq!(created[0]["lot"], "LOT-7A");
+    assert_eq!(created[0]["work_order"], "WO-42");
+    assert_eq!(created[0]["state"], "open");
+    let table = s.ok(&["batch", "list"]);
+    assert!(
+        table.contains("LOT-7A") && table.contains("WO-42"),
+        "{table}"
+    );
+    s.ok(&["batch", "create", "WeatherStation", "--count", "1"]);
+    let found = s.json(&["batch", "list", "--search", "lot-7", "--json"]);
+    assert_eq!(found.as_array().expect("array").len(), 1, "{found}");
+    assert_eq!(found[0]["id"], 1);
+    // Close: no more devices issued, the unflashed ones listed and left as they are.
+    let closed = s.json(&["batch", "close", "1", "--json"]);
+    assert_eq!(closed["batch"]["state"], "closed");
+    assert_eq!(closed["unflashed"].as_array().expect("list").len(), 3);
+    // Cancel asks for --yes and changes nothing without it.
+    let out = s.run(&["batch", "cancel", "1"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert_eq!(s.json(&["batch", "list", "--json"])[0]["state"], "closed");
+    let text = s.ok(&[
+        "batch",
+        "cancel",
+        "1",
+        "--yes",
+        "--reason",
+        "order withdrawn",
+    ]);
+    assert!(text.contains("3 device(s) deactivated"), "{text}");
+    let devices = s.json(&["devices", "list", "--batch", "1", "--json"]);
+    let devices = devices.as_array().expect("array");
+    assert_eq!(devices.len(), 3, "never deleted");
+    assert!(devices.iter().all(|d| d["is_active"] == false));
+    assert_eq!(
+        s.json(&["batch", "list", "--json"])[0]["state"],
+        "cancelled"
+    );
+}
+
+#[test]
+fn finding_6_devices_list_pages_in_number_order() {
+    let s = Station::new();
+    s.ok(&["batch", "create", "WeatherStation", "--count", "1001"]);
+    let page = s.json(&[
+        "devices", "list", "--limit", "3", "--offset", "998", "--json",
+    ]);
+    let ids: Vec<&str> = page
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["device_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "weatherstation-999",
+            "weatherstation-1000",
+            "weatherstation-1001"
+        ]
+    );
+    let batches = s.json(&["batch", "list", "--json"]);
+    assert_eq!(batches[0]["last_device_id"], "weatherstation-1001");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

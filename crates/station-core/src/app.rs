@@ -49,7 +49,9 @@ impl Store {
 
     /// The device the next flash of `batch_id` takes, if any is left.
     pub fn next_in_batch(&self, batch_id: i64) -> Result<Option<String>> {
-        self.find_batch(batch_id)?;
+        if self.find_batch(batch_id)?.batch.state != crate::batches::BatchState::Open {
+            return Ok(None);
+        }
         self.conn()
             .query_row(
                 "SELECT device_id FROM devices WHERE batch_id = ?1 AND is_active = 1

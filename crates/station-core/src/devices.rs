@@ -215,6 +215,9 @@ pub struct Device {
     pub updated_at: String,
     /// The unit's own serial number or MAC address, from its label (scan to link).
     pub unit_serial: Option<String>,
+    /// Its batch's lot and work order, if it has a batch and the batch has them.
+    pub lot: Option<String>,
+    pub work_order: Option<String>,
 }
 
 /// One line of a device's history: what happened, who, when, at which station.
@@ -255,9 +258,12 @@ pub struct DeviceFilter {
     pub is_active: Option<bool>,
     pub flash_state: Option<FlashState>,
     pub rotation_due: Option<bool>,
-    /// Substring of device id, name, hardware id or unit serial (case-insensitive).
+    /// Substring of device id, name, hardware id, unit serial, or its batch's lot or work order
+    /// (case-insensitive).
     pub search: Option<String>,
     pub limit: Option<u32>,
+    /// Skip this many (a page after the first).
+    pub offset: Option<u32>,
 }
 
 const DEVICE_SELECT: &str = "SELECT d.id, d.device_id, d.name, d.batch_id, d.status, d.is_active,
@@ -265,8 +271,11 @@ const DEVICE_SELECT: &str = "SELECT d.id, d.device_id, d.name, d.batch_id, d.sta
         d.api_key_fingerprint, d.pending_generation, d.last_generation, d.flash_state, d.flash_error,
         d.hardware_id, d.flashed_at, d.rotation_due, d.station_id, d.operator, d.metadata,
         COALESCE((SELECT o.state FROM outbox o WHERE o.device_pk = d.id ORDER BY o.id DESC LIMIT 1), ''),
-        d.created_at, d.updated_at, d.unit_serial, ";
-const DEVICE_TYPE_AT: usize = 25;
+        d.created_at, d.updated_at, d.unit_serial, b.lot, b.work_order, ";
+const DEVICE_TYPE_AT: usize = 27;
+/// The tables a device query reads: the device, its type, its batch (if any).
+const DEVICE_FROM: &str = "FROM devices d JOIN device_types t ON t.id = d.type_id \
+     LEFT JOIN batches b ON b.id = d.batch_id";
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<Device> {
     let ty = DeviceType::from_row(row, DEVICE_TYPE_AT)?;
@@ -310,6 +319,8 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<Device> {
         created_at: row.get(22)?,
         updated_at: row.get(23)?,
         unit_serial: row.get(24)?,
+        lot: row.get(25)?,
+        work_order: row.get(26)?,
     })
 }
 
@@ -344,22 +355,48 @@ pub(crate) fn filter_sql(f: &DeviceFilter) -> (String, Vec<rusqlite::types::Valu
         push("d.rotation_due = ?", Value::Integer(r.into()));
     }
     if let Some(q) = &f.search {
-        let pattern = format!(
-            "%{}%",
-            q.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        args.push(Value::Text(pattern));
+        args.push(Value::Text(like_pattern(q)));
         let n = args.len();
         clauses.push(format!(
             "(lower(d.device_id) LIKE ?{n} ESCAPE '\\' OR lower(d.name) LIKE ?{n} ESCAPE '\\' \
              OR lower(COALESCE(d.hardware_id, '')) LIKE ?{n} ESCAPE '\\' \
-             OR lower(COALESCE(d.unit_serial, '')) LIKE ?{n} ESCAPE '\\')"
+             OR lower(COALESCE(d.unit_serial, '')) LIKE ?{n} ESCAPE '\\' \
+             OR lower(COALESCE(b.lot, '')) LIKE ?{n} ESCAPE '\\' \
+             OR lower(COALESCE(b.work_order, '')) LIKE ?{n} ESCAPE '\\')"
         ));
     }
     (clauses.join(" AND "), args)
+}
+
+/// A case-insensitive `LIKE ... ESCAPE '\'` pattern matching `q` anywhere, `%` and `_` literal.
+pub(crate) fn like_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+/// Deactivate one device inside the caller's transaction: the flag, the event, and (when the
+/// server holds credentials of it) the record queued for the server.
+pub(crate) fn deactivate_in(
+    tx: &Transaction<'_>,
+    pk: i64,
+    generation: u32,
+    reason: &str,
+    actor: &Actor,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE devices SET is_active = 0, rotation_due = 0, updated_at = ?2 WHERE id = ?1",
+        params![pk, now()],
+    )?;
+    record_event(tx, pk, event::DEACTIVATED, Some(generation), reason, actor)?;
+    if generation > 0 {
+        enqueue_sync(tx, pk, generation)?;
+    }
+    Ok(())
 }
 
 /// Record one event; called inside the transaction of the change it describes.
@@ -397,7 +434,7 @@ pub(crate) fn enqueue_sync(tx: &Transaction<'_>, device_pk: i64, generation: u32
 }
 
 impl Store {
-    /// Devices matching `filter`, ordered by device id.
+    /// Devices matching `filter`, in natural device id order (`unit-136` before `unit-1359`).
     pub fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>> {
         let mut out = Vec::new();
         self.for_each_device(filter, |d| {
@@ -414,14 +451,13 @@ impl Store {
         mut f: impl FnMut(Device) -> Result<()>,
     ) -> Result<()> {
         let (clause, args) = filter_sql(filter);
-        let mut sql = format!(
-            "{DEVICE_SELECT}{} FROM devices d JOIN device_types t ON t.id = d.type_id \
-             WHERE {clause} ORDER BY d.device_id",
-            DeviceType::COLUMNS
+        let sql = format!(
+            "{DEVICE_SELECT}{} {DEVICE_FROM} WHERE {clause} \
+             ORDER BY d.device_id COLLATE {} {}",
+            DeviceType::COLUMNS,
+            crate::store::NATURAL_COLLATION,
+            crate::batches::page_sql(filter.limit, filter.offset)
         );
-        if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
         let mut stmt = self.conn().prepare(&sql).map_err(|e| self.sql_err(e))?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(args))
@@ -430,6 +466,18 @@ impl Store {
             f(device_from_row(row).map_err(|e| self.sql_err(e))?)?;
         }
         Ok(())
+    }
+
+    /// How many devices match `filter` (its limit and offset aside): the total a page is of.
+    pub fn count_devices(&self, filter: &DeviceFilter) -> Result<u64> {
+        let (clause, args) = filter_sql(filter);
+        self.conn()
+            .query_row(
+                &format!("SELECT count(*) {DEVICE_FROM} WHERE {clause}"),
+                rusqlite::params_from_iter(args),
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_err(e))
     }
 
     pub fn find_device(&self, device_id: &str) -> Result<Device> {
@@ -500,24 +548,7 @@ impl Store {
                 fix: "nothing to do; the device's history lists when it was deactivated".into(),
             });
         }
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE devices SET is_active = 0, rotation_due = 0, updated_at = ?2 WHERE id = ?1",
-                params![device.pk, now()],
-            )?;
-            record_event(
-                tx,
-                device.pk,
-                event::DEACTIVATED,
-                Some(device.generation),
-                reason,
-                actor,
-            )?;
-            if device.generation > 0 {
-                enqueue_sync(tx, device.pk, device.generation)?;
-            }
-            Ok(())
-        })?;
+        self.write(|tx| deactivate_in(tx, device.pk, device.generation, reason, actor))?;
         self.find_device(device_id)
     }
 }

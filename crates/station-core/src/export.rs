@@ -5,6 +5,11 @@
 //! The file is written beside its destination (a new 0600 file at a random name, never a
 //! predictable one) and renamed into place, so a failure leaves no half-written export and the
 //! export is readable by this station's user only. Cells a spreadsheet would run as a formula are neutralised.
+//!
+//! Times: the JSON export keeps RFC 3339 (`2026-11-29T10:59:01.429569778Z`), what programs
+//! read. A CSV is opened in a spreadsheet, which reads `2026-11-29 10:59:01` as a date and time
+//! but not RFC 3339: every CSV the station writes gives times as [`csv_time`] and states their
+//! offset once, in the column's header ([`csv_time_header`]: `flashed_at (UTC)`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -17,11 +22,13 @@ use crate::error::{CoreError, Result};
 use crate::store::Store;
 
 /// The export columns, in order. One place: CSV header and JSON keys both come from here.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 23] = [
     "device_id",
     "name",
     "device_type",
     "batch_id",
+    "lot",
+    "work_order",
     "mqtt_username",
     "topic_data",
     "topic_status",
@@ -54,6 +61,8 @@ pub struct ExportRow<'a> {
     pub name: &'a str,
     pub device_type: &'a str,
     pub batch_id: Option<i64>,
+    pub lot: Option<&'a str>,
+    pub work_order: Option<&'a str>,
     pub mqtt_username: &'a str,
     pub topic_data: &'a str,
     pub topic_status: &'a str,
@@ -80,6 +89,8 @@ impl<'a> From<&'a Device> for ExportRow<'a> {
             name: &d.name,
             device_type: &d.device_type,
             batch_id: d.batch_id,
+            lot: d.lot.as_deref(),
+            work_order: d.work_order.as_deref(),
             mqtt_username: &d.mqtt_username,
             topic_data: &d.topics.data,
             topic_status: &d.topics.status,
@@ -102,13 +113,16 @@ impl<'a> From<&'a Device> for ExportRow<'a> {
 }
 
 impl ExportRow<'_> {
-    fn cells(&self) -> [String; 21] {
+    /// The CSV cells, in [`COLUMNS`] order, times as [`csv_time`].
+    fn cells(&self) -> [String; COLUMNS.len()] {
         let opt = |v: Option<&str>| v.unwrap_or("").to_string();
         [
             self.device_id.into(),
             self.name.into(),
             self.device_type.into(),
             self.batch_id.map(|b| b.to_string()).unwrap_or_default(),
+            opt(self.lot),
+            opt(self.work_order),
             self.mqtt_username.into(),
             self.topic_data.into(),
             self.topic_status.into(),
@@ -120,14 +134,55 @@ impl ExportRow<'_> {
             self.firmware_version.into(),
             self.generation.to_string(),
             self.flash_state.into(),
-            opt(self.flashed_at),
+            self.flashed_at.map(csv_time).unwrap_or_default(),
             self.operator.into(),
             self.station_id.into(),
             self.sync_state.into(),
-            self.created_at.into(),
-            self.updated_at.into(),
+            csv_time(self.created_at),
+            csv_time(self.updated_at),
         ]
     }
+}
+
+/// The export columns holding a time.
+pub const TIME_COLUMNS: [&str; 3] = ["flashed_at", "created_at", "updated_at"];
+/// The offset every CSV time is given in, as its column header states it.
+pub const CSV_TIME_OFFSET: &str = "UTC";
+/// A CSV time: `YYYY-MM-DD hh:mm:ss`, in [`CSV_TIME_OFFSET`], which spreadsheets read as a date.
+const CSV_TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+
+/// A stored RFC 3339 time as a CSV cell (`2026-11-29 10:59:01`, in UTC). A value that is not
+/// RFC 3339 (never written by this station) is kept as it is rather than lost.
+pub fn csv_time(rfc3339: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .ok()
+        .and_then(|t| {
+            t.to_offset(time::UtcOffset::UTC)
+                .format(CSV_TIME_FORMAT)
+                .ok()
+        })
+        .unwrap_or_else(|| rfc3339.to_owned())
+}
+
+/// The CSV header of a time column: the column's name and the offset its times are in.
+pub fn csv_time_header(column: &str) -> String {
+    format!("{column} ({CSV_TIME_OFFSET})")
+}
+
+/// The CSV header row: [`COLUMNS`], time columns stating their offset.
+pub fn csv_header() -> Vec<String> {
+    COLUMNS
+        .iter()
+        .map(|c| {
+            if TIME_COLUMNS.contains(c) {
+                csv_time_header(c)
+            } else {
+                (*c).to_owned()
+            }
+        })
+        .collect()
 }
 
 /// Spreadsheets run a cell starting with `=`, `+`, `-`, `@`, tab or carriage return as a
@@ -155,7 +210,7 @@ pub fn write_devices<W: Write>(
     match format {
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(writer);
-            w.write_record(COLUMNS).map_err(|e| io_err(e.into()))?;
+            w.write_record(csv_header()).map_err(|e| io_err(e.into()))?;
             store.for_each_device(filter, |d| {
                 let cells = ExportRow::from(&d).cells();
                 w.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))
@@ -318,6 +373,23 @@ fn create_temp_beside(dir: &Path, file_name: &str) -> std::io::Result<(PathBuf, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_times_are_spreadsheet_dates_in_utc() {
+        assert_eq!(
+            csv_time("2026-11-29T10:59:01.429569778Z"),
+            "2026-11-29 10:59:01"
+        );
+        assert_eq!(csv_time("2026-11-29T12:59:01+02:00"), "2026-11-29 10:59:01");
+        assert_eq!(csv_time("not a time"), "not a time");
+        let header = csv_header();
+        assert_eq!(header.len(), COLUMNS.len());
+        assert!(
+            header.contains(&"flashed_at (UTC)".to_string()),
+            "{header:?}"
+        );
+        assert!(header.contains(&"lot".to_string()) && header.contains(&"work_order".to_string()));
+    }
 
     #[test]
     fn formula_cells_are_neutralised() {

@@ -31,7 +31,10 @@ pub mod store;
 pub mod types;
 pub mod unit_serial;
 
-pub use batches::{Batch, BatchProgress, BatchRequest, CreatedBatch, MAX_BATCH_COUNT};
+pub use batches::{
+    Batch, BatchFilter, BatchProgress, BatchRequest, BatchState, CreatedBatch, EndedBatch,
+    MAX_BATCH_COUNT,
+};
 pub use credentials::{HashAlgorithm, IssuedCredentials, Secret};
 pub use devices::{Actor, Device, DeviceEvent, DeviceFilter, DeviceStatus, FlashState, SyncState};
 pub use error::{CoreError, ErrorCode, Result};

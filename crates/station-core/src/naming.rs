@@ -12,7 +12,12 @@ pub const DEVICE_ID_MAX_LEN: usize = 128;
 pub const PREFIX_MAX_LEN: usize = 64;
 /// Longest device name (django-devicehub's BaseDevice.name is a CharField(max_length=255)).
 pub const NAME_MAX_LEN: usize = 255;
-/// Batch ids are zero-padded to at least this many digits: `farm-weatherstation-007`.
+/// Batch ids are zero-padded to at least this many digits: `farm-weatherstation-007`, and take
+/// more as the number needs (`-1000`, `-10000`), as django-devicehub's `iot_provision` names them
+/// (`:03d`). The width is not widened to fit a batch's count: numbers continue across batches of
+/// a prefix, and ids must stay the ones the server's own command would make. Lists and range
+/// labels order ids by number instead ([`crate::store::NATURAL_COLLATION`]), so `-999` comes
+/// before `-1000` whatever the width (issue 14, finding 6).
 pub const ID_NUMBER_MIN_DIGITS: usize = 3;
 /// The default MQTT topic prefix (django-devicehub's TOPIC_PREFIX).
 pub const DEFAULT_TOPIC_PREFIX: &str = "things";
@@ -120,12 +125,22 @@ fn check_topic_safe(field: &'static str, value: &str, max: usize, what: &str) ->
             field,
             format!("{what} '{}' contains {}", value.escape_default(), describe_char(bad)),
             format!(
-                "{what}s go into MQTT topics, so '/', '+', '#', spaces and control characters are not allowed; \
-                 use letters, digits, '-', '_' or '.'"
+                "{} go into MQTT topics, so '/', '+', '#', spaces and control characters are not allowed; \
+                 use letters, digits, '-', '_' or '.'",
+                plural(what)
             ),
         ));
     }
     Ok(())
+}
+
+/// The plural of a field's name in a message: "prefixes", "device ids".
+fn plural(what: &str) -> String {
+    if what.ends_with('x') || what.ends_with('s') {
+        format!("{what}es")
+    } else {
+        format!("{what}s")
+    }
 }
 
 fn describe_char(c: char) -> String {
@@ -153,8 +168,9 @@ fn check_identifier(field: &'static str, value: &str, what: &str) -> Result<()> 
                 describe_char(bad)
             ),
             format!(
-                "{what}s are written into device firmware and MQTT topics: use letters, digits, \
-                 '-', '_', '.' or ':'"
+                "{} are written into device firmware and MQTT topics: use letters, digits, \
+                 '-', '_', '.' or ':'",
+                plural(what)
             ),
         ));
     }
@@ -394,6 +410,17 @@ mod tests {
         assert!(validate_prefix("=cmd|").is_err());
         assert!(validate_device_id("café-001").is_err());
         assert!(validate_device_id("line_3:unit.7-001").is_ok());
+    }
+
+    #[test]
+    fn finding_10_prefix_errors_spell_prefixes() {
+        for bad in ["farm/", "=cmd|"] {
+            let help = validate_prefix(bad).expect_err("refused").help();
+            assert!(help.starts_with("prefixes "), "{help}");
+            assert!(!help.contains("prefixs"), "{help}");
+        }
+        let help = validate_device_id("a b").expect_err("refused").help();
+        assert!(help.starts_with("device ids "), "{help}");
     }
 
     #[test]

@@ -490,8 +490,10 @@ const LEFT_IN_BATCH: &str = "batch_id = ?1 AND is_active = 1 AND pending_generat
 
 impl Store {
     /// How many devices of `batch` a flash may still take (see [`Store::begin_flash`]).
+    /// A closed or cancelled batch is refused: it issues no more devices.
     pub fn devices_left_in_batch(&self, batch: i64) -> Result<u32> {
         self.find_batch(batch)?;
+        Store::check_batch_open(self.conn(), batch)?;
         self.conn()
             .query_row(
                 &format!("SELECT count(*) FROM devices WHERE {LEFT_IN_BATCH}"),
@@ -567,8 +569,9 @@ fn choose_device(tx: &Transaction<'_>, target: &CheckedTarget<'_>, actor: &Actor
                 what: "device",
                 key: (*id).to_owned(),
             }),
-        CheckedTarget::NextInBatch(batch) => tx
-            .query_row(
+        CheckedTarget::NextInBatch(batch) => {
+            Store::check_batch_open(tx, *batch)?;
+            tx.query_row(
                 &format!(
                     "SELECT id FROM devices WHERE {LEFT_IN_BATCH} ORDER BY id_number, id LIMIT 1"
                 ),
@@ -580,7 +583,8 @@ fn choose_device(tx: &Transaction<'_>, target: &CheckedTarget<'_>, actor: &Actor
                 batch_id: *batch,
                 left: 0,
                 wanted: 1,
-            }),
+            })
+        }
         CheckedTarget::New {
             device_type,
             prefix,
@@ -792,6 +796,8 @@ mod tests {
             prefix: "farm-".into(),
             count,
             with_credentials: false,
+            lot: None,
+            work_order: None,
         };
         store.create_batch(&req, actor).expect("batch").batch.id
     }

@@ -142,6 +142,28 @@ fn validate_port(port: u16) -> Result<()> {
     Ok(())
 }
 
+/// The IANA port of MQTT over TLS ("secure-mqtt").
+pub const MQTT_TLS_PORT: u16 = 8883;
+
+/// A broker on the MQTT-over-TLS port must be reached with TLS: a device told to speak plain
+/// MQTT to port 8883 never connects, and nothing on the line would say why.
+fn validate_broker_tls(port: u16, tls: bool) -> Result<()> {
+    if port == MQTT_TLS_PORT && !tls {
+        return Err(CoreError::invalid(
+            "broker TLS",
+            format!(
+                "port {MQTT_TLS_PORT} is MQTT over TLS, but TLS is off, so devices could never \
+                 connect to the broker"
+            ),
+            format!(
+                "turn TLS on for port {MQTT_TLS_PORT}, or give the broker's plain MQTT port \
+                 (usually {DEFAULT_BROKER_PORT})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Store {
     pub fn add_type(&mut self, new: NewDeviceType) -> Result<DeviceType> {
         naming::validate_type_name(&new.name)?;
@@ -161,6 +183,7 @@ impl Store {
         let port = new.broker_port.unwrap_or(DEFAULT_BROKER_PORT);
         validate_port(port)?;
         let tls = new.broker_tls.unwrap_or(false);
+        validate_broker_tls(port, tls)?;
         let drv = validate_driver(&new.driver.unwrap_or_else(DriverSpec::protocol))?;
         let key = naming::type_key(&new.name);
         let name = new.name;
@@ -267,6 +290,9 @@ impl Store {
         }
         if let Some(v) = edit.broker_tls {
             next.broker_tls = v;
+        }
+        if (next.broker_port, next.broker_tls) != (current.broker_port, current.broker_tls) {
+            validate_broker_tls(next.broker_port, next.broker_tls)?;
         }
         if let Some(v) = &edit.driver {
             next.driver = validate_driver(v)?;

@@ -60,6 +60,8 @@ fn provision(t: &mut common::TestStore, count: u32) -> Vec<String> {
                 prefix: "farm-".into(),
                 count,
                 with_credentials: true,
+                lot: None,
+                work_order: None,
             },
             &t.actor,
         )

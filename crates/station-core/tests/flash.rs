@@ -53,6 +53,8 @@ impl Bench {
                     prefix: "farm-".into(),
                     count,
                     with_credentials: false,
+                    lot: None,
+                    work_order: None,
                 },
                 &self.t.actor,
             )
@@ -573,6 +575,8 @@ fn a_unit_with_a_foreign_identity_needs_an_explicit_overwrite() {
                 prefix: "elsewhere-".into(),
                 count: 1,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             &other.actor,
         )
@@ -1178,6 +1182,8 @@ fn a_gated_unit_from_another_station_is_written_above_the_generation_it_holds() 
                 prefix: "elsewhere-".into(),
                 count: 1,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             &other.actor,
         )

@@ -48,6 +48,8 @@ fn real_units_are_provisioned_rotated_and_recovered() {
                 prefix: prefix.clone(),
                 count: ports.len() as u32,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             &t.actor,
         )

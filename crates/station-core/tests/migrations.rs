@@ -192,8 +192,12 @@ fn fixture_facts(version: u32) -> FixtureFacts {
         4 => fixture_facts(3),
         // The v4 rows under the v5 schema, and one proof verifier (0005).
         5 => fixture_facts(4),
-        // The v5 rows under the v6 schema.
+        // The v5 rows under the v6 schema, and a second type with the nvs driver (0006).
         6 => fixture_facts(5),
+        // The v6 rows under the v7 schema, batch 1 with a lot and a work order (0007).
+        7 => fixture_facts(6),
+        // The v7 rows under the v8 schema, an ended shift and a unit serial (0008).
+        8 => fixture_facts(7),
         _ => panic!("no facts for the schema-v{version} fixture: add them to fixture_facts"),
     }
 }
@@ -242,6 +246,8 @@ fn check_store_works(store: &mut Store, version: u32) {
                 prefix: "farm-".into(),
                 count: 2,
                 with_credentials: true,
+                lot: None,
+                work_order: None,
             },
             &actor,
         )
@@ -331,9 +337,21 @@ fn intended_changes(
             row.extend([Value::Text("protocol".into()), Value::Text("{}".into())]);
         }
     }
-    // 0008 (the seventh migration until 0007 is merged): a unit serial column, NULL for every
-    // existing device; the old settings-kept shift counters (none in the fixtures) become a shift.
-    if version < 7 && table == "devices" {
+    // 0007: every existing batch is open, with no lot or work order.
+    if version < 7 && table == "batches" {
+        for row in &mut rows {
+            row.extend([
+                Value::Null,
+                Value::Null,
+                Value::Text("open".into()),
+                Value::Null,
+                Value::Null,
+            ]);
+        }
+    }
+    // 0008: a unit serial column, NULL for every existing device; the old settings-kept shift
+    // counters (none in the fixtures) become a shift.
+    if version < 8 && table == "devices" {
         for row in &mut rows {
             row.push(Value::Null);
         }

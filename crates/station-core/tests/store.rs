@@ -17,6 +17,8 @@ fn batch(device_type: &str, prefix: &str, count: u32, with_credentials: bool) ->
         prefix: prefix.into(),
         count,
         with_credentials,
+        lot: None,
+        work_order: None,
     }
 }
 
@@ -658,22 +660,21 @@ fn csv_export_has_every_column_no_secret_and_neutralised_formulas() {
         .iter()
         .map(String::from)
         .collect();
-    assert_eq!(header, export::COLUMNS);
+    assert_eq!(header, export::csv_header());
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("rows");
     assert_eq!(rows.len(), 3);
     assert_eq!(
-        &rows[0][0], "'-farmweatherstation-001",
+        &rows[0][col("device_id")],
+        "'-farmweatherstation-001",
         "formula neutralised"
     );
     assert_eq!(
-        &rows[0][5],
+        &rows[0][col("topic_data")],
         "things/weatherstation/-farmweatherstation-001/data"
     );
     assert_eq!(
-        &rows[0][export::COLUMNS
-            .iter()
-            .position(|c| *c == "operator")
-            .expect("operator column")],
+        &rows[0][col("operator")],
         "'=HYPERLINK(\"http://x\")",
         "formula neutralised"
     );
@@ -699,6 +700,11 @@ fn csv_export_has_every_column_no_secret_and_neutralised_formulas() {
     assert_eq!(
         arr[1]["device_id"], "-farmweatherstation-002",
         "JSON is data: as is"
+    );
+    let created_at = arr[1]["created_at"].as_str().expect("created_at");
+    assert!(
+        created_at.contains('T') && created_at.ends_with('Z'),
+        "JSON keeps RFC 3339: {created_at}"
     );
     assert_eq!(arr[1]["operator"], "=HYPERLINK(\"http://x\")");
     let keys: Vec<&String> = arr[0].as_object().expect("obj").keys().collect();

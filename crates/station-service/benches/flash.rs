@@ -53,6 +53,8 @@ fn setup(dir: &std::path::Path, count: u32, hash_algorithm: &str) -> (Store, i64
                 prefix: "bench-".into(),
                 count,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             &actor,
         )

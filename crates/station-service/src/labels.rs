@@ -410,6 +410,8 @@ pub fn sample_device(store: &Store, type_name: &str) -> Result<Device, CoreError
         device_id,
         batch_id: None,
         unit_serial: None,
+        lot: None,
+        work_order: None,
         status: station_core::DeviceStatus::Provisioning,
         is_active: true,
         firmware_version: String::new(),

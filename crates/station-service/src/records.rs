@@ -3,7 +3,7 @@
 //! precedence of [`crate::operator`].
 
 use station_core::{
-    BatchProgress, BatchRequest, CreatedBatch, Device, IssuedCredentials, Result, Store,
+    BatchProgress, BatchRequest, CreatedBatch, Device, EndedBatch, IssuedCredentials, Result, Store,
 };
 
 use crate::ids::{self, IdSource};
@@ -43,6 +43,27 @@ fn create(
         ..request.clone()
     };
     Ok((store.create_batch(&request, &actor)?, source))
+}
+
+/// Close a batch: it issues no more devices; its unflashed devices stay as they are (listed in
+/// the result) and can still be flashed one by one.
+pub fn close_batch(store: &mut Store, batch_id: i64, operator: Option<&str>) -> Result<EndedBatch> {
+    let actor = operator::actor(store, operator)?;
+    store.close_batch(batch_id, &actor)
+}
+
+/// Cancel a batch (the face asked for a confirmation first): it issues no more devices; its
+/// unflashed devices are deactivated, never deleted; its flashed devices stay in force. The
+/// server never held the unflashed ones, so nothing about them is sent; a device the server
+/// does hold is deactivated through the outbox as [`deactivate`] does.
+pub fn cancel_batch(
+    store: &mut Store,
+    batch_id: i64,
+    reason: &str,
+    operator: Option<&str>,
+) -> Result<EndedBatch> {
+    let actor = operator::actor(store, operator)?;
+    store.cancel_batch(batch_id, &actor, reason.trim())
 }
 
 /// Block a device for good (django-devicehub's is_active = False); the record stays.

@@ -43,6 +43,8 @@ impl Bench {
                 prefix: "farm-".into(),
                 count,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             None,
         )

@@ -163,6 +163,8 @@ impl Bench {
         let (b, _) = station_service::records::create_batch(
             &mut store,
             &BatchRequest {
+                lot: None,
+                work_order: None,
                 device_type: "WeatherStation".into(),
                 prefix: "farm-".into(),
                 count: 1,

@@ -56,6 +56,8 @@ impl Station {
                 prefix: "farm-".into(),
                 count,
                 with_credentials: false,
+                lot: None,
+                work_order: None,
             },
             None,
         )

@@ -123,6 +123,8 @@ fn request(count: u32) -> BatchRequest {
         prefix: "farm-".into(),
         count,
         with_credentials: false,
+        lot: None,
+        work_order: None,
     }
 }
 

@@ -55,6 +55,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 prefix: "bench-".into(),
                 count: n,
                 with_credentials: true,
+                lot: None,
+                work_order: None,
             },
             &actor,
         )?;

@@ -98,6 +98,9 @@ pub struct SyncStatus {
     pub last_attempt_at: Option<String>,
     pub last_success_at: Option<String>,
     pub last_error: Option<String>,
+    /// The typed kind of the last failure ([`crate::SyncError::code`]), for words a person
+    /// reads instead of the transport's text; `None` when the last attempt succeeded.
+    pub last_error_code: Option<String>,
     /// Type differences with the server found at the last catalog pull.
     pub catalog_notes: Option<String>,
     pub id_leases: Vec<IdLease>,
@@ -147,6 +150,7 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         (None, None) => None,
     };
     let health = Health::of(configured, &outbox, last_code.as_deref());
+    let last_code = last_code.filter(|_| health != Health::Off);
     // A setting the station cannot use says what to do about it too.
     let config_error = config_error.map(|e| format!("{e}; {}", e.help()));
     let server_url = raw.get(config_key::SERVER_URL).cloned();
@@ -171,6 +175,7 @@ pub fn status(store: &Store) -> Result<SyncStatus> {
         last_attempt_at: runtime.get(runtime_key::LAST_ATTEMPT_AT).cloned(),
         last_success_at: runtime.get(runtime_key::LAST_SUCCESS_AT).cloned(),
         last_error: config_error.or(last_error),
+        last_error_code: last_code,
         catalog_notes: runtime.get(runtime_key::CATALOG_NOTES).cloned(),
         id_leases: store.id_leases()?,
         plaintext_api_keys,

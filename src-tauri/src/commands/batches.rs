@@ -1,11 +1,11 @@
 //! The Batches screen: create, progress, export through a native save dialog.
 
 use station_core::export::{self, ExportFormat as CoreFormat};
-use station_core::{BatchRequest, DeviceFilter};
+use station_core::{BatchFilter, BatchRequest, DeviceFilter};
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 
-use crate::dto::{Batch, ExportDone, ExportFormat, NewBatch};
+use crate::dto::{Batch, BatchPage, BatchQuery, EndedBatch, ExportDone, ExportFormat, NewBatch};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -26,6 +26,82 @@ pub async fn list_batches(state: State<'_, AppState>) -> AppResult<Vec<Batch>> {
         .await
 }
 
+/// How many batches one page of the Batches screen holds at most.
+const BATCH_PAGE_LIMIT: u32 = 100;
+
+/// A page of batches, newest first, with how many match in all.
+#[tauri::command]
+#[specta::specta]
+pub async fn search_batches(state: State<'_, AppState>, query: BatchQuery) -> AppResult<BatchPage> {
+    let filter = BatchFilter {
+        search: query
+            .search
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        limit: Some(
+            query
+                .limit
+                .unwrap_or(BATCH_PAGE_LIMIT)
+                .min(BATCH_PAGE_LIMIT),
+        ),
+        offset: query.offset,
+    };
+    state
+        .db(move |s| {
+            let (page, total) = s.search_batches(&filter)?;
+            let batches = page
+                .into_iter()
+                .map(|b| {
+                    let next = s.next_in_batch(b.batch.id)?;
+                    Ok(Batch::new(b, next))
+                })
+                .collect::<Result<Vec<_>, station_core::CoreError>>()?;
+            Ok(BatchPage {
+                batches,
+                total: u32::try_from(total).unwrap_or(u32::MAX),
+            })
+        })
+        .await
+}
+
+/// Close a batch: no more devices are issued; its unflashed devices stay as they are.
+#[tauri::command]
+#[specta::specta]
+pub async fn close_batch(state: State<'_, AppState>, batch_id: i64) -> AppResult<EndedBatch> {
+    state
+        .db(move |s| {
+            let ended = station_service::records::close_batch(s, batch_id, None)?;
+            Ok(EndedBatch {
+                batch: Batch::new(ended.batch, None),
+                unflashed: ended.unflashed,
+            })
+        })
+        .await
+}
+
+/// Cancel a batch, after the screen's confirmation: its unflashed devices are deactivated
+/// (never deleted), its flashed devices stay.
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_batch(
+    state: State<'_, AppState>,
+    batch_id: i64,
+    reason: String,
+) -> AppResult<EndedBatch> {
+    let ended = state
+        .db(move |s| {
+            let ended = station_service::records::cancel_batch(s, batch_id, &reason, None)?;
+            Ok(EndedBatch {
+                batch: Batch::new(ended.batch, None),
+                unflashed: ended.unflashed,
+            })
+        })
+        .await?;
+    // A device the server holds that the cancel deactivated is sent at once.
+    state.sync.wake();
+    Ok(ended)
+}
+
 /// Create a batch of exactly `count` devices (credentials are issued at flash time).
 #[tauri::command]
 #[specta::specta]
@@ -37,6 +113,8 @@ pub async fn create_batch(state: State<'_, AppState>, batch: NewBatch) -> AppRes
                 prefix: batch.prefix,
                 count: batch.count,
                 with_credentials: false,
+                lot: batch.lot,
+                work_order: batch.work_order,
             };
             // Ids are leased from the server first, as the CLI's `batch create` does; an
             // offline range is logged (the batch is still right).

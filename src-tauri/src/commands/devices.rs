@@ -4,11 +4,11 @@
 use station_core::DeviceFilter;
 use tauri::{AppHandle, Manager, State};
 
-use crate::dto::{Device, DeviceDetail, DeviceQuery, UnitInfo};
+use crate::dto::{Device, DeviceDetail, DevicePage, DeviceQuery, UnitInfo};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-/// How many devices one search returns at most: a screen cannot show more.
+/// How many devices one page of a search holds at most; the page says how many match in all.
 const SEARCH_LIMIT: u32 = 500;
 
 #[tauri::command]
@@ -16,7 +16,7 @@ const SEARCH_LIMIT: u32 = 500;
 pub async fn search_devices(
     state: State<'_, AppState>,
     query: DeviceQuery,
-) -> AppResult<Vec<Device>> {
+) -> AppResult<DevicePage> {
     let filter = DeviceFilter {
         search: query
             .search
@@ -27,14 +27,20 @@ pub async fn search_devices(
         batch_id: query.batch_id,
         is_active: query.active,
         limit: Some(query.limit.unwrap_or(SEARCH_LIMIT).min(SEARCH_LIMIT)),
+        offset: query.offset,
         ..DeviceFilter::default()
     };
     state
         .db(move |s| {
-            Ok(s.list_devices(&filter)?
-                .into_iter()
-                .map(Device::from)
-                .collect())
+            let total = s.count_devices(&filter)?;
+            Ok(DevicePage {
+                devices: s
+                    .list_devices(&filter)?
+                    .into_iter()
+                    .map(Device::from)
+                    .collect(),
+                total: u32::try_from(total).unwrap_or(u32::MAX),
+            })
         })
         .await
 }

@@ -102,14 +102,23 @@ export const commands = {
 	 */
 	checkTypedPort: (path: string) => typedError<string, AppError>(__TAURI_INVOKE("check_typed_port", { path })),
 	listBatches: () => typedError<Batch[], AppError>(__TAURI_INVOKE("list_batches")),
+	/**  A page of batches, newest first, with how many match in all. */
+	searchBatches: (query: BatchQuery) => typedError<BatchPage, AppError>(__TAURI_INVOKE("search_batches", { query })),
 	/**  Create a batch of exactly `count` devices (credentials are issued at flash time). */
 	createBatch: (batch: NewBatch) => typedError<Batch, AppError>(__TAURI_INVOKE("create_batch", { batch })),
+	/**  Close a batch: no more devices are issued; its unflashed devices stay as they are. */
+	closeBatch: (batchId: number) => typedError<EndedBatch, AppError>(__TAURI_INVOKE("close_batch", { batchId })),
+	/**
+	 *  Cancel a batch, after the screen's confirmation: its unflashed devices are deactivated
+	 *  (never deleted), its flashed devices stay.
+	 */
+	cancelBatch: (batchId: number, reason: string) => typedError<EndedBatch, AppError>(__TAURI_INVOKE("cancel_batch", { batchId, reason })),
 	/**
 	 *  Ask where to save the batch's devices, then write them there. `None` when the person
 	 *  cancels the dialog.
 	 */
 	exportBatch: (batchId: number, format: ExportFormat) => typedError<ExportDone | null, AppError>(__TAURI_INVOKE("export_batch", { batchId, format })),
-	searchDevices: (query: DeviceQuery) => typedError<Device[], AppError>(__TAURI_INVOKE("search_devices", { query })),
+	searchDevices: (query: DeviceQuery) => typedError<DevicePage, AppError>(__TAURI_INVOKE("search_devices", { query })),
 	deviceDetail: (deviceId: string) => typedError<DeviceDetail, AppError>(__TAURI_INVOKE("device_detail", { deviceId })),
 	/**
 	 *  Which device the unit plugged into `port` holds. Writes nothing to the unit; settles its
@@ -253,7 +262,40 @@ export type Batch = {
 	last_device_id: string | null,
 	/**  The device the next flash of this batch takes. */
 	next_device_id: string | null,
+	lot: string | null,
+	work_order: string | null,
+	state: BatchState,
+	/**  When and by whom it was closed or cancelled. */
+	ended_at: string | null,
+	ended_by: string | null,
+	/**  Its devices that were deactivated (a cancelled batch's unflashed ones). */
+	deactivated: number,
 };
+
+/**  One page of batches and how many match in all. */
+export type BatchPage = {
+	batches: Batch[],
+	total: number,
+};
+
+/**
+ *  What the Batches screen lists: a page, newest first, optionally matching a search (lot, work
+ *  order, prefix, type or batch number).
+ */
+export type BatchQuery = {
+	search: string | null,
+	limit: number | null,
+	offset: number | null,
+};
+
+/**  Where a batch is in its life. Only an open batch issues devices. */
+export type BatchState = 
+/**  Devices are issued to flashes. */
+"open" | 
+/**  No more devices are issued; the unflashed ones stay as they are. */
+"closed" | 
+/**  No more devices are issued; the unflashed ones were deactivated (never deleted). */
+"cancelled";
 
 /**  What to flash. */
 export type ChoiceTarget = 
@@ -304,6 +346,9 @@ export type Device = {
 	updated_at: string,
 	/**  The unit's own serial or MAC label (scan to link). */
 	unit_serial: string | null,
+	/**  Its batch's lot and work order, when given. */
+	lot: string | null,
+	work_order: string | null,
 };
 
 export type DeviceDetail = {
@@ -323,6 +368,12 @@ export type DeviceEvent = {
 	at: string,
 };
 
+/**  One page of a device search and how many match in all. */
+export type DevicePage = {
+	devices: Device[],
+	total: number,
+};
+
 /**  What the Devices screen searches for. */
 export type DeviceQuery = {
 	/**  Part of the device id, name, hardware id or unit serial. */
@@ -332,6 +383,8 @@ export type DeviceQuery = {
 	batch_id: number | null,
 	active: boolean | null,
 	limit: number | null,
+	/**  Skip this many matches first (the next page). */
+	offset: number | null,
 };
 
 /**  django-devicehub's six device statuses, exactly. */
@@ -374,6 +427,15 @@ export type Dropped =
 { kind: "batch_gone"; batch_id: number } | 
 /**  The device type was deleted or renamed. */
 { kind: "type_gone"; name: string };
+
+/**
+ *  A closed or cancelled batch and the devices it left unflashed (still there after a close,
+ *  deactivated after a cancel).
+ */
+export type EndedBatch = {
+	batch: Batch,
+	unflashed: string[],
+};
 
 /**  A stable, machine-readable error code. Never rename a variant: scripts and the UI match on it. */
 export type ErrorCode = "invalid_input" | "unknown_type" | "duplicate_type" | "not_found" | "conflict" | "database_busy" | "database_read_only" | "database_corrupt" | "database_too_new" | "disk_full" | "database" | "io" | "refused" | "device" | "internal" | 
@@ -597,6 +659,9 @@ export type NewBatch = {
 	device_type: string,
 	prefix: string,
 	count: number,
+	/**  The lot and work order the batch belongs to (blank or `None`: not given). */
+	lot: string | null,
+	work_order: string | null,
 };
 
 /**  What the pool holds now, for a face to show. */
@@ -859,6 +924,11 @@ export type SyncStatus = {
 	last_success_at: string | null,
 	/**  The last failure, with the server's own message. */
 	last_error: string | null,
+	/**
+	 *  Its typed kind (`unreachable`, `unauthorized`, `server_unavailable`, ...): the screen says
+	 *  it in words with what to do, the text above as the details.
+	 */
+	last_error_code: string | null,
 	/**  Refused changes, newest first. */
 	errors: SyncError[],
 };

@@ -5,11 +5,17 @@ import type { AppError, Device, DeviceDetail, DeviceStatus, FlashFinished, Flash
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, toAppError } from "./ipc";
 
+/** Devices on one page of the search results (the station's own cap is 500). */
+export const DEVICE_PAGE_SIZE = 200;
+
 export class DevicesController {
   search = $state("");
   status: DeviceStatus | "" = $state("");
   flashState: FlashState | "" = $state("");
   results: Device[] = $state([]);
+  /** How many devices match the search in all (the results are one page of them). */
+  total = $state(0);
+  offset = $state(0);
   searched = $state(false);
   detail: DeviceDetail | null = $state(null);
   error: AppError | null = $state(null);
@@ -46,18 +52,36 @@ export class DevicesController {
     if (this.detail) await this.open(this.detail.device.device_id);
   }
 
-  async run(): Promise<void> {
+  /** Search from the first page. */
+  async find(): Promise<void> {
+    await this.run(0);
+  }
+
+  /** The next (1) or previous (-1) page of the results. */
+  async page(direction: 1 | -1): Promise<void> {
+    const next = this.offset + direction * DEVICE_PAGE_SIZE;
+    if (next < 0 || next >= this.total) return;
+    await this.run(next);
+  }
+
+  /** The page of results from `offset` (the current one by default); rows, offset and total
+   *  change together, when the answer is in. */
+  async run(offset: number = this.offset): Promise<void> {
     try {
-      this.results = await call(
+      const page = await call(
         commands.searchDevices({
           search: this.search.trim() || null,
           status: this.status || null,
           flash_state: this.flashState || null,
           batch_id: null,
           active: null,
-          limit: null,
+          limit: DEVICE_PAGE_SIZE,
+          offset,
         }),
       );
+      this.results = page.devices;
+      this.total = page.total;
+      this.offset = offset;
       this.searched = true;
       this.error = null;
     } catch (e) {

@@ -20,21 +20,36 @@ const detail = (over = {}) => ({
 
 describe("devices", () => {
   it("searches by text and status", async () => {
-    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => [device()] });
+    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => ({ devices: [device()], total: 1 }) });
     const d = make();
     await d.load();
     d.search = "  AB12 ";
     d.status = "provisioning";
     await d.run();
     const q = calls.filter((c) => c.cmd === "search_devices").pop()?.args.query;
-    expect(q).toEqual({ search: "AB12", status: "provisioning", flash_state: null, batch_id: null, active: null, limit: null });
+    expect(q).toEqual({ search: "AB12", status: "provisioning", flash_state: null, batch_id: null, active: null, limit: 200, offset: 0 });
     expect(d.results).toHaveLength(1);
+    expect(d.total).toBe(1);
     expect(d.reflashPort).toBe("sim:1");
+  });
+
+  it("finding 6: pages through results with the total instead of stopping silently", async () => {
+    const calls = ipc({ list_ports: () => [], search_devices: (a) => ({ devices: [device()], total: 450, offset: (a.query as { offset: number }).offset }) });
+    const d = make();
+    await d.find();
+    expect(d.total).toBe(450);
+    await d.page(1);
+    await d.page(1);
+    await d.page(1);
+    const offsets = calls.filter((c) => c.cmd === "search_devices").map((c) => (c.args.query as { offset: number }).offset);
+    expect(offsets).toEqual([0, 200, 400]);
+    await d.find();
+    expect(d.offset).toBe(0);
   });
 
   it("identifies the unit on the port and opens its device when the station knows it", async () => {
     const unit = { port: "sim:1", hardware_id: "AB12", firmware_version: "1.4", device_id: "farm-weatherstation-001", generation: 2, known: true, recovered: [] };
-    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => [], identify_unit: () => unit, device_detail: () => detail() });
+    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => ({ devices: [], total: 0 }), identify_unit: () => unit, device_detail: () => detail() });
     const d = make();
     await d.load();
     expect(await d.identify()).toBe(true);
@@ -45,7 +60,7 @@ describe("devices", () => {
 
   it("says a blank or foreign unit in words and opens nothing", async () => {
     let unit = { port: "sim:1", hardware_id: "AB12", firmware_version: "1.4", device_id: null as string | null, generation: null as number | null, known: false, recovered: [] as string[] };
-    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => [], identify_unit: () => unit });
+    const calls = ipc({ list_ports: () => [port("sim:1")], search_devices: () => ({ devices: [], total: 0 }), identify_unit: () => unit });
     const d = make();
     await d.load();
     await d.identify();
@@ -61,7 +76,7 @@ describe("devices", () => {
   it("reports a unit that does not answer, and keeps nothing of an earlier read", async () => {
     ipc({
       list_ports: () => [port("sim:1")],
-      search_devices: () => [],
+      search_devices: () => ({ devices: [], total: 0 }),
       identify_unit: () => fail({ code: "device", message: "The device did not answer.", help: "check the cable", reason: "timeout" }),
     });
     const d = make();
@@ -92,7 +107,7 @@ describe("devices", () => {
 
   it("refreshes the open device when its flash ends, while the screen is shown", async () => {
     let generation = 1;
-    ipc({ device_detail: () => detail({ generation }), search_devices: () => [] });
+    ipc({ device_detail: () => detail({ generation }), search_devices: () => ({ devices: [], total: 0 }) });
     const d = make();
     await d.board.connect();
     await d.open("farm-weatherstation-001");
@@ -104,7 +119,7 @@ describe("devices", () => {
   });
 
   it("re-flashes a device with no unit on record only after the operator confirms it", async () => {
-    const calls = ipc({ device_detail: () => detail({ hardware_id: null }), start_flash: (a) => ({ job_id: 7, port: a.port }), search_devices: () => [] });
+    const calls = ipc({ device_detail: () => detail({ hardware_id: null }), start_flash: (a) => ({ job_id: 7, port: a.port }), search_devices: () => ({ devices: [], total: 0 }) });
     const d = make();
     await d.board.connect();
     await d.open("farm-weatherstation-001");
@@ -134,7 +149,7 @@ describe("devices", () => {
     const calls = ipc({
       device_detail: () => detail({ is_active: active }),
       deactivate_device: () => ((active = false), device({ is_active: false })),
-      search_devices: () => [],
+      search_devices: () => ({ devices: [], total: 0 }),
     });
     const d = make();
     await d.open("farm-weatherstation-001");

@@ -73,10 +73,17 @@ export function linesToSettings(text: string): { json: string } | { problem: str
   return { json: JSON.stringify(settings) };
 }
 
+/** The Settings screen's forms, for showing a problem next to the one it is about. */
+export type SettingsForm = "operator" | "station" | "server" | "hash" | "type";
+
 export class SettingsController {
   settings: Settings | null = $state(null);
   types: DeviceTypeInfo[] = $state([]);
   error: AppError | null = $state(null);
+  /** The form `error` is about (shown next to it), or `null` for the screen as a whole. */
+  errorIn: SettingsForm | null = $state(null);
+  /** Bumped each time a form shows a problem, so it is scrolled into view again. */
+  errorSeq = $state(0);
   saved: string | null = $state(null);
   draft: DeviceTypeInput = $state(emptyType());
   /** The driver settings being edited, one NAME=VALUE a line. */
@@ -89,20 +96,34 @@ export class SettingsController {
       this.settings = settings;
       this.types = types;
       this.error = null;
+      this.errorIn = null;
     } catch (e) {
-      this.error = toAppError(e);
+      this.fail(toAppError(e), null);
     }
   }
 
-  /** Save one setting; `what` is what the confirmation says was saved. */
-  async change(change: SettingChange, what: string): Promise<boolean> {
+  private fail(error: AppError, form: SettingsForm | null): void {
+    this.error = error;
+    this.errorIn = form;
+    this.errorSeq += 1;
+  }
+
+  /** The problem to show next to `form`, if it is about that form. */
+  errorFor(form: SettingsForm): AppError | null {
+    return this.errorIn === form ? this.error : null;
+  }
+
+  /** Save one setting; `what` is what the confirmation says was saved, `form` where a problem
+   *  is shown (`null`: at the top of the screen). */
+  async change(change: SettingChange, what: string, form: SettingsForm | null = null): Promise<boolean> {
     try {
       this.settings = await call(commands.changeSetting(change));
       this.error = null;
+      this.errorIn = null;
       this.saved = what;
       return true;
     } catch (e) {
-      this.error = toAppError(e);
+      this.fail(toAppError(e), form);
       this.saved = null;
       return false;
     }
@@ -123,13 +144,16 @@ export class SettingsController {
   async saveType(): Promise<boolean> {
     const settings = linesToSettings(this.settingLines);
     if ("problem" in settings) {
-      this.error = {
-        code: "invalid_input",
-        message: `Driver setting ${settings.problem}.`,
-        help: "Write one driver setting a line as NAME=VALUE, e.g. namespace=dh.",
-        reason: null,
-        action: "fix_input",
-      };
+      this.fail(
+        {
+          code: "invalid_input",
+          message: `Driver setting ${settings.problem}.`,
+          help: "Write one driver setting a line as NAME=VALUE, e.g. namespace=dh.",
+          reason: null,
+          action: "fix_input",
+        },
+        "type",
+      );
       return false;
     }
     try {
@@ -145,10 +169,11 @@ export class SettingsController {
       this.draft = emptyType();
       this.settingLines = "";
       this.error = null;
+      this.errorIn = null;
       this.types = await call(commands.listTypes());
       return true;
     } catch (e) {
-      this.error = toAppError(e);
+      this.fail(toAppError(e), "type");
       return false;
     }
   }

@@ -15,6 +15,7 @@ const off = {
   last_attempt_at: null,
   last_success_at: null,
   last_error: null,
+  last_error_code: null,
   errors: [],
 };
 

@@ -6,6 +6,7 @@
 import type {
   Action,
   AppError,
+  BatchState,
   DeviceStatus,
   ErrorCode,
   FailReason,
@@ -109,6 +110,72 @@ export const STATUS_WORDS: Readonly<Record<DeviceStatus, string>> = words(
     names<DeviceStatus>({ online: true, offline: true, error: true, maintenance: true, low_battery: true, provisioning: true }),
   ),
 );
+
+/** "Showing 101–200 of 10000" for a page of a list: `shown` rows from `offset`, of `total`. */
+export function pageLabel(offset: number, shown: number, total: number): string {
+  if (total === 0 || shown === 0) return `None of ${total}`;
+  return `Showing ${offset + 1}–${offset + shown} of ${total}`;
+}
+
+/** A sync failure in words, by its typed kind (station_sync's `SyncError::code`), with what to
+ *  do: the transport's own text is only the details. */
+export const SYNC_ERROR_WORDS: Record<string, { headline: string; todo: string }> = {
+  unreachable: {
+    headline: "The server cannot be reached.",
+    todo: "Nothing is lost: records wait here and are sent when the server answers. Check the network cable or Wi-Fi, then the server address in Settings.",
+  },
+  unauthorized: {
+    headline: "The server refused this station's token.",
+    todo: "Ask the server's administrator for a new station token and enter it in Settings → Server.",
+  },
+  server_unavailable: {
+    headline: "The server had a temporary problem.",
+    todo: "Nothing to do: the station tries again on its own. If it lasts, tell the server's administrator.",
+  },
+  server_refused: {
+    headline: "The server refused the request.",
+    todo: "Check that the server address in Settings ends in /station-sync/ and that the server runs a compatible version.",
+  },
+  protocol: {
+    headline: "The server's answer was not understood.",
+    todo: "Check that the server address in Settings points at the station-sync receiver (…/station-sync/).",
+  },
+  config: {
+    headline: "A sync setting cannot be used.",
+    todo: "Correct the server settings in Settings → Server.",
+  },
+  credential_store: {
+    headline: "The station token could not be read from the keyring.",
+    todo: "Unlock the desktop keyring, or enter the token again in Settings → Server.",
+  },
+  no_seal_key: {
+    headline: "The server has no key to seal api keys to.",
+    todo: "Ask the server's administrator to run manage.py station_sync_sealkey, then save the server in Settings again.",
+  },
+  seal_key_changed: {
+    headline: "The server's sealing key changed.",
+    todo: "Nothing is sent until a person checks the new key with the server's administrator and saves the server in Settings again.",
+  },
+  database_busy: {
+    headline: "The station database was busy.",
+    todo: "Nothing to do: the station tries again on its own.",
+  },
+};
+
+/** The last sync failure as a person reads it: words and what to do when the kind is known,
+ *  else the failure's own text. */
+export function syncFailure(code: string | null, text: string | null): { headline: string; todo: string | null } | null {
+  if (!text && !code) return null;
+  const known = code ? SYNC_ERROR_WORDS[code] : undefined;
+  if (known) return known;
+  return { headline: text ?? "The last attempt failed.", todo: null };
+}
+
+export const BATCH_STATE_WORDS: Record<BatchState, string> = {
+  open: "Open",
+  closed: "Closed",
+  cancelled: "Cancelled",
+};
 
 export const FLASH_STATE_WORDS: Readonly<Record<FlashState, string>> = words(
   keysOf("flashState", names<FlashState>({ none: true, flashing: true, flashed: true, failed: true })),

@@ -23,7 +23,7 @@ async function render<P extends Record<string, unknown>>(C: Component<P>, props:
 
 describe("screens", () => {
   it("Batches: a bar with words for flashed, failed and remaining", async () => {
-    ipc({ list_batches: () => [batch()], list_types: () => [weather] });
+    ipc({ search_batches: () => ({ batches: [batch()], total: 1 }), list_types: () => [weather] });
     const board = new FlashBoard();
     const t = await render(Batches, { batches: new BatchesController(), board, onflash: vi.fn() });
     const numbers = t.querySelector("[data-testid=batch-numbers]")?.textContent ?? "";
@@ -38,7 +38,7 @@ describe("screens", () => {
   it("Devices: results, detail with history, and a confirmation before deactivating", async () => {
     const calls = ipc({
       list_ports: () => [port("sim:1")],
-      search_devices: () => [device()],
+      search_devices: () => ({ devices: [device()], total: 1 }),
       device_detail: () => ({
         device: device(),
         history: [
@@ -64,9 +64,95 @@ describe("screens", () => {
     expect(calls.some((c) => c.cmd === "deactivate_device")).toBe(false);
   });
 
+  it("finding 5: Batches shows lot, work order and state, and asks before cancelling", async () => {
+    const calls = ipc({
+      search_batches: () => ({ batches: [batch({ lot: "LOT-7A", work_order: "WO-42" })], total: 1 }),
+      list_types: () => [weather],
+    });
+    const t = await render(Batches, { batches: new BatchesController(), board: new FlashBoard(), onflash: vi.fn() });
+    const run = t.querySelector("[data-testid=batch-run]")?.textContent ?? "";
+    expect(run).toContain("Lot LOT-7A");
+    expect(run).toContain("Work order WO-42");
+    expect(t.querySelector("[data-testid=batch-state]")?.textContent).toBe("Open");
+    expect(t.querySelector("[data-testid=batch-page-label]")?.textContent).toBe("Showing 1–1 of 1 batches");
+    t.querySelector<HTMLButtonElement>("[data-testid=batch-cancel]")!.click();
+    await settle();
+    flushSync();
+    const confirm = t.querySelector("[data-testid=batch-cancel-confirm]")?.textContent ?? "";
+    expect(confirm).toContain("Cancel batch 1?");
+    expect(confirm).toContain("8 unflashed devices will be deactivated");
+    expect(document.activeElement?.getAttribute("data-testid")).toBe("batch-cancel-reason");
+    expect(calls.some((c) => c.cmd === "cancel_batch")).toBe(false);
+  });
+
+  it("finding 7: a form problem replaces the last one, next to the form, focused; no native bubbles", async () => {
+    ipc({ search_batches: () => ({ batches: [], total: 0 }), list_types: () => [weather] });
+    // jsdom does not lay out: record that the problem was scrolled into view.
+    const scrolled = vi.fn();
+    Element.prototype.scrollIntoView = scrolled;
+    const batches = new BatchesController();
+    const t = await render(Batches, { batches, board: new FlashBoard(), onflash: vi.fn() });
+    const form = t.querySelector<HTMLFormElement>("[data-testid=batch-form]")!;
+    expect(form.noValidate).toBe(true);
+    batches.newCount = "0";
+    flushSync();
+    form.requestSubmit();
+    await settle();
+    flushSync();
+    batches.newCount = "5";
+    batches.newPrefix = "a b";
+    flushSync();
+    form.requestSubmit();
+    await settle();
+    flushSync();
+    const box = t.querySelector<HTMLElement>("[data-testid=batch-form-problem]")!;
+    expect(form.contains(box)).toBe(true);
+    expect(box.querySelectorAll("[role=alert]")).toHaveLength(1);
+    expect(box.textContent).toContain("The prefix cannot contain spaces.");
+    expect(box.textContent).not.toContain("whole number");
+    expect(document.activeElement).toBe(box);
+    expect(scrolled).toHaveBeenCalledTimes(2);
+    expect(scrolled.mock.contexts[1]).toBe(box);
+    expect(t.querySelector("#b-prefix")?.getAttribute("aria-invalid")).toBe("true");
+  });
+
+  it("finding 8: with no device type, Settings lands on the type form, its name focused", async () => {
+    const scrolled = vi.fn();
+    Element.prototype.scrollIntoView = scrolled;
+    ipc({ get_settings: () => settings(), list_types: () => [] });
+    const t = await render(Settings, { settings: new SettingsController() });
+    await settle();
+    flushSync();
+    expect(scrolled.mock.contexts[0]).toBe(t.querySelector("[data-testid=type-form]"));
+    expect(document.activeElement?.id).toBe("t-name");
+  });
+
+  it("finding 7: a type the station refuses says why next to the type form, not at the top", async () => {
+    Element.prototype.scrollIntoView = vi.fn();
+    ipc({
+      get_settings: () => settings(),
+      list_types: () => [weather],
+      add_type: () => ({ __error: true }),
+    });
+    const controller = new SettingsController();
+    const t = await render(Settings, { settings: controller });
+    controller.settingLines = "no equals sign";
+    flushSync();
+    t.querySelector<HTMLFormElement>("[data-testid=type-form]")!.requestSubmit();
+    await settle();
+    flushSync();
+    const box = t.querySelector<HTMLElement>("[data-testid=type-form-problem]")!;
+    expect(box.textContent).toContain("Driver setting");
+    // Said once, next to the form: not also in a box at the top of the screen.
+    const saying = [...t.querySelectorAll("[data-testid=error-box]")].filter((b) => b.textContent?.includes("Driver setting"));
+    expect(saying).toHaveLength(1);
+    expect(document.activeElement).toBe(box);
+    expect(t.querySelector<HTMLFormElement>("[data-testid=type-form]")!.noValidate).toBe(true);
+  });
+
   it("Sync: off until a server is configured", async () => {
     ipc({
-      sync_status: () => ({ connection: "off", summary: "Sync is off: no server configured", server_url: null, token_store: null, warnings: [], queue_length: 2, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
+      sync_status: () => ({ connection: "off", summary: "Sync is off: no server configured", server_url: null, token_store: null, warnings: [], queue_length: 2, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, last_error_code: null, errors: [] }),
     });
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-summary]")?.textContent).toBe("Sync is off: no server configured");
@@ -107,7 +193,7 @@ describe("screens", () => {
 
   it("Sync: where the token is kept, never the token, and the plain-http warning every time", async () => {
     ipc({
-      sync_status: () => ({ connection: "pending", summary: "Changes wait to be sent to http://10.0.0.5/station-sync/", server_url: "http://10.0.0.5/station-sync/", token_store: "from the environment (STATION_SYNC_TOKEN), never written to disk", warnings: ["sync uses plain http to 10.0.0.5: the station token and records cross the network readable"], queue_length: 1, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, errors: [] }),
+      sync_status: () => ({ connection: "pending", summary: "Changes wait to be sent to http://10.0.0.5/station-sync/", server_url: "http://10.0.0.5/station-sync/", token_store: "from the environment (STATION_SYNC_TOKEN), never written to disk", warnings: ["sync uses plain http to 10.0.0.5: the station token and records cross the network readable"], queue_length: 1, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: null, last_error_code: null, errors: [] }),
     });
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-token-store]")?.textContent).toBe("Token: from the environment (STATION_SYNC_TOKEN), never written to disk");
@@ -139,5 +225,17 @@ describe("screens", () => {
     const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
     expect(t.querySelector("[data-testid=sync-last-error]")?.textContent).toContain("HTTP 401: station token revoked");
     expect(t.textContent).toContain("unknown device type");
+  });
+
+  it("finding 7: a sync failure in words with what to do; the transport's text only as details", async () => {
+    ipc({
+      sync_status: () => ({ connection: "offline", summary: "The server cannot be reached", server_url: "https://hub/", token_store: null, warnings: [], queue_length: 5, rejected: 0, last_attempt_at: null, last_success_at: null, last_error: "cannot reach the server at https://hub/: error sending request for url (https://hub/): tcp connect error: Connection refused (os error 111)", last_error_code: "unreachable", errors: [] }),
+    });
+    const t = await render(Sync, { sync: new SyncController(), ongoto: vi.fn() });
+    const box = t.querySelector("[data-testid=sync-last-error]")!;
+    expect(box.querySelector(".last-error")?.textContent).toContain("Last attempt failed: The server cannot be reached.");
+    expect(box.querySelector(".last-error")?.textContent).not.toContain("os error");
+    expect(t.querySelector("[data-testid=sync-what-to-do]")?.textContent).toContain("Nothing is lost");
+    expect(box.querySelector("details")?.textContent).toContain("Connection refused");
   });
 });

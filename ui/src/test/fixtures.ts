@@ -92,6 +92,12 @@ export function batch(over: Partial<Batch> = {}): Batch {
     first_device_id: "farm-weatherstation-001",
     last_device_id: "farm-weatherstation-010",
     next_device_id: "farm-weatherstation-003",
+    lot: null,
+    work_order: null,
+    state: "open",
+    ended_at: null,
+    ended_by: null,
+    deactivated: 0,
     ...over,
   };
 }
@@ -121,6 +127,8 @@ export function device(over: Partial<Device> = {}): Device {
     created_at: "2026-11-26T10:00:00Z",
     updated_at: "2026-11-26T10:05:00Z",
     unit_serial: null,
+    lot: null,
+    work_order: null,
     ...over,
   };
 }

@@ -341,6 +341,8 @@ mod tests {
                     prefix: "farm-".into(),
                     count: 1,
                     with_credentials: false,
+                    lot: None,
+                    work_order: None,
                 },
                 &actor,
             )

@@ -63,6 +63,7 @@ pub const MIGRATION_SQL: &[&str] = &[
     include_str!("../../../../migrations/0004_sealed_api_keys.sql"),
     include_str!("../../../../migrations/0005_proof_verifiers.sql"),
     include_str!("../../../../migrations/0006_device_type_drivers.sql"),
+    include_str!("../../../../migrations/0007_batch_lifecycle.sql"),
     include_str!("../../../../migrations/0008_shifts_operators_unit_serial.sql"),
     include_str!("../../../../migrations/0009_label_templates.sql"),
 ];
@@ -136,6 +137,50 @@ fn is_special_path(path: &Path) -> bool {
     text == ":memory:" || text.starts_with("file:")
 }
 
+/// The collation that orders ids as people count: runs of digits by their value, so
+/// `unit-136` < `unit-1359` < `unit-1360` and `farm-ws-999` < `farm-ws-1000`.
+pub const NATURAL_COLLATION: &str = "natural_order";
+
+/// Natural order of two strings: digit runs compare by value (then by length, so `007` and `7`
+/// differ stably), everything else byte by byte.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let run = |s: &[u8], mut k: usize| {
+                let start = k;
+                while k < s.len() && s[k].is_ascii_digit() {
+                    k += 1;
+                }
+                (start, k)
+            };
+            let ((sa, ea), (sb, eb)) = (run(a, i), run(b, j));
+            let strip = |s: &'_ [u8]| {
+                let z = s.iter().take_while(|c| **c == b'0').count();
+                s[z..].to_vec()
+            };
+            let (na, nb) = (strip(&a[sa..ea]), strip(&b[sb..eb]));
+            let by_value = na.len().cmp(&nb.len()).then_with(|| na.cmp(&nb));
+            let by_width = (ea - sa).cmp(&(eb - sb));
+            match by_value.then(by_width) {
+                Ordering::Equal => {}
+                other => return other,
+            }
+            (i, j) = (ea, eb);
+        } else {
+            match a[i].cmp(&b[j]) {
+                Ordering::Equal => {}
+                other => return other,
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
 pub fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -204,6 +249,9 @@ impl Store {
         // queueing for the write lock waits far longer than the lock is held (a few ms): retry
         // every millisecond instead, up to the same BUSY_TIMEOUT.
         self.conn.busy_handler(Some(retry_busy)).map_err(sql)?;
+        self.conn
+            .create_collation(NATURAL_COLLATION, natural_cmp)
+            .map_err(sql)?;
         // Reading the header first tells a damaged file apart before any pragma writes.
         self.conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
@@ -320,6 +368,41 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn natural_order_counts_digit_runs_by_value() {
+        let mut ids = vec![
+            "unit-1360",
+            "unit-136",
+            "unit-1359",
+            "unit-10000",
+            "unit-9999",
+            "unit-001",
+            "unit-2",
+            "unit-",
+            "unit-a",
+        ];
+        ids.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            ids,
+            [
+                "unit-",
+                "unit-001",
+                "unit-2",
+                "unit-136",
+                "unit-1359",
+                "unit-1360",
+                "unit-9999",
+                "unit-10000",
+                "unit-a"
+            ]
+        );
+        assert_eq!(
+            natural_cmp("a-007", "a-7"),
+            std::cmp::Ordering::Greater,
+            "stable, not equal"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub(crate) fn batch(
                 prefix: "farm-".into(),
                 count,
                 with_credentials,
+                lot: None,
+                work_order: None,
             },
             actor,
         )

@@ -191,6 +191,7 @@ export const en = {
   "sync.retry": "Retry now",
   "sync.errors": "Errors",
   "sync.lastFailed": "Last attempt failed: {error}",
+  "sync.details": "Details",
   "sync.noErrors": "No errors.",
   "sync.device": "Device",
   "sync.refusedBecause": "Refused by the server because",

@@ -183,6 +183,7 @@ export const zhCN = {
   "sync.retry": "立即重试",
   "sync.errors": "错误",
   "sync.lastFailed": "上次尝试失败：{error}",
+  "sync.details": "详细信息",
   "sync.noErrors": "没有错误。",
   "sync.device": "设备",
   "sync.refusedBecause": "服务器拒收原因",
