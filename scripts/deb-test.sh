@@ -6,7 +6,7 @@
 #     copyright), nothing else;
 #   - the extracted CLI runs, and its version is the package's;
 #   - every man page renders without a groff warning;
-#   - the bash completion loads and completes; zsh and fish parse theirs (when installed);
+#   - the bash and fish completions load and complete; zsh parses its own (zsh, fish when installed);
 #   - the udev rule parses cleanly in this Debian's udevadm (in a private mount namespace, so the
 #     machine's rules are untouched) and sorts before systemd's 73-seat-late.rules (uaccess);
 #   - the postinst reloads udev, prints the dialout command for the installing user and changes no
@@ -114,11 +114,13 @@ else
   echo "deb-test: zsh not installed: its completion was not parsed" >&2
 fi
 if command -v fish >/dev/null; then
-  fish -n "$inst/usr/share/fish/vendor_completions.d/station.fish" || fail "station.fish does not parse in fish"
+  fish_offers=$(fish --no-config -c "source '$inst/usr/share/fish/vendor_completions.d/station.fish'; \
+    complete -C 'station fla'" | cut -f1)
+  [[ $fish_offers == flash ]] || fail "fish completes 'station fla' to '$fish_offers'"
 else
   echo "deb-test: fish not installed: its completion was not parsed" >&2
 fi
-pass "completions: bash loads and completes"
+pass "completions: bash (and fish, zsh when installed) load"
 
 # --- the udev rule
 rule=$inst/usr/lib/udev/rules.d/60-devicehub-station.rules
