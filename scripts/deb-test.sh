@@ -130,7 +130,7 @@ for driver in 10c4 1a86 0403 067b ttyACM; do
   grep -v '^#' "$rule" | grep -q "$driver" || fail "the rule does not cover $driver"
 done
 grep -v '^#' "$rule" | grep -q 'TAG+="uaccess"' || fail "the rule does not tag uaccess"
-command -v udevadm >/dev/null || fail "udevadm missing: apt-get install udev (scripts/setup-deps.sh does)"
+command -v udevadm >/dev/null || fail "udevadm missing: apt-get install udev"
 if [[ $(id -u) == 0 ]] && unshare -m true 2>/dev/null; then
   mkdir "$work/rules.d"
   cp "$rule" "$work/rules.d/"
