@@ -4,6 +4,7 @@
 //! do, and exit with a code scripts can rely on (see `station --help`).
 
 mod args;
+mod docs_cmd;
 mod flash_cmd;
 mod label_cmd;
 mod outcomes;
@@ -14,7 +15,7 @@ mod sync_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use station_core::{CoreError, Store};
 
 use args::*;
@@ -30,8 +31,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = docs_cmd::parser().get_matches();
+    let result = match matches.subcommand() {
+        Some((docs_cmd::GENERATE_DOCS, m)) => {
+            let args = docs_cmd::GenerateDocsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            docs_cmd::generate(&args).map(|()| 0)
+        }
+        _ => run(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
