@@ -48,6 +48,9 @@ depends=$(dpkg-deb -f "$deb" Depends)
 for dep in libc6 libudev1 libwebkit2gtk-4.1-0; do
   [[ ", $depends," == *", $dep"[\ ,]* ]] || fail "Depends lacks $dep: $depends"
 done
+recommends=$(dpkg-deb -f "$deb" Recommends)
+# The Chinese screens need a CJK font (ui/src/lib/i18n).
+[[ ", $recommends," == *", fonts-wqy-microhei"[\ ,]* ]] || fail "Recommends lacks fonts-wqy-microhei: $recommends"
 grep -q "60-devicehub-station.rules" "$work/control" || fail "the description does not name the udev rule"
 grep -q "dialout" "$work/control" || fail "the description does not say what the dialout group is for"
 pass "control: $package $version, Depends: $depends"
