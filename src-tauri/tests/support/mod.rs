@@ -83,12 +83,27 @@ impl Session {
         self.client.find(Locator::Css(css)).await.is_ok()
     }
 
+    /// Click `css`; when the click fails the window is saved to `target/e2e/failed-click.png`,
+    /// so the cause (something covering the element, off screen) can be seen.
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let element = self.find(css).await;
+        // As a person would: scroll it to the middle of the window first, clear of the Station
+        // screen's button that stays at the bottom.
+        let _ = self
+            .client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'}); return true;",
+                vec![serde_json::to_value(&element).expect("element")],
+            )
+            .await;
+        if let Err(e) = element.click().await {
+            let shot = workspace().join("target/e2e/failed-click.png");
+            if let Ok(png) = self.client.screenshot().await {
+                let _ = std::fs::create_dir_all(shot.parent().expect("dir"));
+                let _ = std::fs::write(&shot, png);
+            }
+            panic!("click {css}: {e} (the window: {})", shot.display());
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {
