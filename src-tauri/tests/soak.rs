@@ -168,8 +168,16 @@ fn median(samples: &[u64]) -> f64 {
     v[v.len() / 2] as f64
 }
 
-/// The shift change as a lead does it on the Station screen.
+/// The shift change as a lead does it: the Shift screen's confirmed end, a new shift, and back
+/// to the Station screen with its counters at zero.
 async fn change_shift(s: &Session) {
-    s.click("[data-testid=counters] button").await;
-    s.wait_text("[data-testid=count-passed]", "0").await;
+    s.nav("shift").await;
+    s.click("[data-testid=shift-end]").await;
+    s.click("[data-testid=shift-end-confirm]").await;
+    s.click("[data-testid=shift-start]").await;
+    s.wait_for("[data-testid=shift-end]").await;
+    s.nav("station").await;
+    s.wait_attr("[data-testid=station-screen]", "data-ready", &["true"], WAIT)
+        .await;
+    assert_eq!(s.text("[data-testid=count-passed]").await, "0");
 }
