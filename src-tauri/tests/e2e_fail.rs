@@ -20,14 +20,7 @@ use support::*;
 
 /// A training station `line-1` with fast hashing, `sim_ports` simulated ports and `types`.
 fn station(home: &Path, sim_ports: u32, types: &[&str]) {
-    let production = home.join("station.sqlite3");
-    let training = station_service::training::Mode::Training;
-    station_service::training::set_app_mode(&production, training).expect("training mode");
-    let mut store = station_service::training::open(&production, training).expect("db");
-    store
-        .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
-        .expect("hash");
-    store.set_setting("station_id", "line-1").expect("station");
+    let mut store = training_station(home, false);
     store
         .set_setting(key::SIM_PORTS, &sim_ports.to_string())
         .expect("sim ports");

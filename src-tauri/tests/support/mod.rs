@@ -548,3 +548,33 @@ pub const FRAME_MONITOR: &str = r#"
   requestAnimationFrame(tick);
   return true;
 "#;
+
+/// The password hash every E2E station uses (Argon2 at its smallest): the functional tests do
+/// not measure hashing.
+pub const FAST_HASH: &str = "argon2:m=64,t=1,p=1";
+
+/// A training-mode station on `home` (simulated units flash only in training), named `line-1`,
+/// hashing with [`FAST_HASH`]; returns its database for the test's own setup. With `with_type`,
+/// the WeatherStation type (app label `myapp`) is added.
+pub fn training_station(home: &Path, with_type: bool) -> station_core::Store {
+    let production = home.join("station.sqlite3");
+    let training = station_service::training::Mode::Training;
+    station_service::training::set_app_mode(&production, training).expect("training mode");
+    let mut store = station_service::training::open(&production, training).expect("db");
+    store
+        .set_setting(station_core::settings::key::HASH_ALGORITHM, FAST_HASH)
+        .expect("hash");
+    store
+        .set_setting(station_core::settings::key::STATION_ID, "line-1")
+        .expect("station");
+    if with_type {
+        store
+            .add_type(station_core::NewDeviceType {
+                name: "WeatherStation".into(),
+                app_label: "myapp".into(),
+                ..Default::default()
+            })
+            .expect("type");
+    }
+    store
+}
