@@ -148,7 +148,9 @@ impl ExportRow<'_> {
 pub const TIME_COLUMNS: [&str; 3] = ["flashed_at", "created_at", "updated_at"];
 /// The offset every CSV time is given in, as its column header states it.
 pub const CSV_TIME_OFFSET: &str = "UTC";
-/// A CSV time: `YYYY-MM-DD hh:mm:ss`, in [`CSV_TIME_OFFSET`], which spreadsheets read as a date.
+/// A CSV time: `YYYY-MM-DD hh:mm:ss`, which spreadsheets read as a date: in [`CSV_TIME_OFFSET`] in
+/// the device exports, in the station's local time with a `utc_offset` column in the shift
+/// reports (a lead reads a shift by the clock on the wall; [`local_time`]).
 const CSV_TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
 
@@ -312,9 +314,6 @@ pub struct LocalTime {
     pub utc_offset: String,
 }
 
-/// The format of [`LocalTime::text`].
-const SPREADSHEET_TIME: &[time::format_description::FormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
 const UTC_OFFSET: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
 
@@ -340,7 +339,7 @@ pub fn local_time(at: i64, offset_secs: i32) -> LocalTime {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .to_offset(offset);
     LocalTime {
-        text: t.format(SPREADSHEET_TIME).unwrap_or_default(),
+        text: t.format(CSV_TIME_FORMAT).unwrap_or_default(),
         utc_offset: offset
             .format(UTC_OFFSET)
             .unwrap_or_else(|_| "+00:00".into()),
