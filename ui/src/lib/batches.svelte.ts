@@ -3,6 +3,7 @@
 
 import type { AppError, Batch, Device, DeviceTypeInfo, EndedBatch, ExportDone, ExportFormat } from "./bindings";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 export { pageLabel } from "./words";
 
 export const MAX_BATCH_COUNT = 10000;

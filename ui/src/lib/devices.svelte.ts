@@ -4,6 +4,7 @@
 import type { AppError, Device, DeviceDetail, DeviceStatus, FlashFinished, FlashState, Port, UnitInfo } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 
 /** Devices on one page of the search results (the station's own cap is 500). */
 export const DEVICE_PAGE_SIZE = 200;

@@ -4,6 +4,7 @@
 
 import type { AppError, ExportDone, FlashFinished, ReportFormat, ShiftReport, Shifts, SignInState } from "./bindings";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 
 /** Who is signed in; the lead's "sign-in required" rule. */
 export class OperatorController {
@@ -120,7 +121,7 @@ export class ShiftController {
 
 /** The question before a shift ends. */
 export function endQuestion(r: ShiftReport): string {
-  return `End shift? ${r.passed} passed, ${r.failed} failed.`;
+  return t("shift.endQuestion", { passed: r.passed, failed: r.failed });
 }
 
 /** First-pass yield as the screens show it. */

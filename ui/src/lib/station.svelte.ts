@@ -4,6 +4,7 @@
 import type { AppError, Batch, Control, DeviceTypeInfo, Dropped, FlashRequest, PoolStatus, Port, RecentResult, Shift, SimFault, StationChoice } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, onPortsChanged, onShiftChanged, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 import { OperatorController, ScanController } from "./shift.svelte.js";
 
 export const TYPED_PREFIX = "typed:";

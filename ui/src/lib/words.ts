@@ -111,10 +111,20 @@ export const STATUS_WORDS: Readonly<Record<DeviceStatus, string>> = words(
   ),
 );
 
-/** "Showing 101–200 of 10000" for a page of a list: `shown` rows from `offset`, of `total`. */
-export function pageLabel(offset: number, shown: number, total: number): string {
-  if (total === 0 || shown === 0) return `None of ${total}`;
-  return `Showing ${offset + 1}–${offset + shown} of ${total}`;
+/** What a paged list holds, for its page label. */
+export type PagedList = "rows" | "batches" | "devices";
+
+const PAGE_KEYS = {
+  rows: ["page.rows", "page.rowsNone"],
+  batches: ["page.batches", "page.batchesNone"],
+  devices: ["page.devices", "page.devicesNone"],
+} as const;
+
+/** "Showing 101–200 of 10000 devices" for a page of a list: `shown` rows from `offset`, of `total`. */
+export function pageLabel(offset: number, shown: number, total: number, list: PagedList = "rows"): string {
+  const [some, none] = PAGE_KEYS[list];
+  if (total === 0 || shown === 0) return t(none, { total });
+  return t(some, { from: offset + 1, to: offset + shown, total });
 }
 
 /** A sync failure in words, by its typed kind (station_sync's `SyncError::code`), with what to
@@ -171,11 +181,9 @@ export function syncFailure(code: string | null, text: string | null): { headlin
   return { headline: text ?? "The last attempt failed.", todo: null };
 }
 
-export const BATCH_STATE_WORDS: Record<BatchState, string> = {
-  open: "Open",
-  closed: "Closed",
-  cancelled: "Cancelled",
-};
+export const BATCH_STATE_WORDS: Readonly<Record<BatchState, string>> = words(
+  keysOf("batchState", names<BatchState>({ open: true, closed: true, cancelled: true })),
+);
 
 export const FLASH_STATE_WORDS: Readonly<Record<FlashState, string>> = words(
   keysOf("flashState", names<FlashState>({ none: true, flashing: true, flashed: true, failed: true })),
@@ -255,13 +263,14 @@ export function percent(fraction: number): string {
 }
 
 /** The badge on a simulated port while Settings sets a fault (the Station screen). */
-export const SIM_FAULT_BADGE: Record<SimFault, string> = {
-  none: "",
-  unplugged_during_write: "Fault set: unplugged during the write",
-  refuses_to_save: "Fault set: refuses to save",
-  no_answer: "Fault set: does not answer",
-  noisy_line: "Fault set: noisy cable",
-};
+const SIM_FAULT_BADGES: Readonly<Record<Exclude<SimFault, "none">, string>> = words(
+  keysOf("simFaultBadge", names<Exclude<SimFault, "none">>({ unplugged_during_write: true, refuses_to_save: true, no_answer: true, noisy_line: true })),
+);
+
+/** The badge for `fault`, or "" when the simulated units work (no badge). */
+export function simFaultBadge(fault: SimFault): string {
+  return fault === "none" ? "" : SIM_FAULT_BADGES[fault];
+}
 
 /** `14:03:07` in local time; the input is milliseconds since the Unix epoch. */
 export function clockTime(ms: number): string {
