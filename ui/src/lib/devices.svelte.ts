@@ -112,7 +112,7 @@ export class DevicesController {
   async identify(): Promise<boolean> {
     if (this.identifying) return false;
     if (!this.reflashPort) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null, action: "fix_input" };
+      this.error = { code: "invalid_input", message: t("devices.noPort"), help: t("devices.noPortHelp"), reason: null, action: "fix_input" };
       return false;
     }
     this.identifying = true;
@@ -147,7 +147,7 @@ export class DevicesController {
     const d = this.detail?.device;
     if (!d) return false;
     if (!this.reflashPort) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null, action: "fix_input" };
+      this.error = { code: "invalid_input", message: t("devices.noPort"), help: t("devices.noPortHelp"), reason: null, action: "fix_input" };
       return false;
     }
     this.error = null;
