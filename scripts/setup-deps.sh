@@ -26,6 +26,9 @@ APT_PACKAGES=(
   # Labels: zbarimg decodes the QR code of the rendered label preview (station-service's label
   # tests, the app's e2e_labels).
   zbar-tools
+  # A font with Simplified Chinese, so the zh-CN screens draw characters, not boxes: the smallest
+  # Debian package that covers the catalogue (1.6 MB; fonts-noto-cjk is 56 MB).
+  fonts-wqy-microhei
 )
 
 missing=()

@@ -53,13 +53,6 @@ if ! command -v npm >/dev/null; then
 fi
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run check && npm test && npm run build)
 echo "== app end-to-end (tauri-driver, Xvfb)" >&2
-# A font with Simplified Chinese, so the zh-CN screens draw characters, not boxes: the smallest
-# Debian package that covers it (fonts-wqy-microhei, 1.6 MB; fonts-noto-cjk is 56 MB).
-if ! fc-list :lang=zh-cn | grep -q .; then
-  SUDO=""; [[ $(id -u) == 0 ]] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >&2
-fi
 command -v tauri-driver >/dev/null || cargo install tauri-driver --locked >&2
 xvfb-run -a -s "-screen 0 1280x800x24" \
   cargo nextest run --workspace --locked --run-ignored only --no-capture \

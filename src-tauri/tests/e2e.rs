@@ -32,17 +32,8 @@ async fn station_app_end_to_end() {
     let home = tempfile::tempdir().expect("tempdir");
     // The station's name, and fast hashing for the functional part; Django's real Argon2
     // parameters are used for the gang-flash measurement below.
-    {
-        // The simulated units this suite flashes exist only in training mode.
-        let production = home.path().join("station.sqlite3");
-        let training = station_service::training::Mode::Training;
-        station_service::training::set_app_mode(&production, training).expect("training mode");
-        let mut store = station_service::training::open(&production, training).expect("db");
-        store
-            .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
-            .expect("hash");
-        store.set_setting("station_id", "line-1").expect("station");
-    }
+    // The simulated units this suite flashes exist only in training mode.
+    training_station(home.path(), false);
     let (driver, mut s, launch_to_ready) = start(home.path()).await;
     let ready_ms: u64 = s
         .js("return Number(document.documentElement.dataset.readyMs || 0);")

@@ -19,34 +19,15 @@ use std::path::Path;
 
 use fantoccini::key::Key;
 use serde_json::Value;
-use station_core::{BatchState, DeviceFilter, NewDeviceType, Store};
+use station_core::{BatchState, DeviceFilter, Store};
 use support::*;
-
-const FAST_HASH: &str = "argon2:m=64,t=1,p=1";
 
 /// A training-mode station on `home` (its simulated units), fast hashing, `sim_ports`
 /// simulated ports, and the WeatherStation type unless `with_type` is false.
 fn prepare(home: &Path, with_type: bool, sim_ports: u32) {
-    let production = home.join("station.sqlite3");
-    let training = station_service::training::Mode::Training;
-    station_service::training::set_app_mode(&production, training).expect("training mode");
-    let mut store = station_service::training::open(&production, training).expect("db");
-    store
-        .set_setting("hash_algorithm", FAST_HASH)
-        .expect("hash");
-    store.set_setting("station_id", "line-1").expect("station");
-    store
+    training_station(home, with_type)
         .set_setting("app.sim_ports", &sim_ports.to_string())
         .expect("ports");
-    if with_type {
-        store
-            .add_type(NewDeviceType {
-                name: "WeatherStation".into(),
-                app_label: "myapp".into(),
-                ..Default::default()
-            })
-            .expect("type");
-    }
 }
 
 /// The station database the app writes (training mode's own file).

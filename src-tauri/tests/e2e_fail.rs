@@ -20,14 +20,7 @@ use support::*;
 
 /// A training station `line-1` with fast hashing, `sim_ports` simulated ports and `types`.
 fn station(home: &Path, sim_ports: u32, types: &[&str]) {
-    let production = home.join("station.sqlite3");
-    let training = station_service::training::Mode::Training;
-    station_service::training::set_app_mode(&production, training).expect("training mode");
-    let mut store = station_service::training::open(&production, training).expect("db");
-    store
-        .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
-        .expect("hash");
-    store.set_setting("station_id", "line-1").expect("station");
+    let mut store = training_station(home, false);
     store
         .set_setting(key::SIM_PORTS, &sim_ports.to_string())
         .expect("sim ports");
@@ -378,8 +371,13 @@ async fn finding_9_operator_header_fault_and_auto_flash() {
     let home = tempfile::tempdir().expect("tempdir");
     station(home.path(), 1, &["WeatherStation"]);
     let (driver, s, _) = start(home.path()).await;
-    let op = s.text("[data-testid=station-operator]").await;
-    assert!(op.contains("no operator"), "{op}");
+    // Nobody signed in: the operator bar asks for a name or badge, naming nobody.
+    let bar = s.find("[data-testid=station-operator]").await;
+    assert_eq!(
+        bar.attr("data-operator").await.expect("attr").as_deref(),
+        Some("")
+    );
+    s.find("[data-testid=sign-in-input]").await;
     // A flash with no operator set records the computer's user, never "operator".
     let before = s.jobs().await;
     s.click("[data-testid=flash-button]").await;

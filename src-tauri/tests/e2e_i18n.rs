@@ -13,33 +13,11 @@ mod support;
 use std::path::Path;
 
 use station_core::settings::key;
-use station_core::NewDeviceType;
 use support::*;
 
 /// A training station named line-1 with one device type, so the Station screen can flash.
 fn station(home: &Path) {
-    let production = home.join("station.sqlite3");
-    let training = station_service::training::Mode::Training;
-    station_service::training::set_app_mode(&production, training).expect("training mode");
-    let mut store = station_service::training::open(&production, training).expect("db");
-    store
-        .set_setting(key::HASH_ALGORITHM, "argon2:m=64,t=1,p=1")
-        .expect("hash");
-    store
-        .set_setting(key::STATION_ID, "line-1")
-        .expect("station");
-    store
-        .add_type(NewDeviceType {
-            name: "WeatherStation".into(),
-            app_label: "myapp".into(),
-            topic_prefix: None,
-            topic_template: None,
-            broker_host: None,
-            broker_port: None,
-            broker_tls: None,
-            driver: None,
-        })
-        .expect("type");
+    training_station(home, true);
 }
 
 /// The setting as the station stored it (the app runs on the training database).

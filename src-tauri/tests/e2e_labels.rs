@@ -14,7 +14,6 @@ use std::sync::mpsc;
 
 use base64::Engine;
 use station_core::settings::key;
-use station_core::NewDeviceType;
 use support::*;
 
 /// A network label printer: every connection is one job, read to the end of the stream.
@@ -99,21 +98,7 @@ fn zbarimg(png: &[u8], dir: &Path) -> String {
 
 /// A training station (simulated units flash only there) with one device type and `settings`.
 fn station(home: &Path, settings: &[(&str, &str)]) {
-    let production = home.join("station.sqlite3");
-    let training = station_service::training::Mode::Training;
-    station_service::training::set_app_mode(&production, training).expect("training mode");
-    let mut store = station_service::training::open(&production, training).expect("db");
-    store
-        .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
-        .expect("hash");
-    store.set_setting("station_id", "line-1").expect("station");
-    store
-        .add_type(NewDeviceType {
-            name: "WeatherStation".into(),
-            app_label: "myapp".into(),
-            ..Default::default()
-        })
-        .expect("type");
+    let mut store = training_station(home, true);
     for (k, v) in settings {
         store.set_setting(k, v).expect("setting");
     }

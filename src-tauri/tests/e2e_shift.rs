@@ -14,29 +14,12 @@ use std::path::Path;
 
 use fantoccini::key::Key;
 use station_core::settings::key;
-use station_core::{NewDeviceType, Store};
+use station_core::Store;
 use support::*;
 
 /// A training station with one device type and a fast hash, as a line would have it.
 fn station(home: &Path, setup: impl FnOnce(&mut Store)) {
-    let production = home.join("station.sqlite3");
-    let training = station_service::training::Mode::Training;
-    station_service::training::set_app_mode(&production, training).expect("training mode");
-    let mut store = station_service::training::open(&production, training).expect("db");
-    store
-        .set_setting(key::HASH_ALGORITHM, "argon2:m=64,t=1,p=1")
-        .expect("hash");
-    store
-        .set_setting(key::STATION_ID, "line-1")
-        .expect("station");
-    store
-        .add_type(NewDeviceType {
-            name: "WeatherStation".into(),
-            app_label: "myapp".into(),
-            ..Default::default()
-        })
-        .expect("type");
-    setup(&mut store);
+    setup(&mut training_station(home, true));
 }
 
 async fn sim1_selected(s: &Session) {

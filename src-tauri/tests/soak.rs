@@ -34,19 +34,9 @@ async fn soak_2000_flashes_across_a_shift_change() {
         .unwrap_or(2_000);
     let presses = flashes.div_ceil(PORTS as usize);
     let home = tempfile::tempdir().expect("tempdir");
-    {
-        let production = home.path().join("station.sqlite3");
-        let training = station_service::training::Mode::Training;
-        station_service::training::set_app_mode(&production, training).expect("training mode");
-        let mut store = station_service::training::open(&production, training).expect("db");
-        store
-            .set_setting("hash_algorithm", "argon2:m=64,t=1,p=1")
-            .expect("hash");
-        store.set_setting("station_id", "soak-1").expect("station");
-        store
-            .set_setting("app.sim_ports", &PORTS.to_string())
-            .expect("ports");
-    }
+    training_station(home.path(), false)
+        .set_setting("app.sim_ports", &PORTS.to_string())
+        .expect("ports");
     // The E2E suites' IPC audit keeps a copy of every event: not the app's own memory.
     without_ipc_audit();
     let (_driver, s, _) = start(home.path()).await;
@@ -168,8 +158,21 @@ fn median(samples: &[u64]) -> f64 {
     v[v.len() / 2] as f64
 }
 
-/// The shift change as a lead does it on the Station screen.
+/// The shift change as a lead does it: the Shift screen's confirmed end, a new shift, and back
+/// to the Station screen with its counters at zero.
 async fn change_shift(s: &Session) {
-    s.click("[data-testid=counters] button").await;
-    s.wait_text("[data-testid=count-passed]", "0").await;
+    s.nav("shift").await;
+    s.click("[data-testid=shift-end]").await;
+    s.click("[data-testid=shift-end-confirm]").await;
+    s.click("[data-testid=shift-start]").await;
+    s.wait_for("[data-testid=shift-end]").await;
+    s.nav("station").await;
+    s.wait_attr(
+        "[data-testid=station-screen]",
+        "data-ready",
+        &["true"],
+        WAIT,
+    )
+    .await;
+    assert_eq!(s.text("[data-testid=count-passed]").await, "0");
 }

@@ -3,10 +3,9 @@
 use station_core::export::{self, ExportFormat as CoreFormat};
 use station_core::{BatchFilter, BatchRequest, DeviceFilter};
 use tauri::{AppHandle, State};
-use tauri_plugin_dialog::DialogExt;
 
 use crate::dto::{Batch, BatchPage, BatchQuery, EndedBatch, ExportDone, ExportFormat, NewBatch};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 
 #[tauri::command]
@@ -148,23 +147,17 @@ pub async fn export_batch(
         batch.batch.id,
         batch.batch.device_type.to_lowercase()
     );
-    // The dialog blocks until the person answers: never on the window's thread.
-    let path = tauri::async_runtime::spawn_blocking(move || {
-        app.dialog()
-            .file()
-            .set_title(format!("Export batch {batch_id} as {name}"))
-            .set_file_name(file_name)
-            .add_filter(name, &[ext])
-            .blocking_save_file()
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("the save dialog failed: {e}")))?;
-    let Some(path) = path else {
+    let Some(path) = super::ask_save_path(
+        app,
+        format!("Export batch {batch_id} as {name}"),
+        file_name,
+        name,
+        ext,
+    )
+    .await?
+    else {
         return Ok(None);
     };
-    let path = path
-        .into_path()
-        .map_err(|e| AppError::internal(format!("the save dialog returned no file path: {e}")))?;
     let core_format = match format {
         ExportFormat::Csv => CoreFormat::Csv,
         ExportFormat::Json => CoreFormat::Json,

@@ -5,7 +5,6 @@ use station_core::settings::{self as registry, key};
 use station_core::shift_export::ReportFormat as CoreReportFormat;
 use station_service::{operator, shifts as service};
 use tauri::{AppHandle, State};
-use tauri_plugin_dialog::DialogExt;
 
 use crate::dto::{ExportDone, ReportFormat, ScanLink, ShiftReport, Shifts, SignInState};
 use crate::error::{AppError, AppResult};
@@ -106,23 +105,17 @@ pub async fn save_shift_report(
         ReportFormat::Page => ("html", "printable page", CoreReportFormat::Html),
     };
     let file_name = format!("shift-{}-{}.{ext}", report.id, report.station_id);
-    // The dialog blocks until the person answers: never on the window's thread.
-    let path = tauri::async_runtime::spawn_blocking(move || {
-        app.dialog()
-            .file()
-            .set_title(format!("Save the report of shift {id} as {name}"))
-            .set_file_name(file_name)
-            .add_filter(name, &[ext])
-            .blocking_save_file()
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("the save dialog failed: {e}")))?;
-    let Some(path) = path else {
+    let Some(path) = super::ask_save_path(
+        app,
+        format!("Save the report of shift {id} as {name}"),
+        file_name,
+        name,
+        ext,
+    )
+    .await?
+    else {
         return Ok(None);
     };
-    let path = path
-        .into_path()
-        .map_err(|e| AppError::internal(format!("the save dialog returned no file path: {e}")))?;
     let shown = path.display().to_string();
     let rows = state
         .db(move |s| station_core::shift_export::save(s, &[report], core, &path))

@@ -83,12 +83,27 @@ impl Session {
         self.client.find(Locator::Css(css)).await.is_ok()
     }
 
+    /// Click `css`; when the click fails the window is saved to `target/e2e/failed-click.png`,
+    /// so the cause (something covering the element, off screen) can be seen.
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let element = self.find(css).await;
+        // As a person would: scroll it to the middle of the window first, clear of the Station
+        // screen's button that stays at the bottom.
+        let _ = self
+            .client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'}); return true;",
+                vec![serde_json::to_value(&element).expect("element")],
+            )
+            .await;
+        if let Err(e) = element.click().await {
+            let shot = workspace().join("target/e2e/failed-click.png");
+            if let Ok(png) = self.client.screenshot().await {
+                let _ = std::fs::create_dir_all(shot.parent().expect("dir"));
+                let _ = std::fs::write(&shot, png);
+            }
+            panic!("click {css}: {e} (the window: {})", shot.display());
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -533,3 +548,33 @@ pub const FRAME_MONITOR: &str = r#"
   requestAnimationFrame(tick);
   return true;
 "#;
+
+/// The password hash every E2E station uses (Argon2 at its smallest): the functional tests do
+/// not measure hashing.
+pub const FAST_HASH: &str = "argon2:m=64,t=1,p=1";
+
+/// A training-mode station on `home` (simulated units flash only in training), named `line-1`,
+/// hashing with [`FAST_HASH`]; returns its database for the test's own setup. With `with_type`,
+/// the WeatherStation type (app label `myapp`) is added.
+pub fn training_station(home: &Path, with_type: bool) -> station_core::Store {
+    let production = home.join("station.sqlite3");
+    let training = station_service::training::Mode::Training;
+    station_service::training::set_app_mode(&production, training).expect("training mode");
+    let mut store = station_service::training::open(&production, training).expect("db");
+    store
+        .set_setting(station_core::settings::key::HASH_ALGORITHM, FAST_HASH)
+        .expect("hash");
+    store
+        .set_setting(station_core::settings::key::STATION_ID, "line-1")
+        .expect("station");
+    if with_type {
+        store
+            .add_type(station_core::NewDeviceType {
+                name: "WeatherStation".into(),
+                app_label: "myapp".into(),
+                ..Default::default()
+            })
+            .expect("type");
+    }
+    store
+}
