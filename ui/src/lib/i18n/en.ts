@@ -580,4 +580,7 @@ export const en = {
   // A simulated port's name (the station's other port labels are its path, USB ids and serial).
   "port.simulated": "Simulated device",
   "port.simulatedN": "Simulated device {n}",
+
+  // A switch: its name, then On or Off.
+  "switch.label": "{label}:",
 } as const;

@@ -559,4 +559,6 @@ export const zhCN = {
 
   "port.simulated": "模拟设备",
   "port.simulatedN": "模拟设备 {n}",
+
+  "switch.label": "{label}：",
 } as const satisfies Translation;
