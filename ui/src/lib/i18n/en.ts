@@ -583,4 +583,7 @@ export const en = {
 
   // A switch: its name, then On or Off.
   "switch.label": "{label}:",
+
+  // The help of an error the station did not type (a bug).
+  "error.unexpectedHelp": "report this error; nothing was changed",
 } as const;

@@ -561,4 +561,6 @@ export const zhCN = {
   "port.simulatedN": "模拟设备 {n}",
 
   "switch.label": "{label}：",
+
+  "error.unexpectedHelp": "请报告此错误；没有做任何更改",
 } as const satisfies Translation;
