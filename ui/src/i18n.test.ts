@@ -4,10 +4,15 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { flushSync, type Component } from "svelte";
 import App from "./App.svelte";
 import Sync from "./screens/Sync.svelte";
+import Station from "./screens/Station.svelte";
+import Batches from "./screens/Batches.svelte";
 import StartupProblem from "./screens/StartupProblem.svelte";
 import { SyncController } from "./lib/sync.svelte.js";
-import { setLanguage } from "./lib/i18n/index.svelte";
-import { ipc, reset, settings, settle, show, stationHandlers } from "./test/fixtures";
+import { StationController } from "./lib/station.svelte.js";
+import { BatchesController } from "./lib/batches.svelte.js";
+import { FlashBoard } from "./lib/flashes.svelte.js";
+import { CATALOGUES, setLanguage } from "./lib/i18n/index.svelte";
+import { batch, ipc, reset, settings, settle, show, stationHandlers, weather } from "./test/fixtures";
 import type { Settings } from "./lib/bindings";
 
 afterEach(() => {
@@ -39,6 +44,12 @@ function app(saved: Partial<Settings> = {}) {
     },
   });
   return calls;
+}
+
+/** All a person reads or hears of `el`: its text and its read attributes. */
+function everyText(el: HTMLElement): string {
+  const attributes = [...el.querySelectorAll("*")].flatMap((e) => ["placeholder", "aria-label", "title", "label", "alt"].map((a) => e.getAttribute(a) ?? ""));
+  return [el.textContent ?? "", ...attributes].join("\n");
 }
 
 const navText = (t: HTMLElement) => t.querySelector("[data-testid=nav-sync]")?.textContent?.trim();
@@ -160,5 +171,37 @@ describe("language and theme", () => {
     await settle();
     flushSync();
     expect(t.querySelector("[data-testid=startup-tries]")?.textContent).toBe("已重试 1 次：问题仍在。");
+  });
+
+  it("Station and Batches in Chinese: Chinese words, and no English sentence of the catalogue left", async () => {
+    setLanguage("zh-CN");
+    ipc(stationHandlers({ search_batches: () => ({ batches: [batch({ lot: "LOT-7A" })], total: 1 }), list_types: () => [weather] }));
+    const board = new FlashBoard();
+    board.player = vi.fn(() => false);
+    const station = await render(Station, { station: new StationController(board), ongoto: vi.fn() });
+    expect(station.querySelector("label[for=target]")?.textContent).toBe("烧录对象");
+    expect(station.querySelector("[data-testid=flash-button]")?.textContent).toContain("配置并烧录");
+    expect(station.querySelector("[data-testid=counters]")?.textContent).toContain("通过");
+    expect(station.querySelector("[data-testid=tile]")?.textContent).toContain("就绪。插入设备，然后按“配置并烧录”。");
+    expect(station.querySelector("[data-testid=station-operator]")?.getAttribute("aria-label")).toBe("操作员");
+    const stationText = everyText(station);
+    reset();
+    ipc({ search_batches: () => ({ batches: [batch({ lot: "LOT-7A" })], total: 1 }), list_types: () => [weather] });
+    const batches = await render(Batches, { batches: new BatchesController(), board, onflash: vi.fn() });
+    expect(batches.querySelector("h1")?.textContent).toBe("批次");
+    expect(batches.querySelector("[data-testid=batch-numbers]")?.textContent).toContain("已烧录 2");
+    expect(batches.querySelector("[data-testid=batch-state]")?.textContent).toBe("进行中");
+    expect(batches.querySelector("[data-testid=batch-page-label]")?.textContent).toBe("第 1–1 个批次，共 1 个");
+    expect(batches.querySelector("[role=img]")?.getAttribute("aria-label")).toBe("共 10 台：已烧录 2，失败 1，剩余 8");
+
+    // Every English phrase of the catalogue (its longest run of words between placeholders)
+    // is absent from both screens' text, placeholders, labels and titles.
+    const shown = `${stationText}\n${everyText(batches)}`;
+    const phrases = Object.values(CATALOGUES.en)
+      .flatMap((m) => (typeof m === "string" ? [m] : Object.values(m)))
+      .map((text) => text.split(/\{\w+\}/).reduce((a, b) => (b.trim().length > a.length ? b.trim() : a), ""))
+      .filter((p) => p.length >= 8 && /[a-z] [a-z]/i.test(p));
+    expect(phrases.length).toBeGreaterThan(200);
+    expect(phrases.filter((p) => shown.includes(p))).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
 
 import type { AppError, Batch, Device, DeviceTypeInfo, EndedBatch, ExportDone, ExportFormat } from "./bindings";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 export { pageLabel } from "./words";
 
 export const MAX_BATCH_COUNT = 10000;
@@ -32,16 +33,16 @@ export function checkNewBatch(type: string, prefix: string, count: string): stri
 
 /** The create form's first problem, with the field it is in; `null` when it is fine. */
 export function checkBatchForm(type: string, prefix: string, count: string | number | null, lot: string, workOrder: string): FormProblem | null {
-  if (!type) return { field: "type", message: "Pick a device type." };
+  if (!type) return { field: "type", message: t("batchForm.type") };
   // A number input's bound value is a number once typed into (and "" or null when empty).
   const text = String(count ?? "").trim();
   const n = Number(text);
   if (text === "" || !Number.isInteger(n) || n < 1 || n > MAX_BATCH_COUNT) {
-    return { field: "count", message: `The count must be a whole number from 1 to ${MAX_BATCH_COUNT}.` };
+    return { field: "count", message: t("batchForm.count", { max: MAX_BATCH_COUNT }) };
   }
-  if (/\s/.test(prefix.trim())) return { field: "prefix", message: "The prefix cannot contain spaces." };
-  if (lot.trim().length > RUN_LABEL_MAX_LEN) return { field: "lot", message: `The lot is longer than ${RUN_LABEL_MAX_LEN} characters.` };
-  if (workOrder.trim().length > RUN_LABEL_MAX_LEN) return { field: "work_order", message: `The work order is longer than ${RUN_LABEL_MAX_LEN} characters.` };
+  if (/\s/.test(prefix.trim())) return { field: "prefix", message: t("batchForm.prefix") };
+  if (lot.trim().length > RUN_LABEL_MAX_LEN) return { field: "lot", message: t("batchForm.lot", { max: RUN_LABEL_MAX_LEN }) };
+  if (workOrder.trim().length > RUN_LABEL_MAX_LEN) return { field: "work_order", message: t("batchForm.workOrder", { max: RUN_LABEL_MAX_LEN }) };
   return null;
 }
 

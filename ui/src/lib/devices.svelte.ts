@@ -4,6 +4,7 @@
 import type { AppError, Device, DeviceDetail, DeviceStatus, FlashFinished, FlashState, Port, UnitInfo } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 
 /** Devices on one page of the search results (the station's own cap is 500). */
 export const DEVICE_PAGE_SIZE = 200;
@@ -111,7 +112,7 @@ export class DevicesController {
   async identify(): Promise<boolean> {
     if (this.identifying) return false;
     if (!this.reflashPort) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null, action: "fix_input" };
+      this.error = { code: "invalid_input", message: t("devices.noPort"), help: t("devices.noPortHelp"), reason: null, action: "fix_input" };
       return false;
     }
     this.identifying = true;
@@ -146,7 +147,7 @@ export class DevicesController {
     const d = this.detail?.device;
     if (!d) return false;
     if (!this.reflashPort) {
-      this.error = { code: "invalid_input", message: "No port is chosen.", help: "pick the port the unit is plugged into", reason: null, action: "fix_input" };
+      this.error = { code: "invalid_input", message: t("devices.noPort"), help: t("devices.noPortHelp"), reason: null, action: "fix_input" };
       return false;
     }
     this.error = null;

@@ -14,6 +14,7 @@ import {
   type PortsChanged,
   type Shift,
 } from "./bindings";
+import { t } from "./i18n/index.svelte";
 
 export { commands };
 
@@ -68,7 +69,7 @@ export function toAppError(e: unknown): AppError {
   return {
     code: "internal",
     message: e instanceof Error ? e.message : String(e),
-    help: "report this error; nothing was changed",
+    help: t("error.unexpectedHelp"),
     reason: null,
     action: "report_bug",
   };

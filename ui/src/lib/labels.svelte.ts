@@ -3,19 +3,20 @@
 
 import type { AppError, LabelField, LabelOutput, LabelPreview, LabelPrinter, LabelTemplate } from "./bindings";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 
 /** Every field a label may show, in the station's order; there is none for a secret. */
 export const LABEL_FIELDS: { value: LabelField; label: string }[] = [
-  { value: "device_id", label: "Device id" },
-  { value: "name", label: "Name" },
-  { value: "device_type", label: "Device type" },
-  { value: "hardware_id", label: "Hardware id (the unit's serial or MAC)" },
-  { value: "mqtt_username", label: "MQTT username (not a secret)" },
+  { value: "device_id", get label() { return t("labelField.device_id"); } },
+  { value: "name", get label() { return t("labelField.name"); } },
+  { value: "device_type", get label() { return t("labelField.device_type"); } },
+  { value: "hardware_id", get label() { return t("labelField.hardware_id"); } },
+  { value: "mqtt_username", get label() { return t("labelField.mqtt_username"); } },
 ];
 
 export const LABEL_OUTPUTS: { value: LabelOutput; label: string }[] = [
-  { value: "network", label: "Network label printer (ZPL to port 9100)" },
-  { value: "queue", label: "System print queue (CUPS, raw ZPL)" },
+  { value: "network", get label() { return t("labelOutput.network"); } },
+  { value: "queue", get label() { return t("labelOutput.queue"); } },
 ];
 
 export const LABEL_DPI = [203, 300, 600];
@@ -76,7 +77,7 @@ export class LabelSettingsController {
     this.saved = null;
     try {
       this.printer = await call(commands.setLabelPrinter($state.snapshot(this.printer)));
-      this.saved = "Label printer saved.";
+      this.saved = t("labels.printerSaved");
       return true;
     } catch (e) {
       this.error = toAppError(e);
@@ -91,7 +92,7 @@ export class LabelSettingsController {
     try {
       this.preview = await call(commands.setLabelTemplate(this.deviceType, $state.snapshot(this.template)));
       this.previewError = null;
-      this.saved = `Label template for ${this.deviceType} saved.`;
+      this.saved = t("labels.templateSaved", { type: this.deviceType });
       return true;
     } catch (e) {
       this.error = toAppError(e);

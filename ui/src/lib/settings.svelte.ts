@@ -2,10 +2,11 @@
 
 import type { AppError, DeviceTypeInfo, DeviceTypeInput, SettingChange, Settings } from "./bindings";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 
 export const HASH_CHOICES = [
   { value: "argon2", label: "Argon2" },
-  { value: "pbkdf2_sha256", label: "PBKDF2-SHA256 (servers without argon2-cffi)" },
+  { value: "pbkdf2_sha256", get label() { return t("hash.pbkdf2"); } },
 ];
 
 export type HashChoice = { value: string; label: string };
@@ -20,14 +21,14 @@ export function hashChoices(current: string, stationDefault: string): HashChoice
   for (const v of [stationDefault, current]) {
     if (v && !choices.some((c) => c.value === v)) choices.push({ value: v, label: v });
   }
-  return choices.map((c) => (c.value === stationDefault ? { ...c, label: `${c.label} (the station's default)` } : c));
+  return choices.map((c) => (c.value === stationDefault ? { ...c, label: t("hash.default", { label: c.label }) } : c));
 }
 
 /** The drivers a device type can name (station_core::driver::DriverKind's stable names). */
 export const DRIVER_CHOICES = [
-  { value: "protocol", label: "DeviceHub protocol (our firmware module)" },
-  { value: "nvs", label: "ESP-IDF NVS (ESP32 ROM loader)" },
-  { value: "mcumgr", label: "Zephyr MCUmgr (SMP over the console)" },
+  { value: "protocol", get label() { return t("driver.protocol"); } },
+  { value: "nvs", get label() { return t("driver.nvs"); } },
+  { value: "mcumgr", get label() { return t("driver.mcumgr"); } },
 ];
 
 export function emptyType(): DeviceTypeInput {
@@ -60,14 +61,14 @@ export function settingsToLines(json: string): string {
 
 /** The editor's NAME=VALUE lines as the JSON object the station stores (values as text; each
  *  driver checks its own names and values). Blank lines are skipped; a line without `=`, or
- *  without a name, is the problem named back. */
-export function linesToSettings(text: string): { json: string } | { problem: string } {
+ *  without a name, is named back as the bad line. */
+export function linesToSettings(text: string): { json: string } | { badLine: string } {
   const settings: Record<string, string> = {};
   for (const raw of text.split("\n")) {
     const line = raw.trim();
     if (!line) continue;
     const at = line.indexOf("=");
-    if (at <= 0) return { problem: `"${line}" is not NAME=VALUE` };
+    if (at <= 0) return { badLine: line };
     settings[line.slice(0, at).trim()] = line.slice(at + 1).trim();
   }
   return { json: JSON.stringify(settings) };
@@ -143,12 +144,12 @@ export class SettingsController {
 
   async saveType(): Promise<boolean> {
     const settings = linesToSettings(this.settingLines);
-    if ("problem" in settings) {
+    if ("badLine" in settings) {
       this.fail(
         {
           code: "invalid_input",
-          message: `Driver setting ${settings.problem}.`,
-          help: "Write one driver setting a line as NAME=VALUE, e.g. namespace=dh.",
+          message: t("settings.driverBadLine", { line: settings.badLine }),
+          help: t("settings.driverBadLineHelp"),
           reason: null,
           action: "fix_input",
         },
@@ -164,7 +165,7 @@ export class SettingsController {
       };
       if (this.editing) await call(commands.editType(input));
       else await call(commands.addType(input));
-      this.saved = `Device type ${input.name}`;
+      this.saved = t("settings.savedType", { name: input.name });
       this.editing = null;
       this.draft = emptyType();
       this.settingLines = "";

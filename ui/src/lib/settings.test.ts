@@ -65,7 +65,7 @@ describe("settings", () => {
     expect(s.error?.message).toContain('"namespace mqtt" is not NAME=VALUE');
     expect(calls.filter((c) => c.cmd === "edit_type")).toHaveLength(0);
     expect(settingsToLines("not json")).toBe("");
-    expect(linesToSettings("=x")).toEqual({ problem: '"=x" is not NAME=VALUE' });
+    expect(linesToSettings("=x")).toEqual({ badLine: "=x" });
   });
 
   it("labels only the store's default as the default, and keeps a value it does not list", () => {

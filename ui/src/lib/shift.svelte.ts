@@ -4,6 +4,7 @@
 
 import type { AppError, ExportDone, FlashFinished, ReportFormat, ShiftReport, Shifts, SignInState } from "./bindings";
 import { call, commands, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
 
 /** Who is signed in; the lead's "sign-in required" rule. */
 export class OperatorController {
@@ -120,7 +121,7 @@ export class ShiftController {
 
 /** The question before a shift ends. */
 export function endQuestion(r: ShiftReport): string {
-  return `End shift? ${r.passed} passed, ${r.failed} failed.`;
+  return t("shift.endQuestion", { passed: r.passed, failed: r.failed });
 }
 
 /** First-pass yield as the screens show it. */
@@ -140,7 +141,7 @@ export class ScanController {
   async scan(port: string): Promise<void> {
     const serial = this.typed;
     if (!port) {
-      this.error = { code: "invalid_input", message: "No port is chosen for the scan.", help: "pick the port of the unit whose label you scan", reason: null, action: "fix_input" };
+      this.error = { code: "invalid_input", message: t("scan.noPort"), help: t("scan.noPortHelp"), reason: null, action: "fix_input" };
       return;
     }
     try {
@@ -149,8 +150,8 @@ export class ScanController {
       this.error = null;
       this.note =
         link.kind === "linked"
-          ? { kind: "linked", text: `Linked ${link.serial} to ${link.device_id}, the unit just flashed on this port.` }
-          : { kind: "waiting", text: `${link.serial} will be linked to the next unit that passes on ${link.port}.` };
+          ? { kind: "linked", text: t("scan.linkedNow", { serial: link.serial, device: link.device_id }) }
+          : { kind: "waiting", text: t("scan.waiting", { serial: link.serial, port: link.port }) };
     } catch (e) {
       this.error = toAppError(e);
     }
@@ -162,7 +163,7 @@ export class ScanController {
     const l = f.result.unit_link;
     this.note =
       l.kind === "linked"
-        ? { kind: "linked", text: `Linked ${l.serial} to ${l.device_id}, the unit that just passed on ${f.port}.` }
-        : { kind: "refused", text: `${l.serial} was not linked: ${l.problem}` };
+        ? { kind: "linked", text: t("scan.linkedPassed", { serial: l.serial, device: l.device_id, port: f.port }) }
+        : { kind: "refused", text: t("scan.refused", { serial: l.serial, problem: l.problem }) };
   }
 }

@@ -4,6 +4,8 @@
 import type { AppError, Batch, Control, DeviceTypeInfo, Dropped, FlashRequest, PoolStatus, Port, RecentResult, Shift, SimFault, StationChoice } from "./bindings";
 import type { FlashBoard } from "./flashes.svelte.js";
 import { call, commands, onPortsChanged, onShiftChanged, toAppError } from "./ipc";
+import { t } from "./i18n/index.svelte";
+import { portName } from "./words";
 import { OperatorController, ScanController } from "./shift.svelte.js";
 
 export const TYPED_PREFIX = "typed:";
@@ -39,11 +41,11 @@ export function choiceKey(t: StationChoice["target"]): string {
 export function droppedWords(d: Dropped): string {
   switch (d.kind) {
     case "batch_complete":
-      return `Batch ${d.batch_id} is complete. Choose what to flash next.`;
+      return t("dropped.batch_complete", { batch: d.batch_id });
     case "batch_gone":
-      return `Batch ${d.batch_id} is no longer on this station. Choose what to flash.`;
+      return t("dropped.batch_gone", { batch: d.batch_id });
     case "type_gone":
-      return `The device type ${d.name} no longer exists. Choose what to flash.`;
+      return t("dropped.type_gone", { type: d.name });
   }
 }
 
@@ -132,7 +134,8 @@ export class StationController {
   }
 
   portLabel(id: string): string {
-    return this.ports.find((p) => p.id === id)?.label ?? id;
+    const port = this.ports.find((p) => p.id === id);
+    return port ? portName(port, this.ports) : id;
   }
 
   /** Load (or refresh) everything the screen shows; keeps the operator's choices if still valid. */
@@ -379,8 +382,8 @@ export class StationController {
         control: "target",
         error: {
           code: "invalid_input",
-          message: "Nothing to flash is chosen.",
-          help: this.types.length === 0 ? "add a device type in Settings first" : "choose a device type or an open batch in What to flash",
+          message: t("station.noTarget"),
+          help: this.types.length === 0 ? t("station.noTargetNoTypes") : t("station.noTargetHelp"),
           reason: null,
           action: this.types.length === 0 ? "add_type" : "fix_input",
           not_started: "target",
@@ -392,7 +395,7 @@ export class StationController {
     if (this.selected.length === 0) {
       this.notStarted = {
         control: "port",
-        error: { code: "invalid_input", message: "No port is chosen.", help: "pick a port, or type the path of one", reason: null, action: "fix_input", not_started: "port" },
+        error: { code: "invalid_input", message: t("station.noPort"), help: t("station.noPortHelp"), reason: null, action: "fix_input", not_started: "port" },
       };
       return 0;
     }

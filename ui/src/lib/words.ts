@@ -15,6 +15,7 @@ import type {
   SimFault,
   Step,
   Health,
+  Port,
   SyncState,
   UnitInfo,
 } from "./bindings";
@@ -111,71 +112,56 @@ export const STATUS_WORDS: Readonly<Record<DeviceStatus, string>> = words(
   ),
 );
 
-/** "Showing 101–200 of 10000" for a page of a list: `shown` rows from `offset`, of `total`. */
-export function pageLabel(offset: number, shown: number, total: number): string {
-  if (total === 0 || shown === 0) return `None of ${total}`;
-  return `Showing ${offset + 1}–${offset + shown} of ${total}`;
+/** What a paged list holds, for its page label. */
+export type PagedList = "rows" | "batches" | "devices";
+
+const PAGE_KEYS = {
+  rows: ["page.rows", "page.rowsNone"],
+  batches: ["page.batches", "page.batchesNone"],
+  devices: ["page.devices", "page.devicesNone"],
+} as const;
+
+/** "Showing 101–200 of 10000 devices" for a page of a list: `shown` rows from `offset`, of `total`. */
+export function pageLabel(offset: number, shown: number, total: number, list: PagedList = "rows"): string {
+  const [some, none] = PAGE_KEYS[list];
+  if (total === 0 || shown === 0) return t(none, { total });
+  return t(some, { from: offset + 1, to: offset + shown, total });
 }
 
-/** A sync failure in words, by its typed kind (station_sync's `SyncError::code`), with what to
- *  do: the transport's own text is only the details. */
-export const SYNC_ERROR_WORDS: Record<string, { headline: string; todo: string }> = {
-  unreachable: {
-    headline: "The server cannot be reached.",
-    todo: "Nothing is lost: records wait here and are sent when the server answers. Check the network cable or Wi-Fi, then the server address in Settings.",
-  },
-  unauthorized: {
-    headline: "The server refused this station's token.",
-    todo: "Ask the server's administrator for a new station token and enter it in Settings → Server.",
-  },
-  server_unavailable: {
-    headline: "The server had a temporary problem.",
-    todo: "Nothing to do: the station tries again on its own. If it lasts, tell the server's administrator.",
-  },
-  server_refused: {
-    headline: "The server refused the request.",
-    todo: "Check that the server address in Settings ends in /station-sync/ and that the server runs a compatible version.",
-  },
-  protocol: {
-    headline: "The server's answer was not understood.",
-    todo: "Check that the server address in Settings points at the station-sync receiver (…/station-sync/).",
-  },
-  config: {
-    headline: "A sync setting cannot be used.",
-    todo: "Correct the server settings in Settings → Server.",
-  },
-  credential_store: {
-    headline: "The station token could not be read from the keyring.",
-    todo: "Unlock the desktop keyring, or enter the token again in Settings → Server.",
-  },
-  no_seal_key: {
-    headline: "The server has no key to seal api keys to.",
-    todo: "Ask the server's administrator to run manage.py station_sync_sealkey, then save the server in Settings again.",
-  },
-  seal_key_changed: {
-    headline: "The server's sealing key changed.",
-    todo: "Nothing is sent until a person checks the new key with the server's administrator and saves the server in Settings again.",
-  },
-  database_busy: {
-    headline: "The station database was busy.",
-    todo: "Nothing to do: the station tries again on its own.",
-  },
-};
+/** The typed kinds of a sync failure (station_sync's `SyncError::code`) the screens word. */
+const SYNC_ERROR_CODES = ["unreachable", "unauthorized", "server_unavailable", "server_refused", "protocol", "config", "credential_store", "no_seal_key", "seal_key_changed", "database_busy"] as const;
+type SyncErrorCode = (typeof SYNC_ERROR_CODES)[number];
+
+/** A sync failure in words, by its typed kind, with what to do: the transport's own text is
+ *  only the details. Read from the catalogue when read, so it follows a language switch. */
+export const SYNC_ERROR_WORDS: Readonly<Record<string, { readonly headline: string; readonly todo: string }>> = Object.freeze(
+  Object.fromEntries(
+    SYNC_ERROR_CODES.map((code: SyncErrorCode) => [
+      code,
+      {
+        get headline() {
+          return t(`syncError.${code}`);
+        },
+        get todo() {
+          return t(`syncError.${code}.todo`);
+        },
+      },
+    ]),
+  ),
+);
 
 /** The last sync failure as a person reads it: words and what to do when the kind is known,
  *  else the failure's own text. */
 export function syncFailure(code: string | null, text: string | null): { headline: string; todo: string | null } | null {
   if (!text && !code) return null;
   const known = code ? SYNC_ERROR_WORDS[code] : undefined;
-  if (known) return known;
-  return { headline: text ?? "The last attempt failed.", todo: null };
+  if (known) return { headline: known.headline, todo: known.todo };
+  return { headline: text ?? t("syncError.fallback"), todo: null };
 }
 
-export const BATCH_STATE_WORDS: Record<BatchState, string> = {
-  open: "Open",
-  closed: "Closed",
-  cancelled: "Cancelled",
-};
+export const BATCH_STATE_WORDS: Readonly<Record<BatchState, string>> = words(
+  keysOf("batchState", names<BatchState>({ open: true, closed: true, cancelled: true })),
+);
 
 export const FLASH_STATE_WORDS: Readonly<Record<FlashState, string>> = words(
   keysOf("flashState", names<FlashState>({ none: true, flashing: true, flashed: true, failed: true })),
@@ -255,13 +241,23 @@ export function percent(fraction: number): string {
 }
 
 /** The badge on a simulated port while Settings sets a fault (the Station screen). */
-export const SIM_FAULT_BADGE: Record<SimFault, string> = {
-  none: "",
-  unplugged_during_write: "Fault set: unplugged during the write",
-  refuses_to_save: "Fault set: refuses to save",
-  no_answer: "Fault set: does not answer",
-  noisy_line: "Fault set: noisy cable",
-};
+const SIM_FAULT_BADGES: Readonly<Record<Exclude<SimFault, "none">, string>> = words(
+  keysOf("simFaultBadge", names<Exclude<SimFault, "none">>({ unplugged_during_write: true, refuses_to_save: true, no_answer: true, noisy_line: true })),
+);
+
+/** The badge for `fault`, or "" when the simulated units work (no badge). */
+export function simFaultBadge(fault: SimFault): string {
+  return fault === "none" ? "" : SIM_FAULT_BADGES[fault];
+}
+
+/** A port as the screens name it: a simulated port in the current language ("Simulated device",
+ *  or "Simulated device 2" when the bench has more than one, as the station labels them), any
+ *  other port by the station's own label (its path, USB ids and serial). */
+export function portName(p: Port, ports: readonly Port[]): string {
+  if (p.kind !== "simulated") return p.label;
+  const bench = ports.filter((q) => q.kind === "simulated").length;
+  return bench === 1 ? t("port.simulated") : t("port.simulatedN", { n: p.id.slice(p.id.indexOf(":") + 1) });
+}
 
 /** `14:03:07` in local time; the input is milliseconds since the Unix epoch. */
 export function clockTime(ms: number): string {
