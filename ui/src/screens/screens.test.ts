@@ -5,6 +5,8 @@ import Batches from "./Batches.svelte";
 import Devices from "./Devices.svelte";
 import Sync from "./Sync.svelte";
 import Settings from "./Settings.svelte";
+import Shift from "./Shift.svelte";
+import { OperatorController, ShiftController } from "../lib/shift.svelte.js";
 import { BatchesController } from "../lib/batches.svelte.js";
 import { DevicesController } from "../lib/devices.svelte.js";
 import { SyncController } from "../lib/sync.svelte.js";
@@ -237,5 +239,19 @@ describe("screens", () => {
     expect(box.querySelector(".last-error")?.textContent).not.toContain("os error");
     expect(t.querySelector("[data-testid=sync-what-to-do]")?.textContent).toContain("Nothing is lost");
     expect(box.querySelector("details")?.textContent).toContain("Connection refused");
+  });
+  it("Shift: failures by reason in words, never the reason's code", async () => {
+    const running = {
+      id: 3, station_id: "line-1", started_at: "2026-11-29 06:00:00", ended_at: null, utc_offset: "+01:00",
+      operators: ["alice"], passed: 41, failed: 3,
+      failed_by_reason: [{ reason: "timeout", count: 2 }, { reason: "storage_full", count: 1 }],
+      units_attempted: 44, first_pass_passed: 40, first_pass_yield_percent: 90.9, units_per_hour: 20.5,
+    };
+    ipc({ shifts: () => ({ running, past: [] }), operator_state: () => ({ operator: "alice", required: false }) });
+    const t = await render(Shift, { shifts: new ShiftController(), operator: new OperatorController() });
+    const text = t.querySelector("[data-testid=shift-current]")?.textContent ?? "";
+    expect(text).toContain("The device did not answer: 2");
+    expect(text).toContain("The device's memory is full: 1");
+    expect(text).not.toContain("timeout");
   });
 });

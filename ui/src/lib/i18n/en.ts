@@ -470,6 +470,8 @@ export const en = {
 
   // The Shift screen.
   "shift.noReasons": "none",
+  "shift.reasonCount": "{reason}: {count}",
+  "shift.reasonSeparator": ", ",
   "shift.current": "Current shift",
   "shift.startedLine": "Started {time} (UTC{offset}) · operators {operators}",
   "shift.passed": "Passed",

@@ -39,9 +39,9 @@ describe("catalogues", () => {
 
   it("the Chinese catalogue is Chinese, not English left over", () => {
     const zh = CATALOGUES["zh-CN"] as Record<string, Message>;
-    // Messages with no word of their own: a shortcut, and a switch's name with its colon
+    // Messages with no word of their own: a shortcut, a switch's name with its colon, a reason with its count and the separator between them
     // (Chinese takes the full-width one).
-    const same = new Set(["nav.shortcut", "switch.label"]);
+    const same = new Set(["nav.shortcut", "switch.label", "shift.reasonCount", "shift.reasonSeparator"]);
     for (const [key, message] of Object.entries(zh)) {
       if (same.has(key)) continue;
       const text = typeof message === "string" ? message : message.other;

@@ -453,6 +453,8 @@ export const zhCN = {
   "settings.addTypeButton": "添加类型",
 
   "shift.noReasons": "无",
+  "shift.reasonCount": "{reason}：{count}",
+  "shift.reasonSeparator": "；",
   "shift.current": "当前班次",
   "shift.startedLine": "开始于 {time}（UTC{offset}）· 操作员 {operators}",
   "shift.passed": "通过",
