@@ -10,6 +10,11 @@ import { OperatorController, ScanController } from "./shift.svelte.js";
 
 export const TYPED_PREFIX = "typed:";
 
+/** After the last running port's result: how long before the lists under the tiles are read. */
+export const RESULTS_SETTLE_MS = 100;
+/** After a result while other ports still run: the longest the lists wait. */
+export const RESULTS_MAX_WAIT_MS = 2000;
+
 export type Target = { kind: "batch"; batchId: number } | { kind: "type"; name: string };
 
 export function targetKey(t: Target): string {
@@ -180,8 +185,7 @@ export class StationController {
         if (f.result.outcome === "failed" && f.result.error.not_started) {
           this.notStarted = { control: f.result.error.not_started, error: f.result.error };
         }
-        this.refreshBatchesSoon();
-        void this.refreshRecent();
+        this.refreshAfterResults();
       });
       this.board.onFinished((f) => this.scans.finished(f));
     }
@@ -286,13 +290,24 @@ export class StationController {
 
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /** Several ports finish within moments of each other: refresh the batch list once. */
-  refreshBatchesSoon(delayMs = 250): void {
-    if (this.refreshTimer) return;
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = null;
-      void this.refreshBatches();
-    }, delayMs);
+  /** Results of a gang land within moments of each other, and every redraw of the screen while
+   *  tiles still run costs their flashes CPU (software rendering, two cores): the batch list and
+   *  the recent results are read once, RESULTS_SETTLE_MS after the last running port finished,
+   *  or RESULTS_MAX_WAIT_MS after a result while some port keeps running. */
+  refreshAfterResults(): void {
+    const idle = this.board.busyPorts.length === 0;
+    if (this.refreshTimer) {
+      if (!idle) return;
+      clearTimeout(this.refreshTimer);
+    }
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refreshTimer = null;
+        void this.refreshBatches();
+        void this.refreshRecent();
+      },
+      idle ? RESULTS_SETTLE_MS : RESULTS_MAX_WAIT_MS,
+    );
   }
 
   async refreshBatches(): Promise<void> {

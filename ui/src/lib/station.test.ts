@@ -141,6 +141,28 @@ describe("station", () => {
     expect(s.shift?.passed).toBe(0);
   });
 
+  it("reads the lists under the tiles once, after the last port of a gang finished", async () => {
+    let listed = 0;
+    let recent = 0;
+    ipc(stationHandlers({ list_batches: () => (listed++, [batch()]), recent_results: () => (recent++, {}) }));
+    const s = make();
+    await s.load();
+    await s.board.connect();
+    const [l0, r0] = [listed, recent];
+    const request = { kind: "new_device" as const, device_type: "WeatherStation", prefix: "" };
+    for (const p of ["sim:1", "sim:2", "sim:3"]) {
+      s.board.tiles[p] = { kind: "running", jobId: null, step: "write", fraction: 0.5, done: null, total: null, request };
+    }
+    await emitFinished(passed("sim:1", 1));
+    await emitFinished(passed("sim:2", 2));
+    await new Promise((r) => setTimeout(r, 300));
+    // sim:3 still runs: nothing is read while it does (short of the longest wait).
+    expect([listed - l0, recent - r0]).toEqual([0, 0]);
+    await emitFinished(passed("sim:3", 3));
+    await new Promise((r) => setTimeout(r, 300));
+    expect([listed - l0, recent - r0]).toEqual([1, 1]);
+  });
+
   it("shows the credentials ready, reading the pool again only while it refills", async () => {
     let reads = 0;
     ipc(stationHandlers({ pool_status: () => ({ ready: Math.min(reads++, 2), target: 2, filling: true, algorithm: "argon2" }) }));
