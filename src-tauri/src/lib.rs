@@ -211,30 +211,8 @@ fn context() -> tauri::Context<tauri::Wry> {
 }
 
 /// Start the app; returns when its window is closed.
-/// Keeps WebKitGTK's accelerated compositing on when set to `on` (it is off otherwise).
-pub const WEBKIT_COMPOSITING_ENV: &str = "STATION_WEBKIT_COMPOSITING";
-
-/// The station's screens are flat 2D with no animation worth a GPU layer, and factory PCs and
-/// VMs often render GL in software (Mesa's llvmpipe): there WebKitGTK's compositing costs more
-/// than it saves. Measured on the 2-core VM under Xvfb (README, "Click to PASS"): an 8-port gang
-/// of 16 devices 1.07 s → 0.88 s, the longest frame gap 97 ms → 21 ms, app + WebKit memory
-/// 660 MB → 462 MB idle. WebKit reads the variable when its first web view starts, so this
-/// runs before anything else; an operator's own `WEBKIT_DISABLE_COMPOSITING_MODE` is left alone.
-fn draw_without_compositing() {
-    #[cfg(target_os = "linux")]
-    {
-        const WEBKIT_ENV: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
-        let keep = std::env::var(WEBKIT_COMPOSITING_ENV).is_ok_and(|v| v == "on");
-        if !keep && std::env::var_os(WEBKIT_ENV).is_none() {
-            // Still one thread: nothing else reads the environment yet.
-            std::env::set_var(WEBKIT_ENV, "1");
-        }
-    }
-}
-
 pub fn run() {
     let started = Instant::now();
-    draw_without_compositing();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STATION_LOG")
