@@ -2,11 +2,13 @@
 # The app's 8-port gang against the core bench (issue 13), in one quiet window: the bench's
 # "the app's gang without its window" row, then three release and three debug runs of the app's
 # end-to-end session, printing each run's gang time (16 devices, pool warm, timed in the page),
-# its longest frame gap and its memory. Needs the UI built and the release app:
-#   (cd ui && npm run build) && cargo build --release -p station-app
+# its longest frame gap and its memory. Builds the UI and both apps first (both embed the UI).
 # Run it on an otherwise idle machine: the figures compare against each other only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+(cd ui && npm run build >/dev/null)
+cargo build --release -p station-app 2>/dev/null
+cargo build -p station-app --tests 2>/dev/null
 uptime
 cargo bench -p station-service --bench flash -- 8 2>/dev/null | grep "app's gang"
 for kind in release debug; do
