@@ -227,6 +227,16 @@ pub struct ExportDone {
     pub rows: u32,
 }
 
+impl ExportDone {
+    /// `rows` written to `path`.
+    pub fn new(path: &std::path::Path, rows: u64) -> Self {
+        Self {
+            path: path.display().to_string(),
+            rows: rows.min(u64::from(u32::MAX)) as u32,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct DeviceTypeInfo {
     pub name: String,

@@ -540,16 +540,19 @@ impl Flasher {
         let mut unit_link = None;
         let turn = turn.map(Arc::new);
         let _job = self.pool.as_ref().map(|pool| pool.job(port));
-        let result = Store::open(&self.db)
-            .map_err(FlashFailure::from)
-            .and_then(|mut store| {
+        // One connection for the job: the flash, then its count and its scan-to-link.
+        let (result, mut store) = match Store::open(&self.db) {
+            Ok(mut store) => {
                 store.use_credential_source(self.pool.as_ref().map(CredentialPool::source));
                 store.use_issue_order(turn.clone().map(|t| t as Arc<dyn IssueOrder>));
-                self.flash(&mut store, port, request, &mut id_note, &mut |step| {
+                let result = self.flash(&mut store, port, request, &mut id_note, &mut |step| {
                     unit_written |= writes_to_unit(step);
                     sink.progress(job_id, port, step)
-                })
-            });
+                });
+                (result, Some(store))
+            }
+            Err(e) => (Err(FlashFailure::from(e)), None),
+        };
         // A job that ended before taking its device must not hold up the ports after it.
         if let Some(turn) = &turn {
             turn.taken();
@@ -559,29 +562,27 @@ impl Flasher {
             Err(f) => JobOutcome::of_failure(&f.error, unit_written),
         };
         // A job that did not start is not counted, and leaves the port's scan-to-link state as
-        // it was (the same unit is still there).
-        if request.writes_credentials() && outcome.shift_count().is_some() {
-            match Store::open(&self.db) {
-                Ok(mut store) => {
-                    let actor = operator::actor(&store, self.options.operator.as_deref());
-                    let operator = actor
-                        .as_ref()
-                        .map(|a| a.operator.clone())
-                        .unwrap_or_else(|_| operator::UNKNOWN_OPERATOR.into());
-                    count_into_shift(&mut store, port, &result, &operator, sink);
-                    if let Ok(actor) = &actor {
-                        let passed = result
-                            .as_ref()
-                            .ok()
-                            .map(|p| p.outcome.device.device_id.as_str());
-                        unit_link = self.links.job_ended(&mut store, port, passed, actor);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot count the job into the shift");
-                }
+        // it was (the same unit is still there). Without a database the job failed to open it,
+        // and there is nothing to count into.
+        if let (Some(store), true) = (
+            store.as_mut(),
+            request.writes_credentials() && outcome.shift_count().is_some(),
+        ) {
+            let actor = operator::actor(store, self.options.operator.as_deref());
+            let operator = actor
+                .as_ref()
+                .map(|a| a.operator.clone())
+                .unwrap_or_else(|_| operator::UNKNOWN_OPERATOR.into());
+            count_into_shift(store, port, &result, &operator, sink);
+            if let Ok(actor) = &actor {
+                let passed = result
+                    .as_ref()
+                    .ok()
+                    .map(|p| p.outcome.device.device_id.as_str());
+                unit_link = self.links.job_ended(store, port, passed, actor);
             }
         }
+        drop(store);
         let report = JobReport {
             job_id,
             port: port.to_owned(),

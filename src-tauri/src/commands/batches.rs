@@ -162,7 +162,7 @@ pub async fn export_batch(
         ExportFormat::Csv => CoreFormat::Csv,
         ExportFormat::Json => CoreFormat::Json,
     };
-    let shown = path.display().to_string();
+    let shown = path.clone();
     let rows = state
         .db(move |s| {
             let filter = DeviceFilter {
@@ -172,8 +172,5 @@ pub async fn export_batch(
             export::export_to_file(s, &filter, core_format, &path)
         })
         .await?;
-    Ok(Some(ExportDone {
-        path: shown,
-        rows: rows.min(u32::MAX as u64) as u32,
-    }))
+    Ok(Some(ExportDone::new(&shown, rows)))
 }

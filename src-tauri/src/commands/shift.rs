@@ -116,14 +116,11 @@ pub async fn save_shift_report(
     else {
         return Ok(None);
     };
-    let shown = path.display().to_string();
+    let shown = path.clone();
     let rows = state
         .db(move |s| station_core::shift_export::save(s, &[report], core, &path))
         .await?;
-    Ok(Some(ExportDone {
-        path: shown,
-        rows: rows.min(u32::MAX as u64) as u32,
-    }))
+    Ok(Some(ExportDone::new(&shown, rows)))
 }
 
 /// The unit's own serial or MAC label, scanned on the Station screen for `port`: linked to
