@@ -340,15 +340,6 @@ impl Flasher {
         self.links.clear(port)
     }
 
-    /// Refuse `request` before touching anything when the lead requires a sign-in and nobody
-    /// is signed in ([`operator::check_may_flash`]).
-    fn check_sign_in(&self, request: &FlashRequest) -> Result<()> {
-        if !request.writes_credentials() {
-            return Ok(());
-        }
-        operator::check_may_flash(&Store::open(&self.db)?, self.options.operator.as_deref())
-    }
-
     /// Start `request` on `port` on a thread of its own. Returns at once; the job reports to
     /// `sink`.
     pub fn start(
@@ -418,8 +409,11 @@ impl Flasher {
     /// its error's [`CoreError::not_started`] names the control to fix.
     pub fn preflight(&self, ports: &[String], request: &FlashRequest) -> Result<Vec<String>> {
         let ports = port_names(ports)?;
-        self.check_sign_in(request)?;
         let store = Store::open(&self.db)?;
+        // A flash that writes credentials needs an operator when the lead requires a sign-in.
+        if request.writes_credentials() {
+            operator::check_may_flash(&store, self.options.operator.as_deref())?;
+        }
         match request {
             FlashRequest::NewDevice {
                 device_type,
