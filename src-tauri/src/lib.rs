@@ -210,9 +210,41 @@ fn context() -> tauri::Context<tauri::Wry> {
     tauri::tauri_build_context!()
 }
 
+/// Keeps WebKitGTK's accelerated compositing on when set to `on` (it is off otherwise).
+pub const WEBKIT_COMPOSITING_ENV: &str = "STATION_WEBKIT_COMPOSITING";
+
+/// The station's screens are flat 2D with no animation worth a GPU layer, and factory PCs and
+/// VMs often render GL in software (Mesa's llvmpipe). There WebKitGTK's compositing redraws the
+/// whole window through GL for every change, and its two llvmpipe threads take the cores the
+/// flashing threads wait for: on the 2-core VM under Xvfb they used about 0.35 s of CPU per
+/// 8-port press of 0.5 s (README, "Click to PASS"). WebKit reads the variable when its first web
+/// view starts, so this runs before anything else; an operator's own
+/// `WEBKIT_DISABLE_COMPOSITING_MODE` is left alone.
+fn draw_without_compositing() {
+    #[cfg(target_os = "linux")]
+    {
+        let station = std::env::var(WEBKIT_COMPOSITING_ENV).ok();
+        let webkit_set = std::env::var_os(WEBKIT_DISABLE_COMPOSITING_ENV).is_some();
+        if turn_compositing_off(station.as_deref(), webkit_set) {
+            // Still one thread: nothing else reads the environment yet.
+            std::env::set_var(WEBKIT_DISABLE_COMPOSITING_ENV, "1");
+        }
+    }
+}
+
+/// WebKitGTK's own switch, read by its web process.
+pub const WEBKIT_DISABLE_COMPOSITING_ENV: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+
+/// Whether the app sets WebKit's switch: unless the station's variable says `on`, or the
+/// operator already set WebKit's variable either way.
+fn turn_compositing_off(station: Option<&str>, webkit_set: bool) -> bool {
+    station != Some("on") && !webkit_set
+}
+
 /// Start the app; returns when its window is closed.
 pub fn run() {
     let started = Instant::now();
+    draw_without_compositing();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STATION_LOG")
@@ -233,5 +265,19 @@ pub fn run() {
     if let Err(e) = result {
         eprintln!("error: the station app stopped: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turn_compositing_off;
+
+    #[test]
+    fn compositing_is_off_unless_kept_on_or_already_chosen() {
+        assert!(turn_compositing_off(None, false));
+        assert!(turn_compositing_off(Some("off"), false));
+        assert!(!turn_compositing_off(Some("on"), false));
+        // The operator's own WEBKIT_DISABLE_COMPOSITING_MODE (even 0) is left as it is.
+        assert!(!turn_compositing_off(None, true));
     }
 }

@@ -392,6 +392,21 @@ async fn station_app_end_to_end() {
     // Memory and frame pacing while idle.
     let pid = app_pid();
     let helpers = children(pid);
+    // The app draws without WebKit's accelerated compositing (src-tauri/src/lib.rs) unless
+    // STATION_WEBKIT_COMPOSITING=on keeps it (benches/app-gang.sh's baseline): its web process
+    // was started with WebKit's switch set, or not.
+    let kept_on = std::env::var("STATION_WEBKIT_COMPOSITING").is_ok_and(|v| v == "on");
+    let switched_off = helpers.iter().any(|p| {
+        std::fs::read(format!("/proc/{p}/environ"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .any(|v| v == b"WEBKIT_DISABLE_COMPOSITING_MODE=1")
+    });
+    assert_eq!(
+        switched_off, !kept_on,
+        "WebKit's web process runs with WEBKIT_DISABLE_COMPOSITING_MODE=1: {switched_off}"
+    );
+    metrics.insert("webkit_compositing".into(), json!(!switched_off));
     s.js(FRAME_MONITOR).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (idle_app, idle_total) = rss_kb(pid, &helpers);
@@ -471,8 +486,12 @@ async fn station_app_end_to_end() {
     // the two presses (the checks and the screenshot between them are not the station's time).
     let mut gang_secs = 0.0;
     let mut seen_secs = 0.0;
+    // CPU the app and its WebKit processes use during the presses: what the window takes from
+    // the flashing threads on two cores.
+    let (mut cpu_app, mut cpu_webkit) = (0.0, 0.0);
     for round in 0..2 {
         let before = s.jobs().await;
+        let (app0, webkit0) = (cpu_seconds(&[pid]), cpu_seconds(&helpers));
         s.js(FRAME_MONITOR).await;
         s.js(GANG_CLOCK).await;
         let pressed = Instant::now();
@@ -521,6 +540,8 @@ async fn station_app_end_to_end() {
             // script every 100 ms; the result is known to within that).
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        cpu_app += cpu_seconds(&[pid]) - app0;
+        cpu_webkit += cpu_seconds(&helpers) - webkit0;
         let f = s
             .js("window.__frames.on = false; return window.__frames;")
             .await;
@@ -564,6 +585,14 @@ async fn station_app_end_to_end() {
         "gang_8_ports_16_devices_seconds_seen_by_webdriver".into(),
         json!((seen_secs * 100.0).round() / 100.0),
     );
+    metrics.insert(
+        "gang_cpu_seconds_app".into(),
+        json!((cpu_app * 100.0_f64).round() / 100.0),
+    );
+    metrics.insert(
+        "gang_cpu_seconds_webkit".into(),
+        json!((cpu_webkit * 100.0_f64).round() / 100.0),
+    );
     metrics.insert("gang_peak_rss_app_kb".into(), json!(peak_app));
     metrics.insert("gang_peak_rss_with_webkit_kb".into(), json!(peak_total));
     metrics.insert(
@@ -603,7 +632,6 @@ async fn damaged_database_is_shown_with_what_to_do_and_left_alone() {
     let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 3) as u8).collect();
     std::fs::write(&db, &garbage).expect("write");
     let (driver, mut s, _) = launch(home.path()).await;
-
     let panel = s.wait_for("[data-testid=startup-problem]").await;
     assert_eq!(
         panel.attr("data-code").await.expect("attr").as_deref(),

@@ -203,6 +203,10 @@ impl Session {
     pub async fn screenshot_here(&mut self, name: &str) {
         // Let the last frame be drawn so the picture shows the final state.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        // Without accelerated compositing, WebKitGTK answers a snapshot with the next painted
+        // frame, and an idle page paints none: the screenshot would wait forever. A change that
+        // alters no pixel, made just after the request, gives it that frame.
+        self.js(SNAPSHOT_PAINT).await;
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = workspace().join("target/e2e/screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
@@ -516,19 +520,22 @@ pub fn answer_save_dialog_titled(title: &str, path: &Path) {
 }
 
 /// A frame-gap monitor in the page: the longest time between two animation frames.
-/// Times a gang press inside the page: from just before the press to the first frame in which
+/// Times a gang press inside the page: from the press (its click event) to the first frame in which
 /// every tile shows a finished job other than the one it showed before (`window.__gang.ms`).
 pub const GANG_CLOCK: &str = r#"
   const job = (t) => t.dataset.job || '';
   const before = new Map(Array.from(document.querySelectorAll('[data-testid=tile]')).map(t => [t.dataset.port, job(t)]));
-  const g = { t0: performance.now(), ms: null };
+  // The clock starts at the press itself (the click reaching the page), not when this script
+  // ran: WebDriver's scroll and click round trips before it are not the station's time.
+  const g = { t0: null, ms: null };
   window.__gang = g;
+  document.addEventListener('click', () => { if (g.t0 === null) g.t0 = performance.now(); }, { capture: true, once: true });
   const tick = () => {
     const tiles = Array.from(document.querySelectorAll('[data-testid=tile]'));
     const done = tiles.length > 0 && tiles.every(t =>
       job(t) !== '' && job(t) !== (before.get(t.dataset.port) ?? '') &&
       (t.dataset.state === 'passed' || t.dataset.state === 'failed'));
-    if (done) { g.ms = performance.now() - g.t0; return; }
+    if (done && g.t0 !== null) { g.ms = performance.now() - g.t0; return; }
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
@@ -577,4 +584,30 @@ pub fn training_station(home: &Path, with_type: bool) -> station_core::Store {
             .expect("type");
     }
     store
+}
+
+/// Paints one frame 100 ms from now without changing a pixel (see `screenshot_here`).
+const SNAPSHOT_PAINT: &str = r#"
+  setTimeout(() => {
+    document.body.style.outline = '1px solid transparent';
+    requestAnimationFrame(() => requestAnimationFrame(() => { document.body.style.outline = ''; }));
+  }, 100);
+  return true;
+"#;
+
+/// CPU time used so far by these processes (user + system, all threads), in seconds.
+pub fn cpu_seconds(pids: &[u32]) -> f64 {
+    // Clock ticks per second: 100 on Linux (sysconf(_SC_CLK_TCK)).
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|stat| {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    ticks as f64 / TICKS_PER_SECOND
 }
