@@ -103,6 +103,24 @@ async fn sign_in_required_blocks_flash_without_fail() {
     assert_eq!(signed_in(&s).await, "");
     s.find("[data-testid=sign-in-required]").await;
 
+    // Auto-flash: a unit arriving with nobody signed in is refused by the station the same
+    // way, said at the sign-in box, and no tile changes. A sign-in takes the note away.
+    s.click("[data-testid=auto-flash]").await;
+    s.click("[data-testid=sim-plug]").await;
+    s.wait_text("[data-testid=operator-not-started]", "Not started")
+        .await;
+    let states: Vec<String> = s.jobs().await.into_iter().map(|(_, _, st)| st).collect();
+    assert!(
+        states.iter().all(|st| st == "idle"),
+        "a tile changed on auto-flash: {states:?}"
+    );
+    s.click("[data-testid=auto-flash]").await;
+    enter_into(&s, "[data-testid=sign-in-input]", "badge-7").await;
+    s.wait_text("[data-testid=operator-name]", "badge-7").await;
+    assert!(!s.exists("[data-testid=operator-not-started]").await);
+    s.click("[data-testid=sign-out]").await;
+    s.wait_for("[data-testid=sign-in-input]").await;
+
     // Enter (the line's flash key) with nobody signed in: not started, said next to the
     // sign-in box; no tile turns red, the Failed counter stays at 0, no unit is touched.
     s.js("document.getElementById('target').focus(); return true;")

@@ -11,8 +11,6 @@ export class OperatorController {
   state: SignInState | null = $state(null);
   typed = $state("");
   error: AppError | null = $state(null);
-  /** A flash was not started because nobody is signed in (shown by the sign-in box). */
-  notStarted = $state(false);
 
   async load(): Promise<void> {
     try {
@@ -29,7 +27,6 @@ export class OperatorController {
       this.state = await call(commands.signIn(this.typed));
       this.typed = "";
       this.error = null;
-      this.notStarted = false;
       return true;
     } catch (e) {
       this.error = toAppError(e);
@@ -53,14 +50,6 @@ export class OperatorController {
     } catch (e) {
       this.error = toAppError(e);
     }
-  }
-
-  /** Whether a flash must not start now: the lead requires a sign-in and nobody is signed in.
-   *  The station refuses it too; asking first keeps the tiles untouched ("not started"). */
-  blocksFlash(): boolean {
-    const blocked = this.state?.required === true && !this.state.operator;
-    this.notStarted = blocked;
-    return blocked;
   }
 }
 

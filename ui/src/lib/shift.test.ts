@@ -3,7 +3,7 @@ import type { ShiftReport } from "./bindings";
 import { FlashBoard } from "./flashes.svelte.js";
 import { ShiftController, endQuestion, yieldText } from "./shift.svelte.js";
 import { StationController } from "./station.svelte.js";
-import { emitFinished, ipc, nextFrame, passed, reset, stationHandlers } from "../test/fixtures";
+import { emitFinished, fail, ipc, nextFrame, passed, reset, settings, stationHandlers } from "../test/fixtures";
 
 afterEach(reset);
 
@@ -26,6 +26,17 @@ function report(over: Partial<ShiftReport> = {}): ShiftReport {
   };
 }
 
+/** The station's answer to a press while the lead requires a sign-in and nobody is signed in. */
+function refusedForSignIn(): never {
+  return fail({
+    code: "sign_in_required",
+    message: "operator sign-in is required and nobody is signed in",
+    help: "sign in with your name or badge, then start the flash again; nothing was started",
+    action: "fix_input",
+    not_started: "operator",
+  });
+}
+
 function station() {
   const board = new FlashBoard();
   board.player = vi.fn(() => false);
@@ -34,13 +45,35 @@ function station() {
 
 describe("operator sign-in", () => {
   it("sign_in_required_blocks_flash_without_fail: nothing starts and no tile turns red", async () => {
-    const calls = ipc(stationHandlers({ operator_state: () => ({ operator: null, required: true }) }));
+    const calls = ipc(stationHandlers({ operator_state: () => ({ operator: null, required: true }), start_gang: refusedForSignIn }));
     const s = station();
     await s.load();
     await s.operator.load();
     expect(await s.flash()).toBe(0);
-    expect(calls.filter((c) => c.cmd === "start_flash")).toHaveLength(0);
-    expect(s.operator.notStarted).toBe(true);
+    // The station's refusal is the rule; the screen says it at the sign-in box.
+    expect(calls.filter((c) => c.cmd === "start_gang")).toHaveLength(1);
+    expect(s.notStarted?.control).toBe("operator");
+    expect(s.error).toBeNull();
+    expect(Object.keys(s.board.tiles)).toHaveLength(0);
+    s.signedIn();
+    expect(s.notStarted).toBeNull();
+  });
+
+  it("auto-flash with nobody signed in: the arrival is refused at the sign-in box, no tile changes", async () => {
+    const calls = ipc(
+      stationHandlers({
+        operator_state: () => ({ operator: null, required: true }),
+        get_settings: () => settings({ auto_flash: true }),
+        start_gang: refusedForSignIn,
+      }),
+    );
+    const s = station();
+    await s.load();
+    await s.operator.load();
+    await s.portsChanged(["/dev/ttyUSB1"]);
+    expect(calls.filter((c) => c.cmd === "start_gang").map((c) => c.args.ports)).toEqual([["/dev/ttyUSB1"]]);
+    expect(calls.some((c) => c.cmd === "start_flash")).toBe(false);
+    expect(s.notStarted?.control).toBe("operator");
     expect(Object.keys(s.board.tiles)).toHaveLength(0);
   });
 

@@ -414,22 +414,34 @@ export class StationController {
       };
       return 0;
     }
-    // Nobody signed in while the lead requires it: said next to the sign-in box, no tile touched.
-    if (this.operator.blocksFlash()) return 0;
     if (this.pressing) return 0;
     this.pressing = true;
+    try {
+      return await this.startGang(this.ready, request);
+    } finally {
+      this.pressing = false;
+    }
+  }
+
+  /** One gang press of `ports`. The station checks it first (each port once, the sign-in rule,
+   *  the target, a device left for every port); a refusal changes no tile and is said next to
+   *  the control it names (the sign-in box for "nobody is signed in"). */
+  private async startGang(ports: string[], request: FlashRequest): Promise<number> {
     this.error = null;
     this.notStarted = null;
     try {
-      return await this.board.startGang(this.ready, request);
+      return await this.board.startGang(ports, request);
     } catch (e) {
       const error = toAppError(e);
       if (error.not_started) this.notStarted = { control: error.not_started, error };
       else this.error = error;
       return 0;
-    } finally {
-      this.pressing = false;
     }
+  }
+
+  /** Signed in: a press refused for want of an operator is no longer the news. */
+  signedIn(): void {
+    if (this.notStarted?.control === "operator") this.notStarted = null;
   }
 
   async setAutoFlash(on: boolean): Promise<void> {
@@ -450,12 +462,12 @@ export class StationController {
     }
     if (!this.autoFlash) return;
     const request = this.request;
-    if (!request) return;
-    if (arrived.length > 0 && this.operator.blocksFlash()) return;
+    if (!request || arrived.length === 0) return;
     for (const port of arrived) {
       if (!this.selected.includes(port)) this.select([...this.selected, port]);
-      if (!this.board.isBusy(port)) await this.board.start(port, request);
     }
+    // The units that arrived together are one press, checked by the station like the button's.
+    await this.startGang(arrived, request);
   }
 
   /** On the simulated bench, "plugging in" is this button: each selected simulated port gets a unit. */

@@ -106,13 +106,14 @@ describe("station", () => {
     await s.load();
     await emit("ports-changed", { arrived: ["/dev/ttyUSB1"], left: [] });
     await settle();
-    expect(calls.filter((c) => c.cmd === "start_flash")).toHaveLength(0);
+    expect(calls.filter((c) => c.cmd === "start_flash" || c.cmd === "start_gang")).toHaveLength(0);
     await s.setAutoFlash(true);
     expect(calls.find((c) => c.cmd === "change_setting")?.args.change).toEqual({ key: "auto_flash", value: true });
     await emit("ports-changed", { arrived: ["/dev/ttyUSB1"], left: [] });
     await settle();
-    const starts = calls.filter((c) => c.cmd === "start_flash");
-    expect(starts.map((c) => c.args.port)).toEqual(["/dev/ttyUSB1"]);
+    // The arrival is a press of its own, checked by the station like the button's.
+    const starts = calls.filter((c) => c.cmd === "start_gang");
+    expect(starts.map((c) => c.args.ports)).toEqual([["/dev/ttyUSB1"]]);
     expect(s.selected).toContain("/dev/ttyUSB1");
   });
 
@@ -121,7 +122,7 @@ describe("station", () => {
     const s = make();
     await s.load();
     await s.simulatePlugIn();
-    expect(calls.filter((c) => c.cmd === "start_flash").map((c) => c.args.port)).toEqual(["sim:1"]);
+    expect(calls.filter((c) => c.cmd === "start_gang").map((c) => c.args.ports)).toEqual([["sim:1"]]);
   });
 
   it("updates the counters and the batch progress when flashes end", async () => {

@@ -3,7 +3,7 @@ import { flushSync } from "svelte";
 import Station from "./Station.svelte";
 import { FlashBoard } from "../lib/flashes.svelte.js";
 import { StationController } from "../lib/station.svelte.js";
-import { ipc, reset, settings, settle, show, stationHandlers } from "../test/fixtures";
+import { fail, ipc, reset, settings, settle, show, stationHandlers } from "../test/fixtures";
 
 afterEach(reset);
 
@@ -154,8 +154,35 @@ describe("operator and scan boxes on the station screen", () => {
     await settle();
     flushSync();
     expect(calls.filter((c) => c.cmd === "sign_in").map((c) => c.args.name)).toEqual(["BADGE-4711"]);
-    expect(calls.some((c) => c.cmd === "start_flash")).toBe(false);
+    expect(calls.some((c) => c.cmd === "start_flash" || c.cmd === "start_gang")).toBe(false);
     expect(target.querySelector("[data-testid=operator-name]")?.textContent).toBe("BADGE-4711");
+  });
+
+  it("a press the station refuses for want of a sign-in is said at the sign-in box until someone signs in", async () => {
+    let operator: string | null = null;
+    const { target, calls } = await render(
+      stationHandlers({
+        operator_state: () => ({ operator, required: true }),
+        sign_in: (a) => ((operator = String(a.name)), { operator, required: true }),
+        start_gang: () =>
+          fail({ code: "sign_in_required", message: "operator sign-in is required and nobody is signed in", not_started: "operator" }),
+      }),
+    );
+    key(document.body, "Enter");
+    await settle();
+    flushSync();
+    expect(calls.filter((c) => c.cmd === "start_gang")).toHaveLength(1);
+    expect(target.querySelector("[data-testid=operator-not-started]")?.textContent).toContain("nobody is signed in");
+    expect([...target.querySelectorAll("[data-testid=tile]")].map((t) => t.getAttribute("data-state"))).toEqual(["idle"]);
+    expect(target.querySelector("[data-testid=error-box]")).toBeNull();
+    const box = target.querySelector<HTMLInputElement>("[data-testid=sign-in-input]")!;
+    box.value = "ana";
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    key(box, "Enter");
+    await settle();
+    flushSync();
+    expect(target.querySelector("[data-testid=operator-name]")?.textContent).toBe("ana");
+    expect(target.querySelector("[data-testid=operator-not-started]")).toBeNull();
   });
 
   it("a label scanner's Enter in the scan box links and never starts a flash", async () => {
