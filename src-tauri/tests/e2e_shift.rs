@@ -89,6 +89,17 @@ async fn sign_in_typed_and_badge() {
     drop(driver);
 }
 
+/// The station refused the press for want of a sign-in: said at the sign-in box, every tile idle.
+async fn refused_at_sign_in_box(s: &Session, how: &str) {
+    s.wait_text("[data-testid=operator-not-started]", "Not started")
+        .await;
+    let states: Vec<String> = s.jobs().await.into_iter().map(|(_, _, st)| st).collect();
+    assert!(
+        states.iter().all(|st| st == "idle"),
+        "{how}: a tile changed: {states:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display: scripts/test-all.sh runs it under Xvfb"]
 async fn sign_in_required_blocks_flash_without_fail() {
@@ -107,13 +118,7 @@ async fn sign_in_required_blocks_flash_without_fail() {
     // way, said at the sign-in box, and no tile changes. A sign-in takes the note away.
     s.click("[data-testid=auto-flash]").await;
     s.click("[data-testid=sim-plug]").await;
-    s.wait_text("[data-testid=operator-not-started]", "Not started")
-        .await;
-    let states: Vec<String> = s.jobs().await.into_iter().map(|(_, _, st)| st).collect();
-    assert!(
-        states.iter().all(|st| st == "idle"),
-        "a tile changed on auto-flash: {states:?}"
-    );
+    refused_at_sign_in_box(&s, "auto-flash").await;
     s.click("[data-testid=auto-flash]").await;
     enter_into(&s, "[data-testid=sign-in-input]", "badge-7").await;
     s.wait_text("[data-testid=operator-name]", "badge-7").await;
@@ -130,13 +135,7 @@ async fn sign_in_required_blocks_flash_without_fail() {
         .send_keys(&Key::Enter)
         .await
         .expect("enter");
-    s.wait_text("[data-testid=operator-not-started]", "Not started")
-        .await;
-    let states: Vec<String> = s.jobs().await.into_iter().map(|(_, _, st)| st).collect();
-    assert!(
-        states.iter().all(|st| st == "idle"),
-        "a tile changed: {states:?}"
-    );
+    refused_at_sign_in_box(&s, "Enter").await;
     assert_eq!(s.text("[data-testid=count-failed]").await, "0");
     let store = Store::open(s.db()).expect("db");
     let shift = store.shift().expect("shift");
