@@ -193,12 +193,7 @@ fn print_reports(
             .units_per_hour
             .map(|v| format!("{v:.1}"))
             .unwrap_or_else(|| "-".into());
-        let reasons = r
-            .failed_by_reason
-            .iter()
-            .map(|x| format!("{} {}", x.reason, x.count))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let reasons = r.failed_by_reason_text();
         writeln!(
             out,
             "shift {}  {} .. {} (UTC{})\n  operators: {}\n  passed {}  failed {}{}\n  \

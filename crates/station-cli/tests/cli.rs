@@ -1355,6 +1355,8 @@ mod line {
         let out = s.run_stdin(&["shift", "end"], "y\n");
         assert_eq!(code(&out), 0, "{}", stderr(&out));
 
+        let text = s.ok(&["shift", "report"]);
+        assert!(text.contains("failed 1 (storage_full: 1)"), "{text}");
         let csv_text = s.ok(&["shift", "report", "--csv"]);
         let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
         let headers = rd.headers().expect("headers").clone();

@@ -373,6 +373,18 @@ pub struct ShiftReport {
     pub units_per_hour: Option<f64>,
 }
 
+impl ShiftReport {
+    /// The failures by reason as one line of text, `storage_full: 1; timeout: 2` (empty with
+    /// none): the CLI's report and the CSV's cell say it the same way.
+    pub fn failed_by_reason_text(&self) -> String {
+        self.failed_by_reason
+            .iter()
+            .map(|r| format!("{}: {}", r.reason, r.count))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// Passed and failed flashes since the shift started, and the rate.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ShiftCounters {

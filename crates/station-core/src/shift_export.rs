@@ -42,15 +42,6 @@ pub fn report_times(store: &Store, report: &ShiftReport) -> Result<ReportTimes> 
     })
 }
 
-fn reasons_cell(report: &ShiftReport) -> String {
-    report
-        .failed_by_reason
-        .iter()
-        .map(|r| format!("{}: {}", r.reason, r.count))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 fn opt_number(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1}")).unwrap_or_default()
 }
@@ -75,7 +66,7 @@ pub fn write_csv(store: &Store, reports: &[ShiftReport], writer: &mut dyn Write)
             r.operators.join("; "),
             r.passed.to_string(),
             r.failed.to_string(),
-            reasons_cell(r),
+            r.failed_by_reason_text(),
             r.units_attempted.to_string(),
             r.first_pass_passed.to_string(),
             opt_number(r.first_pass_yield_percent),
