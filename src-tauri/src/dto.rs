@@ -334,6 +334,15 @@ pub struct Settings {
     pub theme: Theme,
 }
 
+/// The screens' language and colours as saved: handed to the window before its first paint
+/// (`window.__STATION_LOOK__`, read by `ui/src/lib/appearance.svelte.ts`), so a station set to
+/// Chinese or dark never shows English or light while its settings are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Look {
+    pub language: Language,
+    pub theme: Theme,
+}
+
 /// The sync server as the Settings screen shows it: never the token, only where it is kept.
 pub struct SyncServer {
     pub url: Option<String>,

@@ -21,7 +21,7 @@ use station_service::training;
 use tauri::{AppHandle, Manager};
 use tauri_specta::{collect_commands, collect_events, Event};
 
-use crate::dto::{Shift, StartupProblem};
+use crate::dto::{Look, Shift, StartupProblem};
 use crate::events::{FlashFinished, FlashProgress, LabelPrinted, PortsChanged, ShiftChanged};
 use crate::flashing::{Flasher, Sink};
 use crate::state::{AppState, Startup};
@@ -192,7 +192,7 @@ pub fn start_station(app: &AppHandle, started: Instant) -> Result<(), StartupPro
     Ok(())
 }
 
-fn setup(app: &mut tauri::App, started: Instant) {
+fn setup(app: &mut tauri::App, started: Instant) -> tauri::Result<()> {
     let problem = start_station(app.handle(), started).err();
     if let Some(p) = &problem {
         // The window shows this, with what to do and "Try again".
@@ -202,6 +202,42 @@ fn setup(app: &mut tauri::App, started: Instant) {
         started,
         problem: std::sync::Mutex::new(problem),
     });
+    let look = app.try_state::<AppState>().and_then(|s| match s.look() {
+        Ok(look) => Some(look),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "cannot read the screens' language and colours");
+            None
+        }
+    });
+    open_window(app, look)
+}
+
+/// The page global that carries the saved [`Look`] (read by `ui/src/lib/appearance.svelte.ts`).
+const LOOK_GLOBAL: &str = "__STATION_LOOK__";
+
+/// The script that hands the window the saved look before any of the page's own code runs.
+fn look_script(look: &Look) -> String {
+    let json = serde_json::to_string(look).unwrap_or_else(|_| "null".into());
+    format!("window.{LOOK_GLOBAL} = Object.freeze({json});")
+}
+
+/// Opens the window of `tauri.conf.json` (created here, not by Tauri, so that it can carry the
+/// saved look from its first paint). Without a station (a startup problem) the page follows
+/// the computer's language and colours, as it does until the settings are read.
+fn open_window(app: &tauri::App, look: Option<Look>) -> tauri::Result<()> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .first()
+        .cloned()
+        .ok_or_else(|| tauri::Error::WindowNotFound)?;
+    let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?;
+    if let Some(look) = &look {
+        window = window.initialization_script(look_script(look));
+    }
+    window.build()?;
+    Ok(())
 }
 
 /// The context tauri-build generated (config, embedded UI, icons, permissions).
@@ -258,7 +294,7 @@ pub fn run() {
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
-            setup(app, started);
+            setup(app, started)?;
             Ok(())
         })
         .run(context());
@@ -270,7 +306,20 @@ pub fn run() {
 
 #[cfg(test)]
 mod tests {
-    use super::turn_compositing_off;
+    use super::{look_script, turn_compositing_off, Look};
+    use crate::dto::{Language, Theme};
+
+    #[test]
+    fn the_window_gets_the_saved_look_in_the_settings_own_words() {
+        let script = look_script(&Look {
+            language: Language::SimplifiedChinese,
+            theme: Theme::Dark,
+        });
+        assert_eq!(
+            script,
+            r#"window.__STATION_LOOK__ = Object.freeze({"language":"zh-CN","theme":"dark"});"#
+        );
+    }
 
     #[test]
     fn compositing_is_off_unless_kept_on_or_already_chosen() {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use station_core::{CoreError, Store};
 use station_service::training::Mode;
 
-use crate::dto::StartupProblem;
+use crate::dto::{Look, StartupProblem};
 use crate::error::{AppError, AppResult};
 use crate::flashing::Flasher;
 
@@ -64,6 +64,19 @@ impl AppState {
     }
 
     /// Run `f` on the database, off the window's thread.
+    /// The screens' language and colours as saved (read at once: the window waits for it).
+    pub fn look(&self) -> AppResult<Look> {
+        let store = self
+            .store
+            .lock()
+            .map_err(|_| AppError::internal("the database handle is poisoned"))?;
+        let app = store.app_settings()?;
+        Ok(Look {
+            language: app.language,
+            theme: app.theme,
+        })
+    }
+
     pub async fn db<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,

@@ -12,6 +12,7 @@ mod support;
 
 use std::path::Path;
 
+use serde_json::json;
 use station_core::settings::key;
 use support::*;
 
@@ -67,8 +68,10 @@ async fn language_switch_to_chinese_and_back() {
     drop(driver);
     assert_eq!(stored(&db, key::LANGUAGE), "zh-CN");
 
-    // A restart keeps the language.
+    // A restart keeps the language, handed to the window before its first paint.
     let (driver, mut s, _) = start(home.path()).await;
+    let look = s.js("return window.__STATION_LOOK__;").await;
+    assert_eq!(look["language"], "zh-CN");
     s.wait_text("[data-testid=nav-sync]", "同步").await;
     s.nav("sync").await;
     s.wait_text("[data-testid=sync-screen] h1", "同步").await;
@@ -110,8 +113,11 @@ async fn dark_theme_kept_after_restart() {
     drop(driver);
     assert_eq!(stored(&db, key::THEME), "dark");
 
-    // A restart keeps the dark theme.
+    // A restart keeps the dark theme, handed to the window before its first paint (no light
+    // frame while the settings are read).
     let (driver, mut s, _) = start(home.path()).await;
+    let look = s.js("return window.__STATION_LOOK__;").await;
+    assert_eq!(look, json!({"language": "auto", "theme": "dark"}));
     let theme = s.js("return document.documentElement.dataset.theme;").await;
     assert_eq!(theme.as_str(), Some("dark"));
     assert_eq!(background(&s).await, DARK_PAPER);

@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { flushSync } from "svelte";
 import App from "./App.svelte";
-import { ipc, reset, settle, show, stationHandlers } from "./test/fixtures";
+import { ipc, reset, settings, settle, show, stationHandlers } from "./test/fixtures";
+import { savedLook } from "./lib/appearance.svelte.js";
 
 afterEach(reset);
 
@@ -63,6 +64,37 @@ describe("app", () => {
     expect(t.querySelector("[data-testid=station-screen]")).not.toBeNull();
     expect(t.querySelector("[data-testid=station-name-header]")?.textContent).toBe("line-1");
     expect(calls.filter((c) => c.cmd === "retry_startup")).toHaveLength(2);
+  });
+
+  it("a station saved as Chinese and dark draws in them from the first frame, before its settings are read", async () => {
+    const w = window as Window & { __STATION_LOOK__?: unknown };
+    w.__STATION_LOOK__ = { language: "zh-CN", theme: "dark" };
+    try {
+      let answer: (v: unknown) => void = () => {};
+      const settingsAsked = new Promise((r) => (answer = r));
+      ipc({ ...stationHandlers(), startup_problem: () => null, app_info: info, get_settings: () => settingsAsked });
+      const t = show(App, { boardConnected: false });
+      flushSync();
+      // Nothing answered yet: the page already shows the saved look.
+      expect(document.documentElement.dataset.theme).toBe("dark");
+      expect(document.documentElement.lang).toBe("zh-CN");
+      await settle();
+      flushSync();
+      expect(t.querySelector("[data-testid=nav-station]")?.textContent).toContain("工作站");
+      answer(settings({ language: "zh-CN", theme: "dark" }));
+      await settle();
+      flushSync();
+      expect(t.querySelector("[data-testid=station-screen]")).not.toBeNull();
+      expect(document.documentElement.dataset.theme).toBe("dark");
+    } finally {
+      delete w.__STATION_LOOK__;
+    }
+  });
+
+  it("without a saved look (outside the app, or a station that could not start) the computer's serves", () => {
+    expect(savedLook({} as Window)).toBeNull();
+    expect(savedLook({ __STATION_LOOK__: { language: "en" } } as unknown as Window)).toBeNull();
+    expect(savedLook({ __STATION_LOOK__: { language: "en", theme: "light" } } as unknown as Window)).toEqual({ language: "en", theme: "light" });
   });
 
   it("goes straight to the Station screen when the station started", async () => {

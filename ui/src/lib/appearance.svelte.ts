@@ -83,3 +83,12 @@ export class Appearance {
 
 /** The app's one appearance: App applies it, the Settings screen's card changes it. */
 export const appearance = new Appearance();
+
+/** The saved language and colours the station hands the window before its first paint
+ *  (`window.__STATION_LOOK__`, set by src-tauri's `look_script`); none when the station could
+ *  not start, or outside the app. */
+export function savedLook(w: Window & { __STATION_LOOK__?: unknown } = window): Pick<Settings, "language" | "theme"> | null {
+  const look = w.__STATION_LOOK__ as Partial<Settings> | undefined;
+  if (!look || typeof look.language !== "string" || typeof look.theme !== "string") return null;
+  return { language: look.language, theme: look.theme };
+}
