@@ -24,6 +24,16 @@ function key(el: Element | Window, k: string) {
   el.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true }));
 }
 
+/** What a keyboard-wedge scanner does: type the text into the box, then Enter. */
+async function scanInto(target: Element, css: string, text: string) {
+  const box = target.querySelector<HTMLInputElement>(css)!;
+  box.value = text;
+  box.dispatchEvent(new Event("input", { bubbles: true }));
+  key(box, "Enter");
+  await settle();
+  flushSync();
+}
+
 describe("station screen", () => {
   it("is ready once loaded, and offers the ports with their identity", async () => {
     const { target, ready } = await render();
@@ -147,12 +157,7 @@ describe("operator and scan boxes on the station screen", () => {
     );
     await settle();
     flushSync();
-    const box = target.querySelector<HTMLInputElement>("[data-testid=sign-in-input]")!;
-    box.value = "BADGE-4711";
-    box.dispatchEvent(new Event("input", { bubbles: true }));
-    key(box, "Enter");
-    await settle();
-    flushSync();
+    await scanInto(target, "[data-testid=sign-in-input]", "BADGE-4711");
     expect(calls.filter((c) => c.cmd === "sign_in").map((c) => c.args.name)).toEqual(["BADGE-4711"]);
     expect(calls.some((c) => c.cmd === "start_flash" || c.cmd === "start_gang")).toBe(false);
     expect(target.querySelector("[data-testid=operator-name]")?.textContent).toBe("BADGE-4711");
@@ -175,12 +180,7 @@ describe("operator and scan boxes on the station screen", () => {
     expect(target.querySelector("[data-testid=operator-not-started]")?.textContent).toContain("nobody is signed in");
     expect([...target.querySelectorAll("[data-testid=tile]")].map((t) => t.getAttribute("data-state"))).toEqual(["idle"]);
     expect(target.querySelector("[data-testid=error-box]")).toBeNull();
-    const box = target.querySelector<HTMLInputElement>("[data-testid=sign-in-input]")!;
-    box.value = "ana";
-    box.dispatchEvent(new Event("input", { bubbles: true }));
-    key(box, "Enter");
-    await settle();
-    flushSync();
+    await scanInto(target, "[data-testid=sign-in-input]", "ana");
     expect(target.querySelector("[data-testid=operator-name]")?.textContent).toBe("ana");
     expect(target.querySelector("[data-testid=operator-not-started]")).toBeNull();
   });
@@ -189,12 +189,7 @@ describe("operator and scan boxes on the station screen", () => {
     const { target, calls } = await render(
       stationHandlers({ scan_unit_label: (a) => ({ kind: "waiting", serial: a.serial, port: a.port }) }),
     );
-    const box = target.querySelector<HTMLInputElement>("[data-testid=scan-input]")!;
-    box.value = "SN-1";
-    box.dispatchEvent(new Event("input", { bubbles: true }));
-    key(box, "Enter");
-    await settle();
-    flushSync();
+    await scanInto(target, "[data-testid=scan-input]", "SN-1");
     expect(calls.filter((c) => c.cmd === "scan_unit_label").map((c) => c.args)).toEqual([{ port: "/dev/ttyUSB0", serial: "SN-1" }]);
     expect(calls.some((c) => c.cmd === "start_flash")).toBe(false);
     expect(target.querySelector("[data-testid=scan-result]")?.textContent).toContain("SN-1 will be linked to the next unit");
