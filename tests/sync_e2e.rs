@@ -251,6 +251,28 @@ fn flashed_device_logs_in_after_sync_and_rotation_and_deactivation_take_effect()
         DeviceStatus::Online
     );
 
+    // The unit's label, scanned after its PASS, reaches the server with the device's next
+    // record (same credentials, in the station's metadata).
+    store
+        .link_unit_serial(&device.device_id, "SN-2026/0042", &actor)
+        .expect("link");
+    let report = station_sync::run_once(&mut store, &config).expect("sync");
+    assert_eq!(
+        (report.push.acknowledged, report.push.rejected),
+        (1, 0),
+        "{report:?}"
+    );
+    let rows = server.query(&format!(
+        "SELECT json_extract(metadata, '$.station_sync.unit_serial') \
+         FROM myapp_weatherstationdevice WHERE device_id = '{}'",
+        device.device_id
+    ));
+    assert_eq!(
+        rows,
+        vec![vec![rusqlite::types::Value::Text("SN-2026/0042".into())]]
+    );
+    assert_eq!(server.broker_auth(&user, &password1), "allow");
+
     // Rotate + re-flash: the server keeps the old credentials until the sync.
     let rotated = flash(
         &mut store,

@@ -1,10 +1,11 @@
 //! Scan to link: the unit's own serial number or MAC address, read from its label (a
 //! keyboard-wedge scanner types it and Enter), recorded on the device it holds. One unit
-//! serial belongs to at most one active device; it is searchable and exported.
+//! serial belongs to at most one active device; it is searchable, exported, and sent to the
+//! central server in the device's record (`metadata.unit_serial`).
 
 use rusqlite::{params, OptionalExtension};
 
-use crate::devices::{event, record_event, Actor, Device};
+use crate::devices::{enqueue_sync, event, record_event, Actor, Device};
 use crate::error::{CoreError, Result};
 use crate::store::{now, Store};
 
@@ -129,7 +130,13 @@ impl Store {
                 Some(device.generation),
                 &detail,
                 actor,
-            )
+            )?;
+            // The central server learns the serial with the device's next record (its
+            // metadata); a device never flashed has no record to send yet.
+            if device.generation > 0 {
+                enqueue_sync(tx, device.pk, device.generation)?;
+            }
+            Ok(())
         })?;
         self.find_device(device_id)
     }

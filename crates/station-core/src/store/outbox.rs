@@ -140,7 +140,8 @@ pub(crate) fn to_u32(v: i64) -> u32 {
 const RECORD_SELECT: &str = "SELECT d.id, t.name, d.device_id, d.name, d.status, d.is_active,
         d.mqtt_username, d.mqtt_password_hash, d.api_key, d.api_key_fingerprint, d.generation,
         d.firmware_version, d.id_prefix, d.id_number, d.metadata, d.batch_id, d.station_id,
-        d.hardware_id, d.operator, d.flashed_at, d.api_key_sealed, d.seal_key_fingerprint
+        d.hardware_id, d.operator, d.flashed_at, d.api_key_sealed, d.seal_key_fingerprint,
+        d.unit_serial
     FROM devices d JOIN device_types t ON t.id = d.type_id WHERE d.id = ?1";
 
 /// A device with pending changes: what its record is sent as (revision, attempts so far).
@@ -184,7 +185,7 @@ fn record_from_row(
 }
 
 /// The device's metadata object (an empty one if it is not an object) with where, when and by
-/// whom the device was made.
+/// whom the device was made, and the unit's label (`unit_serial`, once scanned or linked).
 fn record_metadata(r: &rusqlite::Row<'_>, generation: u32) -> rusqlite::Result<serde_json::Value> {
     let metadata: String = r.get(14)?;
     let mut metadata: serde_json::Value =
@@ -199,6 +200,7 @@ fn record_metadata(r: &rusqlite::Row<'_>, generation: u32) -> rusqlite::Result<s
         "operator": r.get::<_, String>(18)?,
         "flashed_at": r.get::<_, Option<String>>(19)?,
         "generation": generation,
+        "unit_serial": r.get::<_, Option<String>>(22)?,
     });
     if let (Some(m), Some(e)) = (metadata.as_object_mut(), extra.as_object()) {
         for (k, v) in e {
@@ -433,6 +435,37 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::test_support::{batch, store};
+
+    #[test]
+    fn a_linked_unit_serial_reaches_the_server_in_a_newer_record() {
+        let (_dir, mut store, actor) = store();
+        let ids = batch(&mut store, &actor, 2, true);
+        let records = store.outbox_next_batch(10, true).expect("batch");
+        assert_eq!(records[0].metadata["unit_serial"], serde_json::Value::Null);
+        let acks: Vec<Ack> = records
+            .iter()
+            .map(|r| Ack {
+                device_pk: r.device_pk,
+                revision: r.revision,
+                generation: r.generation,
+            })
+            .collect();
+        store.outbox_settle(&acks, &[]).expect("settle");
+        assert!(store.outbox_next_batch(10, true).expect("batch").is_empty());
+
+        store
+            .link_unit_serial(&ids[0], "aabbccddee01", &actor)
+            .expect("link");
+        let again = store.outbox_next_batch(10, true).expect("batch");
+        assert_eq!(again.len(), 1, "only the linked device is sent again");
+        assert_eq!(again[0].device_id, ids[0]);
+        assert_eq!(again[0].metadata["unit_serial"], "AA:BB:CC:DD:EE:01");
+        assert_eq!(
+            again[0].generation, records[0].generation,
+            "same credentials"
+        );
+        assert!(again[0].revision > records[0].revision);
+    }
 
     #[test]
     fn acknowledged_records_drop_the_api_key_and_keep_the_fingerprint() {
