@@ -269,10 +269,12 @@ fn draw_without_compositing() {
 }
 
 /// WebKitGTK's own switch, read by its web process.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub const WEBKIT_DISABLE_COMPOSITING_ENV: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
 
 /// Whether the app sets WebKit's switch: unless the station's variable says `on`, or the
 /// operator already set WebKit's variable either way.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn turn_compositing_off(station: Option<&str>, webkit_set: bool) -> bool {
     station != Some("on") && !webkit_set
 }

@@ -63,7 +63,6 @@ impl AppState {
         }
     }
 
-    /// Run `f` on the database, off the window's thread.
     /// The screens' language and colours as saved (read at once: the window waits for it).
     pub fn look(&self) -> AppResult<Look> {
         let store = self
@@ -77,6 +76,7 @@ impl AppState {
         })
     }
 
+    /// Run `f` on the database, off the window's thread.
     pub async fn db<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,

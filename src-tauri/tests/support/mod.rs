@@ -519,9 +519,8 @@ pub fn answer_save_dialog_titled(title: &str, path: &Path) {
     xdo(&["key", "--window", &window, "Return"]);
 }
 
-/// A frame-gap monitor in the page: the longest time between two animation frames.
-/// Times a gang press inside the page: from the press (its click event) to the first frame in which
-/// every tile shows a finished job other than the one it showed before (`window.__gang.ms`).
+/// Times a gang press inside the page: from the press (its click event) to the first frame in
+/// which every tile shows a finished job other than the one it showed before (`window.__gang.ms`).
 pub const GANG_CLOCK: &str = r#"
   const job = (t) => t.dataset.job || '';
   const before = new Map(Array.from(document.querySelectorAll('[data-testid=tile]')).map(t => [t.dataset.port, job(t)]));
@@ -542,6 +541,7 @@ pub const GANG_CLOCK: &str = r#"
   return true;
 "#;
 
+/// A frame-gap monitor in the page: the longest time between two animation frames.
 pub const FRAME_MONITOR: &str = r#"
   const f = { max: 0, start: performance.now(), last: performance.now(), count: 0, on: true, slow: [] };
   window.__frames = f;
