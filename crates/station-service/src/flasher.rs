@@ -8,7 +8,7 @@
 //! simulated unit on a `sim:` port; run the core's pipeline ([`station_core::flash`]); after a
 //! verified flash, run the after-flash hooks ([`crate::hooks`]); count the result into the
 //! shift; report it; free the port; then print the new device's label ([`crate::labels`]), so a
-//! slow or absent printer never holds back the PASS or the port.
+//! slow or absent printer never holds back the PASS or the port (a gang's labels in port order).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -367,6 +367,7 @@ impl Flasher {
         let ports = self.preflight(ports, &request)?;
         let claims = self.claim_all(&ports)?;
         let order = GangOrder::new(ports.len());
+        let label_order = GangOrder::new(ports.len());
         let request = Arc::new(request);
         let mut started = Vec::with_capacity(ports.len());
         for (index, (port, claim)) in ports.into_iter().zip(claims).enumerate() {
@@ -374,6 +375,7 @@ impl Flasher {
             let this = Arc::clone(self);
             let (request, sink) = (Arc::clone(&request), Arc::clone(&sink));
             let turn = order.as_ref().map(|o| o.turn(index));
+            let label_turn = LabelTurn(label_order.as_ref().map(|o| o.turn(index)));
             let thread_port = port.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("flash {port}"))
@@ -383,11 +385,11 @@ impl Flasher {
                     sink.finished(&report);
                     // The unit is done: the port is free while its label prints.
                     drop(claim);
-                    this.print_label(&mut report, &request, &*sink);
+                    this.print_label(&mut report, &request, &*sink, &label_turn);
                 });
             if let Err(e) = spawned {
                 // The ports after it never start; the ones before run on (and take their turns).
-                if let Some(order) = &order {
+                for order in [&order, &label_order].into_iter().flatten() {
                     order.give_up_from(index);
                 }
                 tracing::error!(error = %e, "cannot start a flashing thread");
@@ -451,6 +453,7 @@ impl Flasher {
         let ports = self.preflight(ports, request)?;
         let _claims = self.claim_all(&ports)?;
         let order = GangOrder::new(ports.len());
+        let label_order = GangOrder::new(ports.len());
         if let Some((device_type, prefix)) = request.mints() {
             let mut store = Store::open(&self.db)?;
             let source = ids::prepare(&mut store, device_type, prefix, ports.len() as u32)?;
@@ -465,11 +468,12 @@ impl Flasher {
                 .map(|(index, port)| {
                     let job_id = self.job_id();
                     let turn = order.as_ref().map(|o| o.turn(index));
+                    let label_turn = LabelTurn(label_order.as_ref().map(|o| o.turn(index)));
                     scope.spawn(move || {
                         self.lower_if_hashing();
                         let mut report = self.run_job(job_id, port, request, sink, turn);
                         sink.finished(&report);
-                        self.print_label(&mut report, request, sink);
+                        self.print_label(&mut report, request, sink, &label_turn);
                         report
                     })
                 })
@@ -638,13 +642,22 @@ impl Flasher {
 
     /// After a job was reported: print the label of the device it passed, when the request
     /// makes a new device and the settings ask for it; tell the sink, keep it in the report.
-    fn print_label(&self, report: &mut JobReport, request: &FlashRequest, sink: &dyn Sink) {
+    /// In a gang the labels come out in port order (`turn`): the operator peels them off in
+    /// the order the units sit in the fixture, so a label never lands on its neighbour's unit.
+    fn print_label(
+        &self,
+        report: &mut JobReport,
+        request: &FlashRequest,
+        sink: &dyn Sink,
+        turn: &LabelTurn,
+    ) {
         let Ok(passed) = &mut report.result else {
             return;
         };
         if !request.prints_label() {
             return;
         }
+        turn.wait();
         let device = &passed.outcome.device;
         passed.label = match Store::open(&self.db) {
             Ok(store) => labels::print_after_pass(&store, device),
@@ -752,8 +765,9 @@ fn writes_to_unit(step: FlashStep) -> bool {
     )
 }
 
-/// The order in which the jobs of one gang press take their device: port `i` waits until
-/// every port before it has taken its device or ended, so port 1 gets the lowest id.
+/// An order among the jobs of one gang press for one step: port `i` waits until every port
+/// before it has done the step or ended. Taking a device (so port 1 gets the lowest id) and
+/// printing a label (so labels come out in port order) each have one.
 struct GangOrder {
     taken: Mutex<Vec<bool>>,
     changed: Condvar,
@@ -789,6 +803,26 @@ impl GangOrder {
 struct GangTurn {
     order: Arc<GangOrder>,
     index: usize,
+}
+
+/// A job's turn to print its label; a job that prints none (it failed, or labels are off)
+/// gives its turn up when it ends, however it ends, so later ports never wait for it.
+struct LabelTurn(Option<GangTurn>);
+
+impl LabelTurn {
+    fn wait(&self) {
+        if let Some(turn) = &self.0 {
+            turn.wait_turn();
+        }
+    }
+}
+
+impl Drop for LabelTurn {
+    fn drop(&mut self) {
+        if let Some(turn) = &self.0 {
+            turn.taken();
+        }
+    }
 }
 
 impl IssueOrder for GangTurn {

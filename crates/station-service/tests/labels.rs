@@ -461,3 +461,92 @@ fn a_gang_press_prints_one_label_per_unit_each_with_its_own_device() {
         "no label twice"
     );
 }
+
+/// A gang's labels in the order the units sit in the fixture, whichever unit finished first.
+fn gang_labels_in_order(
+    units: &[SimHandle],
+    b: &Bench,
+    printer: &FakePrinter,
+) -> (Vec<JobReport>, Vec<String>) {
+    let ports: Vec<String> = units.iter().map(|u| u.port_path().to_owned()).collect();
+    let request = FlashRequest::NewDevice {
+        device_type: "WeatherStation".into(),
+        prefix: "gang-".into(),
+        overwrite_foreign: false,
+    };
+    let reports = b
+        .flasher
+        .run_ports(&ports, &request, &NoSink)
+        .expect("gang");
+    let passed = reports.iter().filter(|r| r.result.is_ok()).count();
+    let printed = (0..passed)
+        .map(|_| {
+            let qr = parse_zpl(&printer.job()).qr.expect("qr");
+            qr.split(';')
+                .nth(1)
+                .expect("id")
+                .trim_start_matches("id=")
+                .to_owned()
+        })
+        .collect();
+    (reports, printed)
+}
+
+#[test]
+fn a_gang_prints_its_labels_in_port_order_when_a_later_port_finishes_first() {
+    let b = Bench::new();
+    let printer = FakePrinter::start();
+    b.set(key::LABEL_PRINTER, &printer.address);
+    b.set(key::LABEL_ON_PASS, "on");
+    // Port 1's unit answers slowly: ports 2 and 3 pass well before it.
+    let slow = Simulator::start(SimOptions {
+        flash: Some(b.dir.path().join("slow.flash")),
+        reply_delay: Duration::from_millis(40),
+        ..SimOptions::default()
+    })
+    .expect("simulator");
+    let units = vec![slow, b.unit("u2"), b.unit("u3")];
+    let (reports, printed) = gang_labels_in_order(&units, &b, &printer);
+    let by_port: Vec<String> = reports
+        .into_iter()
+        .map(|r| r.result.expect("pass").outcome.device.device_id)
+        .collect();
+    assert_eq!(printed, by_port, "labels come out in port order");
+}
+
+#[test]
+fn a_failed_port_does_not_hold_back_the_labels_after_it() {
+    let b = Bench::new();
+    let printer = FakePrinter::start();
+    b.set(key::LABEL_PRINTER, &printer.address);
+    b.set(key::LABEL_ON_PASS, "on");
+    let refuses = Simulator::start(SimOptions {
+        flash: Some(b.dir.path().join("bad.flash")),
+        naks: vec!["COMMIT:STORAGE_FULL".parse().expect("rule")],
+        ..SimOptions::default()
+    })
+    .expect("simulator");
+    let units = vec![refuses, b.unit("u2"), b.unit("u3")];
+    let (reports, printed) = gang_labels_in_order(&units, &b, &printer);
+    assert!(reports[0].result.is_err(), "port 1's unit refused to save");
+    let passed: Vec<String> = reports[1..]
+        .iter()
+        .map(|r| {
+            r.result
+                .as_ref()
+                .expect("pass")
+                .outcome
+                .device
+                .device_id
+                .clone()
+        })
+        .collect();
+    assert_eq!(printed, passed, "the other two print, in port order");
+    assert!(
+        printer
+            .jobs
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "no label for the failed unit"
+    );
+}
