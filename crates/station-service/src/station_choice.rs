@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use station_core::station_choice::{ChoiceTarget, StationChoice};
-use station_core::{CoreError, Result, Store};
+use station_core::{BatchState, CoreError, Result, Store};
 
 /// Why a remembered target is no longer offered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +15,8 @@ pub enum Dropped {
     BatchComplete { batch_id: i64 },
     /// The batch is not in this database (another database, or training mode).
     BatchGone { batch_id: i64 },
+    /// The batch was closed or cancelled: it issues no more devices.
+    BatchEnded { batch_id: i64, state: BatchState },
     /// The device type was deleted or renamed.
     TypeGone { name: String },
 }
@@ -43,16 +45,21 @@ pub fn remembered(store: &Store) -> Result<Remembered> {
 /// Why `target` cannot be flashed any more; `None` while it can.
 pub fn why_gone(store: &Store, target: &ChoiceTarget) -> Result<Option<Dropped>> {
     Ok(match target {
-        ChoiceTarget::Batch { batch_id } => match store.devices_left_in_batch(*batch_id) {
-            Ok(0) => Some(Dropped::BatchComplete {
-                batch_id: *batch_id,
-            }),
-            Ok(_) => None,
-            Err(CoreError::NotFound { .. }) => Some(Dropped::BatchGone {
-                batch_id: *batch_id,
-            }),
-            Err(e) => return Err(e),
-        },
+        ChoiceTarget::Batch { batch_id } => {
+            let batch_id = *batch_id;
+            match store.find_batch(batch_id) {
+                Err(CoreError::NotFound { .. }) => Some(Dropped::BatchGone { batch_id }),
+                Err(e) => return Err(e),
+                Ok(b) if b.batch.state != BatchState::Open => Some(Dropped::BatchEnded {
+                    batch_id,
+                    state: b.batch.state,
+                }),
+                Ok(_) => match store.devices_left_in_batch(batch_id)? {
+                    0 => Some(Dropped::BatchComplete { batch_id }),
+                    _ => None,
+                },
+            }
+        }
         ChoiceTarget::Type { name } => match store.find_type(name) {
             Ok(_) => None,
             Err(CoreError::UnknownType { .. } | CoreError::NotFound { .. }) => {

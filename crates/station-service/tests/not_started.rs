@@ -321,6 +321,34 @@ fn gang_order_lets_later_ports_go_on_when_an_earlier_one_fails() {
 }
 
 #[test]
+fn a_remembered_batch_that_was_closed_is_dropped_visibly_and_the_ports_stay() {
+    use station_core::station_choice::{ChoiceTarget, StationChoice};
+    use station_core::BatchState;
+    use station_service::station_choice::{self, Dropped};
+    let b = Bench::new();
+    let batch = b.batch(2);
+    let choice = StationChoice {
+        target: Some(ChoiceTarget::Batch { batch_id: batch }),
+        prefix: String::new(),
+        ports: vec!["/dev/ttyUSB0".into()],
+        typed_ports: vec![],
+    };
+    station_choice::remember(&mut b.store(), &choice).expect("remember");
+    station_service::records::close_batch(&mut b.store(), batch, Some("lead")).expect("close");
+    // A restart: the choice still loads (it used to fail on the closed batch's refusal).
+    let back = station_choice::remembered(&b.store()).expect("remembered");
+    assert_eq!(back.choice.target, None, "never silently another target");
+    assert_eq!(back.choice.ports, choice.ports);
+    assert_eq!(
+        back.dropped,
+        Some(Dropped::BatchEnded {
+            batch_id: batch,
+            state: BatchState::Closed
+        })
+    );
+}
+
+#[test]
 fn finding_3_a_remembered_target_that_is_gone_is_dropped_visibly() {
     use station_core::station_choice::{ChoiceTarget, StationChoice};
     use station_service::station_choice::{self, Dropped};

@@ -425,6 +425,8 @@ export type Dropped =
 { kind: "batch_complete"; batch_id: number } | 
 /**  The batch is not in this database (another database, or training mode). */
 { kind: "batch_gone"; batch_id: number } | 
+/**  The batch was closed or cancelled: it issues no more devices. */
+{ kind: "batch_ended"; batch_id: number; state: BatchState } | 
 /**  The device type was deleted or renamed. */
 { kind: "type_gone"; name: string };
 

@@ -49,6 +49,8 @@ export function droppedWords(d: Dropped): string {
       return t("dropped.batch_complete", { batch: d.batch_id });
     case "batch_gone":
       return t("dropped.batch_gone", { batch: d.batch_id });
+    case "batch_ended":
+      return t(d.state === "cancelled" ? "dropped.batch_cancelled" : "dropped.batch_closed", { batch: d.batch_id });
     case "type_gone":
       return t("dropped.type_gone", { type: d.name });
   }

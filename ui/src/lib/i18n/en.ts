@@ -549,6 +549,8 @@ export const en = {
   "scan.refused": "{serial} was not linked: {problem}",
   "dropped.batch_complete": "Batch {batch} is complete. Choose what to flash next.",
   "dropped.batch_gone": "Batch {batch} is no longer on this station. Choose what to flash.",
+  "dropped.batch_closed": "Batch {batch} is closed: it issues no more devices. Choose what to flash.",
+  "dropped.batch_cancelled": "Batch {batch} was cancelled: it issues no more devices. Choose what to flash.",
   "dropped.type_gone": "The device type {type} no longer exists. Choose what to flash.",
   "station.noTarget": "Nothing to flash is chosen.",
   "station.noTargetNoTypes": "add a device type in Settings first",

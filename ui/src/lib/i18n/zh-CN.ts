@@ -530,6 +530,8 @@ export const zhCN = {
   "scan.refused": "{serial} 未关联：{problem}",
   "dropped.batch_complete": "批次 {batch} 已完成。请选择下一个烧录对象。",
   "dropped.batch_gone": "批次 {batch} 已不在本工作站。请选择烧录对象。",
+  "dropped.batch_closed": "批次 {batch} 已关闭，不再分配设备。请选择烧录对象。",
+  "dropped.batch_cancelled": "批次 {batch} 已取消，不再分配设备。请选择烧录对象。",
   "dropped.type_gone": "设备类型 {type} 已不存在。请选择烧录对象。",
   "station.noTarget": "没有选择烧录对象。",
   "station.noTargetNoTypes": "请先在“设置”中添加设备类型",
