@@ -49,9 +49,19 @@ impl Store {
 
     /// The device the next flash of `batch_id` takes, if any is left.
     pub fn next_in_batch(&self, batch_id: i64) -> Result<Option<String>> {
-        if self.find_batch(batch_id)?.batch.state != crate::batches::BatchState::Open {
+        self.next_in_batch_of(&self.find_batch(batch_id)?)
+    }
+
+    /// The same for a batch already read (a list of batches need not read each one again):
+    /// none for a batch that is not open.
+    pub fn next_in_batch_of(
+        &self,
+        batch: &crate::batches::BatchProgress,
+    ) -> Result<Option<String>> {
+        if batch.batch.state != crate::batches::BatchState::Open {
             return Ok(None);
         }
+        let batch_id = batch.batch.id;
         self.conn()
             .query_row(
                 "SELECT device_id FROM devices WHERE batch_id = ?1 AND is_active = 1

@@ -1,12 +1,19 @@
 //! The Batches screen: create, progress, export through a native save dialog.
 
 use station_core::export::{self, ExportFormat as CoreFormat};
-use station_core::{BatchFilter, BatchRequest, DeviceFilter};
+use station_core::{BatchFilter, BatchProgress, BatchRequest, DeviceFilter, Store};
 use tauri::{AppHandle, State};
 
 use crate::dto::{Batch, BatchPage, BatchQuery, EndedBatch, ExportDone, ExportFormat, NewBatch};
 use crate::error::AppResult;
 use crate::state::AppState;
+
+/// A batch as the screens show it, with the device its next flash takes (from the batch
+/// already read, not a second read of it).
+fn with_next(s: &Store, b: BatchProgress) -> Result<Batch, station_core::CoreError> {
+    let next = s.next_in_batch_of(&b)?;
+    Ok(Batch::new(b, next))
+}
 
 #[tauri::command]
 #[specta::specta]
@@ -16,10 +23,7 @@ pub async fn list_batches(state: State<'_, AppState>) -> AppResult<Vec<Batch>> {
             s.list_batches()?
                 .into_iter()
                 .rev()
-                .map(|b| {
-                    let next = s.next_in_batch(b.batch.id)?;
-                    Ok(Batch::new(b, next))
-                })
+                .map(|b| with_next(s, b))
                 .collect()
         })
         .await
@@ -33,10 +37,8 @@ const BATCH_PAGE_LIMIT: u32 = 100;
 #[specta::specta]
 pub async fn search_batches(state: State<'_, AppState>, query: BatchQuery) -> AppResult<BatchPage> {
     let filter = BatchFilter {
-        search: query
-            .search
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
+        // The store trims the search and drops an empty one.
+        search: query.search,
         limit: Some(
             query
                 .limit
@@ -50,10 +52,7 @@ pub async fn search_batches(state: State<'_, AppState>, query: BatchQuery) -> Ap
             let (page, total) = s.search_batches(&filter)?;
             let batches = page
                 .into_iter()
-                .map(|b| {
-                    let next = s.next_in_batch(b.batch.id)?;
-                    Ok(Batch::new(b, next))
-                })
+                .map(|b| with_next(s, b))
                 .collect::<Result<Vec<_>, station_core::CoreError>>()?;
             Ok(BatchPage {
                 batches,
@@ -121,8 +120,7 @@ pub async fn create_batch(state: State<'_, AppState>, batch: NewBatch) -> AppRes
             if let Some(note) = station_service::ids::note(&ids) {
                 tracing::warn!("{note}");
             }
-            let next = s.next_in_batch(progress.batch.id)?;
-            Ok(Batch::new(progress, next))
+            with_next(s, progress)
         })
         .await
 }
