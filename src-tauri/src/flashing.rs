@@ -89,11 +89,8 @@ impl station_service::Sink for Events {
             job_id: job,
             port: port.to_owned(),
             device_id: device_id.to_owned(),
-            printed: *label == AfterPass::Printed,
-            error: match label {
-                AfterPass::NotPrinted(why) => Some(why.clone()),
-                _ => None,
-            },
+            printed: label.printed(),
+            error: label.error().map(str::to_owned),
         });
     }
 }

@@ -222,11 +222,8 @@ fn report(out: &mut impl Write, r: &JobReport, as_json: bool) -> Result<(), Core
                     port: &r.port,
                     outcome: &p.outcome,
                     hook_error: p.hook_error.as_deref(),
-                    label_printed: p.label == AfterPass::Printed,
-                    label_error: match &p.label {
-                        AfterPass::NotPrinted(why) => Some(why),
-                        _ => None,
-                    },
+                    label_printed: p.label.printed(),
+                    label_error: p.label.error(),
                 },
                 Err(f) => json_job_fail(r, f),
             },
@@ -242,16 +239,14 @@ fn report(out: &mut impl Write, r: &JobReport, as_json: bool) -> Result<(), Core
 /// anything was written to its unit (the service's [`JobOutcome`]).
 fn print_job_fail(out: &mut impl Write, r: &JobReport, f: &FlashFailure) -> Result<(), CoreError> {
     match r.outcome {
-        JobOutcome::NotStarted { .. } => writeln!(
-            out,
-            "NOT STARTED on {}: {}\n  help: {}",
-            r.port,
-            f.error,
-            help_line(&f.error)
-        )
-        .map_err(stdout_err),
+        JobOutcome::NotStarted { .. } => print_not_started(out, &r.port, &f.error),
         _ => print_fail(out, &r.port, f),
     }
+}
+
+/// `NOT STARTED on PORT: why` and what to do: nothing was written to the unit.
+fn print_not_started(out: &mut impl Write, port: &str, e: &CoreError) -> Result<(), CoreError> {
+    writeln!(out, "NOT STARTED on {port}: {e}\n  help: {}", help_line(e)).map_err(stdout_err)
 }
 
 fn print_pass(out: &mut impl Write, p: &Passed) -> Result<(), CoreError> {
@@ -554,13 +549,7 @@ pub fn watch(flasher: &Flasher, args: &WatchArgs, out: &mut impl Write) -> Resul
                         // Refused before the unit was touched (a batch that is complete): say
                         // so on the unit's line and keep watching; nothing is counted.
                         Err(e) if e.not_started().is_some() => {
-                            writeln!(
-                                out,
-                                "NOT STARTED on {}: {e}\n  help: {}",
-                                info.path,
-                                help_line(&e)
-                            )
-                            .map_err(stdout_err)?;
+                            print_not_started(out, &info.path, &e)?;
                             out.flush().map_err(stdout_err)?;
                             first_failure.get_or_insert(exit_code(e.code()));
                             continue;

@@ -556,6 +556,21 @@ pub enum AfterPass {
     NotPrinted(String),
 }
 
+impl AfterPass {
+    /// Whether the label came out.
+    pub fn printed(&self) -> bool {
+        *self == AfterPass::Printed
+    }
+
+    /// Why it did not, when printing was asked for and failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            AfterPass::NotPrinted(why) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 /// After a PASS: print `device`'s label when the settings ask for it. Never fails the flash.
 pub fn print_after_pass(store: &Store, device: &Device) -> AfterPass {
     let printer = match store.label_printer() {
