@@ -380,12 +380,14 @@ impl Flasher {
             let spawned = std::thread::Builder::new()
                 .name(format!("flash {port}"))
                 .spawn(move || {
-                    this.lower_if_hashing();
-                    let mut report = this.run_job(job_id, &thread_port, &request, &*sink, turn);
-                    sink.finished(&report);
-                    // The unit is done: the port is free while its label prints.
-                    drop(claim);
-                    this.print_label(&mut report, &request, &*sink, &label_turn);
+                    this.job(
+                        job_id,
+                        &thread_port,
+                        &request,
+                        &*sink,
+                        (turn, label_turn),
+                        claim,
+                    );
                 });
             if let Err(e) = spawned {
                 // The ports after it never start; the ones before run on (and take their turns).
@@ -451,7 +453,7 @@ impl Flasher {
         sink: &dyn Sink,
     ) -> Result<Vec<JobReport>> {
         let ports = self.preflight(ports, request)?;
-        let _claims = self.claim_all(&ports)?;
+        let claims = self.claim_all(&ports)?;
         let order = GangOrder::new(ports.len());
         let label_order = GangOrder::new(ports.len());
         if let Some((device_type, prefix)) = request.mints() {
@@ -464,17 +466,14 @@ impl Flasher {
         let reports = std::thread::scope(|scope| {
             let handles: Vec<_> = ports
                 .iter()
+                .zip(claims)
                 .enumerate()
-                .map(|(index, port)| {
+                .map(|(index, (port, claim))| {
                     let job_id = self.job_id();
                     let turn = order.as_ref().map(|o| o.turn(index));
                     let label_turn = LabelTurn(label_order.as_ref().map(|o| o.turn(index)));
                     scope.spawn(move || {
-                        self.lower_if_hashing();
-                        let mut report = self.run_job(job_id, port, request, sink, turn);
-                        sink.finished(&report);
-                        self.print_label(&mut report, request, sink, &label_turn);
-                        report
+                        self.job(job_id, port, request, sink, (turn, label_turn), claim)
                     })
                 })
                 .collect();
@@ -638,6 +637,25 @@ impl Flasher {
             hook_error,
             label: AfterPass::Off,
         })
+    }
+
+    /// One job of a press, on its own thread: flash, report, free the port, then print the
+    /// label (so a slow or absent printer never holds the port or the PASS).
+    fn job(
+        &self,
+        job_id: u32,
+        port: &str,
+        request: &FlashRequest,
+        sink: &dyn Sink,
+        (turn, label_turn): (Option<GangTurn>, LabelTurn),
+        claim: PortClaim,
+    ) -> JobReport {
+        self.lower_if_hashing();
+        let mut report = self.run_job(job_id, port, request, sink, turn);
+        sink.finished(&report);
+        drop(claim);
+        self.print_label(&mut report, request, sink, &label_turn);
+        report
     }
 
     /// After a job was reported: print the label of the device it passed, when the request

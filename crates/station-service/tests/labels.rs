@@ -550,3 +550,42 @@ fn a_failed_port_does_not_hold_back_the_labels_after_it() {
         "no label for the failed unit"
     );
 }
+
+/// What the flasher's busy ports were when each label had been printed.
+struct BusyAtLabel<'a> {
+    flasher: &'a Flasher,
+    seen: std::sync::Mutex<Vec<Vec<String>>>,
+}
+
+impl Sink for BusyAtLabel<'_> {
+    fn progress(&self, _: u32, _: &str, _: station_core::flash::FlashStep) {}
+    fn finished(&self, _: &JobReport) {}
+    fn shift(&self, _: &station_core::shift::ShiftCounters) {}
+    fn label(&self, _: u32, _: &str, _: &str, _: &AfterPass) {
+        self.seen
+            .lock()
+            .expect("lock")
+            .push(self.flasher.busy_ports());
+    }
+}
+
+#[test]
+fn the_port_is_free_while_its_label_prints_on_the_cli_path_too() {
+    let b = Bench::new();
+    let printer = FakePrinter::start();
+    b.set(key::LABEL_PRINTER, &printer.address);
+    b.set(key::LABEL_ON_PASS, "on");
+    let unit = b.unit("u1");
+    let sink = BusyAtLabel {
+        flasher: &b.flasher,
+        seen: std::sync::Mutex::new(Vec::new()),
+    };
+    let report = b.flash_new_to(&unit, &sink);
+    assert_eq!(report.result.expect("pass").label, AfterPass::Printed);
+    printer.job();
+    assert_eq!(
+        *sink.seen.lock().expect("lock"),
+        [Vec::<String>::new()],
+        "a printer never holds the port (run_ports, the CLI's path, as start_gang)"
+    );
+}
