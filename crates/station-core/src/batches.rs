@@ -541,10 +541,19 @@ impl Store {
                 let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
-            tx.execute(
-                "UPDATE batches SET state = ?2, ended_at = ?3, ended_by = ?4 WHERE id = ?1",
-                params![id, to.as_str(), ts, actor.operator],
+            // Only from the state checked above: a close and a cancel at once cannot both end
+            // the batch (this transaction rolls back, nothing deactivated).
+            let changed = tx.execute(
+                "UPDATE batches SET state = ?2, ended_at = ?3, ended_by = ?4
+                 WHERE id = ?1 AND state = ?5",
+                params![id, to.as_str(), ts, actor.operator, from.as_str()],
             )?;
+            if changed != 1 {
+                return Err(CoreError::Conflict {
+                    problem: format!("batch {id} was changed by someone else just now"),
+                    fix: "look at the batch again, then close or cancel it".into(),
+                });
+            }
             if to == BatchState::Cancelled {
                 let detail = if reason.is_empty() {
                     format!("batch {id} cancelled")
