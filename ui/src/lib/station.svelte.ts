@@ -59,9 +59,6 @@ export function droppedWords(d: Dropped): string {
 /** What a press that did not start says, by the control that caused it. */
 export type NotStarted = { control: Control; error: AppError };
 
-/** How many recent results each port shows. */
-export const RECENT_SHOWN = 5;
-
 /** Batches that still have devices to flash, newest first. */
 export function openBatches(batches: Batch[]): Batch[] {
   return batches.filter((b) => b.next_device_id !== null);
