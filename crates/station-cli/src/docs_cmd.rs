@@ -55,8 +55,11 @@ pub fn generate(args: &GenerateDocsArgs) -> Result<(), CoreError> {
     fs::create_dir_all(&completions).map_err(io_err("create", &completions))?;
     for (shell, file_name) in SHELLS {
         let path = completions.join(file_name);
-        let mut file = fs::File::create(&path).map_err(io_err("create", &path))?;
-        clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut file);
+        // Into memory first: clap_complete panics on a failed write (a full disk), fs::write
+        // returns the error.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
+        fs::write(&path, script).map_err(io_err("write", &path))?;
     }
     let man = args.out_dir.join(MAN_DIR);
     fs::create_dir_all(&man).map_err(io_err("create", &man))?;
