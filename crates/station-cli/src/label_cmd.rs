@@ -106,9 +106,8 @@ fn template(s: &mut Store, a: TemplateArgs, out: &mut impl Write) -> Result<u8, 
         t.qr = station_core::settings::is_on(qr);
     }
     if changing {
-        // Refuse a template that cannot be laid out before storing it.
-        Label::with_template(&labels::sample_device(s, &a.device_type)?, t.clone())?;
-        s.set_label_template(&a.device_type, &t)?;
+        // A template that cannot be laid out is refused before it is stored.
+        labels::set_template(s, &a.device_type, t.clone())?;
     }
     writeln!(
         out,

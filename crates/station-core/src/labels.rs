@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::devices::Device;
 use crate::error::{CoreError, Result};
 use crate::settings::{self, key};
-use crate::store::{now, Store};
+use crate::store::{now, KeyValueTable, Store};
 
 /// The version tag that opens every QR payload.
 pub const QR_PAYLOAD_TAG: &str = "DH1";
@@ -421,6 +421,27 @@ impl Store {
         })
     }
 
+    /// Store the label printer: every value is checked by its setting's rule first, and all
+    /// are written in one transaction, so a refused one (or a failed write) changes nothing.
+    pub fn set_label_printer(&mut self, printer: &LabelPrinter) -> Result<LabelPrinter> {
+        let values = [
+            (key::LABEL_OUTPUT, printer.output.as_str().to_owned()),
+            (key::LABEL_PRINTER, printer.address.trim().to_owned()),
+            (key::LABEL_QUEUE, printer.queue.trim().to_owned()),
+            (
+                key::LABEL_ON_PASS,
+                settings::on_off(printer.on_pass).to_owned(),
+            ),
+        ];
+        for (k, v) in &values {
+            settings::find(k)?.check(v)?;
+        }
+        let entries: Vec<(&str, Option<&str>)> =
+            values.iter().map(|(k, v)| (*k, Some(v.as_str()))).collect();
+        self.set_key_values(KeyValueTable::Settings, &entries)?;
+        self.label_printer()
+    }
+
     /// The label printer as set (a stored value its rule now refuses reads as the default).
     pub fn label_printer(&self) -> Result<LabelPrinter> {
         let output = self.valid_setting_value(key::LABEL_OUTPUT)?;
@@ -489,6 +510,31 @@ mod tests {
             assert_eq!(e.code(), crate::ErrorCode::InvalidInput);
             assert!(!e.help().is_empty());
         }
+    }
+
+    #[test]
+    fn a_refused_printer_value_changes_none_of_the_printer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("s.db")).expect("open");
+        let good = LabelPrinter {
+            output: LabelOutput::Network,
+            address: " zebra-3.local:9100 ".into(),
+            queue: String::new(),
+            on_pass: true,
+        };
+        let stored = store.set_label_printer(&good).expect("set");
+        assert_eq!(stored.address, "zebra-3.local:9100", "trimmed");
+        assert!(stored.on_pass);
+        // Output, queue and on-pass are fine; the address is not: nothing of it is written.
+        let bad = LabelPrinter {
+            output: LabelOutput::Queue,
+            address: "a b".into(),
+            queue: "zebra".into(),
+            on_pass: false,
+        };
+        let e = store.set_label_printer(&bad).expect_err("refused");
+        assert_eq!(e.code(), crate::ErrorCode::InvalidInput);
+        assert_eq!(store.label_printer().expect("read"), stored);
     }
 
     #[test]

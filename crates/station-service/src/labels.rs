@@ -396,6 +396,19 @@ impl Label {
     }
 }
 
+/// Give device type `type_name` its template, after laying it out on a made-up device: a
+/// template that cannot be laid out (a QR code too big for the label, ...) is refused and
+/// changes nothing. Returns that layout, for a preview. One rule for the CLI and the app.
+pub fn set_template(
+    store: &mut Store,
+    type_name: &str,
+    template: LabelTemplate,
+) -> Result<Label, CoreError> {
+    let label = Label::with_template(&sample_device(store, type_name)?, template)?;
+    store.set_label_template(type_name, &label.template)?;
+    Ok(label)
+}
+
 /// A made-up record of `type_name` for the Settings preview: looks like a real one, is none.
 pub fn sample_device(store: &Store, type_name: &str) -> Result<Device, CoreError> {
     let t = store.find_type(type_name)?;

@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use station_core::labels::{LabelPrinter, LabelTemplate};
-use station_core::settings::{self as registry, key};
 use station_service::labels::{self, Label};
 use tauri::State;
 
@@ -24,26 +23,7 @@ pub async fn set_label_printer(
     state: State<'_, AppState>,
     printer: LabelPrinter,
 ) -> AppResult<LabelPrinter> {
-    state
-        .db(move |s| {
-            let values = [
-                (key::LABEL_OUTPUT, printer.output.as_str().to_owned()),
-                (key::LABEL_PRINTER, printer.address.trim().to_owned()),
-                (key::LABEL_QUEUE, printer.queue.trim().to_owned()),
-                (
-                    key::LABEL_ON_PASS,
-                    registry::on_off(printer.on_pass).to_owned(),
-                ),
-            ];
-            for (k, v) in &values {
-                registry::find(k)?.check(v)?;
-            }
-            for (k, v) in &values {
-                s.set_setting(k, v)?;
-            }
-            s.label_printer()
-        })
-        .await
+    state.db(move |s| s.set_label_printer(&printer)).await
 }
 
 #[tauri::command]
@@ -64,11 +44,7 @@ pub async fn set_label_template(
     template: LabelTemplate,
 ) -> AppResult<LabelPreview> {
     state
-        .db(move |s| {
-            let preview = preview(s, &device_type, template.clone())?;
-            s.set_label_template(&device_type, &template)?;
-            Ok(preview)
-        })
+        .db(move |s| preview_of(&labels::set_template(s, &device_type, template)?))
         .await
 }
 
@@ -88,7 +64,13 @@ fn preview(
     device_type: &str,
     template: LabelTemplate,
 ) -> Result<LabelPreview, station_core::CoreError> {
-    let label = Label::with_template(&labels::sample_device(s, device_type)?, template)?;
+    preview_of(&Label::with_template(
+        &labels::sample_device(s, device_type)?,
+        template,
+    )?)
+}
+
+fn preview_of(label: &Label) -> Result<LabelPreview, station_core::CoreError> {
     let png = label.preview_png()?;
     Ok(LabelPreview {
         png_data_url: format!(
