@@ -64,9 +64,10 @@ impl Store {
         let batch_id = batch.batch.id;
         self.conn()
             .query_row(
-                "SELECT device_id FROM devices WHERE batch_id = ?1 AND is_active = 1
-                     AND pending_generation IS NULL AND flash_state IN ('none', 'failed')
-                 ORDER BY id_number, id LIMIT 1",
+                &format!(
+                    "SELECT device_id FROM devices WHERE {} ORDER BY id_number, id LIMIT 1",
+                    crate::rotation::LEFT_IN_BATCH
+                ),
                 [batch_id],
                 |r| r.get(0),
             )

@@ -532,12 +532,12 @@ impl Store {
                 }
             }
             let unflashed: Vec<(i64, String, u32)> = {
-                let mut stmt = tx.prepare(
-                    "SELECT id, device_id, generation FROM devices WHERE batch_id = ?1
-                         AND is_active = 1 AND flash_state IN ('none', 'failed')
-                         AND pending_generation IS NULL AND hardware_id IS NULL
-                     ORDER BY id_number, id",
-                )?;
+                // What a flash could still take, less a device a unit ever answered for.
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT id, device_id, generation FROM devices
+                     WHERE {} AND hardware_id IS NULL ORDER BY id_number, id",
+                    crate::rotation::LEFT_IN_BATCH
+                ))?;
                 let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };

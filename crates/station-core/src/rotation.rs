@@ -485,7 +485,8 @@ fn stored_setting(tx: &Transaction<'_>, key: &str) -> Result<Option<String>> {
 
 /// The devices of batch `?1` a flash may still take: active, nothing pending, never flashed
 /// (or failed). One condition for taking the next device and for counting what is left.
-const LEFT_IN_BATCH: &str = "batch_id = ?1 AND is_active = 1 AND pending_generation IS NULL \
+pub(crate) const LEFT_IN_BATCH: &str =
+    "batch_id = ?1 AND is_active = 1 AND pending_generation IS NULL \
      AND flash_state IN ('none', 'failed')";
 
 impl Store {
