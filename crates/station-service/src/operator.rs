@@ -71,7 +71,7 @@ pub fn check_may_flash(store: &Store, explicit: Option<&str>) -> Result<()> {
 
 /// The person acting now at this station.
 pub fn actor(store: &Store, explicit: Option<&str>) -> Result<Actor> {
-    let signed_in = store.app_settings()?.operator;
+    let signed_in = store.setting_value(key::OPERATOR)?;
     let os_user = os_user();
     let name = resolve(explicit, Some(signed_in.as_str()), os_user.as_deref());
     Actor::new(name, store.station_id()?)
@@ -88,12 +88,17 @@ pub fn os_user() -> Option<String> {
         .or_else(account_name)
 }
 
-/// The name of the account the process runs as, from `/etc/passwd`.
+/// The name of the account the process runs as, from `/etc/passwd` (read once: a process
+/// keeps its account, and every flash asks).
 #[cfg(unix)]
 fn account_name() -> Option<String> {
-    let uid = rustix::process::getuid().as_raw().to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd_name(&passwd, &uid)
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let uid = rustix::process::getuid().as_raw().to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd_name(&passwd, &uid)
+    })
+    .clone()
 }
 
 #[cfg(not(unix))]
