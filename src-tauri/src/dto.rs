@@ -151,6 +151,16 @@ pub struct EndedBatch {
     pub unflashed: Vec<String>,
 }
 
+impl From<station_core::EndedBatch> for EndedBatch {
+    /// An ended batch issues no device next.
+    fn from(e: station_core::EndedBatch) -> Self {
+        EndedBatch {
+            batch: Batch::new(e.batch, None),
+            unflashed: e.unflashed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Batch {
     pub id: i64,

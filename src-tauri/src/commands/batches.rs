@@ -67,13 +67,7 @@ pub async fn search_batches(state: State<'_, AppState>, query: BatchQuery) -> Ap
 #[specta::specta]
 pub async fn close_batch(state: State<'_, AppState>, batch_id: i64) -> AppResult<EndedBatch> {
     state
-        .db(move |s| {
-            let ended = station_service::records::close_batch(s, batch_id, None)?;
-            Ok(EndedBatch {
-                batch: Batch::new(ended.batch, None),
-                unflashed: ended.unflashed,
-            })
-        })
+        .db(move |s| Ok(station_service::records::close_batch(s, batch_id, None)?.into()))
         .await
 }
 
@@ -87,13 +81,7 @@ pub async fn cancel_batch(
     reason: String,
 ) -> AppResult<EndedBatch> {
     let ended = state
-        .db(move |s| {
-            let ended = station_service::records::cancel_batch(s, batch_id, &reason, None)?;
-            Ok(EndedBatch {
-                batch: Batch::new(ended.batch, None),
-                unflashed: ended.unflashed,
-            })
-        })
+        .db(move |s| Ok(station_service::records::cancel_batch(s, batch_id, &reason, None)?.into()))
         .await?;
     // A device the server holds that the cancel deactivated is sent at once.
     state.sync.wake();
