@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use station_protocol::codec::{Frame, FrameDecoder};
 use station_protocol::device::{DeviceInitError, DeviceModel, Handled};
 use station_protocol::message::{ErrorReply, Reply, Response};
-use station_protocol::{spec, wire_time, Command, Key, StoredConfig};
+use station_protocol::{spec, Command, Key, StoredConfig};
+use station_ptysim::wire_time;
 use station_ptysim::{write_paced, Pty, SplitMix64, Unit, UnitThread};
 
 use crate::flash::{Flash, FlashKey, FlashKeyError};

@@ -20,8 +20,6 @@ pub const POLL: Duration = Duration::from_millis(20);
 pub const IDLE: Duration = Duration::from_millis(10);
 /// Bytes written per paced chunk when a line speed is emulated.
 pub const PACE_CHUNK: usize = 16;
-/// Bits on the wire per byte: start, 8 data, stop (8N1).
-pub const BITS_PER_BYTE: f64 = 10.0;
 
 /// The master side of a pseudo-terminal, and the path of the slave the station opens.
 #[derive(Debug)]
@@ -76,7 +74,11 @@ pub fn serve<U: Unit>(unit: &mut U, stop: &AtomicBool) -> Option<U::Exit> {
             return None;
         }
         unit.tick();
-        let read = unit.master().read(&mut buf);
+        // A read that times out still means the station holds the port open.
+        let read = match unit.master().read(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(0),
+            other => other,
+        };
         match read {
             Ok(n) => {
                 if !connected {
@@ -88,13 +90,6 @@ pub fn serve<U: Unit>(unit: &mut U, stop: &AtomicBool) -> Option<U::Exit> {
                     if let Some(exit) = unit.on_input(&buf[..n]) {
                         return Some(exit);
                     }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                if !connected {
-                    connected = true;
-                    tracing::debug!("port opened by the station");
-                    unit.on_open();
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -159,10 +154,8 @@ impl<T> Drop for UnitThread<T> {
     }
 }
 
-/// How long `bytes` take on a UART at `baud` (8N1).
-pub fn wire_time(bytes: usize, baud: u32) -> Duration {
-    Duration::from_secs_f64(bytes as f64 * BITS_PER_BYTE / f64::from(baud.max(1)))
-}
+/// How long `bytes` take on a UART at `baud` (8N1): the station's own estimate, one formula.
+pub use station_protocol::wire_time;
 
 /// Writes `bytes` to the station; at `Some(baud)` in [`PACE_CHUNK`]s one wire time apart, as a
 /// UART would deliver them. Output while the port is closed is lost, as on a real USB bridge.
