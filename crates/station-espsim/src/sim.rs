@@ -118,11 +118,9 @@ impl EspSimHandle {
     }
 
     fn join(&mut self) -> Result<EspSimExit, EspSimError> {
-        match self.thread.join() {
-            Some(Ok(exit)) => Ok(exit.unwrap_or(EspSimExit::Stopped)),
-            Some(Err(_)) => Err(EspSimError::Panicked),
-            None => Ok(EspSimExit::Stopped),
-        }
+        self.thread
+            .join_exit(EspSimExit::Stopped)
+            .map_err(|station_ptysim::Panicked| EspSimError::Panicked)
     }
 }
 /// Speed the ROM starts at when no line speed is emulated (esptool's default).

@@ -147,6 +147,22 @@ impl<T> UnitThread<T> {
     }
 }
 
+/// A unit's thread panicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Panicked;
+
+impl<E> UnitThread<Option<E>> {
+    /// Joins a unit whose thread returns how it ended: that, or `stopped` when it was stopped
+    /// (or already joined).
+    pub fn join_exit(&mut self, stopped: E) -> Result<E, Panicked> {
+        match self.join() {
+            Some(Ok(exit)) => Ok(exit.unwrap_or(stopped)),
+            Some(Err(_)) => Err(Panicked),
+            None => Ok(stopped),
+        }
+    }
+}
+
 impl<T> Drop for UnitThread<T> {
     fn drop(&mut self) {
         self.request_stop();

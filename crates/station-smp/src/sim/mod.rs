@@ -128,10 +128,8 @@ impl SimHandle {
     }
 
     fn join(&mut self) -> Result<SimExit, SimError> {
-        match self.thread.join() {
-            Some(Ok(exit)) => Ok(exit.unwrap_or(SimExit::Stopped)),
-            Some(Err(_)) => Err(SimError::Panicked),
-            None => Ok(SimExit::Stopped),
-        }
+        self.thread
+            .join_exit(SimExit::Stopped)
+            .map_err(|station_ptysim::Panicked| SimError::Panicked)
     }
 }
